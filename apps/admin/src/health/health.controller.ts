@@ -1,0 +1,24 @@
+import { Controller, Get, Res } from '@nestjs/common';
+import { ApiExcludeController } from '@nestjs/swagger';
+import { DataSource } from 'typeorm';
+import type { Response } from 'express';
+
+@ApiExcludeController()
+@Controller()
+export class AdminHealthController {
+  constructor(private readonly dataSource: DataSource) {}
+
+  @Get('healthz') health() {
+    return { status: 'ok' };
+  }
+
+  @Get('readyz')
+  async ready(@Res() res: Response): Promise<void> {
+    try {
+      await this.dataSource.query('SELECT 1');
+      res.status(200).json({ status: 'ready' });
+    } catch {
+      res.status(503).json({ status: 'unavailable', reason: 'database unreachable' });
+    }
+  }
+}

@@ -1,0 +1,28 @@
+import { DynamicModule, Module } from '@nestjs/common';
+import { AppConfig, AppConfigModule } from '@gw/config';
+import { DatabaseModule } from '@gw/db';
+import { GatewayAuthModule } from '@gw/auth';
+import { LimitsModule } from '@gw/limits';
+import { LedgerWriter, PriceTable } from '@gw/metering';
+import { GatewayObservabilityModule } from '@gw/observability';
+import { ProviderCache, UpstreamClient } from '@gw/providers';
+import { EnvProvidersBootstrap, RouteTable, RoutingModule } from '@gw/routing';
+import { ChatController } from './chat/chat.controller';
+import { EmbeddingsController } from './embeddings/embeddings.controller';
+import { HealthController } from './health/health.controller';
+import { ModelsController } from './models/models.controller';
+import { ProxyService } from './proxy/proxy.service';
+import { UpstreamDispatcher } from './proxy/upstream.dispatcher';
+
+@Module({})
+export class GatewayModule {
+  static forRoot(overrides?: Partial<AppConfig>): DynamicModule {
+    return {
+      module: GatewayModule,
+      imports: [AppConfigModule.forRoot(overrides), DatabaseModule, GatewayObservabilityModule.forRoot(), GatewayAuthModule, RoutingModule, LimitsModule],
+      controllers: [ChatController, EmbeddingsController, ModelsController, HealthController],
+      providers: [ProviderCache, UpstreamClient, RouteTable, EnvProvidersBootstrap, PriceTable, LedgerWriter, UpstreamDispatcher, ProxyService],
+      exports: [LedgerWriter],
+    };
+  }
+}

@@ -1,0 +1,35 @@
+import { Controller, Get, HttpCode, Res } from '@nestjs/common';
+import { DataSource } from 'typeorm';
+import type { Response } from 'express';
+
+/** Liveness says the process answers; readiness says it can serve (database reachable, not draining). */
+@Controller()
+export class HealthController {
+  private draining = false;
+
+  constructor(private readonly dataSource: DataSource) {}
+
+  setDraining(): void {
+    this.draining = true;
+  }
+
+  @Get('healthz')
+  @HttpCode(200)
+  health(): { status: 'ok' } {
+    return { status: 'ok' };
+  }
+
+  @Get('readyz')
+  async ready(@Res() res: Response): Promise<void> {
+    if (this.draining) {
+      res.status(503).json({ status: 'draining' });
+      return;
+    }
+    try {
+      await this.dataSource.query('SELECT 1');
+      res.status(200).json({ status: 'ready' });
+    } catch (e) {
+      res.status(503).json({ status: 'unavailable', reason: 'database unreachable' });
+    }
+  }
+}

@@ -1,0 +1,40 @@
+import 'reflect-metadata';
+import { Logger, LogLevel } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import { AppConfig, parseConfig } from '@gw/config';
+import { configureHttpApp, installGracefulShutdown } from '@gw/common';
+import { GatewayModule } from './gateway.module';
+
+export function nestLogLevels(level: AppConfig['logLevel']): LogLevel[] | false {
+  const all: LogLevel[] = ['error', 'warn', 'log', 'debug'];
+  if (level === 'silent') return false;
+  const idx = { error: 0, warn: 1, info: 2, debug: 3 }[level];
+  return all.slice(0, idx + 1);
+}
+
+/** Builds the data-plane app (not listening yet): used by main, the all-in-one start and tests. */
+export async function createGatewayApp(overrides?: Partial<AppConfig>): Promise<NestExpressApplication> {
+  const cfg = { ...parseConfig(), ...overrides };
+  const app = await NestFactory.create<NestExpressApplication>(GatewayModule.forRoot(overrides), {
+    bodyParser: false,
+    logger: nestLogLevels(cfg.logLevel),
+  });
+  configureHttpApp(app, cfg.bodyLimit);
+  return app;
+}
+
+async function main(): Promise<void> {
+  const cfg = parseConfig();
+  const app = await createGatewayApp();
+  installGracefulShutdown([app]);
+  await app.listen(cfg.gatewayPort, cfg.host);
+  new Logger('Gateway').log(`OpenAI-compatible endpoint on http://${cfg.host}:${cfg.gatewayPort}/v1`);
+}
+
+if (require.main === module) {
+  main().catch((e: Error) => {
+    process.stderr.write(`${e.message}\n`);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,49 @@
+import { NormalisedUsage } from '@gw/providers';
+import { Admission } from '@gw/limits';
+import { ResolvedRoute, ResolvedTarget } from '@gw/routing';
+import { Principal } from '@gw/tenancy';
+
+export type Endpoint = 'chat' | 'responses' | 'embeddings';
+
+/** Why a request was cut short by us rather than by the upstream. */
+export class ClientGone extends Error {
+  constructor() {
+    super('client closed the connection');
+  }
+}
+
+/** Everything one request accumulates on its way through the pipeline; becomes its ledger row. */
+export class CallContext {
+  readonly t0 = performance.now();
+  readonly startedAt = new Date();
+  readonly abort = new AbortController();
+  route?: ResolvedRoute;
+  target?: ResolvedTarget;
+  upstreamModel: string | null = null;
+  status = 200;
+  errorCode: string | null = null;
+  usage: NormalisedUsage = { inputTokens: 0, outputTokens: 0, cachedTokens: 0, reasoningTokens: 0 };
+  /** Whether `usage` came from the provider (true) or is our estimate of a cut-short stream. */
+  usageReported = false;
+  ttfbMs: number | null = null;
+  attempts = 0;
+  /** Prompt size estimated from the body (bytes / 4), used when a stream is cut short. */
+  promptEstimate = 0;
+  streamed = false;
+  admission?: Admission;
+
+  constructor(
+    readonly requestId: string,
+    readonly principal: Principal,
+    readonly endpoint: Endpoint,
+    readonly model: string | null,
+  ) {}
+
+  markFirstByte(): void {
+    if (this.ttfbMs === null) this.ttfbMs = Math.round(performance.now() - this.t0);
+  }
+
+  get clientGone(): boolean {
+    return this.abort.signal.aborted && this.abort.signal.reason instanceof ClientGone;
+  }
+}

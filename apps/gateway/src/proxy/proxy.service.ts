@@ -1,0 +1,327 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { APP_CONFIG, AppConfig } from '@gw/config';
+import { Errors, OpenAIError, matchesAny, requestIdOf, toOpenAIError } from '@gw/common';
+import { LimitsService } from '@gw/limits';
+import { LedgerWriter, PriceTable } from '@gw/metering';
+import { GatewayMetrics } from '@gw/observability';
+import { Operation } from '@gw/providers';
+import { ResolvedTarget, RouteTable } from '@gw/routing';
+import { Principal } from '@gw/tenancy';
+import type { Request, Response } from 'express';
+import { CallContext, ClientGone, Endpoint } from './call-context';
+import { SseReader, sseData } from './sse.reader';
+import { UpstreamDispatcher, UpstreamResponse } from './upstream.dispatcher';
+
+type Body = Record<string, unknown>;
+
+const SSE_HEADERS = { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' };
+
+/**
+ * The data-plane pipeline shared by every endpoint:
+ *   authenticated principal → validate → route (403/404) → admit against limits → dispatch (retry,
+ *   fallback) → relay (JSON or SSE, chunk by chunk) → meter (one ledger row, whatever the end).
+ * Nothing here waits on Postgres: keys, routes and prices are in memory, the ledger is batched.
+ */
+@Injectable()
+export class ProxyService {
+  private readonly logger = new Logger('Proxy');
+
+  constructor(
+    @Inject(APP_CONFIG) private readonly cfg: AppConfig,
+    private readonly routes: RouteTable,
+    private readonly dispatcher: UpstreamDispatcher,
+    private readonly limits: LimitsService,
+    private readonly prices: PriceTable,
+    private readonly ledger: LedgerWriter,
+    private readonly metrics: GatewayMetrics,
+  ) {}
+
+  // ───────────────────────────── lifecycle shared by all endpoints ─────────────────────────────
+
+  begin(req: Request, res: Response, principal: Principal, endpoint: Endpoint): CallContext {
+    const body = req.body as unknown;
+    const model = body && typeof body === 'object' && typeof (body as Body).model === 'string' ? ((body as Body).model as string) : null;
+    const ctx = new CallContext(requestIdOf(req), principal, endpoint, model);
+    this.metrics.started(endpoint);
+    // The client leaving aborts the upstream at once: no orphaned upstream streams.
+    res.on('close', () => {
+      if (!res.writableFinished && !ctx.abort.signal.aborted) ctx.abort.abort(new ClientGone());
+    });
+    const total = ctx.route?.settings.totalTimeoutMs ?? this.cfg.upstreamTotalTimeoutMs;
+    const timer = setTimeout(() => ctx.abort.abort(Errors.timeout('total request time exceeded')), total);
+    timer.unref();
+    res.once('close', () => clearTimeout(timer));
+    return ctx;
+  }
+
+  /** Validates the common fields and resolves the route; throws OpenAI-shaped 400/403/404. */
+  resolve(ctx: CallContext, body: unknown): Body {
+    if (!body || typeof body !== 'object' || Array.isArray(body)) throw Errors.badRequest('The request body must be a JSON object.');
+    const b = body as Body;
+    if (typeof b.model !== 'string' || !b.model.trim()) throw Errors.badRequest('You must provide a model parameter.', 'model', 'missing_required_parameter');
+    if (b.stream !== undefined && typeof b.stream !== 'boolean') throw Errors.badRequest('`stream` must be a boolean.', 'stream');
+    const model = b.model;
+    if (!matchesAny(ctx.principal.allowedModels, model)) {
+      throw Errors.forbidden(`This API key is not allowed to use model \`${model}\`.`, 'model_not_allowed');
+    }
+    const route = this.routes.resolve(ctx.principal.tenantId, model);
+    if (!route) throw Errors.modelNotFound(model);
+    if (!route.groups.length) throw Errors.unavailable(`No enabled provider serves model \`${model}\` right now.`);
+    ctx.route = route;
+    return b;
+  }
+
+  /** Reserves an estimate against limits and budgets before anything is forwarded. */
+  async admit(ctx: CallContext, req: Request, maxOutput: unknown): Promise<void> {
+    const promptTokens = Math.ceil(Number(req.headers['content-length'] ?? 0) / 4);
+    ctx.promptEstimate = promptTokens;
+    const out = typeof maxOutput === 'number' && maxOutput > 0 ? maxOutput : this.cfg.defaultMaxOutputTokens;
+    const firstTarget = ctx.route!.groups[0][0];
+    const model = firstTarget.model ?? ctx.model!;
+    const costUsd = this.prices.cost([model, ctx.model], { inputTokens: promptTokens, outputTokens: out, cachedTokens: 0 });
+    ctx.admission = await this.limits.admit(ctx.principal, { model, tokens: promptTokens + out, costUsd });
+  }
+
+  send(ctx: CallContext, op: Operation, stream: boolean, bodyFor: (t: ResolvedTarget) => Body): Promise<UpstreamResponse> {
+    return this.dispatcher.send(ctx, op, stream, bodyFor);
+  }
+
+  /** The upstream body with the model rewritten and the provider's own adjustments applied. */
+  upstreamBody(ctx: CallContext, op: Operation, body: Body, t: ResolvedTarget): Body {
+    const out: Body = { ...body, model: t.model ?? body.model };
+    t.provider.adapter.prepare(op, out, t.provider, { providerPreferences: ctx.route?.settings.providerPreferences });
+    return out;
+  }
+
+  writeHead(ctx: CallContext, res: Response, status: number, headers: Record<string, string>): void {
+    const t = ctx.target;
+    const h: Record<string, string> = { ...headers, ...(ctx.admission?.headers ?? {}) };
+    if (t) {
+      h['x-gateway-provider'] = t.provider.name;
+      h['x-gateway-target'] = `${t.provider.name}/${ctx.upstreamModel ?? ''}`;
+    }
+    res.writeHead(status, h);
+  }
+
+  /** Writes respecting back-pressure, so a slow client slows the upstream read instead of buffering. */
+  async write(res: Response, data: string | Buffer): Promise<void> {
+    if (!res.write(data) && !res.writableEnded && !res.destroyed) {
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          res.off('drain', done);
+          res.off('close', done);
+          resolve();
+        };
+        res.on('drain', done);
+        res.on('close', done);
+      });
+    }
+  }
+
+  /** Sends an error as JSON if nothing was sent yet; records status and code either way. */
+  fail(ctx: CallContext, res: Response, e: unknown): void {
+    if (ctx.clientGone || (e instanceof ClientGone)) {
+      ctx.status = 499;
+      ctx.errorCode = 'client_closed_request';
+      return;
+    }
+    const reason = ctx.abort.signal.aborted ? ctx.abort.signal.reason : undefined;
+    const err = reason instanceof OpenAIError ? reason : toOpenAIError(e);
+    ctx.status = err.getStatus();
+    ctx.errorCode = err.body.error.code ?? err.body.error.type;
+    if (ctx.status >= 500 && !(e instanceof OpenAIError) && !(reason instanceof OpenAIError)) {
+      this.logger.error(`request ${ctx.requestId}: ${(e as Error)?.stack ?? String(e)}`);
+    }
+    if (res.headersSent) {
+      if (!res.writableEnded) res.end();
+      return;
+    }
+    this.writeHead(ctx, res, ctx.status, { 'content-type': 'application/json', ...err.headers });
+    res.end(JSON.stringify(err.body));
+  }
+
+  /** Exactly one ledger row and one metrics observation per authenticated request. */
+  finish(ctx: CallContext): void {
+    const u = ctx.usage;
+    const costUsd = this.prices.cost([ctx.upstreamModel, ctx.model], u);
+    const tokens = u.inputTokens + u.outputTokens;
+    if (ctx.admission) {
+      if (tokens > 0 || costUsd > 0) ctx.admission.settle({ tokens, costUsd });
+      else ctx.admission.release();
+    }
+    const finishedAt = new Date();
+    const latencyMs = Math.round(performance.now() - ctx.t0);
+    const t = ctx.target;
+    this.ledger.record({
+      requestId: ctx.requestId,
+      tenantId: ctx.principal.tenantId,
+      keyId: ctx.principal.keyId,
+      routeId: ctx.route?.id ?? null,
+      providerId: t?.provider.id ?? null,
+      endpoint: ctx.endpoint,
+      requestedModel: ctx.model,
+      upstreamModel: ctx.upstreamModel,
+      status: ctx.status,
+      errorCode: ctx.errorCode,
+      inputTokens: u.inputTokens,
+      outputTokens: u.outputTokens,
+      cachedTokens: u.cachedTokens,
+      costUsd,
+      latencyMs,
+      ttfbMs: ctx.ttfbMs,
+      streamed: ctx.streamed,
+      attempts: ctx.attempts,
+      startedAt: ctx.startedAt,
+      finishedAt,
+    });
+    this.metrics.finished({
+      tenant: ctx.principal.tenantName,
+      model: ctx.route ? (ctx.model ?? 'none') : 'unrouted',
+      provider: t?.provider.name ?? 'none',
+      endpoint: ctx.endpoint,
+      status: ctx.status,
+      streamed: ctx.streamed,
+      durationMs: latencyMs,
+      ttfbMs: ctx.ttfbMs,
+      inputTokens: u.inputTokens,
+      outputTokens: u.outputTokens,
+      costUsd,
+    });
+  }
+
+  // ───────────────────────────── endpoints ─────────────────────────────
+
+  async chat(req: Request, res: Response, principal: Principal): Promise<void> {
+    const ctx = this.begin(req, res, principal, 'chat');
+    try {
+      const body = this.resolve(ctx, req.body);
+      if (!Array.isArray(body.messages) || body.messages.length === 0) {
+        throw Errors.badRequest('`messages` must be a non-empty array.', 'messages');
+      }
+      await this.admit(ctx, req, body.max_completion_tokens ?? body.max_tokens);
+      const stream = body.stream === true;
+      const clientWantsUsage = stream && (body.stream_options as { include_usage?: boolean } | undefined)?.include_usage === true;
+      const up = await this.send(ctx, 'chat', stream, (t) => {
+        const b = this.upstreamBody(ctx, 'chat', body, t);
+        // Usage is always metered: ask for it, and strip it again below if the client did not.
+        if (stream) b.stream_options = { ...((body.stream_options as object) ?? {}), include_usage: true };
+        return b;
+      });
+      if (stream) await this.relayChatStream(ctx, res, up, clientWantsUsage);
+      else await this.relayJson(ctx, res, up, 'chat');
+    } catch (e) {
+      this.fail(ctx, res, e);
+    } finally {
+      this.finish(ctx);
+    }
+  }
+
+  async embeddings(req: Request, res: Response, principal: Principal): Promise<void> {
+    const ctx = this.begin(req, res, principal, 'embeddings');
+    try {
+      const body = this.resolve(ctx, req.body);
+      const input = body.input;
+      if (input === undefined || input === null || input === '' || (Array.isArray(input) && input.length === 0)) {
+        throw Errors.badRequest('`input` must be a non-empty string or array.', 'input');
+      }
+      await this.admit(ctx, req, 0);
+      const up = await this.send(ctx, 'embeddings', false, (t) => this.upstreamBody(ctx, 'embeddings', body, t));
+      await this.relayJson(ctx, res, up, 'embeddings');
+    } catch (e) {
+      this.fail(ctx, res, e);
+    } finally {
+      this.finish(ctx);
+    }
+  }
+
+  // ───────────────────────────── relays ─────────────────────────────
+
+  /** Non-stream: the upstream bytes go to the client unchanged; we only read the usage out of them. */
+  async relayJson(ctx: CallContext, res: Response, up: UpstreamResponse, op: Operation): Promise<void> {
+    const buf = Buffer.from(await up.res.body.arrayBuffer());
+    ctx.markFirstByte();
+    let json: { usage?: unknown };
+    try {
+      json = JSON.parse(buf.toString('utf8'));
+    } catch {
+      throw Errors.upstream(502, up.target.provider.name, 'answered with a body that is not JSON', 'bad_upstream_response', 'server_error');
+    }
+    ctx.usage = up.target.provider.adapter.usage(op, json.usage);
+    ctx.usageReported = json.usage !== undefined;
+    ctx.status = up.res.statusCode;
+    this.writeHead(ctx, res, up.res.statusCode, { 'content-type': 'application/json' });
+    res.end(buf);
+  }
+
+  /**
+   * Chat SSE relayed event by event as it arrives. Usage is read from the final usage chunk; if the
+   * client did not ask for it, that chunk is dropped. A mid-stream failure ends the stream with an
+   * error chunk the client can read.
+   */
+  async relayChatStream(ctx: CallContext, res: Response, up: UpstreamResponse, clientWantsUsage: boolean): Promise<void> {
+    ctx.streamed = true;
+    ctx.status = up.res.statusCode;
+    this.writeHead(ctx, res, up.res.statusCode, SSE_HEADERS);
+    res.flushHeaders();
+    const reader = new SseReader();
+    const adapter = up.target.provider.adapter;
+    let contentEvents = 0;
+    let sawDone = false;
+    const handle = (events: string[]): string => {
+      let out = '';
+      for (const ev of events) {
+        if (ev.indexOf('"usage":{') !== -1) {
+          const data = sseData(ev);
+          try {
+            const j = JSON.parse(data ?? '') as { usage?: unknown; choices?: unknown[] };
+            if (j.usage) {
+              ctx.usage = adapter.usage('chat', j.usage);
+              ctx.usageReported = true;
+            }
+            if (!clientWantsUsage && Array.isArray(j.choices) && j.choices.length === 0) continue;
+          } catch {
+            /* not JSON: relay as is */
+          }
+        } else if (ev.indexOf('"content":"') !== -1 || ev.indexOf('"arguments":"') !== -1) {
+          contentEvents++;
+        } else if (ev.indexOf('[DONE]') !== -1) {
+          sawDone = true;
+        }
+        out += ev + '\n\n';
+      }
+      return out;
+    };
+    try {
+      for await (const chunk of up.res.body) {
+        ctx.markFirstByte();
+        const out = handle(reader.push(chunk as Buffer));
+        if (out) await this.write(res, out);
+      }
+      const rest = handle(reader.end());
+      if (rest) await this.write(res, rest);
+      if (!sawDone && !ctx.usageReported) throw new Error('upstream stream ended early');
+      res.end();
+    } catch (e) {
+      if (!ctx.usageReported) this.estimateCutShort(ctx, contentEvents);
+      if (ctx.clientGone) throw new ClientGone();
+      const reason = ctx.abort.signal.aborted ? ctx.abort.signal.reason : e;
+      const err = reason instanceof OpenAIError ? reason : Errors.upstream(502, up.target.provider.name, `stream failed: ${(reason as Error)?.message ?? reason}`, 'stream_error', 'server_error');
+      ctx.status = err.getStatus();
+      ctx.errorCode = err.body.error.code;
+      if (!res.writableEnded && !res.destroyed) {
+        res.write(`data: ${JSON.stringify(err.body)}\n\n`);
+        res.end();
+      }
+    }
+  }
+
+  /** A stream cut short has no usage block: count what was streamed (about one token per delta). */
+  estimateCutShort(ctx: CallContext, deltas: number): void {
+    ctx.usage = {
+      inputTokens: ctx.usage.inputTokens || ctx.promptEstimate,
+      outputTokens: Math.max(ctx.usage.outputTokens, deltas),
+      cachedTokens: ctx.usage.cachedTokens,
+      reasoningTokens: 0,
+    };
+  }
+}

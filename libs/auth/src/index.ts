@@ -1,0 +1,5 @@
+export * from './admin-token.service';
+export * from './admin.strategy';
+export * from './virtual-key.strategy';
+export * from './auth.guards';
+export * from './auth.module';

@@ -1,0 +1,6 @@
+export * from './openai-error';
+export * from './openai-exception.filter';
+export * from './request-id';
+export * from './crypto';
+export * from './glob';
+export * from './http-app.setup';

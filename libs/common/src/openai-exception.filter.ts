@@ -1,0 +1,57 @@
+import { ArgumentsHost, Catch, ExceptionFilter, HttpException, Logger } from '@nestjs/common';
+import type { Request, Response } from 'express';
+import { Errors, OpenAIError, OpenAIErrorBody, errorTypeForStatus } from './openai-error';
+import { requestIdOf } from './request-id';
+
+/**
+ * Global filter: whatever was thrown, the client gets `{"error":{message,type,param,code}}`
+ * and the request id it can quote to an operator. Body-parser and validation errors become 4xx, never 500.
+ */
+@Catch()
+export class OpenAIExceptionFilter implements ExceptionFilter {
+  private readonly logger = new Logger('Errors');
+
+  catch(exception: unknown, host: ArgumentsHost): void {
+    const ctx = host.switchToHttp();
+    const res = ctx.getResponse<Response>();
+    const req = ctx.getRequest<Request>();
+    const err = toOpenAIError(exception);
+    if (err.getStatus() >= 500 && !(exception instanceof OpenAIError)) {
+      this.logger.error(`request ${requestIdOf(req)} failed: ${(exception as Error)?.stack ?? String(exception)}`);
+    }
+    if (res.headersSent) {
+      // A stream already started: the stream writer owns the error event; just make sure the socket ends.
+      if (!res.writableEnded) res.end();
+      return;
+    }
+    for (const [k, v] of Object.entries(err.headers)) res.setHeader(k, v);
+    res.status(err.getStatus()).json(err.body);
+  }
+}
+
+export function toOpenAIError(exception: unknown): OpenAIError {
+  if (exception instanceof OpenAIError) return exception;
+  const e = exception as { type?: string; status?: number; statusCode?: number; limit?: number; message?: string };
+  // body-parser errors carry a `type`
+  if (e?.type === 'entity.too.large') return Errors.payloadTooLarge(e.limit ? `${e.limit} bytes` : 'configured');
+  if (e?.type === 'entity.parse.failed') return Errors.badRequest(`We could not parse the JSON body of your request: ${e.message ?? ''}`.trim(), null, 'invalid_json');
+  if (e?.type === 'encoding.unsupported' || e?.type === 'charset.unsupported') return Errors.badRequest(e.message ?? 'Unsupported encoding');
+  if (exception instanceof HttpException) {
+    const status = exception.getStatus();
+    const body = exception.getResponse() as string | { message?: string | string[]; error?: unknown };
+    if (typeof body === 'object' && body && typeof body.error === 'object' && body.error !== null) {
+      const b = body as unknown as OpenAIErrorBody;
+      return new OpenAIError(status, b.error.message, b.error.type, b.error.code, b.error.param);
+    }
+    const raw = typeof body === 'string' ? body : body?.message;
+    const message = Array.isArray(raw) ? raw.join('; ') : raw ?? exception.message;
+    const param = Array.isArray(raw) && raw.length ? String(raw[0]).split(' ')[0] : null;
+    const code = status === 404 ? 'not_found' : status === 401 ? 'invalid_api_key' : status === 429 ? 'rate_limit_exceeded' : null;
+    return new OpenAIError(status, message, errorTypeForStatus(status), code, status === 400 ? param : null);
+  }
+  const status = e?.status ?? e?.statusCode;
+  if (typeof status === 'number' && status >= 400 && status < 500) {
+    return new OpenAIError(status, e.message ?? 'Bad request', errorTypeForStatus(status));
+  }
+  return new OpenAIError(500, 'The gateway had an internal error. Quote the x-request-id header when reporting it.', 'server_error', 'internal_error');
+}

@@ -1,0 +1,36 @@
+/**
+ * The whole runtime configuration, parsed once from the environment.
+ * Every field is validated at start: a bad value stops the process with a message naming the variable.
+ */
+export interface AppConfig {
+  host: string;
+  gatewayPort: number;
+  adminPort: number;
+  dataDir: string;
+  /** Undefined means: embedded PGlite in `${dataDir}/pg`. */
+  databaseUrl?: string;
+  databasePoolSize: number;
+  /** Undefined means: limits live in process memory. */
+  redisUrl?: string;
+  adminToken?: string;
+  /** 32-byte key (base64 or hex) that encrypts provider credentials; generated into dataDir when unset. */
+  masterKey?: string;
+  openaiApiKey?: string;
+  openaiBaseUrl: string;
+  openrouterApiKey?: string;
+  openrouterBaseUrl: string;
+  ollamaBaseUrl?: string;
+  logLevel: 'debug' | 'info' | 'warn' | 'error' | 'silent';
+  bodyLimit: string;
+  /** How often gateways look for admin changes made by other processes. */
+  cacheRefreshMs: number;
+  ledgerFlushMs: number;
+  ledgerBatchSize: number;
+  shutdownGraceMs: number;
+  /** Default reservation for output tokens when a request names no max. */
+  defaultMaxOutputTokens: number;
+  upstreamConnectTimeoutMs: number;
+  upstreamFirstByteTimeoutMs: number;
+  upstreamIdleTimeoutMs: number;
+  upstreamTotalTimeoutMs: number;
+}

@@ -1,0 +1,30 @@
+import { ConfigError, parseConfig } from './config.schema';
+
+describe('parseConfig', () => {
+  it('gives the documented defaults on an empty environment', () => {
+    const c = parseConfig({});
+    expect(c.gatewayPort).toBe(8080);
+    expect(c.adminPort).toBe(8081);
+    expect(c.dataDir).toBe('./data');
+    expect(c.databaseUrl).toBeUndefined();
+    expect(c.openaiBaseUrl).toBe('https://api.openai.com/v1');
+  });
+
+  it('names every bad variable', () => {
+    let err: unknown;
+    try {
+      parseConfig({ GATEWAY_PORT: 'abc', DATABASE_URL: 'mysql://x', MASTER_KEY: 'short' });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ConfigError);
+    const msg = (err as Error).message;
+    expect(msg).toContain('GATEWAY_PORT');
+    expect(msg).toContain('DATABASE_URL');
+    expect(msg).toContain('MASTER_KEY');
+  });
+
+  it('strips trailing slashes from base URLs', () => {
+    expect(parseConfig({ OLLAMA_BASE_URL: 'http://localhost:11434/v1/' }).ollamaBaseUrl).toBe('http://localhost:11434/v1');
+  });
+});

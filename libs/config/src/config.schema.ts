@@ -1,0 +1,111 @@
+import { AppConfig } from './app-config';
+
+type Env = Record<string, string | undefined>;
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n  - ${problems.join('\n  - ')}`);
+  }
+}
+
+/** Small, explicit parsers: each problem names the variable, so a bad deployment says what to fix. */
+class EnvReader {
+  readonly problems: string[] = [];
+  constructor(private readonly env: Env) {}
+
+  str(name: string): string | undefined {
+    const v = this.env[name];
+    return v === undefined || v.trim() === '' ? undefined : v.trim();
+  }
+
+  int(name: string, def: number, min: number, max: number): number {
+    const raw = this.str(name);
+    if (raw === undefined) return def;
+    const n = Number(raw);
+    if (!Number.isInteger(n) || n < min || n > max) {
+      this.problems.push(`${name} must be an integer between ${min} and ${max} (got "${raw}")`);
+      return def;
+    }
+    return n;
+  }
+
+  url(name: string, protocols: string[], def?: string): string | undefined {
+    const raw = this.str(name) ?? def;
+    if (raw === undefined) return undefined;
+    try {
+      const u = new URL(raw);
+      if (!protocols.includes(u.protocol)) throw new Error();
+    } catch {
+      this.problems.push(`${name} must be a URL starting with ${protocols.map((p) => p + '//').join(' or ')} (got "${raw}")`);
+      return def;
+    }
+    return raw.replace(/\/+$/, '');
+  }
+
+  oneOf<T extends string>(name: string, values: readonly T[], def: T): T {
+    const raw = this.str(name);
+    if (raw === undefined) return def;
+    if (!(values as readonly string[]).includes(raw)) {
+      this.problems.push(`${name} must be one of ${values.join(', ')} (got "${raw}")`);
+      return def;
+    }
+    return raw as T;
+  }
+
+  size(name: string, def: string): string {
+    const raw = this.str(name) ?? def;
+    if (!/^\d+(b|kb|mb|gb)?$/i.test(raw)) {
+      this.problems.push(`${name} must be a size such as 512kb or 20mb (got "${raw}")`);
+      return def;
+    }
+    return raw.toLowerCase();
+  }
+}
+
+export function parseConfig(env: Env = process.env): AppConfig {
+  const r = new EnvReader(env);
+  const masterKey = r.str('MASTER_KEY');
+  if (masterKey !== undefined && decodeKey(masterKey) === undefined) {
+    r.problems.push('MASTER_KEY must be 32 bytes, base64 or hex encoded (e.g. `openssl rand -base64 32`)');
+  }
+  const adminToken = r.str('ADMIN_TOKEN');
+  if (adminToken !== undefined && adminToken.length < 16) {
+    r.problems.push('ADMIN_TOKEN must be at least 16 characters');
+  }
+  const cfg: AppConfig = {
+    host: r.str('HOST') ?? '0.0.0.0',
+    gatewayPort: r.int('GATEWAY_PORT', 8080, 0, 65535),
+    adminPort: r.int('ADMIN_PORT', 8081, 0, 65535),
+    dataDir: r.str('DATA_DIR') ?? './data',
+    databaseUrl: r.url('DATABASE_URL', ['postgres:', 'postgresql:']),
+    databasePoolSize: r.int('DATABASE_POOL_SIZE', 10, 1, 200),
+    redisUrl: r.url('REDIS_URL', ['redis:', 'rediss:']),
+    adminToken,
+    masterKey,
+    openaiApiKey: r.str('OPENAI_API_KEY'),
+    openaiBaseUrl: r.url('OPENAI_BASE_URL', ['http:', 'https:'], 'https://api.openai.com/v1')!,
+    openrouterApiKey: r.str('OPENROUTER_API_KEY'),
+    openrouterBaseUrl: r.url('OPENROUTER_BASE_URL', ['http:', 'https:'], 'https://openrouter.ai/api/v1')!,
+    ollamaBaseUrl: r.url('OLLAMA_BASE_URL', ['http:', 'https:']),
+    logLevel: r.oneOf('LOG_LEVEL', ['debug', 'info', 'warn', 'error', 'silent'] as const, 'info'),
+    bodyLimit: r.size('BODY_LIMIT', '50mb'),
+    cacheRefreshMs: r.int('CACHE_REFRESH_MS', 500, 50, 60_000),
+    ledgerFlushMs: r.int('LEDGER_FLUSH_MS', 500, 10, 60_000),
+    ledgerBatchSize: r.int('LEDGER_BATCH_SIZE', 500, 1, 10_000),
+    shutdownGraceMs: r.int('SHUTDOWN_GRACE_MS', 30_000, 0, 600_000),
+    defaultMaxOutputTokens: r.int('DEFAULT_MAX_OUTPUT_TOKENS', 4096, 1, 10_000_000),
+    upstreamConnectTimeoutMs: r.int('UPSTREAM_CONNECT_TIMEOUT_MS', 10_000, 1, 600_000),
+    upstreamFirstByteTimeoutMs: r.int('UPSTREAM_FIRST_BYTE_TIMEOUT_MS', 120_000, 1, 3_600_000),
+    upstreamIdleTimeoutMs: r.int('UPSTREAM_IDLE_TIMEOUT_MS', 120_000, 1, 3_600_000),
+    upstreamTotalTimeoutMs: r.int('UPSTREAM_TOTAL_TIMEOUT_MS', 600_000, 1, 7_200_000),
+  };
+  if (r.problems.length) throw new ConfigError(r.problems);
+  return cfg;
+}
+
+/** Accepts 32 raw bytes as base64 (44 chars) or hex (64 chars). */
+export function decodeKey(text: string): Buffer | undefined {
+  if (/^[0-9a-f]{64}$/i.test(text)) return Buffer.from(text, 'hex');
+  const b = Buffer.from(text, 'base64');
+  return b.length === 32 ? b : undefined;
+}

@@ -1,0 +1,69 @@
+import { Inject, Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
+import { APP_CONFIG, AppConfig } from '@gw/config';
+import { EventEmitter } from 'node:events';
+import { DataSource } from 'typeorm';
+
+/** Shared by every Nest app in this process (gateway + admin in `npm start`): instant invalidation. */
+const localBus = new EventEmitter();
+localBus.setMaxListeners(0);
+
+/**
+ * Tells in-memory caches that admin data changed. Admin mutations `bump()` a version row; each process
+ * polls that one row every CACHE_REFRESH_MS (a single indexed read, never per request), and in-process
+ * listeners are told at once. So a revoked key stops working within one poll interval everywhere.
+ */
+@Injectable()
+export class ChangeFeed implements OnModuleInit, OnApplicationShutdown {
+  private readonly logger = new Logger('ChangeFeed');
+  private readonly listeners = new Set<() => void>();
+  private version = '';
+  private timer?: NodeJS.Timeout;
+  private readonly onLocal = () => this.emit();
+
+  constructor(
+    private readonly dataSource: DataSource,
+    @Inject(APP_CONFIG) private readonly cfg: AppConfig,
+  ) {}
+
+  async onModuleInit(): Promise<void> {
+    localBus.on('change', this.onLocal);
+    this.timer = setInterval(() => void this.poll(), this.cfg.cacheRefreshMs);
+    this.timer.unref();
+  }
+
+  onApplicationShutdown(): void {
+    localBus.off('change', this.onLocal);
+    if (this.timer) clearInterval(this.timer);
+  }
+
+  subscribe(listener: () => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  async bump(): Promise<void> {
+    const rows: { value: string }[] = await this.dataSource.query(
+      `UPDATE settings SET value = (value::bigint + 1)::text, updated_at = now() WHERE key = 'config_version' RETURNING value`,
+    );
+    this.version = rows[0]?.value ?? this.version;
+    localBus.emit('change');
+  }
+
+  private async poll(): Promise<void> {
+    try {
+      const rows: { value: string }[] = await this.dataSource.query(`SELECT value FROM settings WHERE key = 'config_version'`);
+      const v = rows[0]?.value ?? '';
+      if (v !== this.version) {
+        const first = this.version === '';
+        this.version = v;
+        if (!first) this.emit();
+      }
+    } catch (e) {
+      this.logger.warn(`poll failed: ${(e as Error).message}`);
+    }
+  }
+
+  private emit(): void {
+    for (const l of this.listeners) l();
+  }
+}

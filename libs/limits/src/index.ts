@@ -1,0 +1,2 @@
+export * from './limits.service';
+export * from './limits.module';

@@ -1,0 +1,5 @@
+export * from './price.service';
+export * from './price.table';
+export * from './ledger.writer';
+export * from './usage.service';
+export * from './metering.module';

@@ -1,0 +1,2 @@
+export * from './gateway.metrics';
+export * from './observability.module';

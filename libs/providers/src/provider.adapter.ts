@@ -1,0 +1,46 @@
+import { ProviderKind, ProviderSettings } from '@gw/db';
+import { NormalisedUsage } from './translate';
+
+/** A provider as the hot path sees it: decrypted credential, adapter, all in memory. */
+export interface ResolvedProvider {
+  id: string;
+  name: string;
+  kind: ProviderKind;
+  /** OpenAI-compatible root, e.g. https://api.openai.com/v1 */
+  baseUrl: string;
+  credential: string | null;
+  settings: ProviderSettings;
+  enabled: boolean;
+  adapter: ProviderAdapter;
+  /** Whether /v1/responses is passed through (native) or translated to chat. */
+  responsesNative: boolean;
+}
+
+export type Operation = 'chat' | 'responses' | 'embeddings';
+
+/** Per-request context an adapter may use to shape the upstream body. */
+export interface PrepareContext {
+  /** Route-level provider preferences (OpenRouter), overridden by what the client sent. */
+  providerPreferences?: Record<string, unknown>;
+}
+
+/**
+ * One provider's differences from plain OpenAI, as data and small pure functions (Portkey-style).
+ * Everything else (HTTP, streaming, retries, metering) is shared.
+ */
+export interface ProviderAdapter {
+  readonly kind: ProviderKind;
+  readonly defaultBaseUrl: string;
+  /** Serves the Responses API natively unless a provider's settings say otherwise. */
+  readonly responsesNativeByDefault: boolean;
+  /** Headers for every upstream call: credential and static extras. */
+  headers(p: ResolvedProvider): Record<string, string>;
+  /** Shapes the (already model-rewritten) body in place before it is sent. */
+  prepare(op: Operation, body: Record<string, unknown>, p: ResolvedProvider, ctx: PrepareContext): void;
+  /** Usage in one shape, whatever the provider reports (OpenRouter adds its own cost). */
+  usage(op: Operation, raw: unknown): NormalisedUsage;
+  /** Extra words for an upstream error the user can act on (e.g. `ollama pull`). */
+  errorHint(status: number, model: string): string;
+  /** Models the provider serves, when it can tell (Ollama /api/tags). */
+  discoverModels?(p: ResolvedProvider, signal: AbortSignal): Promise<string[]>;
+}

@@ -1,0 +1,218 @@
+import { splitToolName } from './tool-names.util';
+import type {
+  ChatCompletion,
+  ChatContentPart,
+  NamespacedToolName,
+  NormalisedUsage,
+  OutputTextPart,
+  RefusalPart,
+  ResponseCustomToolCallItem,
+  ResponseError,
+  ResponseFunctionCallItem,
+  ResponseItem,
+  ResponseObject,
+  ResponseStatus,
+  ResponsesRequest,
+} from './translate.types';
+import { chatUsageToNormalised, normalisedToResponsesUsage } from './usage.mapper';
+
+export interface ChatToResponsesContext {
+  responseId: string;
+  model: string;
+  /** Unix seconds. */
+  createdAt: number;
+  /** Chat-side names of wrapped custom tools (from `responsesRequestToChat`). */
+  customTools: Set<string>;
+  /** The original request; a few of its settings are echoed on the response object. */
+  request?: ResponsesRequest;
+  /** Chat-side flat name -> (namespace, name), from `responsesRequestToChat().namespacedTools`. */
+  namespacedTools?: ReadonlyMap<string, NamespacedToolName>;
+  /**
+   * Turn provider reasoning (`reasoning` / `reasoning_content`) into a `reasoning` output item with
+   * `reasoning_text` content. Default false: dropped, since Codex cannot replay it to OpenAI and the
+   * gateway must opt in per provider (pair it with `supportsReasoningContent` on the request side).
+   */
+  emitReasoning?: boolean;
+}
+
+export type IncompleteReason = 'max_output_tokens' | 'content_filter';
+
+/** finish_reason -> Responses incomplete reason; anything else counts as a normal completion. */
+export function incompleteReasonFor(finishReason: string | null | undefined): IncompleteReason | undefined {
+  if (finishReason === 'length') return 'max_output_tokens';
+  if (finishReason === 'content_filter') return 'content_filter';
+  return undefined;
+}
+
+// Item ids are derived from the response id and output index rather than random: unique per response,
+// stable for golden tests, and no RNG on the hot path.
+export function idBase(responseId: string): string {
+  return responseId.startsWith('resp_') ? responseId.slice(5) : responseId;
+}
+export function itemId(prefix: 'msg' | 'fc' | 'ctc' | 'rs', base: string, outputIndex: number): string {
+  return `${prefix}_${base}_${outputIndex}`;
+}
+
+/**
+ * Custom (free-form) tools were offered to the chat model as `{input: string}` functions; recover the raw
+ * text. Models regularly ignore the wrapper (they were told apply_patch is "not JSON"), so a payload that
+ * is not the expected object is taken verbatim rather than lost.
+ */
+export function extractCustomToolInput(args: string): string {
+  if (!args.trim()) return '';
+  let v: unknown;
+  try {
+    v = JSON.parse(args);
+  } catch {
+    return args;
+  }
+  if (typeof v === 'string') return v;
+  if (v !== null && typeof v === 'object' && !Array.isArray(v)) {
+    const o = v as Record<string, unknown>;
+    if (typeof o.input === 'string') return o.input;
+    const keys = Object.keys(o);
+    if (keys.length === 1 && typeof o[keys[0]] === 'string') return o[keys[0]] as string;
+  }
+  return args;
+}
+
+export function buildToolCallItem(
+  ctx: Pick<ChatToResponsesContext, 'customTools' | 'namespacedTools'>,
+  base: string,
+  outputIndex: number,
+  callId: string,
+  chatName: string,
+  args: string,
+  status: 'in_progress' | 'completed' | 'incomplete',
+): ResponseFunctionCallItem | ResponseCustomToolCallItem {
+  const { namespace, name } = splitToolName(chatName, ctx.namespacedTools);
+  if (ctx.customTools.has(chatName)) {
+    const item: ResponseCustomToolCallItem = {
+      type: 'custom_tool_call',
+      id: itemId('ctc', base, outputIndex),
+      status,
+      call_id: callId,
+      name,
+      input: status === 'in_progress' ? '' : extractCustomToolInput(args),
+    };
+    if (namespace) item.namespace = namespace;
+    return item;
+  }
+  const item: ResponseFunctionCallItem = {
+    type: 'function_call',
+    id: itemId('fc', base, outputIndex),
+    status,
+    call_id: callId,
+    name,
+    // Codex JSON-parses arguments; an argument-less call from a lax provider arrives as ''.
+    arguments: status === 'in_progress' ? '' : args || '{}',
+  };
+  if (namespace) item.namespace = namespace;
+  return item;
+}
+
+/**
+ * Request settings echoed on every response object. `instructions` and `tools` are left out on purpose:
+ * for Codex they are tens of KB and would be re-sent in response.created, in_progress and completed.
+ */
+export function echoedSettings(req: ResponsesRequest | undefined): Partial<ResponseObject> {
+  const echo: Partial<ResponseObject> = {};
+  if (!req) return echo;
+  if (typeof req.parallel_tool_calls === 'boolean') echo.parallel_tool_calls = req.parallel_tool_calls;
+  if (req.tool_choice !== undefined) echo.tool_choice = req.tool_choice;
+  if (req.temperature !== undefined) echo.temperature = req.temperature;
+  if (req.top_p !== undefined) echo.top_p = req.top_p;
+  if (req.max_output_tokens !== undefined) echo.max_output_tokens = req.max_output_tokens;
+  if (req.reasoning !== undefined) echo.reasoning = req.reasoning;
+  if (req.text !== undefined) echo.text = req.text;
+  if (typeof req.store === 'boolean') echo.store = req.store;
+  if (req.previous_response_id !== undefined) echo.previous_response_id = req.previous_response_id;
+  if (req.metadata !== undefined) echo.metadata = req.metadata;
+  return echo;
+}
+
+export function buildResponseObject(
+  ctx: Pick<ChatToResponsesContext, 'responseId' | 'model' | 'createdAt'>,
+  echo: Partial<ResponseObject>,
+  status: ResponseStatus,
+  output: ResponseItem[],
+  usage: NormalisedUsage | undefined,
+  extra: { error?: ResponseError; incomplete?: IncompleteReason } = {},
+): ResponseObject {
+  return {
+    ...echo,
+    id: ctx.responseId,
+    object: 'response',
+    created_at: ctx.createdAt,
+    status,
+    model: ctx.model,
+    output,
+    usage: usage ? normalisedToResponsesUsage(usage) : null,
+    error: extra.error ?? null,
+    incomplete_details: extra.incomplete ? { reason: extra.incomplete } : null,
+  };
+}
+
+function contentToText(content: string | ChatContentPart[] | null | undefined): string {
+  if (typeof content === 'string') return content;
+  if (!Array.isArray(content)) return '';
+  let text = '';
+  for (const p of content) if (p.type === 'text') text += p.text;
+  return text;
+}
+
+/** Non-streaming Chat Completion -> Responses API response object. */
+export function chatCompletionToResponse(c: ChatCompletion, ctx: ChatToResponsesContext): ResponseObject {
+  const base = idBase(ctx.responseId);
+  const choice = c.choices?.find((ch) => (ch.index ?? 0) === 0) ?? c.choices?.[0];
+  const msg = choice?.message;
+  const incomplete = incompleteReasonFor(choice?.finish_reason);
+  const output: ResponseItem[] = [];
+
+  if (msg) {
+    const reasoning = msg.reasoning ?? msg.reasoning_content;
+    if (ctx.emitReasoning && typeof reasoning === 'string' && reasoning) {
+      output.push({
+        type: 'reasoning',
+        id: itemId('rs', base, output.length),
+        summary: [],
+        content: [{ type: 'reasoning_text', text: reasoning }],
+      });
+    }
+    const text = contentToText(msg.content);
+    if (text || msg.refusal) {
+      const parts: Array<OutputTextPart | RefusalPart> = [];
+      if (text) parts.push({ type: 'output_text', text, annotations: [] });
+      if (msg.refusal) parts.push({ type: 'refusal', refusal: msg.refusal });
+      output.push({
+        type: 'message',
+        id: itemId('msg', base, output.length),
+        role: 'assistant',
+        // Truncation hits the last item; text followed by tool calls was finished before them.
+        status: incomplete && !msg.tool_calls?.length ? 'incomplete' : 'completed',
+        content: parts,
+      });
+    }
+    const calls = msg.tool_calls ?? [];
+    for (let i = 0; i < calls.length; i++) {
+      const tc = calls[i];
+      const last = i === calls.length - 1;
+      output.push(
+        buildToolCallItem(
+          ctx,
+          base,
+          output.length,
+          tc.id || `call_${base}_${i}`,
+          tc.function?.name ?? '',
+          tc.function?.arguments ?? '',
+          incomplete && last ? 'incomplete' : 'completed',
+        ),
+      );
+    }
+  }
+
+  const usage = c.usage ? chatUsageToNormalised(c.usage) : undefined;
+  return buildResponseObject(ctx, echoedSettings(ctx.request), incomplete ? 'incomplete' : 'completed', output, usage, {
+    incomplete,
+  });
+}

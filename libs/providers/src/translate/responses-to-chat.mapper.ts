@@ -1,0 +1,451 @@
+import { flattenToolName } from './tool-names.util';
+import type {
+  ChatAssistantMessage,
+  ChatCompletionRequest,
+  ChatContentPart,
+  ChatFunctionTool,
+  ChatImagePart,
+  ChatMessage,
+  ChatResponseFormat,
+  ChatToolChoice,
+  NamespacedToolName,
+  ResponsesContentPart,
+  ResponsesCustomTool,
+  ResponsesCustomToolCallItem,
+  ResponsesFunctionCallItem,
+  ResponsesFunctionTool,
+  ResponsesInputItem,
+  ResponsesLocalShellCallItem,
+  ResponsesMessageItem,
+  ResponsesNamespaceTool,
+  ResponsesReasoningItem,
+  ResponsesRequest,
+  ResponsesTool,
+  ResponsesToolOutput,
+} from './translate.types';
+
+export interface ResponsesToChatOptions {
+  /**
+   * Provider accepts prior reasoning on assistant messages (Ollama / OpenRouter `reasoning`,
+   * vLLM / DeepSeek `reasoning_content`). Default false: reasoning items are dropped.
+   */
+  supportsReasoningContent?: boolean;
+  /** Field that carries reasoning when `supportsReasoningContent`. Default `reasoning` (Ollama, OpenRouter). */
+  reasoningField?: 'reasoning' | 'reasoning_content';
+  /** Provider understands `reasoning_effort`. Default false: `reasoning.effort` is dropped. */
+  supportsReasoningEffort?: boolean;
+}
+
+export interface ResponsesToChatResult {
+  chat: ChatCompletionRequest;
+  /** Chat-side names of tools that were `custom` (free-text input) and got wrapped as function tools `{input: string}`. */
+  customTools: Set<string>;
+  /** Tool types the chat provider cannot run (web_search, local_shell, file_search, mcp, ...), left out. Unique, in request order. */
+  droppedTools: string[];
+  /** Chat-side flat name -> original (namespace, name) for members of `namespace` tools. */
+  namespacedTools: Map<string, NamespacedToolName>;
+}
+
+/** Description of the single `input` argument of a wrapped custom tool. */
+export function customToolInputDescription(tool: ResponsesCustomTool): string {
+  const f = tool.format;
+  if (f && f.type === 'grammar' && 'definition' in f) {
+    return (
+      `The raw free-form text for this tool, passed verbatim as this string. ` +
+      `It must conform to the following ${f.syntax} grammar:\n${f.definition}`
+    );
+  }
+  return 'The raw free-form text for this tool, passed verbatim as this string.';
+}
+
+// Codex's free-form tool descriptions say "do not wrap the patch in JSON"; through Chat Completions the
+// text has to travel inside the `input` argument, so the model is told so explicitly.
+const CUSTOM_TOOL_NOTE =
+  'Call this tool with a single argument `input` whose value is the complete raw text (not JSON-wrapped inside the string).';
+
+function customToFunction(name: string, tool: ResponsesCustomTool): ChatFunctionTool {
+  const description = tool.description ? `${tool.description}\n\n${CUSTOM_TOOL_NOTE}` : CUSTOM_TOOL_NOTE;
+  return {
+    type: 'function',
+    function: {
+      name,
+      description,
+      parameters: {
+        type: 'object',
+        properties: { input: { type: 'string', description: customToolInputDescription(tool) } },
+        required: ['input'],
+        additionalProperties: false,
+      },
+    },
+  };
+}
+
+function functionToChat(name: string, tool: ResponsesFunctionTool): ChatFunctionTool {
+  const fn: ChatFunctionTool['function'] = {
+    name,
+    // Some providers reject a tool without `parameters`; an empty object schema is the neutral value.
+    parameters: tool.parameters ?? { type: 'object', properties: {} },
+  };
+  if (tool.description) fn.description = tool.description;
+  if (typeof tool.strict === 'boolean') fn.strict = tool.strict;
+  return { type: 'function', function: fn };
+}
+
+interface ToolMapping {
+  tools: ChatFunctionTool[];
+  customTools: Set<string>;
+  droppedTools: string[];
+  namespacedTools: Map<string, NamespacedToolName>;
+}
+
+function mapTools(tools: ResponsesTool[] | undefined): ToolMapping {
+  const out: ToolMapping = { tools: [], customTools: new Set(), droppedTools: [], namespacedTools: new Map() };
+  if (!tools) return out;
+  const drop = (type: string): void => {
+    if (!out.droppedTools.includes(type)) out.droppedTools.push(type);
+  };
+  for (const t of tools) {
+    if (t.type === 'function') {
+      const f = t as ResponsesFunctionTool;
+      out.tools.push(functionToChat(f.name, f));
+    } else if (t.type === 'custom') {
+      const c = t as ResponsesCustomTool;
+      out.customTools.add(c.name);
+      out.tools.push(customToFunction(c.name, c));
+    } else if (t.type === 'namespace' && Array.isArray((t as ResponsesNamespaceTool).tools)) {
+      const ns = t as ResponsesNamespaceTool;
+      for (const member of ns.tools) {
+        const flat = flattenToolName(ns.name, member.name);
+        out.namespacedTools.set(flat, { namespace: ns.name, name: member.name });
+        if (member.type === 'custom') {
+          out.customTools.add(flat);
+          out.tools.push(customToFunction(flat, member));
+        } else if (member.type === 'function') {
+          out.tools.push(functionToChat(flat, member));
+        } else {
+          drop(String((member as { type?: unknown }).type));
+        }
+      }
+    } else {
+      // Hosted tools (web_search, file_search, code_interpreter, image_generation, mcp, computer_use,
+      // tool_search, apply_patch, shell) and local_shell have no Chat Completions equivalent that a
+      // plain chat provider executes, so they are left out rather than faked.
+      drop(String(t.type));
+    }
+  }
+  return out;
+}
+
+function mapToolChoice(
+  choice: ResponsesRequest['tool_choice'],
+  mapping: ToolMapping,
+): ChatToolChoice | undefined {
+  if (choice === undefined || choice === null) return undefined;
+  if (choice === 'auto' || choice === 'none' || choice === 'required') return choice;
+  if (typeof choice === 'object' && (choice.type === 'function' || choice.type === 'custom')) {
+    const name = (choice as { name?: unknown }).name;
+    if (typeof name === 'string' && mapping.tools.some((t) => t.function.name === name)) {
+      return { type: 'function', function: { name } };
+    }
+  }
+  // Forcing a hosted tool we dropped (or an unknown choice shape) cannot be honoured; let the model pick.
+  return 'auto';
+}
+
+function mapTextFormat(text: ResponsesRequest['text']): ChatResponseFormat | undefined {
+  const f = text?.format;
+  if (!f) return undefined;
+  if (f.type === 'json_schema') {
+    const js: NonNullable<ChatResponseFormat['json_schema']> = { name: f.name ?? 'output' };
+    if (f.schema) js.schema = f.schema;
+    if (typeof f.strict === 'boolean') js.strict = f.strict;
+    if (f.description) js.description = f.description;
+    return { type: 'json_schema', json_schema: js };
+  }
+  if (f.type === 'json_object') return { type: 'json_object' };
+  return undefined; // 'text' is the chat default
+}
+
+// Multi-part messages are joined with a newline: parts are separate blocks (e.g. Codex's
+// <environment_context> next to the user's text) and gluing them together would merge words.
+function partsToText(parts: ResponsesContentPart[]): string {
+  let text = '';
+  let first = true;
+  for (const p of parts) {
+    let t: string | undefined;
+    if (p.type === 'input_text' || p.type === 'output_text') t = p.text;
+    else if (p.type === 'refusal') t = p.refusal;
+    if (t === undefined) continue;
+    text = first ? t : `${text}\n${t}`;
+    first = false;
+  }
+  return text;
+}
+
+function imagePart(p: { image_url?: string | null; file_id?: string | null; detail?: string }): ChatImagePart | undefined {
+  const url = p.image_url ?? undefined;
+  if (!url) return undefined; // file_id images live in OpenAI's file store, which a chat provider cannot read
+  const part: ChatImagePart = { type: 'image_url', image_url: { url } };
+  if (p.detail && p.detail !== 'auto') part.image_url.detail = p.detail;
+  return part;
+}
+
+function userContent(content: string | ResponsesContentPart[]): string | ChatContentPart[] {
+  if (typeof content === 'string') return content;
+  const rich = content.some((p) => p.type === 'input_image' || p.type === 'input_file');
+  if (!rich) return partsToText(content);
+  const parts: ChatContentPart[] = [];
+  for (const p of content) {
+    if (p.type === 'input_text' || p.type === 'output_text') parts.push({ type: 'text', text: p.text });
+    else if (p.type === 'refusal') parts.push({ type: 'text', text: p.refusal });
+    else if (p.type === 'input_image') {
+      const img = imagePart(p);
+      if (img) parts.push(img);
+    } else if (p.type === 'input_file') {
+      const file: { file_data?: string; file_id?: string; filename?: string } = {};
+      if (p.file_data) file.file_data = p.file_data;
+      if (p.file_id) file.file_id = p.file_id;
+      if (p.filename) file.filename = p.filename;
+      parts.push({ type: 'file', file });
+    }
+  }
+  return parts;
+}
+
+interface ToolOutputContent {
+  text: string;
+  images: ChatImagePart[];
+}
+
+function toolOutputContent(output: ResponsesToolOutput | undefined): ToolOutputContent {
+  if (typeof output === 'string') return { text: output, images: [] };
+  if (!Array.isArray(output)) return { text: output === undefined ? '' : JSON.stringify(output), images: [] };
+  const images: ChatImagePart[] = [];
+  const texts: string[] = [];
+  for (const p of output) {
+    if (p.type === 'input_text' || p.type === 'output_text') texts.push(p.text);
+    else if (p.type === 'input_image') {
+      const img = imagePart(p);
+      if (img) images.push(img);
+    } else if (p.type === 'input_file') texts.push(`[file${p.filename ? ` ${p.filename}` : ''}]`);
+  }
+  return { text: texts.join('\n'), images };
+}
+
+function reasoningText(item: ResponsesReasoningItem): string {
+  // Raw reasoning (what open models produce and need back) beats the summary when both exist.
+  const fromContent = item.content?.map((c) => c.text).join('') ?? '';
+  if (fromContent) return fromContent;
+  return item.summary?.map((s) => s.text).join('\n') ?? '';
+}
+
+function isMessage(item: ResponsesInputItem): item is ResponsesMessageItem {
+  return (item.type === 'message' || item.type === undefined) && typeof (item as { role?: unknown }).role === 'string';
+}
+
+/** Builds the chat message list; stateful because tool calls and outputs must be regrouped. */
+class MessageBuilder {
+  readonly messages: ChatMessage[] = [];
+  /** Last assistant message, still open for tool calls (reset by any non-assistant message). */
+  private openAssistant: ChatAssistantMessage | undefined;
+  private readonly callIds = new Set<string>();
+  private pendingImages: ChatImagePart[] = [];
+  private pendingReasoning = '';
+
+  constructor(
+    private readonly reasoningField: 'reasoning' | 'reasoning_content' | undefined,
+    private readonly namespacedNames: (namespace: string | undefined, name: string) => string,
+  ) {}
+
+  system(text: string): void {
+    this.push({ role: 'system', content: text });
+  }
+
+  message(item: ResponsesMessageItem): void {
+    const role = item.role;
+    if (role === 'system' || role === 'developer') {
+      this.system(typeof item.content === 'string' ? item.content : partsToText(item.content));
+    } else if (role === 'assistant') {
+      const text = typeof item.content === 'string' ? item.content : partsToText(item.content);
+      const msg: ChatAssistantMessage = { role: 'assistant', content: text };
+      this.push(msg);
+      this.openAssistant = msg;
+    } else {
+      this.pendingReasoning = ''; // reasoning never crosses a user turn
+      this.push({ role: 'user', content: userContent(item.content) });
+    }
+  }
+
+  reasoning(text: string): void {
+    if (!this.reasoningField || !text) return;
+    // Held until the next assistant message (or tool-call batch) of the same turn picks it up.
+    this.pendingReasoning += text;
+  }
+
+  toolCall(id: string, name: string, args: string): void {
+    this.flushImages();
+    let msg = this.openAssistant;
+    if (!msg) {
+      msg = { role: 'assistant', content: null };
+      this.push(msg);
+      this.openAssistant = msg;
+    } else {
+      this.attachReasoning(msg);
+    }
+    (msg.tool_calls ??= []).push({ id, type: 'function', function: { name, arguments: args } });
+    this.callIds.add(id);
+  }
+
+  toolOutput(callId: string, output: ResponsesToolOutput | undefined): void {
+    const { text, images } = toolOutputContent(output);
+    if (!this.callIds.has(callId)) {
+      // Providers reject a tool message whose id no assistant tool_call announced (e.g. the call was a
+      // hosted tool we dropped), so the output is kept as plain context instead of failing the request.
+      this.push({ role: 'user', content: `Output of tool call ${callId}:\n${text}` });
+      if (images.length) this.push({ role: 'user', content: images });
+      return;
+    }
+    // An image-only output would leave an empty tool message, which some providers reject.
+    const content = text || (images.length ? '[image output attached in the next message]' : '');
+    this.messages.push({ role: 'tool', tool_call_id: callId, content });
+    this.openAssistant = undefined;
+    // Tool messages only carry text; images wait until the run of tool messages ends so that every
+    // tool_call still gets its tool message directly after the assistant message.
+    if (images.length) this.pendingImages.push(...images);
+  }
+
+  functionCall(item: ResponsesFunctionCallItem): void {
+    this.toolCall(item.call_id, this.namespacedNames(item.namespace, item.name), item.arguments ?? '');
+  }
+
+  customToolCall(item: ResponsesCustomToolCallItem): void {
+    this.toolCall(item.call_id, this.namespacedNames(item.namespace, item.name), JSON.stringify({ input: item.input ?? '' }));
+  }
+
+  localShellCall(item: ResponsesLocalShellCallItem): void {
+    // Only reachable from history produced by another upstream; kept as a tool call so the model
+    // still sees what ran and the matching function_call_output stays paired.
+    const id = item.call_id ?? item.id;
+    if (!id) return;
+    this.toolCall(id, 'local_shell', JSON.stringify(item.action ?? {}));
+  }
+
+  finish(): ChatMessage[] {
+    this.flushImages();
+    return this.messages;
+  }
+
+  private push(msg: ChatMessage): void {
+    if (msg.role !== 'tool') this.flushImages();
+    if (msg.role === 'assistant') this.attachReasoning(msg);
+    this.messages.push(msg);
+    this.openAssistant = undefined;
+  }
+
+  private attachReasoning(msg: ChatAssistantMessage): void {
+    if (!this.reasoningField || !this.pendingReasoning) return;
+    const field = this.reasoningField;
+    msg[field] = (msg[field] ?? '') + this.pendingReasoning;
+    this.pendingReasoning = '';
+  }
+
+  private flushImages(): void {
+    if (!this.pendingImages.length) return;
+    const images = this.pendingImages;
+    this.pendingImages = [];
+    this.messages.push({ role: 'user', content: [{ type: 'text', text: 'Images returned by the tool calls above:' }, ...images] });
+    this.openAssistant = undefined;
+  }
+}
+
+/**
+ * Responses API request (what Codex sends) -> Chat Completions request.
+ *
+ * Decisions:
+ * - `max_output_tokens` -> `max_tokens`: the field Ollama and OpenRouter both document
+ *   (`max_completion_tokens` is OpenAI-only and Ollama ignores it).
+ * - `store`, `include`, `prompt_cache_key`, `previous_response_id`, `text.verbosity`, `reasoning.summary`,
+ *   `service_tier`, `metadata` have no chat equivalent at these providers and are dropped.
+ * - Reasoning items are dropped unless `supportsReasoningContent`; then the reasoning that follows the
+ *   last user message is attached to the next assistant message (older turns' reasoning is discarded by
+ *   model templates anyway and only costs tokens).
+ */
+export function responsesRequestToChat(req: ResponsesRequest, opts: ResponsesToChatOptions = {}): ResponsesToChatResult {
+  const mapping = mapTools(req.tools);
+  const reasoningField = opts.supportsReasoningContent ? (opts.reasoningField ?? 'reasoning') : undefined;
+  const namespaced = (namespace: string | undefined, name: string): string =>
+    namespace ? flattenToolName(namespace, name) : name;
+  const b = new MessageBuilder(reasoningField, namespaced);
+
+  if (req.instructions) b.system(req.instructions);
+
+  const input: ResponsesInputItem[] =
+    typeof req.input === 'string' ? [{ role: 'user', content: req.input }] : (req.input ?? []);
+
+  let lastUser = -1;
+  if (reasoningField) {
+    for (let i = 0; i < input.length; i++) {
+      const it = input[i];
+      if (isMessage(it) && it.role === 'user') lastUser = i;
+    }
+  }
+
+  for (let i = 0; i < input.length; i++) {
+    const item = input[i];
+    if (isMessage(item)) {
+      b.message(item);
+      continue;
+    }
+    switch (item.type) {
+      case 'reasoning':
+        if (i > lastUser) b.reasoning(reasoningText(item as ResponsesReasoningItem));
+        break;
+      case 'function_call':
+        b.functionCall(item as ResponsesFunctionCallItem);
+        break;
+      case 'custom_tool_call':
+        b.customToolCall(item as ResponsesCustomToolCallItem);
+        break;
+      case 'local_shell_call':
+        b.localShellCall(item as ResponsesLocalShellCallItem);
+        break;
+      case 'function_call_output':
+      case 'custom_tool_call_output':
+      case 'local_shell_call_output': {
+        const o = item as { call_id?: unknown; output?: ResponsesToolOutput };
+        if (typeof o.call_id === 'string') b.toolOutput(o.call_id, o.output);
+        break;
+      }
+      default:
+        // web_search_call, image_generation_call, compaction, item_reference, ...: executed (or stored)
+        // by OpenAI's servers; a chat provider has nothing to replay them against.
+        break;
+    }
+  }
+
+  const chat: ChatCompletionRequest = { model: req.model, messages: b.finish() };
+
+  if (mapping.tools.length) {
+    chat.tools = mapping.tools;
+    const choice = mapToolChoice(req.tool_choice, mapping);
+    if (choice !== undefined) chat.tool_choice = choice;
+    if (typeof req.parallel_tool_calls === 'boolean') chat.parallel_tool_calls = req.parallel_tool_calls;
+  }
+  if (typeof req.max_output_tokens === 'number') chat.max_tokens = req.max_output_tokens;
+  if (typeof req.temperature === 'number') chat.temperature = req.temperature;
+  if (typeof req.top_p === 'number') chat.top_p = req.top_p;
+  const responseFormat = mapTextFormat(req.text);
+  if (responseFormat) chat.response_format = responseFormat;
+  if (opts.supportsReasoningEffort && req.reasoning?.effort) chat.reasoning_effort = req.reasoning.effort;
+
+  chat.stream = req.stream === true;
+  // Usage arrives only in a final chunk, and only when asked for; metering needs it.
+  if (chat.stream) chat.stream_options = { include_usage: true };
+
+  return {
+    chat,
+    customTools: mapping.customTools,
+    droppedTools: mapping.droppedTools,
+    namespacedTools: mapping.namespacedTools,
+  };
+}

@@ -1,0 +1,71 @@
+import { Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
+import { APP_CONFIG, AppConfig } from '@gw/config';
+import { DataSource } from 'typeorm';
+import { ADAPTERS, ProviderInput, ProviderService, ResolvedProvider } from '@gw/providers';
+import { RouteService } from './route.service';
+
+const BOOTSTRAP_LOCK = 7_346_114;
+
+/**
+ * Zero-config providers, as in the seed proxy: OPENAI_API_KEY, OPENROUTER_API_KEY and OLLAMA_BASE_URL
+ * register (or update) a provider named after its kind, with default global routes:
+ *   `gpt-oss*` and every model Ollama lists -> ollama;  `*\/*` (vendor/model ids) -> openrouter;  `*` -> openai.
+ * Routes created by hand with the same pattern are left alone.
+ */
+@Injectable()
+export class EnvProvidersBootstrap implements OnApplicationBootstrap {
+  private readonly logger = new Logger('EnvProviders');
+
+  constructor(
+    @Inject(APP_CONFIG) private readonly cfg: AppConfig,
+    private readonly providers: ProviderService,
+    private readonly routes: RouteService,
+    private readonly dataSource: DataSource,
+  ) {}
+
+  async onApplicationBootstrap(): Promise<void> {
+    const wanted: Array<{ input: ProviderInput; patterns: string[] }> = [];
+    if (this.cfg.openaiApiKey) {
+      wanted.push({ input: { name: 'openai', kind: 'openai', baseUrl: this.cfg.openaiBaseUrl, credential: this.cfg.openaiApiKey }, patterns: ['*'] });
+    }
+    if (this.cfg.openrouterApiKey) {
+      wanted.push({
+        input: { name: 'openrouter', kind: 'openrouter', baseUrl: this.cfg.openrouterBaseUrl, credential: this.cfg.openrouterApiKey },
+        patterns: ['*/*'],
+      });
+    }
+    if (this.cfg.ollamaBaseUrl) {
+      const baseUrl = /\/v1$/.test(this.cfg.ollamaBaseUrl) ? this.cfg.ollamaBaseUrl : `${this.cfg.ollamaBaseUrl}/v1`;
+      const models = await this.ollamaModels(baseUrl);
+      wanted.push({ input: { name: 'ollama', kind: 'ollama', baseUrl, settings: { models } }, patterns: ['gpt-oss*', ...models] });
+    }
+    if (!wanted.length) return;
+    // Gateway replicas start together: one registers, the others wait and find it done.
+    const lock = this.dataSource.createQueryRunner();
+    await lock.connect();
+    try {
+      await lock.query('SELECT pg_advisory_lock($1)', [BOOTSTRAP_LOCK]);
+      for (const w of wanted) {
+        const p = await this.providers.upsertByName(w.input);
+        for (const pattern of w.patterns) {
+          const existing = (await this.routes.list(null)).find((r) => r.modelPattern === pattern);
+          if (!existing) await this.routes.create(null, { modelPattern: pattern, targets: [{ providerId: p.id }] });
+        }
+        this.logger.log(`provider "${p.name}" registered from the environment (${w.patterns.length} default route(s))`);
+      }
+    } finally {
+      await lock.query('SELECT pg_advisory_unlock($1)', [BOOTSTRAP_LOCK]).catch(() => undefined);
+      await lock.release();
+    }
+  }
+
+  private async ollamaModels(baseUrl: string): Promise<string[]> {
+    const probe = { baseUrl, settings: {} } as ResolvedProvider;
+    try {
+      return await ADAPTERS.ollama.discoverModels!(probe, AbortSignal.timeout(3000));
+    } catch (e) {
+      this.logger.warn(`Ollama at ${baseUrl} did not list its models (${(e as Error).message}); only gpt-oss* is routed to it.`);
+      return [];
+    }
+  }
+}

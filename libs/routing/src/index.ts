@@ -1,0 +1,5 @@
+export * from './route.repository';
+export * from './route.service';
+export * from './route.table';
+export * from './env-providers.bootstrap';
+export * from './routing.module';

@@ -1,0 +1,188 @@
+import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { globToRegExp, isGlob, patternSpecificity } from '@gw/common';
+import { ChangeFeed, RouteEntity, RouteSettings } from '@gw/db';
+import { ProviderCache, ResolvedProvider } from '@gw/providers';
+import { RouteRepository } from './route.repository';
+
+export interface ResolvedTarget {
+  provider: ResolvedProvider;
+  /** null: send the requested model name unchanged. */
+  model: string | null;
+  weight: number;
+}
+
+export interface ResolvedRoute {
+  id: string;
+  pattern: string;
+  settings: RouteSettings;
+  /** Targets grouped by priority: the first group is tried first, later groups are fallbacks. */
+  groups: ResolvedTarget[][];
+}
+
+interface CompiledRoute extends ResolvedRoute {
+  exact: boolean;
+  regex?: RegExp;
+  specificity: number;
+}
+
+interface Scope {
+  exact: Map<string, CompiledRoute>;
+  globs: CompiledRoute[];
+}
+
+const MAX_MEMO = 10_000;
+
+/**
+ * All routes in memory. Resolution order: the tenant's exact names, the tenant's globs (most specific
+ * first), then global exact names and global globs. Results are memoised per (tenant, model).
+ */
+@Injectable()
+export class RouteTable implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger = new Logger('RouteTable');
+  private global: Scope = { exact: new Map(), globs: [] };
+  private tenants = new Map<string, Scope>();
+  private memo = new Map<string, ResolvedRoute | null>();
+  private rows: RouteEntity[] = [];
+  private unsubscribe?: () => void;
+  private reloading?: Promise<void>;
+  private again = false;
+
+  constructor(
+    private readonly repo: RouteRepository,
+    private readonly providers: ProviderCache,
+    private readonly changes: ChangeFeed,
+  ) {}
+
+  async onApplicationBootstrap(): Promise<void> {
+    this.unsubscribe = this.changes.subscribe(() => void this.reload());
+    this.providers.onReload(() => this.rebuild());
+    await this.providers.reload();
+    await this.reload();
+  }
+
+  onApplicationShutdown(): void {
+    this.unsubscribe?.();
+  }
+
+  resolve(tenantId: string, model: string): ResolvedRoute | undefined {
+    const key = tenantId + '\u0000' + model;
+    const hit = this.memo.get(key);
+    if (hit !== undefined) return hit ?? undefined;
+    const r = this.lookup(this.tenants.get(tenantId), model) ?? this.lookup(this.global, model);
+    if (this.memo.size >= MAX_MEMO) this.memo.clear();
+    this.memo.set(key, r ?? null);
+    return r;
+  }
+
+  /** Concrete model names a tenant can call: exact routes plus discovered models that a glob route covers. */
+  modelsFor(tenantId: string): Array<{ id: string; ownedBy: string }> {
+    const out = new Map<string, string>();
+    const scopes = [this.tenants.get(tenantId), this.global].filter((s): s is Scope => !!s);
+    for (const s of scopes) {
+      for (const [name, r] of s.exact) if (!out.has(name)) out.set(name, r.groups[0]?.[0]?.provider.name ?? 'gateway');
+    }
+    for (const p of this.providers.all()) {
+      for (const m of p.settings.models ?? []) {
+        if (out.has(m)) continue;
+        const r = this.resolve(tenantId, m);
+        if (r) out.set(m, r.groups[0]?.[0]?.provider.name ?? p.name);
+      }
+    }
+    return [...out].map(([id, ownedBy]) => ({ id, ownedBy }));
+  }
+
+  reload(): Promise<void> {
+    if (this.reloading) {
+      this.again = true;
+      return this.reloading;
+    }
+    this.reloading = (async () => {
+      try {
+        do {
+          this.again = false;
+          this.rows = await this.repo.listAll();
+          this.rebuild();
+        } while (this.again);
+      } catch (e) {
+        this.logger.error(`reload failed: ${(e as Error).message}`);
+      } finally {
+        this.reloading = undefined;
+      }
+    })();
+    return this.reloading;
+  }
+
+  private rebuild(): void {
+    const global: Scope = { exact: new Map(), globs: [] };
+    const tenants = new Map<string, Scope>();
+    for (const row of this.rows) {
+      if (!row.enabled) continue;
+      const compiled = this.compile(row);
+      if (!compiled) continue;
+      let scope = global;
+      if (row.tenantId) {
+        scope = tenants.get(row.tenantId) ?? { exact: new Map(), globs: [] };
+        tenants.set(row.tenantId, scope);
+      }
+      if (compiled.exact) scope.exact.set(row.modelPattern, compiled);
+      else scope.globs.push(compiled);
+    }
+    for (const s of [global, ...tenants.values()]) s.globs.sort((a, b) => b.specificity - a.specificity);
+    this.global = global;
+    this.tenants = tenants;
+    this.memo = new Map();
+  }
+
+  private compile(row: RouteEntity): CompiledRoute | undefined {
+    const byPriority = new Map<number, ResolvedTarget[]>();
+    for (const t of row.targets ?? []) {
+      const provider = this.providers.get(t.providerId);
+      if (!provider || !provider.enabled) continue;
+      const group = byPriority.get(t.priority ?? 0) ?? [];
+      group.push({ provider, model: t.model ?? null, weight: Math.max(0, t.weight ?? 1) });
+      byPriority.set(t.priority ?? 0, group);
+    }
+    const groups = [...byPriority.entries()].sort((a, b) => a[0] - b[0]).map(([, g]) => g);
+    const exact = !isGlob(row.modelPattern);
+    return {
+      id: row.id,
+      pattern: row.modelPattern,
+      settings: row.settings ?? {},
+      groups,
+      exact,
+      regex: exact ? undefined : globToRegExp(row.modelPattern),
+      specificity: patternSpecificity(row.modelPattern),
+    };
+  }
+
+  private lookup(scope: Scope | undefined, model: string): ResolvedRoute | undefined {
+    if (!scope) return undefined;
+    const exact = scope.exact.get(model);
+    if (exact) return exact;
+    for (const g of scope.globs) if (g.regex!.test(model)) return g;
+    return undefined;
+  }
+}
+
+/** Orders a group's targets for one request: weighted random first pick, the rest as in-group fallbacks. */
+export function orderTargets(route: ResolvedRoute, random: () => number = Math.random): ResolvedTarget[] {
+  const out: ResolvedTarget[] = [];
+  for (const group of route.groups) {
+    if (group.length === 1) {
+      out.push(group[0]);
+      continue;
+    }
+    const pool = group.slice();
+    while (pool.length) {
+      const total = pool.reduce((s, t) => s + t.weight, 0);
+      let x = random() * (total || pool.length);
+      let idx = 0;
+      for (; idx < pool.length - 1; idx++) {
+        x -= total ? pool[idx].weight : 1;
+        if (x < 0) break;
+      }
+      out.push(pool.splice(idx, 1)[0]);
+    }
+  }
+  return out;
+}

@@ -1,0 +1,6 @@
+export * from './tenant.repository';
+export * from './api-key.repository';
+export * from './tenant.service';
+export * from './api-key.service';
+export * from './key-cache';
+export * from './tenancy.module';

@@ -1,0 +1,150 @@
+import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { sha256Hex } from '@gw/common';
+import { ApiKeyEntity, ChangeFeed, LimitSettings, TenantEntity } from '@gw/db';
+import { ApiKeyRepository } from './api-key.repository';
+import { TenantRepository } from './tenant.repository';
+
+/** Everything the hot path needs to know about the caller, resolved from memory. */
+export interface Principal {
+  keyId: string;
+  keyName: string;
+  keyPrefix: string;
+  tenantId: string;
+  tenantName: string;
+  allowedModels: string[] | null;
+  allowedIps: string[] | null;
+  expiresAt: number | null;
+  keyLimits: LimitSettings;
+  tenantLimits: LimitSettings;
+}
+
+export type KeyLookup = { ok: true; principal: Principal } | { ok: false; reason: 'unknown' | 'expired' | 'tenant_disabled' };
+
+const NEGATIVE_TTL_MS = 1000;
+
+/**
+ * In-memory snapshot of active keys by hash. Reloaded whole when the change feed fires; a miss falls
+ * back to one indexed read (coalesced, negatively cached) so that a key created on another replica
+ * works at once without letting unknown keys hammer the database.
+ */
+@Injectable()
+export class KeyCache implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger = new Logger('KeyCache');
+  private byHash = new Map<string, Principal>();
+  private tenants = new Map<string, TenantEntity>();
+  private readonly negative = new Map<string, number>();
+  private readonly inflight = new Map<string, Promise<Principal | undefined>>();
+  private readonly used = new Set<string>();
+  private reloading?: Promise<void>;
+  private reloadAgain = false;
+  private unsubscribe?: () => void;
+  private touchTimer?: NodeJS.Timeout;
+
+  constructor(
+    private readonly keys: ApiKeyRepository,
+    private readonly tenantRepo: TenantRepository,
+    private readonly changes: ChangeFeed,
+  ) {}
+
+  async onApplicationBootstrap(): Promise<void> {
+    this.unsubscribe = this.changes.subscribe(() => void this.reload());
+    await this.reload();
+    this.touchTimer = setInterval(() => void this.flushTouches(), 5000);
+    this.touchTimer.unref();
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    this.unsubscribe?.();
+    if (this.touchTimer) clearInterval(this.touchTimer);
+    await this.flushTouches();
+  }
+
+  /** Coalesces bursts of changes into at most one reload in flight plus one queued. */
+  reload(): Promise<void> {
+    if (this.reloading) {
+      this.reloadAgain = true;
+      return this.reloading;
+    }
+    this.reloading = (async () => {
+      try {
+        do {
+          this.reloadAgain = false;
+          const [tenants, keys] = await Promise.all([this.tenantRepo.list(), this.keys.listAllActive()]);
+          const tmap = new Map(tenants.map((t) => [t.id, t]));
+          const next = new Map<string, Principal>();
+          for (const k of keys) {
+            const p = this.toPrincipal(k, tmap);
+            if (p) next.set(k.keyHash, p);
+          }
+          this.tenants = tmap;
+          this.byHash = next;
+          this.negative.clear();
+        } while (this.reloadAgain);
+      } catch (e) {
+        this.logger.error(`reload failed: ${(e as Error).message}`);
+      } finally {
+        this.reloading = undefined;
+      }
+    })();
+    return this.reloading;
+  }
+
+  async lookup(secret: string): Promise<KeyLookup> {
+    const hash = sha256Hex(secret);
+    let p = this.byHash.get(hash);
+    if (!p) p = await this.missLookup(hash);
+    if (!p) return { ok: false, reason: 'unknown' };
+    if (p.expiresAt !== null && p.expiresAt <= Date.now()) return { ok: false, reason: 'expired' };
+    this.used.add(p.keyId);
+    return { ok: true, principal: p };
+  }
+
+  private missLookup(hash: string): Promise<Principal | undefined> {
+    const neg = this.negative.get(hash);
+    if (neg !== undefined && neg > Date.now()) return Promise.resolve(undefined);
+    let pending = this.inflight.get(hash);
+    if (!pending) {
+      pending = (async () => {
+        try {
+          const k = await this.keys.findActiveByHash(hash);
+          const t = k ? (this.tenants.get(k.tenantId) ?? (await this.tenantRepo.get(k.tenantId)) ?? undefined) : undefined;
+          const p = k && t ? this.toPrincipal(k, new Map([[t.id, t]])) : undefined;
+          if (p) this.byHash.set(hash, p);
+          else {
+            if (this.negative.size > 10_000) this.negative.clear();
+            this.negative.set(hash, Date.now() + NEGATIVE_TTL_MS);
+          }
+          return p;
+        } finally {
+          this.inflight.delete(hash);
+        }
+      })();
+      this.inflight.set(hash, pending);
+    }
+    return pending;
+  }
+
+  private toPrincipal(k: ApiKeyEntity, tenants: Map<string, TenantEntity>): Principal | undefined {
+    const t = tenants.get(k.tenantId);
+    if (!t || !t.enabled || k.revokedAt) return undefined;
+    return {
+      keyId: k.id,
+      keyName: k.name,
+      keyPrefix: k.prefix,
+      tenantId: t.id,
+      tenantName: t.name,
+      allowedModels: k.allowedModels && k.allowedModels.length ? k.allowedModels : null,
+      allowedIps: k.allowedIps && k.allowedIps.length ? k.allowedIps : null,
+      expiresAt: k.expiresAt ? k.expiresAt.getTime() : null,
+      keyLimits: k.limits ?? {},
+      tenantLimits: t.limits ?? {},
+    };
+  }
+
+  private async flushTouches(): Promise<void> {
+    if (!this.used.size) return;
+    const ids = [...this.used];
+    this.used.clear();
+    await this.keys.touch(ids).catch((e: Error) => this.logger.warn(`last_used_at update failed: ${e.message}`));
+  }
+}

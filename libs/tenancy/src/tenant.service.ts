@@ -1,0 +1,48 @@
+import { Injectable } from '@nestjs/common';
+import { Errors } from '@gw/common';
+import { ChangeFeed, LimitSettings, TenantEntity } from '@gw/db';
+import { TenantRepository } from './tenant.repository';
+
+@Injectable()
+export class TenantService {
+  constructor(
+    private readonly tenants: TenantRepository,
+    private readonly changes: ChangeFeed,
+  ) {}
+
+  list(): Promise<TenantEntity[]> {
+    return this.tenants.list();
+  }
+
+  async get(tenantId: string): Promise<TenantEntity> {
+    const t = await this.tenants.get(tenantId);
+    if (!t) throw Errors.notFound(`No tenant with id ${tenantId}.`, 'tenant_not_found');
+    return t;
+  }
+
+  async create(input: { name: string; limits?: LimitSettings }): Promise<TenantEntity> {
+    if (await this.tenants.findByName(input.name)) throw Errors.conflict(`A tenant named "${input.name}" already exists.`, 'name');
+    const t = await this.tenants.create({ name: input.name, limits: input.limits ?? {} });
+    await this.changes.bump();
+    return t;
+  }
+
+  async update(tenantId: string, patch: { name?: string; limits?: LimitSettings; enabled?: boolean }): Promise<TenantEntity> {
+    const current = await this.get(tenantId);
+    if (patch.name && patch.name !== current.name && (await this.tenants.findByName(patch.name))) {
+      throw Errors.conflict(`A tenant named "${patch.name}" already exists.`, 'name');
+    }
+    const next: Partial<TenantEntity> = {};
+    if (patch.name !== undefined) next.name = patch.name;
+    if (patch.enabled !== undefined) next.enabled = patch.enabled;
+    if (patch.limits !== undefined) next.limits = { ...current.limits, ...patch.limits };
+    const t = (await this.tenants.update(tenantId, next))!;
+    await this.changes.bump();
+    return t;
+  }
+
+  async delete(tenantId: string): Promise<void> {
+    if (!(await this.tenants.delete(tenantId))) throw Errors.notFound(`No tenant with id ${tenantId}.`, 'tenant_not_found');
+    await this.changes.bump();
+  }
+}

@@ -1,0 +1,3 @@
+export * from './stack';
+export * from './fake-provider';
+export * from './codex';
