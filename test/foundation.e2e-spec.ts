@@ -140,7 +140,7 @@ describe('foundation: chat, embeddings, models, errors, ledger (openai SDK → g
     it('401 on a missing or wrong key', async () => {
       const res = await fetch(`${stack.baseURL}/chat/completions`, { method: 'POST', body: '{}' });
       expect(res.status).toBe(401);
-      expect((await res.json()).error).toMatchObject({ code: 'missing_api_key', type: 'invalid_request_error', param: null });
+      expect(((await res.json()) as any).error).toMatchObject({ code: 'missing_api_key', type: 'invalid_request_error', param: null });
       const bad = new OpenAI({ apiKey: 'sk-gw-nope', baseURL: stack.baseURL, maxRetries: 0 });
       await expect(bad.models.list()).rejects.toMatchObject({ status: 401, code: 'invalid_api_key' });
     });
@@ -178,16 +178,16 @@ describe('foundation: chat, embeddings, models, errors, ledger (openai SDK → g
         fetch(`${stack.baseURL}/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${tenant.secret}`, 'content-type': 'application/json' }, body });
       const r1 = await post('{"model": "gpt-4o-mini", "messages": [');
       expect(r1.status).toBe(400);
-      expect((await r1.json()).error.code).toBe('invalid_json');
+      expect(((await r1.json()) as any).error.code).toBe('invalid_json');
       const r2 = await post(JSON.stringify({ messages: [] }));
       expect(r2.status).toBe(400);
-      expect((await r2.json()).error.param).toBe('model');
+      expect(((await r2.json()) as any).error.param).toBe('model');
       const r3 = await post(JSON.stringify({ model: 'gpt-4o-mini', messages: 'hi' }));
-      expect((await r3.json()).error.param).toBe('messages');
+      expect(((await r3.json()) as any).error.param).toBe('messages');
       const r4 = await post('[1,2]');
       expect(r4.status).toBe(400);
       const r5 = await post(JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'x' }], stream: 'yes' }));
-      expect((await r5.json()).error.param).toBe('stream');
+      expect(((await r5.json()) as any).error.param).toBe('stream');
     });
 
     it('passes upstream failures on with their status, naming the provider and never its credential', async () => {

@@ -12,6 +12,8 @@ import { EmbeddingsController } from './embeddings/embeddings.controller';
 import { HealthController } from './health/health.controller';
 import { ModelsController } from './models/models.controller';
 import { ProxyService } from './proxy/proxy.service';
+import { ResponsesController } from './responses/responses.controller';
+import { ResponsesService } from './responses/responses.service';
 import { UpstreamDispatcher } from './proxy/upstream.dispatcher';
 
 @Module({})
@@ -20,8 +22,8 @@ export class GatewayModule {
     return {
       module: GatewayModule,
       imports: [AppConfigModule.forRoot(overrides), DatabaseModule, GatewayObservabilityModule.forRoot(), GatewayAuthModule, RoutingModule, LimitsModule],
-      controllers: [ChatController, EmbeddingsController, ModelsController, HealthController],
-      providers: [ProviderCache, UpstreamClient, RouteTable, EnvProvidersBootstrap, PriceTable, LedgerWriter, UpstreamDispatcher, ProxyService],
+      controllers: [ChatController, ResponsesController, EmbeddingsController, ModelsController, HealthController],
+      providers: [ProviderCache, UpstreamClient, RouteTable, EnvProvidersBootstrap, PriceTable, LedgerWriter, UpstreamDispatcher, ProxyService, ResponsesService],
       exports: [LedgerWriter],
     };
   }

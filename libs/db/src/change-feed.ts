@@ -1,4 +1,4 @@
-import { Inject, Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
+import { BeforeApplicationShutdown, Inject, Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import { APP_CONFIG, AppConfig } from '@gw/config';
 import { EventEmitter } from 'node:events';
 import { DataSource } from 'typeorm';
@@ -13,11 +13,13 @@ localBus.setMaxListeners(0);
  * listeners are told at once. So a revoked key stops working within one poll interval everywhere.
  */
 @Injectable()
-export class ChangeFeed implements OnModuleInit, OnApplicationShutdown {
+export class ChangeFeed implements OnModuleInit, BeforeApplicationShutdown, OnApplicationShutdown {
   private readonly logger = new Logger('ChangeFeed');
   private readonly listeners = new Set<() => void>();
   private version = '';
   private timer?: NodeJS.Timeout;
+  private polling?: Promise<void>;
+  private stopped = false;
   private readonly onLocal = () => this.emit();
 
   constructor(
@@ -27,13 +29,21 @@ export class ChangeFeed implements OnModuleInit, OnApplicationShutdown {
 
   async onModuleInit(): Promise<void> {
     localBus.on('change', this.onLocal);
-    this.timer = setInterval(() => void this.poll(), this.cfg.cacheRefreshMs);
+    this.timer = setInterval(() => {
+      if (!this.polling && !this.stopped) this.polling = this.poll().finally(() => (this.polling = undefined));
+    }, this.cfg.cacheRefreshMs);
     this.timer.unref();
+  }
+
+  /** Stop polling before the DataSource closes, and let a poll in flight finish. */
+  async beforeApplicationShutdown(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearInterval(this.timer);
+    await this.polling;
   }
 
   onApplicationShutdown(): void {
     localBus.off('change', this.onLocal);
-    if (this.timer) clearInterval(this.timer);
   }
 
   subscribe(listener: () => void): () => void {

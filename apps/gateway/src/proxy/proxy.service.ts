@@ -14,7 +14,7 @@ import { UpstreamDispatcher, UpstreamResponse } from './upstream.dispatcher';
 
 type Body = Record<string, unknown>;
 
-const SSE_HEADERS = { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' };
+export const SSE_HEADERS = { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' };
 
 /**
  * The data-plane pipeline shared by every endpoint:
@@ -82,7 +82,7 @@ export class ProxyService {
     ctx.admission = await this.limits.admit(ctx.principal, { model, tokens: promptTokens + out, costUsd });
   }
 
-  send(ctx: CallContext, op: Operation, stream: boolean, bodyFor: (t: ResolvedTarget) => Body): Promise<UpstreamResponse> {
+  send(ctx: CallContext, op: Operation | ((t: ResolvedTarget) => Operation), stream: boolean, bodyFor: (t: ResolvedTarget) => Body): Promise<UpstreamResponse> {
     return this.dispatcher.send(ctx, op, stream, bodyFor);
   }
 

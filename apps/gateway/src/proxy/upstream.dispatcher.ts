@@ -59,7 +59,13 @@ export class UpstreamDispatcher {
     private readonly metrics: GatewayMetrics,
   ) {}
 
-  async send(ctx: CallContext, op: Operation, stream: boolean, bodyFor: (t: ResolvedTarget) => Record<string, unknown>): Promise<UpstreamResponse> {
+  /** `op` may depend on the target: /v1/responses goes natively to some providers and as chat to others. */
+  async send(
+    ctx: CallContext,
+    opOf: Operation | ((t: ResolvedTarget) => Operation),
+    stream: boolean,
+    bodyFor: (t: ResolvedTarget) => Record<string, unknown>,
+  ): Promise<UpstreamResponse> {
     const route = ctx.route!;
     const targets = orderTargets(route);
     const maxAttempts = Math.max(1, route.settings.maxAttempts ?? DEFAULT_MAX_ATTEMPTS);
@@ -71,6 +77,7 @@ export class UpstreamDispatcher {
       const model = target.model ?? ctx.model ?? '';
       ctx.target = target;
       ctx.upstreamModel = model;
+      const op = typeof opOf === 'function' ? opOf(target) : opOf;
       const body = bodyFor(target);
       const payload = JSON.stringify(body);
       for (let attempt = 1; attempt <= maxAttempts; attempt++) {
