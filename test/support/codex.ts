@@ -56,6 +56,12 @@ export interface CodexRunOptions {
   args?: string[];
   /** Extra environment variables for the codex process (the env is otherwise PATH, HOME and the key). */
   env?: Record<string, string>;
+  /** Use this whole config.toml instead of the generated one (e.g. the README's snippet). */
+  configToml?: string;
+  /** More files for the codex home, by name (e.g. profile layers `claude.config.toml`). */
+  codexHomeFiles?: Record<string, string>;
+  /** The env var that carries the key (must match `env_key` in the config). Default TEAM_API_KEY. */
+  envKey?: string;
 }
 
 export interface CodexRunResult {
@@ -154,14 +160,16 @@ export function runCodexExec(opts: CodexRunOptions): Promise<CodexRunResult> {
   mkdirSync(cwd, { recursive: true });
   writeFileSync(
     join(codexHome, 'config.toml'),
-    codexConfigToml({ baseUrl: opts.baseUrl, model: opts.model, envKey: CODEX_DEFAULT_ENV_KEY, extra: opts.extraConfig }),
+    opts.configToml ?? codexConfigToml({ baseUrl: opts.baseUrl, model: opts.model, envKey: CODEX_DEFAULT_ENV_KEY, extra: opts.extraConfig }),
   );
+
+  for (const [name, text] of Object.entries(opts.codexHomeFiles ?? {})) writeFileSync(join(codexHome, name), text);
 
   const env: Record<string, string> = {
     PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin',
     HOME: home,
     ...opts.env,
-    [CODEX_DEFAULT_ENV_KEY]: opts.apiKey,
+    [opts.envKey ?? CODEX_DEFAULT_ENV_KEY]: opts.apiKey,
   };
   const args = [
     'exec',

@@ -1,3 +1,4 @@
 export * from './stack';
 export * from './fake-provider';
 export * from './codex';
+export * from './metrics';

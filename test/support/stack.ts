@@ -26,8 +26,13 @@ export interface Stack {
   sql<T = any>(text: string, params?: unknown[]): Promise<T[]>;
   /** Writes out queued ledger rows now. */
   flushLedger(): Promise<void>;
+  /** The configuration both apps were built with (replicas reuse it). */
+  config: Partial<AppConfig>;
   close(): Promise<void>;
 }
+
+/** Replicas started with `startGatewayReplica`, closed with their stack. */
+const replicasOf = new WeakMap<Stack, GatewayReplica[]>();
 
 /**
  * A whole gateway + admin on loopback with a database of its own: a fresh PGlite directory, or a
@@ -65,6 +70,8 @@ export async function startStack(overrides: Partial<AppConfig> = {}): Promise<St
     logLevel: 'error',
     cacheRefreshMs: 100,
     ledgerFlushMs: 50,
+    // close() drains in-flight requests first: a test that leaves one hanging should not cost 30 s.
+    shutdownGraceMs: 2_000,
     openaiApiKey: undefined,
     openrouterApiKey: undefined,
     ollamaBaseUrl: undefined,
@@ -108,7 +115,9 @@ export async function startStack(overrides: Partial<AppConfig> = {}): Promise<St
     async flushLedger() {
       await gateway.get(LedgerWriter).drain();
     },
+    config: cfg,
     async close() {
+      for (const r of replicasOf.get(stack) ?? []) await r.close().catch(() => undefined);
       await pg.end().catch(() => undefined);
       await gateway.close();
       await admin.close();
@@ -118,6 +127,37 @@ export async function startStack(overrides: Partial<AppConfig> = {}): Promise<St
     },
   };
   return stack;
+}
+
+export interface GatewayReplica {
+  app: INestApplication;
+  gatewayUrl: string;
+  /** `http://127.0.0.1:P/v1`, for SDKs. */
+  baseURL: string;
+  close(): Promise<void>;
+}
+
+/**
+ * One more gateway process on the stack's database (and on its Redis, when TEST_REDIS_URL is set), as a
+ * second replica behind a load balancer would be. `overrides` can, e.g., drop Redis (`redisUrl: undefined`).
+ */
+export async function startGatewayReplica(stack: Stack, overrides: Partial<AppConfig> = {}): Promise<GatewayReplica> {
+  const app = await createGatewayApp({ ...stack.config, ...overrides });
+  await app.listen(0, '127.0.0.1');
+  const gatewayUrl = (await app.getUrl()).replace('[::1]', '127.0.0.1');
+  let closed = false;
+  const replica: GatewayReplica = {
+    app,
+    gatewayUrl,
+    baseURL: `${gatewayUrl}/v1`,
+    async close() {
+      if (closed) return;
+      closed = true;
+      await app.close();
+    },
+  };
+  replicasOf.set(stack, [...(replicasOf.get(stack) ?? []), replica]);
+  return replica;
 }
 
 /** Creates a tenant with one key, a provider pointing at `baseUrl`, and a route per pattern. */

@@ -8,22 +8,24 @@ import { USAGE_GROUPS } from '@gw/metering';
 
 /** Rate limits and budgets; absent or null = unlimited. */
 export class LimitsDto {
-  @ApiPropertyOptional({ nullable: true, example: 600 }) @IsOptional() @IsInt() @Min(0) requestsPerMinute?: number | null;
-  @ApiPropertyOptional({ nullable: true, example: 200000 }) @IsOptional() @IsInt() @Min(0) tokensPerMinute?: number | null;
-  @ApiPropertyOptional({ nullable: true, example: 16 }) @IsOptional() @IsInt() @Min(0) concurrentRequests?: number | null;
-  @ApiPropertyOptional({ nullable: true, example: 25, description: 'USD per UTC day' }) @IsOptional() @IsNumber() @Min(0) dailyBudgetUsd?: number | null;
-  @ApiPropertyOptional({ nullable: true, example: 500, description: 'USD per UTC calendar month' }) @IsOptional() @IsNumber() @Min(0) monthlyBudgetUsd?: number | null;
+  @ApiPropertyOptional({ type: 'integer', nullable: true, example: 600 }) @IsOptional() @IsInt() @Min(0) requestsPerMinute?: number | null;
+  @ApiPropertyOptional({ type: 'integer', nullable: true, example: 200000 }) @IsOptional() @IsInt() @Min(0) tokensPerMinute?: number | null;
+  @ApiPropertyOptional({ type: 'integer', nullable: true, example: 16 }) @IsOptional() @IsInt() @Min(0) concurrentRequests?: number | null;
+  @ApiPropertyOptional({ type: Number, nullable: true, example: 25, description: 'USD per UTC day' }) @IsOptional() @IsNumber() @Min(0) dailyBudgetUsd?: number | null;
+  @ApiPropertyOptional({ type: Number, nullable: true, example: 500, description: 'USD per UTC calendar month' }) @IsOptional() @IsNumber() @Min(0) monthlyBudgetUsd?: number | null;
 }
 
 export class CreateTenantDto {
   @ApiProperty({ example: 'team-a' }) @IsString() @MinLength(1) @MaxLength(100) @Matches(/^[\w.-]+$/, { message: 'name may use letters, digits, _ . and - only' }) name: string;
   @ApiPropertyOptional({ type: LimitsDto }) @IsOptional() @ValidateNested() @Type(() => LimitsDto) limits?: LimitsDto;
+  @ApiPropertyOptional({ default: false, description: "Root only: the tenant's own admins may manage routes scoped to the tenant" }) @IsOptional() @IsBoolean() allowTenantRoutes?: boolean;
 }
 
 export class UpdateTenantDto {
   @ApiPropertyOptional() @IsOptional() @IsString() @MinLength(1) @MaxLength(100) @Matches(/^[\w.-]+$/, { message: 'name may use letters, digits, _ . and - only' }) name?: string;
   @ApiPropertyOptional({ type: LimitsDto }) @IsOptional() @ValidateNested() @Type(() => LimitsDto) limits?: LimitsDto;
   @ApiPropertyOptional() @IsOptional() @IsBoolean() enabled?: boolean;
+  @ApiPropertyOptional({ default: false, description: "Root only: the tenant's own admins may manage routes scoped to the tenant" }) @IsOptional() @IsBoolean() allowTenantRoutes?: boolean;
 }
 
 export class CreateKeyDto {
@@ -32,7 +34,7 @@ export class CreateKeyDto {
   @IsOptional() @IsArray() @IsString({ each: true }) allowedModels?: string[] | null;
   @ApiPropertyOptional({ type: [String], example: ['10.0.0.0/8'], description: 'Source IP ranges (CIDR); omitted = anywhere' })
   @IsOptional() @IsArray() @Matches(/^[0-9a-fA-F:.]+(\/\d{1,3})?$/, { each: true, message: 'allowedIps must be IP addresses or CIDR ranges' }) allowedIps?: string[] | null;
-  @ApiPropertyOptional({ example: '2027-01-01T00:00:00Z' }) @IsOptional() @IsDateString() expiresAt?: string | null;
+  @ApiPropertyOptional({ type: String, format: 'date-time', nullable: true, example: '2027-01-01T00:00:00Z' }) @IsOptional() @IsDateString() expiresAt?: string | null;
   @ApiPropertyOptional({ type: LimitsDto }) @IsOptional() @ValidateNested() @Type(() => LimitsDto) limits?: LimitsDto;
 }
 
@@ -40,7 +42,7 @@ export class UpdateKeyDto {
   @ApiPropertyOptional() @IsOptional() @IsString() @MinLength(1) @MaxLength(100) name?: string;
   @ApiPropertyOptional({ type: [String] }) @IsOptional() @IsArray() @IsString({ each: true }) allowedModels?: string[] | null;
   @ApiPropertyOptional({ type: [String] }) @IsOptional() @IsArray() @Matches(/^[0-9a-fA-F:.]+(\/\d{1,3})?$/, { each: true, message: 'allowedIps must be IP addresses or CIDR ranges' }) allowedIps?: string[] | null;
-  @ApiPropertyOptional() @IsOptional() @IsDateString() expiresAt?: string | null;
+  @ApiPropertyOptional({ type: String, format: 'date-time', nullable: true }) @IsOptional() @IsDateString() expiresAt?: string | null;
   @ApiPropertyOptional({ type: LimitsDto }) @IsOptional() @ValidateNested() @Type(() => LimitsDto) limits?: LimitsDto;
 }
 
@@ -55,7 +57,7 @@ export class CreateProviderDto {
   @ApiProperty({ example: 'openai' }) @IsString() @MinLength(1) @MaxLength(100) @Matches(/^[\w.-]+$/, { message: 'name may use letters, digits, _ . and - only' }) name: string;
   @ApiProperty({ enum: PROVIDER_KINDS }) @IsIn(PROVIDER_KINDS as string[]) kind: ProviderKind;
   @ApiPropertyOptional({ example: 'https://api.openai.com/v1' }) @IsOptional() @Matches(/^https?:\/\/\S+$/, { message: 'baseUrl must be an http(s) URL' }) baseUrl?: string;
-  @ApiPropertyOptional({ writeOnly: true, description: 'API key; write-only, stored encrypted, never returned' }) @IsOptional() @IsString() credential?: string | null;
+  @ApiPropertyOptional({ type: String, nullable: true, writeOnly: true, description: 'API key; write-only, stored encrypted, never returned' }) @IsOptional() @IsString() credential?: string | null;
   @ApiPropertyOptional({ type: ProviderSettingsDto }) @IsOptional() @ValidateNested() @Type(() => ProviderSettingsDto) settings?: ProviderSettingsDto;
   @ApiPropertyOptional() @IsOptional() @IsBoolean() enabled?: boolean;
 }
@@ -64,14 +66,14 @@ export class UpdateProviderDto {
   @ApiPropertyOptional() @IsOptional() @IsString() @MinLength(1) @Matches(/^[\w.-]+$/, { message: 'name may use letters, digits, _ . and - only' }) name?: string;
   @ApiPropertyOptional({ enum: PROVIDER_KINDS }) @IsOptional() @IsIn(PROVIDER_KINDS as string[]) kind?: ProviderKind;
   @ApiPropertyOptional() @IsOptional() @Matches(/^https?:\/\/\S+$/, { message: 'baseUrl must be an http(s) URL' }) baseUrl?: string;
-  @ApiPropertyOptional({ writeOnly: true }) @IsOptional() @IsString() credential?: string | null;
+  @ApiPropertyOptional({ type: String, nullable: true, writeOnly: true }) @IsOptional() @IsString() credential?: string | null;
   @ApiPropertyOptional({ type: ProviderSettingsDto }) @IsOptional() @ValidateNested() @Type(() => ProviderSettingsDto) settings?: ProviderSettingsDto;
   @ApiPropertyOptional() @IsOptional() @IsBoolean() enabled?: boolean;
 }
 
 export class RouteTargetDto {
   @ApiProperty({ format: 'uuid' }) @IsUUID() providerId: string;
-  @ApiPropertyOptional({ nullable: true, description: 'Upstream model id; omitted = the requested name', example: 'gpt-4o-mini' }) @IsOptional() @IsString() model?: string | null;
+  @ApiPropertyOptional({ type: String, nullable: true, description: 'Upstream model id; omitted = the requested name', example: 'gpt-4o-mini' }) @IsOptional() @IsString() model?: string | null;
   @ApiPropertyOptional({ default: 1 }) @IsOptional() @IsNumber() @Min(0) weight?: number;
   @ApiPropertyOptional({ description: 'Lower first; higher priorities are fallbacks. Default: position in the list' }) @IsOptional() @IsInt() @Min(0) priority?: number;
 }
@@ -80,14 +82,15 @@ export class RouteSettingsDto {
   @ApiPropertyOptional({ default: 2, description: 'Attempts per target' }) @IsOptional() @IsInt() @Min(1) maxAttempts?: number;
   @ApiPropertyOptional({ default: 250 }) @IsOptional() @IsInt() @Min(0) backoffMs?: number;
   @ApiPropertyOptional({ example: { sort: 'price' } }) @IsOptional() @IsObject() providerPreferences?: Record<string, unknown>;
-  @ApiPropertyOptional() @IsOptional() @IsInt() @Min(1) firstByteTimeoutMs?: number;
-  @ApiPropertyOptional() @IsOptional() @IsInt() @Min(1) idleTimeoutMs?: number;
-  @ApiPropertyOptional() @IsOptional() @IsInt() @Min(1) totalTimeoutMs?: number;
+  @ApiPropertyOptional({ description: 'Connecting to the provider (default UPSTREAM_CONNECT_TIMEOUT_MS)' }) @IsOptional() @IsInt() @Min(1) connectTimeoutMs?: number;
+  @ApiPropertyOptional({ description: 'Waiting for the response head (default UPSTREAM_FIRST_BYTE_TIMEOUT_MS)' }) @IsOptional() @IsInt() @Min(1) firstByteTimeoutMs?: number;
+  @ApiPropertyOptional({ description: 'Silence between stream chunks (default UPSTREAM_IDLE_TIMEOUT_MS)' }) @IsOptional() @IsInt() @Min(1) idleTimeoutMs?: number;
+  @ApiPropertyOptional({ description: 'The whole request, streaming included (default UPSTREAM_TOTAL_TIMEOUT_MS)' }) @IsOptional() @IsInt() @Min(1) totalTimeoutMs?: number;
 }
 
 export class CreateRouteDto {
   @ApiProperty({ example: 'gpt-4o-mini', description: 'Public model name, alias or glob (gpt-oss*, */*)' }) @IsString() @MinLength(1) @MaxLength(200) modelPattern: string;
-  @ApiPropertyOptional({ format: 'uuid', nullable: true, description: 'Scope the route to one tenant (overrides global routes)' }) @IsOptional() @IsUUID() tenantId?: string | null;
+  @ApiPropertyOptional({ type: String, format: 'uuid', nullable: true, description: 'Scope the route to one tenant (overrides global routes)' }) @IsOptional() @IsUUID() tenantId?: string | null;
   @ApiProperty({ type: [RouteTargetDto] }) @IsArray() @ValidateNested({ each: true }) @Type(() => RouteTargetDto) targets: RouteTargetDto[];
   @ApiPropertyOptional({ type: RouteSettingsDto }) @IsOptional() @ValidateNested() @Type(() => RouteSettingsDto) settings?: RouteSettingsDto;
   @ApiPropertyOptional() @IsOptional() @IsBoolean() enabled?: boolean;
@@ -104,14 +107,14 @@ export class CreatePriceDto {
   @ApiProperty({ example: 'gpt-4o-mini*' }) @IsString() @MinLength(1) modelPattern: string;
   @ApiProperty({ example: 0.15, description: 'USD per 1M input tokens' }) @IsNumber() @Min(0) inputPerM: number;
   @ApiProperty({ example: 0.6, description: 'USD per 1M output tokens' }) @IsNumber() @Min(0) outputPerM: number;
-  @ApiPropertyOptional({ example: 0.075, nullable: true, description: 'USD per 1M cached input tokens' }) @IsOptional() @IsNumber() @Min(0) cachedInputPerM?: number | null;
+  @ApiPropertyOptional({ type: Number, example: 0.075, nullable: true, description: 'USD per 1M cached input tokens' }) @IsOptional() @IsNumber() @Min(0) cachedInputPerM?: number | null;
 }
 
 export class UpdatePriceDto {
   @ApiPropertyOptional() @IsOptional() @IsString() @MinLength(1) modelPattern?: string;
   @ApiPropertyOptional() @IsOptional() @IsNumber() @Min(0) inputPerM?: number;
   @ApiPropertyOptional() @IsOptional() @IsNumber() @Min(0) outputPerM?: number;
-  @ApiPropertyOptional({ nullable: true }) @IsOptional() @IsNumber() @Min(0) cachedInputPerM?: number | null;
+  @ApiPropertyOptional({ type: Number, nullable: true }) @IsOptional() @IsNumber() @Min(0) cachedInputPerM?: number | null;
 }
 
 export class UsageQueryDto {

@@ -1,17 +1,22 @@
 import { DynamicModule, Module } from '@nestjs/common';
+import { APP_GUARD, APP_INTERCEPTOR } from '@nestjs/core';
 import { AppConfig, AppConfigModule } from '@gw/config';
 import { DatabaseModule } from '@gw/db';
-import { AdminAuthModule } from '@gw/auth';
+import { AdminAccessGuard, AdminAuthModule, AuditInterceptor } from '@gw/auth';
+import { SpendModule } from '@gw/limits';
 import { MeteringModule } from '@gw/metering';
 import { AdminObservabilityModule } from '@gw/observability';
 import { RoutingModule } from '@gw/routing';
 import { TenancyModule } from '@gw/tenancy';
+import { AuditController } from './audit/audit.controller';
 import { AdminHealthController } from './health/health.controller';
 import { KeysController } from './keys/keys.controller';
+import { SpendController } from './limits/spend.controller';
 import { PricesController } from './prices/prices.controller';
 import { ProvidersController } from './providers/providers.controller';
 import { RoutesController } from './routes/routes.controller';
 import { TenantsController } from './tenants/tenants.controller';
+import { TenantTokensController, TokensController } from './tokens/tokens.controller';
 import { UsageController } from './usage/usage.controller';
 
 @Module({})
@@ -19,8 +24,14 @@ export class AdminModule {
   static forRoot(overrides?: Partial<AppConfig>): DynamicModule {
     return {
       module: AdminModule,
-      imports: [AppConfigModule.forRoot(overrides), DatabaseModule, AdminObservabilityModule.forRoot(), AdminAuthModule, TenancyModule, RoutingModule, MeteringModule],
-      controllers: [TenantsController, KeysController, ProvidersController, RoutesController, PricesController, UsageController, AdminHealthController],
+      imports: [AppConfigModule.forRoot(overrides), DatabaseModule, AdminObservabilityModule.forRoot(), AdminAuthModule, TenancyModule, RoutingModule, MeteringModule, SpendModule],
+      controllers: [TenantsController, KeysController, ProvidersController, RoutesController, PricesController, UsageController, SpendController, AdminHealthController, TokensController, TenantTokensController, AuditController],
+      // Global on purpose: every /admin route is authenticated, authorised (root-only unless it says
+      // otherwise) and audited, including controllers added later that forget to ask.
+      providers: [
+        { provide: APP_GUARD, useClass: AdminAccessGuard },
+        { provide: APP_INTERCEPTOR, useClass: AuditInterceptor },
+      ],
     };
   }
 }

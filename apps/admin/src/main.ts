@@ -1,6 +1,7 @@
 import 'reflect-metadata';
-import { Logger, LogLevel, ValidationPipe } from '@nestjs/common';
+import { ArgumentMetadata, Logger, LogLevel, ValidationPipe } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
+import { Logger as PinoLogger } from 'nestjs-pino';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { SwaggerModule } from '@nestjs/swagger';
 import { AppConfig, parseConfig } from '@gw/config';
@@ -15,26 +16,60 @@ function logLevels(level: AppConfig['logLevel']): LogLevel[] | false {
   return all.slice(0, { error: 0, warn: 1, info: 2, debug: 3 }[level] + 1);
 }
 
-/** The first failing field, with its path (e.g. `targets.0.providerId`), becomes the error's `param`. */
+/**
+ * The first failing field, with its path (e.g. `targets[0].providerId`, the form services use too),
+ * becomes the error's `param`.
+ */
 function firstProblem(errors: ValidationError[], path = ''): { param: string; message: string } {
   const e = errors[0];
-  const param = path ? `${path}.${e.property}` : e.property;
-  if (e.constraints) return { param, message: Object.values(e.constraints)[0] };
-  return firstProblem(e.children ?? [], param);
+  const param = !path ? e.property : /^\d+$/.test(e.property) ? `${path}[${e.property}]` : `${path}.${e.property}`;
+  // class-validator lists a field's constraints bottom-up; the last one is the decorator written first,
+  // the basic type check, so a missing `name` says "must be a string", not "may use letters…".
+  if (e.constraints) return { param, message: Object.values(e.constraints).pop()! };
+  if (!e.children?.length) return { param, message: `${param} is invalid` };
+  return firstProblem(e.children, param);
+}
+
+/**
+ * DTO classes compile with ES2022 field semantics, so every field a client left out is an own `undefined`
+ * property; spread into a merge (`{ ...current.limits, ...patch.limits }`) it would erase the stored value.
+ */
+function dropUndefined<T>(value: T): T {
+  if (Array.isArray(value)) value.forEach(dropUndefined);
+  else if (value && typeof value === 'object') {
+    const o = value as Record<string, unknown>;
+    for (const k of Object.keys(o)) {
+      if (o[k] === undefined) delete o[k];
+      else dropUndefined(o[k]);
+    }
+  }
+  return value;
+}
+
+class AdminValidationPipe extends ValidationPipe {
+  override async transform(value: unknown, metadata: ArgumentMetadata): Promise<unknown> {
+    return dropUndefined(await super.transform(value, metadata));
+  }
 }
 
 export async function createAdminApp(overrides?: Partial<AppConfig>): Promise<NestExpressApplication> {
   const cfg = { ...parseConfig(), ...overrides };
-  const app = await NestFactory.create<NestExpressApplication>(AdminModule.forRoot(overrides), { bodyParser: false, logger: logLevels(cfg.logLevel) });
+  const app = await NestFactory.create<NestExpressApplication>(AdminModule.forRoot(overrides), {
+    bodyParser: false,
+    logger: logLevels(cfg.logLevel),
+    // Start-up lines wait for the JSON logger instead of going out in Nest's text format.
+    bufferLogs: true,
+  });
+  app.useLogger(app.get(PinoLogger));
   configureHttpApp(app, '1mb');
   app.useGlobalPipes(
-    new ValidationPipe({
+    new AdminValidationPipe({
       whitelist: true,
       forbidNonWhitelisted: true,
       transform: true,
       exceptionFactory: (errors) => {
         const { param, message } = firstProblem(errors);
-        return Errors.badRequest(message.startsWith(param.split('.').pop()!) ? `${param}: ${message}` : `${param}: ${message}`, param);
+        return Errors.badRequest(`${param}: ${message}`, param);
       },
     }),
   );

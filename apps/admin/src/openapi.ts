@@ -1,5 +1,7 @@
 import { INestApplication } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
 import { DocumentBuilder, OpenAPIObject, SwaggerModule } from '@nestjs/swagger';
+import { AdminModule } from './admin.module';
 
 export function buildOpenApi(app: INestApplication): OpenAPIObject {
   const config = new DocumentBuilder()
@@ -9,4 +11,29 @@ export function buildOpenApi(app: INestApplication): OpenAPIObject {
     .addBearerAuth()
     .build();
   return SwaggerModule.createDocument(app, config);
+}
+
+/**
+ * The document with no database (`npm run openapi`): Nest's preview mode builds the module graph and
+ * reads the decorators, but instantiates no provider, so TypeORM never connects.
+ */
+export async function generateOpenApi(): Promise<OpenAPIObject> {
+  const app = await NestFactory.create(AdminModule.forRoot(), { preview: true, logger: false });
+  try {
+    return buildOpenApi(app);
+  } finally {
+    await app.close();
+  }
+}
+
+/** Keys sorted at every level, two-space indent, final newline: the committed docs/openapi.json diffs cleanly. */
+export function openApiJson(doc: OpenAPIObject): string {
+  const sort = (v: unknown): unknown => {
+    if (Array.isArray(v)) return v.map(sort);
+    if (v && typeof v === 'object') {
+      return Object.fromEntries(Object.keys(v).sort().map((k) => [k, sort((v as Record<string, unknown>)[k])]));
+    }
+    return v;
+  };
+  return JSON.stringify(sort(doc), null, 2) + '\n';
 }

@@ -1,7 +1,7 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { AppConfig, AppConfigModule } from '@gw/config';
 import { DatabaseModule } from '@gw/db';
-import { GatewayAuthModule } from '@gw/auth';
+import { AdminAuthModule, GatewayAuthModule } from '@gw/auth';
 import { LimitsModule } from '@gw/limits';
 import { LedgerWriter, PriceTable } from '@gw/metering';
 import { GatewayObservabilityModule } from '@gw/observability';
@@ -9,21 +9,24 @@ import { ProviderCache, UpstreamClient } from '@gw/providers';
 import { EnvProvidersBootstrap, RouteTable, RoutingModule } from '@gw/routing';
 import { ChatController } from './chat/chat.controller';
 import { EmbeddingsController } from './embeddings/embeddings.controller';
+import { CircuitsController } from './health/circuits.controller';
+import { DrainService } from './health/drain.service';
 import { HealthController } from './health/health.controller';
 import { ModelsController } from './models/models.controller';
 import { ProxyService } from './proxy/proxy.service';
 import { ResponsesController } from './responses/responses.controller';
 import { ResponsesService } from './responses/responses.service';
 import { UpstreamDispatcher } from './proxy/upstream.dispatcher';
+import { CIRCUIT_BREAKER_PROVIDER } from './proxy/circuit-breaker.provider';
 
 @Module({})
 export class GatewayModule {
   static forRoot(overrides?: Partial<AppConfig>): DynamicModule {
     return {
       module: GatewayModule,
-      imports: [AppConfigModule.forRoot(overrides), DatabaseModule, GatewayObservabilityModule.forRoot(), GatewayAuthModule, RoutingModule, LimitsModule],
-      controllers: [ChatController, ResponsesController, EmbeddingsController, ModelsController, HealthController],
-      providers: [ProviderCache, UpstreamClient, RouteTable, EnvProvidersBootstrap, PriceTable, LedgerWriter, UpstreamDispatcher, ProxyService, ResponsesService],
+      imports: [AppConfigModule.forRoot(overrides), DatabaseModule, GatewayObservabilityModule.forRoot(), GatewayAuthModule, AdminAuthModule, RoutingModule, LimitsModule],
+      controllers: [ChatController, ResponsesController, EmbeddingsController, ModelsController, HealthController, CircuitsController],
+      providers: [ProviderCache, UpstreamClient, RouteTable, EnvProvidersBootstrap, PriceTable, LedgerWriter, UpstreamDispatcher, ProxyService, ResponsesService, DrainService, CIRCUIT_BREAKER_PROVIDER],
       exports: [LedgerWriter],
     };
   }

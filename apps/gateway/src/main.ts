@@ -1,10 +1,12 @@
 import 'reflect-metadata';
 import { Logger, LogLevel } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
+import { Logger as PinoLogger } from 'nestjs-pino';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { AppConfig, parseConfig } from '@gw/config';
 import { configureHttpApp, installGracefulShutdown } from '@gw/common';
 import { GatewayModule } from './gateway.module';
+import { DrainService } from './health/drain.service';
 
 export function nestLogLevels(level: AppConfig['logLevel']): LogLevel[] | false {
   const all: LogLevel[] = ['error', 'warn', 'log', 'debug'];
@@ -19,7 +21,12 @@ export async function createGatewayApp(overrides?: Partial<AppConfig>): Promise<
   const app = await NestFactory.create<NestExpressApplication>(GatewayModule.forRoot(overrides), {
     bodyParser: false,
     logger: nestLogLevels(cfg.logLevel),
+    // Start-up lines wait for the JSON logger instead of going out in Nest's text format.
+    bufferLogs: true,
   });
+  app.useLogger(app.get(PinoLogger));
+  // First of all middleware: a draining gateway refuses new work before parsing a (possibly 50 MB) body.
+  app.use(app.get(DrainService).middleware);
   configureHttpApp(app, cfg.bodyLimit);
   return app;
 }

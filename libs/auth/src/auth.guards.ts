@@ -1,6 +1,9 @@
 import { ExecutionContext, Injectable } from '@nestjs/common';
 import { AuthGuard } from '@nestjs/passport';
-import { Errors } from '@gw/common';
+import { Errors, OpenAIError } from '@gw/common';
+import type { Request } from 'express';
+import { isAdminPrincipal, peerIp } from './admin-principal';
+import { AuthFailureLimiter } from './auth-failure.limiter';
 
 /** Passport reports "no credentials" as a bare failure; turn it into the OpenAI-shaped 401. */
 function failure(err: unknown, user: unknown, ctx: ExecutionContext) {
@@ -19,9 +22,38 @@ export class VirtualKeyGuard extends AuthGuard('virtual-key') {
   }
 }
 
+/**
+ * Admin authentication, with failed attempts counted per source address: a blocked address gets 429
+ * before its credential is even looked at. Idempotent, so a controller that still lists it in
+ * `@UseGuards` after the global `AdminAccessGuard` ran does not authenticate twice.
+ */
 @Injectable()
 export class AdminGuard extends AuthGuard('admin') {
+  constructor(private readonly failures: AuthFailureLimiter) {
+    super();
+  }
+
+  override async canActivate(ctx: ExecutionContext): Promise<boolean> {
+    const req = ctx.switchToHttp().getRequest<Request>();
+    if (isAdminPrincipal(req.user)) return true;
+    const wait = this.failures.retryAfterSeconds(peerIp(req));
+    if (wait > 0) {
+      throw new OpenAIError(
+        429,
+        `Too many failed authentication attempts from this address; retry in ${wait} s.`,
+        'rate_limit_exceeded',
+        'too_many_auth_failures',
+        null,
+        { 'Retry-After': String(wait) },
+      );
+    }
+    return (await super.canActivate(ctx)) as boolean;
+  }
+
   override handleRequest<T>(err: unknown, user: T, _info: unknown, ctx: ExecutionContext): T {
+    const req = ctx.switchToHttp().getRequest<Request>();
+    // A request without credentials is not a guess; a wrong, revoked or expired one is.
+    if ((err || !user) && req.headers?.authorization) this.failures.recordFailure(peerIp(req));
     return failure(err, user, ctx) as T;
   }
 }

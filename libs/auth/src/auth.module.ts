@@ -1,8 +1,15 @@
 import { Module } from '@nestjs/common';
 import { PassportModule } from '@nestjs/passport';
 import { KeyCache, TenancyModule } from '@gw/tenancy';
+import { AdminAccessGuard } from './admin-access.guard';
 import { AdminStrategy } from './admin.strategy';
+import { AdminTokenRepository } from './admin-token.repository';
 import { AdminTokenService } from './admin-token.service';
+import { AuditInterceptor } from './audit.interceptor';
+import { AuditRepository } from './audit.repository';
+import { AuditService } from './audit.service';
+import { AuthFailureLimiter } from './auth-failure.limiter';
+import { AdminGuard } from './auth.guards';
 import { VirtualKeyStrategy } from './virtual-key.strategy';
 
 /** Data plane: tenant virtual keys, resolved from the in-memory key cache. */
@@ -13,10 +20,23 @@ import { VirtualKeyStrategy } from './virtual-key.strategy';
 })
 export class GatewayAuthModule {}
 
-/** Control plane: admin bearer tokens. */
+/**
+ * Control plane: admin tokens (root and per-tenant), role and tenant checks, failed-auth limiting and
+ * the audit log. The admin app installs `AdminAccessGuard` and `AuditInterceptor` globally.
+ */
 @Module({
-  imports: [PassportModule],
-  providers: [AdminTokenService, AdminStrategy],
-  exports: [AdminTokenService],
+  imports: [PassportModule, TenancyModule],
+  providers: [
+    { provide: AuthFailureLimiter, useFactory: () => new AuthFailureLimiter() },
+    AdminTokenRepository,
+    AdminTokenService,
+    AdminStrategy,
+    AdminGuard,
+    AdminAccessGuard,
+    AuditRepository,
+    AuditService,
+    AuditInterceptor,
+  ],
+  exports: [AdminTokenService, AuthFailureLimiter, AdminGuard, AdminAccessGuard, AuditService, AuditInterceptor],
 })
 export class AdminAuthModule {}

@@ -33,4 +33,8 @@ export interface AppConfig {
   upstreamFirstByteTimeoutMs: number;
   upstreamIdleTimeoutMs: number;
   upstreamTotalTimeoutMs: number;
+  /** Consecutive upstream failures that open a target's circuit; 0 disables circuit breaking. */
+  circuitFailureThreshold: number;
+  /** How long an open circuit sends traffic elsewhere before it lets one probe through. */
+  circuitCooldownMs: number;
 }

@@ -98,6 +98,8 @@ export function parseConfig(env: Env = process.env): AppConfig {
     upstreamFirstByteTimeoutMs: r.int('UPSTREAM_FIRST_BYTE_TIMEOUT_MS', 120_000, 1, 3_600_000),
     upstreamIdleTimeoutMs: r.int('UPSTREAM_IDLE_TIMEOUT_MS', 120_000, 1, 3_600_000),
     upstreamTotalTimeoutMs: r.int('UPSTREAM_TOTAL_TIMEOUT_MS', 600_000, 1, 7_200_000),
+    circuitFailureThreshold: r.int('CIRCUIT_FAILURE_THRESHOLD', 5, 0, 1000),
+    circuitCooldownMs: r.int('CIRCUIT_COOLDOWN_MS', 30_000, 1, 3_600_000),
   };
   if (r.problems.length) throw new ConfigError(r.problems);
   return cfg;

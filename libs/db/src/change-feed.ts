@@ -28,6 +28,9 @@ export class ChangeFeed implements OnModuleInit, BeforeApplicationShutdown, OnAp
   ) {}
 
   async onModuleInit(): Promise<void> {
+    // The baseline must be read before the caches load (onApplicationBootstrap): a change made between
+    // their load and a later first poll would otherwise be taken as the baseline and never seen.
+    await this.poll();
     localBus.on('change', this.onLocal);
     this.timer = setInterval(() => {
       if (!this.polling && !this.stopped) this.polling = this.poll().finally(() => (this.polling = undefined));

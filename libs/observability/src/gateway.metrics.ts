@@ -1,9 +1,25 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, OnModuleDestroy } from '@nestjs/common';
 import { InjectMetric, makeCounterProvider, makeGaugeProvider, makeHistogramProvider } from '@willsoto/nestjs-prometheus';
 import type { Counter, Gauge, Histogram } from 'prom-client';
 
 /** Buckets for LLM calls: a cache hit takes milliseconds, a long generation minutes. */
 export const LLM_SECONDS_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300, 600];
+
+/** Circuit breaker states, exported one-hot so that `{state="open"} == 1` is the whole alert. */
+export const CIRCUIT_STATES = ['closed', 'half_open', 'open'] as const;
+export type CircuitState = (typeof CIRCUIT_STATES)[number];
+
+/** What a writer of usage rows (LedgerWriter) offers to be watched, without this lib depending on metering. */
+export interface WatchedLedger {
+  readonly depth: number;
+  onFlush?: (rows: number, ms: number, error?: Error) => void;
+}
+
+/**
+ * Queue depth is read when Prometheus scrapes, not pushed from the hot path. prom-client has one registry
+ * per process and returns the first gauge created, so its callback reads this set rather than one writer.
+ */
+const watchedLedgers = new Set<WatchedLedger>();
 
 export const GATEWAY_METRIC_PROVIDERS = [
   makeCounterProvider({
@@ -14,34 +30,71 @@ export const GATEWAY_METRIC_PROVIDERS = [
   makeHistogramProvider({
     name: 'gateway_request_duration_seconds',
     help: 'Whole request duration, including streaming',
-    labelNames: ['endpoint', 'provider', 'streamed'],
+    labelNames: ['tenant', 'endpoint', 'provider', 'streamed'],
     buckets: LLM_SECONDS_BUCKETS,
   }),
   makeHistogramProvider({
     name: 'gateway_time_to_first_byte_seconds',
-    help: 'Time from request to the first upstream byte sent to the client',
+    help: 'Time from request to the first upstream byte sent to the client (time to first token when streamed)',
     labelNames: ['endpoint', 'provider', 'streamed'],
     buckets: LLM_SECONDS_BUCKETS,
   }),
-  makeCounterProvider({ name: 'gateway_tokens_total', help: 'Tokens by tenant, model and direction', labelNames: ['tenant', 'model', 'direction'] }),
+  makeCounterProvider({ name: 'gateway_tokens_total', help: 'Tokens by tenant, model and direction (input, output)', labelNames: ['tenant', 'model', 'direction'] }),
   makeCounterProvider({ name: 'gateway_cost_usd_total', help: 'Metered cost in USD by tenant and model', labelNames: ['tenant', 'model'] }),
   makeCounterProvider({
     name: 'gateway_upstream_attempts_total',
-    help: 'Upstream attempts by provider and outcome (ok, retry, fallback, error reason)',
-    labelNames: ['provider', 'outcome'],
+    help: 'Upstream attempts (every try, retries included) by provider and result (ok, error)',
+    labelNames: ['provider', 'result'],
+  }),
+  makeCounterProvider({
+    name: 'gateway_upstream_errors_total',
+    help: 'Failed upstream attempts and broken streams by provider and reason (http_<status>, timeout, network, stream, circuit_open)',
+    labelNames: ['provider', 'reason'],
+  }),
+  makeCounterProvider({ name: 'gateway_upstream_retries_total', help: 'Retries of the same upstream target, by provider', labelNames: ['provider'] }),
+  makeCounterProvider({
+    name: 'gateway_upstream_fallbacks_total',
+    help: 'Requests that gave up on a provider and moved to the next target, by the provider given up on',
+    labelNames: ['provider'],
+  }),
+  makeGaugeProvider({
+    name: 'gateway_circuit_state',
+    help: 'Circuit breaker state per provider target, one-hot over state (closed, half_open, open)',
+    labelNames: ['provider', 'target', 'state'],
+  }),
+  makeCounterProvider({
+    name: 'gateway_rate_limited_total',
+    help: 'Requests refused by a rate limit, by tenant and kind (requests, tokens, concurrency)',
+    labelNames: ['tenant', 'kind'],
+  }),
+  makeCounterProvider({ name: 'gateway_budget_refusals_total', help: 'Requests refused by a budget, by tenant and period (daily, monthly)', labelNames: ['tenant', 'period'] }),
+  makeGaugeProvider({
+    name: 'gateway_budget_utilisation_ratio',
+    help: 'Spent (and reserved) share of a tenant budget, by tenant and period (daily, monthly); 1 = exhausted',
+    labelNames: ['tenant', 'period'],
   }),
   makeGaugeProvider({ name: 'gateway_requests_in_flight', help: 'Requests being served now', labelNames: ['endpoint'] }),
-  makeGaugeProvider({ name: 'gateway_ledger_queue_depth', help: 'Usage rows waiting to be written' }),
+  makeGaugeProvider({
+    name: 'gateway_ledger_queue_depth',
+    help: 'Usage rows waiting to be written',
+    collect(this: Gauge<string>) {
+      let depth = 0;
+      for (const l of watchedLedgers) depth += l.depth;
+      this.set(depth);
+    },
+  }),
   makeHistogramProvider({
     name: 'gateway_ledger_flush_seconds',
-    help: 'Ledger batch write latency',
+    help: 'Ledger batch write latency, by result (ok, error)',
     labelNames: ['result'],
     buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5],
   }),
+  makeCounterProvider({ name: 'gateway_ledger_rows_written_total', help: 'Usage rows written to the ledger' }),
 ];
 
 export interface FinishedRequest {
   tenant: string;
+  /** Already bounded: see `modelLabel`. */
   model: string;
   provider: string;
   endpoint: string;
@@ -52,14 +105,31 @@ export interface FinishedRequest {
   inputTokens: number;
   outputTokens: number;
   costUsd: number;
+  /** The gateway's error code, if any: a broken stream counts as an upstream error of its provider. */
+  errorCode?: string | null;
 }
 
 /**
- * The gateway's metrics. Label values are bounded: tenant names and configured model names only,
- * never keys, request ids or free text (an unrouted model is labelled `unrouted`).
+ * The model label: exact route names are configured, so they are safe; whatever a glob route (say `gpt-*`)
+ * matched is user input, trusted only once an upstream served it (bounded by the provider's catalogue),
+ * otherwise the route pattern stands in. No route at all is `unrouted`.
+ */
+export function modelLabel(requested: string | null, routePattern: string | undefined, served: boolean): string {
+  if (routePattern === undefined) return 'unrouted';
+  const glob = routePattern.includes('*') || routePattern.includes('?');
+  if (!glob) return routePattern;
+  return served && requested ? requested : routePattern;
+}
+
+/**
+ * The gateway's metrics. Label values are bounded: tenant names, provider names and configured model
+ * names only, never keys, request ids or free text. Other modules (limits, resilience) report through
+ * the methods here rather than touching prom-client.
  */
 @Injectable()
-export class GatewayMetrics {
+export class GatewayMetrics implements OnModuleDestroy {
+  private readonly ledgers = new Set<WatchedLedger>();
+
   constructor(
     @InjectMetric('gateway_requests_total') private readonly requests: Counter<string>,
     @InjectMetric('gateway_request_duration_seconds') private readonly duration: Histogram<string>,
@@ -67,10 +137,29 @@ export class GatewayMetrics {
     @InjectMetric('gateway_tokens_total') private readonly tokens: Counter<string>,
     @InjectMetric('gateway_cost_usd_total') private readonly cost: Counter<string>,
     @InjectMetric('gateway_upstream_attempts_total') private readonly attempts: Counter<string>,
+    @InjectMetric('gateway_upstream_errors_total') private readonly upstreamErrors: Counter<string>,
+    @InjectMetric('gateway_upstream_retries_total') private readonly retries: Counter<string>,
+    @InjectMetric('gateway_upstream_fallbacks_total') private readonly fallbacks: Counter<string>,
+    @InjectMetric('gateway_circuit_state') private readonly circuit: Gauge<string>,
+    @InjectMetric('gateway_rate_limited_total') private readonly rateLimits: Counter<string>,
+    @InjectMetric('gateway_budget_refusals_total') private readonly budgetRefusals: Counter<string>,
+    @InjectMetric('gateway_budget_utilisation_ratio') private readonly budgetRatio: Gauge<string>,
     @InjectMetric('gateway_requests_in_flight') private readonly inFlight: Gauge<string>,
-    @InjectMetric('gateway_ledger_queue_depth') readonly ledgerDepth: Gauge<string>,
     @InjectMetric('gateway_ledger_flush_seconds') private readonly ledgerFlush: Histogram<string>,
-  ) {}
+    @InjectMetric('gateway_ledger_rows_written_total') private readonly ledgerRows: Counter<string>,
+  ) {
+    // Series that alerts take `increase()` of must exist at 0 before the first event, or the first burst is invisible.
+    this.ledgerFlush.zero({ result: 'error' });
+    this.ledgerFlush.zero({ result: 'ok' });
+    this.ledgerRows.inc(0);
+  }
+
+  onModuleDestroy(): void {
+    for (const l of this.ledgers) watchedLedgers.delete(l);
+    this.ledgers.clear();
+  }
+
+  // ───────────────────────── requests (ProxyService) ─────────────────────────
 
   started(endpoint: string): void {
     this.inFlight.inc({ endpoint });
@@ -81,18 +170,83 @@ export class GatewayMetrics {
     const statusClass = `${Math.floor(r.status / 100)}xx`;
     this.requests.inc({ tenant: r.tenant, model: r.model, provider: r.provider, endpoint: r.endpoint, status_class: statusClass });
     const streamed = r.streamed ? 'true' : 'false';
-    this.duration.observe({ endpoint: r.endpoint, provider: r.provider, streamed }, r.durationMs / 1000);
+    this.duration.observe({ tenant: r.tenant, endpoint: r.endpoint, provider: r.provider, streamed }, r.durationMs / 1000);
     if (r.ttfbMs !== null) this.ttfb.observe({ endpoint: r.endpoint, provider: r.provider, streamed }, r.ttfbMs / 1000);
     if (r.inputTokens) this.tokens.inc({ tenant: r.tenant, model: r.model, direction: 'input' }, r.inputTokens);
     if (r.outputTokens) this.tokens.inc({ tenant: r.tenant, model: r.model, direction: 'output' }, r.outputTokens);
     if (r.costUsd) this.cost.inc({ tenant: r.tenant, model: r.model }, r.costUsd);
+    if (r.errorCode === 'stream_error' && r.provider !== 'none') this.upstreamErrors.inc({ provider: r.provider, reason: 'stream' });
   }
 
+  // ───────────────────────── upstream (UpstreamDispatcher, circuit breaker) ─────────────────────────
+
+  /** An attempt that got a usable (< 400) answer. */
+  upstreamOk(provider: string): void {
+    this.attempts.inc({ provider, result: 'ok' });
+  }
+
+  /**
+   * A failed attempt; `reason` is bounded: `http_<status>`, `timeout`, `network`, or `circuit_open` for a
+   * target skipped because its circuit is open (an error, but not an attempt: nothing was sent).
+   */
+  upstreamError(provider: string, reason: string): void {
+    if (reason !== 'circuit_open') this.attempts.inc({ provider, result: 'error' });
+    this.upstreamErrors.inc({ provider, reason });
+  }
+
+  /** The dispatcher is about to try the same target again. */
+  retry(provider: string): void {
+    this.retries.inc({ provider });
+  }
+
+  /** The dispatcher gives up on `provider` and moves to the next target. */
+  fallback(provider: string): void {
+    this.fallbacks.inc({ provider });
+  }
+
+  /**
+   * Older single entry point, kept for callers not yet moved to the methods above:
+   * `ok` → upstreamOk, `fallback` → fallback, anything else is an error reason.
+   */
   upstreamAttempt(provider: string, outcome: string): void {
-    this.attempts.inc({ provider, outcome });
+    if (outcome === 'ok') this.upstreamOk(provider);
+    else if (outcome === 'fallback') this.fallback(provider);
+    else this.upstreamError(provider, outcome);
+  }
+
+  /** `target` must be configured, e.g. `<provider>/<upstream model of the route target>`, never raw user input. */
+  circuitState(provider: string, target: string, state: CircuitState): void {
+    for (const s of CIRCUIT_STATES) this.circuit.set({ provider, target, state: s }, s === state ? 1 : 0);
+  }
+
+  // ───────────────────────── limits (LimitsService) ─────────────────────────
+
+  /** A request refused by a rate limit; `kind`: `requests`, `tokens` or `concurrency`. */
+  rateLimited(tenant: string, kind: string): void {
+    this.rateLimits.inc({ tenant, kind });
+  }
+
+  /** A request refused because a budget is spent; `period`: `daily` or `monthly`. */
+  budgetRefused(tenant: string, period: string): void {
+    this.budgetRefusals.inc({ tenant, period });
+  }
+
+  /** Spent share of a tenant budget (0..1+), set whenever it changes; alerting fires above 0.8. */
+  budgetUtilisation(tenant: string, period: string, ratio: number): void {
+    this.budgetRatio.set({ tenant, period }, ratio);
+  }
+
+  // ───────────────────────── ledger (LedgerWriter) ─────────────────────────
+
+  /** Reports the writer's queue depth at scrape time and each of its flushes. */
+  watchLedger(ledger: WatchedLedger): void {
+    ledger.onFlush = (rows, ms, error) => this.ledgerFlushed(rows, ms, error);
+    this.ledgers.add(ledger);
+    watchedLedgers.add(ledger);
   }
 
   ledgerFlushed(rows: number, ms: number, error?: Error): void {
     this.ledgerFlush.observe({ result: error ? 'error' : 'ok' }, ms / 1000);
+    if (rows) this.ledgerRows.inc(rows);
   }
 }

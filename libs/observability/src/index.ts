@@ -1,2 +1,4 @@
 export * from './gateway.metrics';
+export * from './http.metrics';
+export * from './request-log.config';
 export * from './observability.module';

@@ -1,34 +1,60 @@
-import { DynamicModule, Module } from '@nestjs/common';
+import { DynamicModule, MiddlewareConsumer, Module, NestModule, RequestMethod } from '@nestjs/common';
 import { PrometheusModule } from '@willsoto/nestjs-prometheus';
 import { register } from 'prom-client';
 import { GATEWAY_METRIC_PROVIDERS, GatewayMetrics } from './gateway.metrics';
+import { ALL_ROUTES_PATH, HTTP_METRIC_PROVIDERS, HttpMetrics, OBSERVED_APP, ObservedApp } from './http.metrics';
+import { requestLoggerModule } from './request-log.config';
 
 /**
  * prom-client has one registry per process. When gateway and admin share a process (`npm start`),
- * process metrics are collected once and both /metrics endpoints show the same registry.
+ * process metrics are collected once and both /metrics endpoints show the same registry; the `app`
+ * label of the HTTP metrics tells the two apart.
  */
 function prometheus(): DynamicModule {
   const first = register.getSingleMetric('process_cpu_user_seconds_total') === undefined;
   return PrometheusModule.register({ path: '/metrics', defaultMetrics: { enabled: first } });
 }
 
-/** `GET /metrics` with process metrics, plus the gateway's own. */
+function common(app: ObservedApp) {
+  return {
+    imports: [prometheus(), requestLoggerModule(app)],
+    providers: [{ provide: OBSERVED_APP, useValue: app }, ...HTTP_METRIC_PROVIDERS, HttpMetrics],
+  };
+}
+
+const ALL_ROUTES = { path: ALL_ROUTES_PATH, method: RequestMethod.ALL };
+
+/** `GET /metrics` with process metrics, the gateway's own, HTTP metrics and JSON request logs. */
 @Module({})
-export class GatewayObservabilityModule {
+export class GatewayObservabilityModule implements NestModule {
+  constructor(private readonly http: HttpMetrics) {}
+
   static forRoot(): DynamicModule {
+    const c = common('gateway');
     return {
       module: GatewayObservabilityModule,
-      imports: [prometheus()],
-      providers: [...GATEWAY_METRIC_PROVIDERS, GatewayMetrics],
+      imports: c.imports,
+      providers: [...c.providers, ...GATEWAY_METRIC_PROVIDERS, GatewayMetrics],
       exports: [GatewayMetrics],
     };
   }
+
+  configure(consumer: MiddlewareConsumer): void {
+    consumer.apply(this.http.middleware).forRoutes(ALL_ROUTES);
+  }
 }
 
-/** The admin app's metrics endpoint. */
+/** The admin app's metrics endpoint (HTTP and process metrics) and JSON request logs. */
 @Module({})
-export class AdminObservabilityModule {
+export class AdminObservabilityModule implements NestModule {
+  constructor(private readonly http: HttpMetrics) {}
+
   static forRoot(): DynamicModule {
-    return { module: AdminObservabilityModule, imports: [prometheus()] };
+    const c = common('admin');
+    return { module: AdminObservabilityModule, imports: c.imports, providers: c.providers };
+  }
+
+  configure(consumer: MiddlewareConsumer): void {
+    consumer.apply(this.http.middleware).forRoutes(ALL_ROUTES);
   }
 }

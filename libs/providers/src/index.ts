@@ -6,6 +6,8 @@ export * from './provider.cache';
 export * from './upstream.client';
 export * from './providers.module';
 export * from './master-key';
+export { rotateMasterKey, parseRotateArgs } from './rotate-master-key.main';
+export type { RotateOptions, RotateResult } from './rotate-master-key.main';
 export * from './translate';
 export * from './providers/openai/openai.adapter';
 export * from './providers/openrouter/openrouter.adapter';

@@ -75,7 +75,7 @@ export class RouteService {
   }
 
   private async normaliseTargets(targets: RouteInput['targets']): Promise<RouteTarget[]> {
-    if (!targets.length) throw Errors.badRequest('A route needs at least one target.', 'targets');
+    if (!targets.length) throw Errors.badRequest('targets: a route needs at least one target.', 'targets');
     const out: RouteTarget[] = [];
     for (const [i, t] of targets.entries()) {
       if (!(await this.providers.get(t.providerId))) {

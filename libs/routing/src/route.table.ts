@@ -74,19 +74,19 @@ export class RouteTable implements OnApplicationBootstrap, OnApplicationShutdown
     return r;
   }
 
-  /** Concrete model names a tenant can call: exact routes plus discovered models that a glob route covers. */
+  /**
+   * Concrete model names a tenant can call: exact routes plus discovered models that a glob route covers.
+   * Each name is resolved as a request would be (tenant over global), and left out when that route has
+   * no enabled provider left: listing it would only promise a 503.
+   */
   modelsFor(tenantId: string): Array<{ id: string; ownedBy: string }> {
     const out = new Map<string, string>();
     const scopes = [this.tenants.get(tenantId), this.global].filter((s): s is Scope => !!s);
-    for (const s of scopes) {
-      for (const [name, r] of s.exact) if (!out.has(name)) out.set(name, r.groups[0]?.[0]?.provider.name ?? 'gateway');
-    }
-    for (const p of this.providers.all()) {
-      for (const m of p.settings.models ?? []) {
-        if (out.has(m)) continue;
-        const r = this.resolve(tenantId, m);
-        if (r) out.set(m, r.groups[0]?.[0]?.provider.name ?? p.name);
-      }
+    const names = [...scopes.flatMap((s) => [...s.exact.keys()]), ...this.providers.all().flatMap((p) => p.settings.models ?? [])];
+    for (const name of names) {
+      if (out.has(name)) continue;
+      const first = this.resolve(tenantId, name)?.groups[0]?.[0];
+      if (first) out.set(name, first.provider.name);
     }
     return [...out].map(([id, ownedBy]) => ({ id, ownedBy }));
   }

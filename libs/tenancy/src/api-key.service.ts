@@ -1,10 +1,16 @@
 import { Injectable } from '@nestjs/common';
 import { Errors, newSecret, sha256Hex } from '@gw/common';
-import { ApiKeyEntity, ChangeFeed, LimitSettings } from '@gw/db';
+import { ApiKeyEntity, ChangeFeed, LimitSettings, TenantEntity } from '@gw/db';
 import { ApiKeyRepository } from './api-key.repository';
+import { keyLimitOverQuota } from './tenant-quota';
 import { TenantService } from './tenant.service';
 
 export const KEY_PREFIX = 'sk-gw-';
+
+/** How a key change is checked: tenant admins may only hand out limits within their tenant's. */
+export interface KeyChangeOptions {
+  withinTenantQuota?: boolean;
+}
 
 export interface ApiKeyInput {
   name: string;
@@ -42,8 +48,9 @@ export class ApiKeyService {
   }
 
   /** Returns the secret exactly once; only its sha256 is stored. */
-  async create(tenantId: string, input: ApiKeyInput): Promise<{ key: ApiKeyView; secret: string }> {
-    await this.tenants.get(tenantId);
+  async create(tenantId: string, input: ApiKeyInput, opts: KeyChangeOptions = {}): Promise<{ key: ApiKeyView; secret: string }> {
+    const tenant = await this.tenants.get(tenantId);
+    if (opts.withinTenantQuota) assertWithinQuota(input.limits ?? {}, tenant);
     const secret = newSecret(KEY_PREFIX);
     const k = await this.keys.create(tenantId, {
       name: input.name,
@@ -58,7 +65,7 @@ export class ApiKeyService {
     return { key: toKeyView(k), secret };
   }
 
-  async update(tenantId: string, keyId: string, patch: Partial<ApiKeyInput>): Promise<ApiKeyView> {
+  async update(tenantId: string, keyId: string, patch: Partial<ApiKeyInput>, opts: KeyChangeOptions = {}): Promise<ApiKeyView> {
     const current = await this.keys.get(tenantId, keyId);
     if (!current) throw Errors.notFound(`No key with id ${keyId} in this tenant.`, 'key_not_found');
     const next: Partial<ApiKeyEntity> = {};
@@ -67,6 +74,7 @@ export class ApiKeyService {
     if (patch.allowedIps !== undefined) next.allowedIps = patch.allowedIps;
     if (patch.expiresAt !== undefined) next.expiresAt = patch.expiresAt;
     if (patch.limits !== undefined) next.limits = { ...current.limits, ...patch.limits };
+    if (opts.withinTenantQuota && next.limits) assertWithinQuota(next.limits, await this.tenants.get(tenantId));
     const k = (await this.keys.update(tenantId, keyId, next))!;
     await this.changes.bump();
     return toKeyView(k);
@@ -83,5 +91,16 @@ export class ApiKeyService {
   async delete(tenantId: string, keyId: string): Promise<void> {
     if (!(await this.keys.delete(tenantId, keyId))) throw Errors.notFound(`No key with id ${keyId} in this tenant.`, 'key_not_found');
     await this.changes.bump();
+  }
+}
+
+function assertWithinQuota(limits: LimitSettings, tenant: TenantEntity): void {
+  const over = keyLimitOverQuota(limits, tenant.limits ?? {});
+  if (over) {
+    throw Errors.badRequest(
+      `limits.${over.field}: ${over.key} is above this tenant's limit (${over.tenant}); ask the root admin to raise the tenant's limit.`,
+      `limits.${over.field}`,
+      'limit_exceeds_tenant_quota',
+    );
   }
 }

@@ -3,4 +3,5 @@ export * from './api-key.repository';
 export * from './tenant.service';
 export * from './api-key.service';
 export * from './key-cache';
+export * from './tenant-quota';
 export * from './tenancy.module';

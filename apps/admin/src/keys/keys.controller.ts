@@ -1,34 +1,46 @@
-import { Body, Controller, Delete, Get, HttpCode, Param, ParseUUIDPipe, Patch, Post, UseGuards } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, Param, ParseUUIDPipe, Patch, Post } from '@nestjs/common';
 import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
-import { AdminGuard } from '@gw/auth';
+import { AdminPrincipal, AdminResource, CurrentAdmin, Roles, TenantScoped } from '@gw/auth';
 import { ApiKeyService } from '@gw/tenancy';
 import { CreateKeyDto, UpdateKeyDto } from '../admin.dto';
 
 const toDate = (v: string | null | undefined) => (v === undefined ? undefined : v === null ? null : new Date(v));
 
+/** A tenant's keys: root or the tenant's admins manage them; its viewers may list them. */
 @ApiTags('keys')
 @ApiBearerAuth()
-@UseGuards(AdminGuard)
+@Roles('root', 'admin')
+@TenantScoped()
+@AdminResource({ type: 'key', table: 'api_keys' })
 @Controller('admin/tenants/:tenantId/keys')
 export class KeysController {
   constructor(private readonly keys: ApiKeyService) {}
 
-  @Get() list(@Param('tenantId', ParseUUIDPipe) tenantId: string) {
+  @Roles('root', 'admin', 'viewer')
+  @Get()
+  list(@Param('tenantId', ParseUUIDPipe) tenantId: string) {
     return this.keys.list(tenantId);
   }
 
-  @ApiOperation({ summary: 'Create a key. The response carries `secret`: shown this once, stored only as a hash.' })
+  @ApiOperation({
+    summary: 'Create a key. The response carries `secret`: shown this once, stored only as a hash.',
+    description: "A tenant admin may not give a key a limit above the tenant's own (400 limit_exceeds_tenant_quota).",
+  })
   @Post()
-  async create(@Param('tenantId', ParseUUIDPipe) tenantId: string, @Body() dto: CreateKeyDto) {
-    const { key, secret } = await this.keys.create(tenantId, { ...dto, expiresAt: toDate(dto.expiresAt) });
+  async create(@Param('tenantId', ParseUUIDPipe) tenantId: string, @CurrentAdmin() actor: AdminPrincipal, @Body() dto: CreateKeyDto) {
+    const { key, secret } = await this.keys.create(tenantId, { ...dto, expiresAt: toDate(dto.expiresAt) }, { withinTenantQuota: actor.role !== 'root' });
     return { ...key, secret };
   }
 
-  @Get(':id') get(@Param('tenantId', ParseUUIDPipe) tenantId: string, @Param('id', ParseUUIDPipe) id: string) {
+  @Roles('root', 'admin', 'viewer')
+  @Get(':id')
+  get(@Param('tenantId', ParseUUIDPipe) tenantId: string, @Param('id', ParseUUIDPipe) id: string) {
     return this.keys.get(tenantId, id);
   }
-  @Patch(':id') update(@Param('tenantId', ParseUUIDPipe) tenantId: string, @Param('id', ParseUUIDPipe) id: string, @Body() dto: UpdateKeyDto) {
-    return this.keys.update(tenantId, id, { ...dto, expiresAt: toDate(dto.expiresAt) });
+  @ApiOperation({ summary: "Change a key. A tenant admin may not raise its limits above the tenant's." })
+  @Patch(':id')
+  update(@Param('tenantId', ParseUUIDPipe) tenantId: string, @Param('id', ParseUUIDPipe) id: string, @CurrentAdmin() actor: AdminPrincipal, @Body() dto: UpdateKeyDto) {
+    return this.keys.update(tenantId, id, { ...dto, expiresAt: toDate(dto.expiresAt) }, { withinTenantQuota: actor.role !== 'root' });
   }
   @ApiOperation({ summary: 'Revoke a key: it stops working on every gateway within CACHE_REFRESH_MS (default 0.5 s).' })
   @Post(':id/revoke') @HttpCode(200) revoke(@Param('tenantId', ParseUUIDPipe) tenantId: string, @Param('id', ParseUUIDPipe) id: string) {

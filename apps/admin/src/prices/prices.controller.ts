@@ -1,12 +1,13 @@
-import { Body, Controller, Delete, Get, HttpCode, Param, ParseUUIDPipe, Patch, Post, UseGuards } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, Param, ParseUUIDPipe, Patch, Post } from '@nestjs/common';
 import { ApiBearerAuth, ApiTags } from '@nestjs/swagger';
-import { AdminGuard } from '@gw/auth';
+import { AdminResource, Roles } from '@gw/auth';
 import { PriceService } from '@gw/metering';
 import { CreatePriceDto, UpdatePriceDto } from '../admin.dto';
 
 @ApiTags('prices')
 @ApiBearerAuth()
-@UseGuards(AdminGuard)
+@Roles('root')
+@AdminResource({ type: 'price', table: 'prices' })
 @Controller('admin/prices')
 export class PricesController {
   constructor(private readonly prices: PriceService) {}

@@ -1,12 +1,13 @@
-import { Body, Controller, Delete, Get, HttpCode, Param, ParseUUIDPipe, Patch, Post, UseGuards } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, Param, ParseUUIDPipe, Patch, Post } from '@nestjs/common';
 import { ApiBearerAuth, ApiTags } from '@nestjs/swagger';
-import { AdminGuard } from '@gw/auth';
+import { AdminResource, Roles } from '@gw/auth';
 import { ProviderService } from '@gw/providers';
 import { CreateProviderDto, UpdateProviderDto } from '../admin.dto';
 
 @ApiTags('providers')
 @ApiBearerAuth()
-@UseGuards(AdminGuard)
+@Roles('root')
+@AdminResource({ type: 'provider', table: 'providers' })
 @Controller('admin/providers')
 export class ProvidersController {
   constructor(private readonly providers: ProviderService) {}

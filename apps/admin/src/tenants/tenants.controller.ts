@@ -1,23 +1,31 @@
-import { Body, Controller, Delete, Get, HttpCode, Param, ParseUUIDPipe, Patch, Post, UseGuards } from '@nestjs/common';
-import { ApiBearerAuth, ApiTags } from '@nestjs/swagger';
-import { AdminGuard } from '@gw/auth';
+import { Body, Controller, Delete, Get, HttpCode, Param, ParseUUIDPipe, Patch, Post } from '@nestjs/common';
+import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { AdminPrincipal, AdminResource, CurrentAdmin, Roles, TenantScoped, confinedTenant } from '@gw/auth';
 import { TenantService } from '@gw/tenancy';
 import { CreateTenantDto, UpdateTenantDto } from '../admin.dto';
 
+/** Creating, changing and deleting tenants (their limits and flags) is root's; a tenant's own tokens may read it. */
 @ApiTags('tenants')
 @ApiBearerAuth()
-@UseGuards(AdminGuard)
+@TenantScoped('id')
+@AdminResource({ type: 'tenant', table: 'tenants' })
 @Controller('admin/tenants')
 export class TenantsController {
   constructor(private readonly tenants: TenantService) {}
 
-  @Get() list() {
-    return this.tenants.list();
+  @ApiOperation({ summary: 'Every tenant for root; just its own for a tenant admin or viewer.' })
+  @Roles('root', 'admin', 'viewer')
+  @Get()
+  async list(@CurrentAdmin() actor: AdminPrincipal) {
+    const own = confinedTenant(actor);
+    return own ? [await this.tenants.get(own)] : this.tenants.list();
   }
   @Post() create(@Body() dto: CreateTenantDto) {
     return this.tenants.create(dto);
   }
-  @Get(':id') get(@Param('id', ParseUUIDPipe) id: string) {
+  @Roles('root', 'admin', 'viewer')
+  @Get(':id')
+  get(@Param('id', ParseUUIDPipe) id: string) {
     return this.tenants.get(id);
   }
   @Patch(':id') update(@Param('id', ParseUUIDPipe) id: string, @Body() dto: UpdateTenantDto) {

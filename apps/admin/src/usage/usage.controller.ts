@@ -1,21 +1,25 @@
-import { Controller, Get, Query, Res, UseGuards } from '@nestjs/common';
-import { ApiBearerAuth, ApiTags } from '@nestjs/swagger';
-import { AdminGuard } from '@gw/auth';
+import { Controller, Get, Query, Res } from '@nestjs/common';
+import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { AdminPrincipal, CurrentAdmin, Roles, confinedTenant } from '@gw/auth';
 import { UsageGroup, UsageService, usageToCsv } from '@gw/metering';
+import { tenantNotFound } from '@gw/tenancy';
 import type { Response } from 'express';
 import { UsageQueryDto } from '../admin.dto';
 
 @ApiTags('usage')
 @ApiBearerAuth()
-@UseGuards(AdminGuard)
+@Roles('root', 'admin', 'viewer')
 @Controller('admin/usage')
 export class UsageController {
   constructor(private readonly usage: UsageService) {}
 
+  @ApiOperation({ summary: "Usage from the ledger. Root: every tenant (filter with tenantId). A tenant's admin or viewer: its own tenant only." })
   @Get()
-  async report(@Query() q: UsageQueryDto, @Res() res: Response): Promise<void> {
+  async report(@CurrentAdmin() actor: AdminPrincipal, @Query() q: UsageQueryDto, @Res() res: Response): Promise<void> {
+    const own = confinedTenant(actor);
+    if (own && q.tenantId && q.tenantId !== own) throw tenantNotFound(q.tenantId);
     const rows = await this.usage.report({
-      tenantId: q.tenantId,
+      tenantId: own ?? q.tenantId,
       keyId: q.keyId,
       model: q.model,
       from: q.from ? new Date(q.from) : undefined,

@@ -1,13 +1,17 @@
 import { Controller, Get, HttpCode, Res } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import type { Response } from 'express';
+import { DrainService } from './drain.service';
 
 /** Liveness says the process answers; readiness says it can serve (database reachable, not draining). */
 @Controller()
 export class HealthController {
   private draining = false;
 
-  constructor(private readonly dataSource: DataSource) {}
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly drain: DrainService,
+  ) {}
 
   setDraining(): void {
     this.draining = true;
@@ -21,7 +25,7 @@ export class HealthController {
 
   @Get('readyz')
   async ready(@Res() res: Response): Promise<void> {
-    if (this.draining) {
+    if (this.draining || this.drain.draining) {
       res.status(503).json({ status: 'draining' });
       return;
     }

@@ -39,6 +39,25 @@ export class CallContext {
     readonly model: string | null,
   ) {}
 
+  private deadline?: NodeJS.Timeout;
+
+  /**
+   * (Re)arms the total-time budget, counted from the start of the request (a route may override the
+   * default once it is resolved). Expiry aborts the upstream with `reason`, which the relays report.
+   */
+  setDeadline(totalMs: number, reason: () => Error): void {
+    clearTimeout(this.deadline);
+    const left = Math.max(0, totalMs - (performance.now() - this.t0));
+    this.deadline = setTimeout(() => {
+      if (!this.abort.signal.aborted) this.abort.abort(reason());
+    }, left);
+    this.deadline.unref();
+  }
+
+  clearDeadline(): void {
+    clearTimeout(this.deadline);
+  }
+
   markFirstByte(): void {
     if (this.ttfbMs === null) this.ttfbMs = Math.round(performance.now() - this.t0);
   }

@@ -3,13 +3,15 @@ import { APP_CONFIG, AppConfig } from '@gw/config';
 import { Errors, OpenAIError, matchesAny, requestIdOf, toOpenAIError } from '@gw/common';
 import { LimitsService } from '@gw/limits';
 import { LedgerWriter, PriceTable } from '@gw/metering';
-import { GatewayMetrics } from '@gw/observability';
+import { GatewayMetrics, annotateRequestLog, modelLabel } from '@gw/observability';
 import { Operation } from '@gw/providers';
 import { ResolvedTarget, RouteTable } from '@gw/routing';
 import { Principal } from '@gw/tenancy';
 import type { Request, Response } from 'express';
 import { CallContext, ClientGone, Endpoint } from './call-context';
+import { DrainService } from '../health/drain.service';
 import { SseReader, sseData } from './sse.reader';
+import { upstreamNetworkError } from './upstream-error';
 import { UpstreamDispatcher, UpstreamResponse } from './upstream.dispatcher';
 
 type Body = Record<string, unknown>;
@@ -34,7 +36,10 @@ export class ProxyService {
     private readonly prices: PriceTable,
     private readonly ledger: LedgerWriter,
     private readonly metrics: GatewayMetrics,
-  ) {}
+    private readonly drain: DrainService,
+  ) {
+    metrics.watchLedger(ledger);
+  }
 
   // ───────────────────────────── lifecycle shared by all endpoints ─────────────────────────────
 
@@ -43,14 +48,30 @@ export class ProxyService {
     const model = body && typeof body === 'object' && typeof (body as Body).model === 'string' ? ((body as Body).model as string) : null;
     const ctx = new CallContext(requestIdOf(req), principal, endpoint, model);
     this.metrics.started(endpoint);
+    // The request's one log line (written when the response ends): metadata only, never prompt or completion.
+    annotateRequestLog(res, () => ({
+      tenant: principal.tenantName,
+      keyPrefix: principal.keyPrefix,
+      endpoint,
+      model: ctx.model,
+      provider: ctx.target?.provider.name ?? null,
+      upstreamModel: ctx.upstreamModel,
+      status: ctx.status,
+      errorCode: ctx.errorCode,
+      streamed: ctx.streamed,
+      attempts: ctx.attempts,
+      ttfbMs: ctx.ttfbMs,
+      inputTokens: ctx.usage.inputTokens,
+      outputTokens: ctx.usage.outputTokens,
+    }));
     // The client leaving aborts the upstream at once: no orphaned upstream streams.
     res.on('close', () => {
       if (!res.writableFinished && !ctx.abort.signal.aborted) ctx.abort.abort(new ClientGone());
     });
-    const total = ctx.route?.settings.totalTimeoutMs ?? this.cfg.upstreamTotalTimeoutMs;
-    const timer = setTimeout(() => ctx.abort.abort(Errors.timeout('total request time exceeded')), total);
-    timer.unref();
-    res.once('close', () => clearTimeout(timer));
+    // The default budget until the route is known (resolve() applies the route's own).
+    ctx.setDeadline(this.cfg.upstreamTotalTimeoutMs, () => Errors.timeout(`total request time of ${this.cfg.upstreamTotalTimeoutMs} ms exceeded`));
+    res.once('close', () => ctx.clearDeadline());
+    this.drain.track(ctx);
     return ctx;
   }
 
@@ -68,12 +89,16 @@ export class ProxyService {
     if (!route) throw Errors.modelNotFound(model);
     if (!route.groups.length) throw Errors.unavailable(`No enabled provider serves model \`${model}\` right now.`);
     ctx.route = route;
+    const total = route.settings.totalTimeoutMs;
+    if (total) ctx.setDeadline(total, () => Errors.timeout(`total request time of ${total} ms exceeded`));
     return b;
   }
 
   /** Reserves an estimate against limits and budgets before anything is forwarded. */
   async admit(ctx: CallContext, req: Request, maxOutput: unknown): Promise<void> {
-    const promptTokens = Math.ceil(Number(req.headers['content-length'] ?? 0) / 4);
+    // A chunked upload has no content-length; without a size the reservation would be the output alone.
+    const bytes = Number(req.headers['content-length'] ?? 0) || Buffer.byteLength(JSON.stringify(req.body ?? ''));
+    const promptTokens = Math.ceil(bytes / 4);
     ctx.promptEstimate = promptTokens;
     const out = typeof maxOutput === 'number' && maxOutput > 0 ? maxOutput : this.cfg.defaultMaxOutputTokens;
     const firstTarget = ctx.route!.groups[0][0];
@@ -174,9 +199,11 @@ export class ProxyService {
       startedAt: ctx.startedAt,
       finishedAt,
     });
+    ctx.clearDeadline();
+    this.drain.untrack(ctx);
     this.metrics.finished({
       tenant: ctx.principal.tenantName,
-      model: ctx.route ? (ctx.model ?? 'none') : 'unrouted',
+      model: modelLabel(ctx.model, ctx.route?.pattern, ctx.status < 400),
       provider: t?.provider.name ?? 'none',
       endpoint: ctx.endpoint,
       status: ctx.status,
@@ -186,6 +213,7 @@ export class ProxyService {
       inputTokens: u.inputTokens,
       outputTokens: u.outputTokens,
       costUsd,
+      errorCode: ctx.errorCode,
     });
   }
 
@@ -302,17 +330,32 @@ export class ProxyService {
       if (!sawDone && !ctx.usageReported) throw new Error('upstream stream ended early');
       res.end();
     } catch (e) {
-      if (!ctx.usageReported) this.estimateCutShort(ctx, contentEvents);
-      if (ctx.clientGone) throw new ClientGone();
-      const reason = ctx.abort.signal.aborted ? ctx.abort.signal.reason : e;
-      const err = reason instanceof OpenAIError ? reason : Errors.upstream(502, up.target.provider.name, `stream failed: ${(reason as Error)?.message ?? reason}`, 'stream_error', 'server_error');
-      ctx.status = err.getStatus();
-      ctx.errorCode = err.body.error.code;
+      const err = this.streamError(ctx, up, e, contentEvents);
       if (!res.writableEnded && !res.destroyed) {
         res.write(`data: ${JSON.stringify(err.body)}\n\n`);
         res.end();
       }
     }
+  }
+
+  /**
+   * A stream that broke after its head (never retried): records why on ctx and estimates the usage of what
+   * was streamed; throws ClientGone if the client left. Our idle or total timeout is a 504, shutdown a 503,
+   * an upstream that went away a 502 `stream_error`. Each relay writes the returned error in its own wire
+   * format: chat an error chunk (`data: {"error":…}`), the Responses API a `response.failed` event.
+   */
+  streamError(ctx: CallContext, up: UpstreamResponse, e: unknown, deltas: number): OpenAIError {
+    if (!ctx.usageReported) this.estimateCutShort(ctx, deltas);
+    if (ctx.clientGone) throw new ClientGone();
+    const reason: unknown = ctx.abort.signal.aborted ? ctx.abort.signal.reason : e;
+    const p = up.target.provider;
+    let err: OpenAIError;
+    if (reason instanceof OpenAIError) err = reason;
+    else if ((reason as { code?: string } | undefined)?.code === 'UND_ERR_BODY_TIMEOUT') err = upstreamNetworkError(p, reason as Error & { code?: string });
+    else err = Errors.upstream(502, p.name, `stream failed: ${(reason as Error)?.message ?? reason}`, 'stream_error', 'server_error');
+    ctx.status = err.getStatus();
+    ctx.errorCode = err.body.error.code;
+    return err;
   }
 
   /** A stream cut short has no usage block: count what was streamed (about one token per delta). */

@@ -16,6 +16,8 @@ export interface RouteSettings {
   backoffMs?: number;
   /** OpenRouter `provider` preferences for this route. */
   providerPreferences?: Record<string, unknown>;
+  /** Per-route overrides of UPSTREAM_CONNECT/FIRST_BYTE/IDLE/TOTAL_TIMEOUT_MS. */
+  connectTimeoutMs?: number;
   firstByteTimeoutMs?: number;
   idleTimeoutMs?: number;
   totalTimeoutMs?: number;

@@ -1,0 +1,25 @@
+import { Controller, Get, Req, UseGuards } from '@nestjs/common';
+import { AdminGuard } from '@gw/auth';
+import { Errors } from '@gw/common';
+import type { Request } from 'express';
+import { CircuitBreaker, CircuitSnapshot } from '../proxy/circuit-breaker';
+
+/**
+ * `GET /admin/circuits` on the gateway port, with a root admin token. Breaker state lives in each gateway
+ * process (it is what that process routes by), not in the database, so it is served where it lives:
+ * with several replicas, ask each one (the same state is in `gateway_circuit_state` on /metrics).
+ * Lists every target that has failed at least once since start; a target not listed is closed.
+ */
+@Controller('admin/circuits')
+@UseGuards(AdminGuard)
+export class CircuitsController {
+  constructor(private readonly breaker: CircuitBreaker) {}
+
+  @Get()
+  list(@Req() req: Request): { object: 'list'; failureThreshold: number; cooldownMs: number; data: CircuitSnapshot[] } {
+    // Breakers are shared by every tenant: only the root role sees them.
+    if ((req.user as { role?: string } | undefined)?.role !== 'root') throw Errors.forbidden('Circuit state needs the root admin role.');
+    const { failureThreshold, cooldownMs } = this.breaker.options;
+    return { object: 'list', failureThreshold, cooldownMs, data: this.breaker.snapshot() };
+  }
+}

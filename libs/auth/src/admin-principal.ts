@@ -1,0 +1,42 @@
+import type { AdminRole } from '@gw/db';
+import { Errors } from '@gw/common';
+
+export type { AdminRole } from '@gw/db';
+
+/** Who is calling the admin API: set on `req.user` by the admin strategy. */
+export interface AdminPrincipal {
+  role: AdminRole;
+  /** null for root (every tenant); otherwise the one tenant this token may see. */
+  tenantId: string | null;
+  /** Row id in admin_tokens; null for the bootstrap root token (ADMIN_TOKEN or the generated one). */
+  tokenId: string | null;
+  /** What the audit log shows for the actor: the token's visible prefix, or `ADMIN_TOKEN`. */
+  prefix: string;
+}
+
+export const BOOTSTRAP_ROOT: AdminPrincipal = Object.freeze({ role: 'root', tenantId: null, tokenId: null, prefix: 'ADMIN_TOKEN' });
+
+export function isAdminPrincipal(u: unknown): u is AdminPrincipal {
+  return !!u && typeof u === 'object' && 'role' in u && 'tokenId' in u && 'prefix' in u;
+}
+
+/** The admin API lives under /admin; health, readiness and metrics do not. */
+export function isAdminPath(path: string | undefined): boolean {
+  return !!path && (path === '/admin' || path.startsWith('/admin/'));
+}
+
+/** Socket peer address, IPv4-mapped IPv6 unwrapped. No proxy headers are trusted. */
+export function peerIp(req: { socket?: { remoteAddress?: string } }): string {
+  const ip = req.socket?.remoteAddress ?? '';
+  return ip.startsWith('::ffff:') ? ip.slice(7) : ip;
+}
+
+/**
+ * The tenant a caller is confined to: null for root (every tenant), else its own tenant. Fails closed
+ * should a non-root principal ever lack a tenant (the table's CHECK constraint says it cannot).
+ */
+export function confinedTenant(p: AdminPrincipal): string | null {
+  if (p.role === 'root') return null;
+  if (!p.tenantId) throw Errors.forbidden('This admin token belongs to no tenant.');
+  return p.tenantId;
+}

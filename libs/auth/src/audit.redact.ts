@@ -1,0 +1,19 @@
+/** Fields that hold secrets or their hashes, in either naming (row snake_case or API camelCase). */
+const DROPPED = new Set(['secret', 'key_hash', 'keyHash', 'token_hash', 'tokenHash', 'credential', 'credential_enc', 'credentialEnc', 'password']);
+/** Header-like names whose values are credentials (e.g. a provider's extra `Authorization` header). */
+const REDACTED = /^(authorization|proxy-authorization|x-api-key|api[-_]?key|cookie)$/i;
+
+/**
+ * A copy of `value` fit for the audit log: secret fields dropped, credential-like header values
+ * replaced. The log must never become the place a dump reveals credentials.
+ */
+export function redactForAudit<T>(value: T): T {
+  if (Array.isArray(value)) return value.map((v) => redactForAudit(v)) as T;
+  if (value === null || typeof value !== 'object' || value instanceof Date) return value;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
+    if (DROPPED.has(k)) continue;
+    out[k] = REDACTED.test(k) ? '[redacted]' : redactForAudit(v);
+  }
+  return out as T;
+}

@@ -1,0 +1,54 @@
+import { Injectable } from '@nestjs/common';
+import { InjectRepository } from '@nestjs/typeorm';
+import { AuditEntryEntity } from '@gw/db';
+import { Repository } from 'typeorm';
+
+export interface AuditFilter {
+  /** Exact action, or a prefix ending in `*` (`key.*`). */
+  action?: string;
+  objectType?: string;
+  objectId?: string;
+  actorTokenId?: string;
+  from?: Date;
+  to?: Date;
+  /** Entries with a smaller id than this (paging backwards). */
+  beforeId?: string;
+  limit: number;
+}
+
+const TABLE = /^[a-z_]+$/;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** Append-only. Reads take the tenant id first; `null` = every tenant (root callers only). */
+@Injectable()
+export class AuditRepository {
+  constructor(@InjectRepository(AuditEntryEntity) private readonly repo: Repository<AuditEntryEntity>) {}
+
+  async append(entry: Partial<AuditEntryEntity>): Promise<void> {
+    await this.repo.insert(entry as Parameters<Repository<AuditEntryEntity>['insert']>[0]);
+  }
+
+  list(tenantId: string | null, f: AuditFilter): Promise<AuditEntryEntity[]> {
+    const q = this.repo.createQueryBuilder('a');
+    if (tenantId !== null) q.andWhere('a.tenant_id = :tenantId', { tenantId });
+    if (f.action?.endsWith('*')) q.andWhere('a.action LIKE :action', { action: f.action.slice(0, -1).replace(/[\\%_]/g, '\\$&') + '%' });
+    else if (f.action) q.andWhere('a.action = :action', { action: f.action });
+    if (f.objectType) q.andWhere('a.object_type = :objectType', { objectType: f.objectType });
+    if (f.objectId) q.andWhere('a.object_id = :objectId', { objectId: f.objectId });
+    if (f.actorTokenId) q.andWhere('a.actor_token_id = :actorTokenId', { actorTokenId: f.actorTokenId });
+    if (f.from) q.andWhere('a.at >= :from', { from: f.from });
+    if (f.to) q.andWhere('a.at < :to', { to: f.to });
+    if (f.beforeId) q.andWhere('a.id < :beforeId', { beforeId: f.beforeId });
+    return q.orderBy('a.id', 'DESC').limit(f.limit).getMany();
+  }
+
+  /**
+   * One row of an admin table as stored, for before/after snapshots. `table` comes from controller
+   * metadata (code), never from the request; ids that are not UUIDs cannot name a row.
+   */
+  async rowOf(table: string, id: string): Promise<Record<string, unknown> | null> {
+    if (!TABLE.test(table) || !UUID.test(id)) return null;
+    const rows: { row: Record<string, unknown> }[] = await this.repo.query(`SELECT row_to_json(t) AS row FROM ${table} t WHERE t.id = $1`, [id]);
+    return rows[0]?.row ?? null;
+  }
+}

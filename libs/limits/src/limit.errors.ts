@@ -1,0 +1,77 @@
+import { OpenAIError } from '@gw/common';
+import { BudgetPeriod, Refusal, Scope, ScopeLimits, toUsd } from './limit.types';
+import { formatReset, retryAfterSeconds } from './rate-limit.headers';
+
+export interface RefusalContext {
+  tenantName: string;
+  keyName: string;
+  limits: Record<Scope, ScopeLimits>;
+  /** What this request asked to reserve. */
+  tokens: number;
+  costUnits: number;
+  resetsAt: Record<BudgetPeriod, Date>;
+  /** x-ratelimit-* headers, sent with refusals too. */
+  headers: Record<string, string>;
+}
+
+export function formatUsd(units: number): string {
+  const usd = toUsd(units);
+  const fixed = usd.toFixed(6).replace(/0+$/, '');
+  const [whole, frac = ''] = fixed.split('.');
+  return `$${whole}.${frac.padEnd(2, '0')}`;
+}
+
+/**
+ * The 429 a refused request gets, shaped like OpenAI's: rate limits are `rate_limit_exceeded` with
+ * Retry-After; an exhausted budget is `insufficient_quota` without Retry-After, so that clients such as
+ * Codex stop instead of retrying, and says which budget it was and when it resets.
+ */
+export function refusalError(r: Refusal, c: RefusalContext): OpenAIError {
+  const who = r.scope === 'key' ? `API key "${c.keyName}"` : `tenant "${c.tenantName}"`;
+  const l = c.limits[r.scope];
+  switch (r.kind) {
+    case 'requests':
+      return new OpenAIError(
+        429,
+        `Rate limit reached for ${who} on requests per min (RPM): Limit ${l.rpm}, Used ${l.rpm}, Requested 1. Please try again in ${formatReset(r.retryAfterMs)}.`,
+        'requests',
+        'rate_limit_exceeded',
+        null,
+        { ...c.headers, 'retry-after': retryAfterSeconds(r.retryAfterMs) },
+      );
+    case 'tokens':
+      return new OpenAIError(
+        429,
+        `Rate limit reached for ${who} on tokens per min (TPM): Limit ${l.tpm}, Used ${r.used}, Requested ${c.tokens}. ` +
+          `Please try again in ${formatReset(r.retryAfterMs)}. A request reserves its prompt plus max_tokens (or the gateway's default) until it ends.`,
+        'tokens',
+        'rate_limit_exceeded',
+        null,
+        { ...c.headers, 'retry-after': retryAfterSeconds(r.retryAfterMs) },
+      );
+    case 'concurrency':
+      return new OpenAIError(
+        429,
+        `Too many concurrent requests for ${who}: Limit ${l.concurrency}, In flight ${r.used}. Please try again in 1s.`,
+        'requests',
+        'rate_limit_exceeded',
+        null,
+        { ...c.headers, 'retry-after': '1' },
+      );
+    case 'budget': {
+      const limit = (r.period === 'daily' ? l.dailyUnits : l.monthlyUnits) ?? 0;
+      const unit = r.period === 'daily' ? 'UTC day' : 'UTC calendar month';
+      const inFlight = r.reservedUnits > 0 ? ` and ${formatUsd(r.reservedUnits)} reserved by requests in flight` : '';
+      return new OpenAIError(
+        429,
+        `You exceeded your current quota: the ${r.period} budget of ${who} is ${formatUsd(limit)} per ${unit}, ` +
+          `${formatUsd(r.spentUnits)} is spent${inFlight}, and this request may cost up to ${formatUsd(c.costUnits)}. ` +
+          `The budget resets at ${c.resetsAt[r.period].toISOString()}.`,
+        'insufficient_quota',
+        'insufficient_quota',
+        null,
+        { ...c.headers },
+      );
+    }
+  }
+}

@@ -1,0 +1,117 @@
+import { DynamicModule, RequestMethod } from '@nestjs/common';
+import { APP_CONFIG, AppConfig } from '@gw/config';
+import { assignRequestId, requestIdOf } from '@gw/common';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { LoggerModule, Params } from 'nestjs-pino';
+import pino, { Logger as PinoInstance, LevelWithSilent } from 'pino';
+import type { Options as PinoHttpOptions } from 'pino-http';
+import { ALL_ROUTES_PATH, ObservedApp } from './http.metrics';
+
+/** Flat, JSON-safe fields: never a prompt, a completion, a header or a key secret. */
+export type LogFields = Record<string, string | number | boolean | null | undefined>;
+
+const LOG_FIELDS = Symbol('gw.logFields');
+const LOG_LINE = Symbol('gw.logLine');
+/** Paths polled by Prometheus and health checks: logging them would drown the traffic. */
+const QUIET_PATHS = new Set(['/metrics', '/healthz', '/readyz']);
+
+type Annotated = ServerResponse & { [LOG_FIELDS]?: () => LogFields; [LOG_LINE]?: LogFields };
+
+/**
+ * Adds fields to the one log line of this request. Lazy: the function runs only if the line is
+ * written (at its level) once the response has ended, so the hot path pays one closure.
+ */
+export function annotateRequestLog(res: ServerResponse, fields: () => LogFields): void {
+  (res as Annotated)[LOG_FIELDS] = fields;
+}
+
+const LEVELS: Record<LevelWithSilent, number> = { trace: 10, debug: 20, info: 30, warn: 40, error: 50, fatal: 60, silent: Infinity };
+
+/** The request line: who (tenant, key prefix), what (method, route, model, provider), how it went. */
+function requestLine(app: ObservedApp, req: IncomingMessage, res: ServerResponse, responseTime: number): LogFields {
+  const r = res as Annotated;
+  if (r[LOG_LINE]) return r[LOG_LINE];
+  // Gateway principals carry tenantName/keyPrefix; admin principals role, tenantId and a token prefix.
+  const user = (req as IncomingMessage & { user?: { tenantName?: string; keyPrefix?: string; role?: string; tenantId?: string | null; prefix?: string } }).user;
+  const line: LogFields = {
+    app,
+    method: req.method,
+    url: (req as IncomingMessage & { originalUrl?: string }).originalUrl ?? req.url,
+    status: res.statusCode,
+    latencyMs: responseTime,
+  };
+  if (user?.tenantName) line.tenant = user.tenantName;
+  if (user?.keyPrefix) line.keyPrefix = user.keyPrefix;
+  if (user?.role) {
+    line.role = user.role;
+    if (user.tenantId) line.tenantId = user.tenantId;
+    if (user.prefix) line.tokenPrefix = user.prefix;
+  }
+  if (r[LOG_FIELDS]) Object.assign(line, r[LOG_FIELDS]!());
+  // The client left before the end: whatever the handler recorded, say so.
+  if (!res.writableFinished) line.status = 499;
+  r[LOG_LINE] = line;
+  return line;
+}
+
+/**
+ * One root logger per level, shared by both apps under `npm start`: nestjs-pino keeps the first one for
+ * lines outside a request, so the app is named on request lines rather than bound to the logger.
+ */
+const roots = new Map<string, PinoInstance>();
+function rootLogger(level: LevelWithSilent): PinoInstance {
+  let root = roots.get(level);
+  if (!root) {
+    root = pino({
+      level,
+      timestamp: pino.stdTimeFunctions.isoTime,
+      formatters: { level: (label) => ({ level: label }) },
+    });
+    roots.set(level, root);
+  }
+  return root;
+}
+
+export function pinoHttpOptions(app: ObservedApp, level: AppConfig['logLevel']): PinoHttpOptions {
+  const threshold = LEVELS[level];
+  const levelFor = (req: IncomingMessage, res: ServerResponse, err?: Error): LevelWithSilent => {
+    if (threshold > LEVELS.error) return 'silent';
+    // The handler's status wins over the head's: a stream that broke after its 200 head is an error.
+    const status = requestLine(app, req, res, 0).status;
+    const wanted: LevelWithSilent = err || (typeof status === 'number' && status >= 500) ? 'error' : 'info';
+    return LEVELS[wanted] < threshold ? 'silent' : wanted;
+  };
+  return {
+    logger: rootLogger(level),
+    // Reuse the id the HTTP edge assigned (and returned as x-request-id), so logs and clients agree.
+    genReqId: (req, res) => {
+      const id = requestIdOf(req);
+      return id !== 'unknown' ? id : assignRequestId(req, res);
+    },
+    // Only the request id is bound per request (cheap child); the rest is assembled once, at the end.
+    quietReqLogger: true,
+    quietResLogger: true,
+    customAttributeKeys: { reqId: 'requestId', responseTime: 'latencyMs' },
+    autoLogging: { ignore: (req) => QUIET_PATHS.has((req.url ?? '').split('?')[0]) },
+    customLogLevel: levelFor,
+    customSuccessMessage: (_req, res) => (res.writableFinished ? 'request completed' : 'request aborted'),
+    customErrorMessage: () => 'request failed',
+    customSuccessObject: (req, res, val: { latencyMs?: number }) => ({ ...requestLine(app, req, res, val.latencyMs ?? 0), latencyMs: val.latencyMs }),
+    customErrorObject: (req, res, err: Error, val: { latencyMs?: number }) => ({
+      ...requestLine(app, req, res, val.latencyMs ?? 0),
+      latencyMs: val.latencyMs,
+      error: err?.message,
+    }),
+  };
+}
+
+/** nestjs-pino for one app: JSON lines on stdout, LOG_LEVEL respected (`silent` in tests that want it). */
+export function requestLoggerModule(app: ObservedApp): DynamicModule {
+  return LoggerModule.forRootAsync({
+    inject: [APP_CONFIG],
+    useFactory: (cfg: AppConfig): Params => ({
+      pinoHttp: pinoHttpOptions(app, cfg.logLevel),
+      forRoutes: [{ path: ALL_ROUTES_PATH, method: RequestMethod.ALL }],
+    }),
+  });
+}
