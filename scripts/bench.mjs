@@ -28,6 +28,10 @@ function child(script, args) {
 function cleanup() {
   for (const c of children) if (c.exitCode === null) c.kill('SIGTERM');
 }
+/** Stops a child with SIGTERM and waits for it (so a --cpu-prof profile gets written). */
+function stop(c) {
+  return c.exitCode !== null ? Promise.resolve() : new Promise((r) => { c.once('exit', r); c.kill('SIGTERM'); });
+}
 process.on('exit', cleanup);
 process.on('SIGINT', () => process.exit(130));
 
@@ -130,7 +134,9 @@ async function main() {
   const adminProc = spawn(process.execPath, ['dist/apps/admin/src/main.js'], { env, stdio: ['ignore', 'ignore', 'inherit'] });
   children.push(adminProc);
   await waitReady(`http://127.0.0.1:${gwPort + 1}/readyz`);
-  const gw = spawn(process.execPath, ['dist/apps/gateway/src/main.js'], { env, stdio: ['ignore', 'ignore', 'inherit'] });
+  // e.g. BENCH_GATEWAY_NODE_ARGS="--cpu-prof --cpu-prof-dir=bench/profiles" to profile the gateway under this load.
+  const nodeArgs = (process.env.BENCH_GATEWAY_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const gw = spawn(process.execPath, [...nodeArgs, 'dist/apps/gateway/src/main.js'], { env, stdio: ['ignore', 'ignore', 'inherit'] });
   children.push(gw);
   const gwOrigin = `http://127.0.0.1:${gwPort}`;
   const admin = `http://127.0.0.1:${gwPort + 1}/admin`;
@@ -211,6 +217,7 @@ async function main() {
   const machine = { cpus: cpus().length, cpuModel: cpus()[0]?.model, memGb: Math.round(totalmem() / 2 ** 30), node: process.version };
   console.log(`machine: ${machine.cpus} × ${machine.cpuModel}, ${machine.memGb} GB, Node ${machine.node}; ${SECONDS}s per cell after ${WARMUP}s warm-up`);
   writeFileSync('bench/results.json', JSON.stringify({ at: new Date().toISOString(), machine, seconds: SECONDS, rows, streaming: streamRow, rssMb: { max: Math.max(...rssValid), end: rssValid[rssValid.length - 1] }, soak }, null, 2) + '\n');
+  await stop(gw);
   cleanup();
   rmSync(dataDir, { recursive: true, force: true });
   process.exit(0);

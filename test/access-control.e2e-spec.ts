@@ -1,5 +1,9 @@
+import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { FakeProvider, Stack, startStack } from '@gw/testing';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { FakeProvider, Stack, TEST_ADMIN_TOKEN, eventually, startStack } from '@gw/testing';
 
 jest.setTimeout(60_000);
 
@@ -84,8 +88,9 @@ describe('access control: roles, admin tokens, audit log, IP ranges', () => {
     it('revoked and expired tokens are refused at once; last_used_at is recorded', async () => {
       const t = await stack.api('POST', `/admin/tenants/${tenantA}/tokens`, { role: 'viewer', name: 'temp' }, adminA.secret);
       expect((await stack.api('GET', '/admin/usage', undefined, t.body.secret)).status).toBe(200);
-      const [row] = await stack.sql('SELECT last_used_at FROM admin_tokens WHERE id = $1', [t.body.id]);
-      expect(row.last_used_at).not.toBeNull();
+      // written in the background, after the response
+      const used = await eventually(async () => (await stack.sql('SELECT last_used_at FROM admin_tokens WHERE id = $1', [t.body.id]))[0].last_used_at, 2000);
+      expect(used).not.toBeNull();
       const revoked = await stack.api('POST', `/admin/tenants/${tenantA}/tokens/${t.body.id}/revoke`, undefined, adminA.secret);
       expect(revoked.status).toBe(200);
       expect(revoked.body.revokedAt).not.toBeNull();
@@ -198,7 +203,7 @@ describe('access control: roles, admin tokens, audit log, IP ranges', () => {
       expect((await chat(keyA.body.secret, 'team-a-model')).status).toBe(200);
       const miss = await chat(keyB.body.secret, 'team-a-model');
       expect(miss.status).toBe(404);
-      expect((await miss.json()).error.code).toBe('model_not_found');
+      expect(((await miss.json()) as any).error.code).toBe('model_not_found');
     });
   });
 
@@ -209,7 +214,7 @@ describe('access control: roles, admin tokens, audit log, IP ranges', () => {
         headers: { authorization: `Bearer ${adminA.secret}`, 'content-type': 'application/json', 'x-request-id': 'audit-test-0001' },
         body: JSON.stringify({ name: 'audited' }),
       });
-      const key = await created.json();
+      const key: any = await created.json();
       expect((await stack.api('PATCH', `/admin/tenants/${tenantA}/keys/${key.id}`, { name: 'audited-2' }, adminA.secret)).status).toBe(200);
       expect((await stack.api('DELETE', `/admin/tenants/${tenantA}/keys/${key.id}`, undefined, adminA.secret)).status).toBe(204);
 
@@ -270,6 +275,34 @@ describe('access control: roles, admin tokens, audit log, IP ranges', () => {
     });
   });
 
+  describe('docs/access-control.md', () => {
+    it('the walkthrough runs word for word: root makes a team and its admin, the admin a key and a viewer, the viewer reads usage', async () => {
+      const doc = readFileSync(join(__dirname, '..', 'docs', 'access-control.md'), 'utf8');
+      const start = doc.indexOf('<!-- access-walkthrough:start -->');
+      const end = doc.indexOf('<!-- access-walkthrough:end -->');
+      expect(start).toBeGreaterThan(0);
+      const script = doc
+        .slice(doc.indexOf('\n', start) + 1, end)
+        .replace(/^```\w*\n?/gm, '')
+        .replaceAll('http://localhost:8081', stack.adminUrl)
+        .replaceAll('http://localhost:8080', stack.gatewayUrl);
+      // async: the stack serves from this very process
+      const { stdout } = await promisify(execFile)('bash', ['-e', '-o', 'pipefail', '-c', script], {
+        env: { PATH: process.env.PATH, ADMIN_TOKEN: TEST_ADMIN_TOKEN },
+        timeout: 20_000,
+      });
+      const lines = stdout.trim().split('\n');
+      expect(lines.slice(0, 3)).toEqual(['limit_exceeds_tenant_quota', '403', 'Hello from fake-openai (gpt-4o-mini)']);
+      const [team] = await stack.sql(`SELECT id FROM tenants WHERE name = 'platform-team'`);
+      const usage = JSON.parse(lines[3]);
+      expect(usage).toMatchObject({ requests: 1, errors: 0 });
+      const [key] = await stack.sql(`SELECT id FROM api_keys WHERE tenant_id = $1`, [team.id]);
+      expect(usage.keyId).toBe(key.id);
+      const audit = lines.slice(4).map((l) => JSON.parse(l));
+      expect(audit.map((e) => `${e.action} by ${e.actorRole}`)).toEqual(['token.create by admin', 'key.create by admin', 'token.create by root', 'tenant.create by root']);
+    });
+  });
+
   describe('keys restricted to source IP ranges', () => {
     it('allows 127.0.0.1/32 and refuses a key bound to 10.0.0.0/8 with 403', async () => {
       const local = await stack.api('POST', `/admin/tenants/${tenantA}/keys`, { name: 'local', allowedIps: ['127.0.0.1/32'] }, adminA.secret);
@@ -277,7 +310,7 @@ describe('access control: roles, admin tokens, audit log, IP ranges', () => {
       expect((await chat(local.body.secret)).status).toBe(200);
       const refused = await chat(office.body.secret);
       expect(refused.status).toBe(403);
-      expect((await refused.json()).error).toMatchObject({ code: 'ip_not_allowed', type: 'permission_error' });
+      expect(((await refused.json()) as any).error).toMatchObject({ code: 'ip_not_allowed', type: 'permission_error' });
       expect((await stack.api('PATCH', `/admin/tenants/${tenantA}/keys/${office.body.id}`, { allowedIps: ['10.0.0.0/8', '127.0.0.0/8'] }, adminA.secret)).status).toBe(200);
       let status = 0;
       for (let i = 0; i < 40 && status !== 200; i++) {

@@ -1,7 +1,7 @@
 import OpenAI from 'openai';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { DEFAULT_MODELS, FakeProvider, Stack, delta, eventually, hasSeries, metricValue, scrape, seedTenant, startStack } from '@gw/testing';
+import { DEFAULT_MODELS, FakeProvider, Stack, delta, eventually, metricValue, scrape, seedTenant, startStack } from '@gw/testing';
 
 jest.setTimeout(60_000);
 
@@ -183,7 +183,9 @@ describe('metrics: GET /metrics moves with the traffic', () => {
     expect(delta(before, flushed, 'gateway_ledger_flush_seconds_count', { result: 'ok' })).toBeGreaterThanOrEqual(1);
     expect(metricValue(flushed, 'gateway_ledger_queue_depth')).toBe(0);
 
-    // The table going away makes every flush fail: rows stay queued, failures are counted.
+    // The table going away makes every flush fail: rows stay queued, failures are counted. (TypeORM
+    // reports each failed INSERT on console.log: expected here, so kept out of the test output.)
+    const quiet = jest.spyOn(console, 'log').mockImplementation(() => undefined);
     await stack.sql('ALTER TABLE usage_records RENAME TO usage_records_away');
     try {
       await chat('gpt-4o-mini');
@@ -195,8 +197,9 @@ describe('metrics: GET /metrics moves with the traffic', () => {
       expect(metricValue(failing!, 'gateway_ledger_queue_depth')).toBeGreaterThanOrEqual(1);
     } finally {
       await stack.sql('ALTER TABLE usage_records_away RENAME TO usage_records');
+      await stack.flushLedger();
+      quiet.mockRestore();
     }
-    await stack.flushLedger();
     const recovered = await metrics();
     expect(metricValue(recovered, 'gateway_ledger_queue_depth')).toBe(0);
     expect(delta(flushed, recovered, 'gateway_ledger_rows_written_total')).toBe(1);
@@ -211,10 +214,7 @@ describe('metrics: GET /metrics moves with the traffic', () => {
     const statuses: number[] = [];
     for (let i = 0; i < 3; i++) statuses.push(await outcome(c.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'x' }] })));
     const refused = statuses.filter((s) => s === 429).length;
-    if (refused === 0) {
-      console.warn('metrics.e2e: no rate limit is enforced yet (libs/limits is a stub): rate-limit metric assertions skipped');
-      return;
-    }
+    expect(refused).toBe(2);
     const after = await metrics();
     expect(delta(before, after, 'gateway_rate_limited_total', { tenant: 'limited' })).toBe(refused);
     expect(delta(before, after, 'gateway_rate_limited_total', { tenant: 'limited', kind: 'requests' })).toBe(refused);
@@ -223,21 +223,21 @@ describe('metrics: GET /metrics moves with the traffic', () => {
 
   it('budget refusals and budget utilisation are reported per tenant and period', async () => {
     const t = await seedTenant(stack, { tenant: 'thrifty', provider: { kind: 'openai', name: 'openai', baseUrl: openai.baseUrl } });
-    await stack.api('PATCH', `/admin/tenants/${t.tenantId}`, { limits: { dailyBudgetUsd: 0.00001 } });
+    // Room for a few small requests (each reserves its prompt plus 5 output tokens), then refusals.
+    await stack.api('PATCH', `/admin/tenants/${t.tenantId}`, { limits: { dailyBudgetUsd: 0.00002 } });
     const c = new OpenAI({ apiKey: t.secret, baseURL: stack.baseURL, maxRetries: 0 });
     await new Promise((r) => setTimeout(r, 300));
     const before = await metrics();
     const statuses: number[] = [];
-    for (let i = 0; i < 3; i++) statuses.push(await outcome(c.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'x' }], max_tokens: 50 })));
-    const refused = statuses.filter((s) => s === 429 || s === 402).length;
-    if (refused === 0) {
-      console.warn('metrics.e2e: no budget is enforced yet (libs/limits is a stub): budget metric assertions skipped');
-      return;
-    }
+    for (let i = 0; i < 8; i++) statuses.push(await outcome(c.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'x' }], max_tokens: 5 })));
+    const refused = statuses.filter((s) => s === 429).length;
+    expect(statuses.filter((s) => s === 200).length).toBeGreaterThanOrEqual(1);
+    expect(refused).toBeGreaterThanOrEqual(1);
     const after = await metrics();
     expect(delta(before, after, 'gateway_budget_refusals_total', { tenant: 'thrifty', period: 'daily' })).toBe(refused);
-    expect(hasSeries(after, 'gateway_budget_utilisation_ratio', { tenant: 'thrifty', period: 'daily' })).toBe(true);
-    expect(metricValue(after, 'gateway_budget_utilisation_ratio', { tenant: 'thrifty', period: 'daily' })).toBeGreaterThan(0);
+    const ratio = metricValue(after, 'gateway_budget_utilisation_ratio', { tenant: 'thrifty', period: 'daily' });
+    expect(ratio).toBeGreaterThan(0.2);
+    expect(ratio).toBeLessThanOrEqual(1.5);
   });
 
   it('circuit breaker state is exported one-hot per provider target', async () => {
@@ -246,10 +246,6 @@ describe('metrics: GET /metrics moves with the traffic', () => {
     for (let i = 0; i < 8; i++) await outcome(chat('flaky-model'));
     const after = await metrics();
     flaky.reset();
-    if (!hasSeries(after, 'gateway_circuit_state')) {
-      console.warn('metrics.e2e: no circuit breaker reports state yet: circuit metric assertions skipped');
-      return;
-    }
     expect(metricValue(after, 'gateway_circuit_state', { provider: 'flaky', state: 'open' })).toBe(1);
     expect(metricValue(after, 'gateway_circuit_state', { provider: 'flaky', state: 'closed' })).toBe(0);
     expect(delta(before, after, 'gateway_upstream_errors_total', { provider: 'flaky', reason: 'circuit_open' })).toBeGreaterThanOrEqual(1);
@@ -292,9 +288,9 @@ describe('metrics: GET /metrics moves with the traffic', () => {
     const rows = [...doc.matchAll(/^\|\s*`((?:gateway|http)_[a-z_]+)`\s*\|\s*(\w+)\s*\|\s*([^|]*)\|/gm)].map((m) => ({
       name: m[1],
       type: m[2],
-      labels: m[3].split(',').map((l) => l.trim().replace(/`/g, '')).filter(Boolean).sort(),
+      labels: [...m[3].matchAll(/`([a-z_]+)`/g)].map((l) => l[1]).sort(),
     }));
-    expect(rows.length).toBeGreaterThanOrEqual(20);
+    expect(rows.length).toBeGreaterThanOrEqual(15);
     const exposed = [...s.families].filter((f) => /^(gateway|http)_/.test(f)).sort();
     expect(rows.map((r) => r.name).sort()).toEqual(exposed);
     for (const r of rows) {

@@ -6,13 +6,24 @@ import {
 import { PROVIDER_KINDS, ProviderKind } from '@gw/db';
 import { USAGE_GROUPS } from '@gw/metering';
 
-/** Rate limits and budgets; absent or null = unlimited. */
+/** Rate limits and budgets; absent or null = unlimited. On a tenant they bind all its keys together; on a key they apply as well (docs/limits.md). */
 export class LimitsDto {
-  @ApiPropertyOptional({ type: 'integer', nullable: true, example: 600 }) @IsOptional() @IsInt() @Min(0) requestsPerMinute?: number | null;
-  @ApiPropertyOptional({ type: 'integer', nullable: true, example: 200000 }) @IsOptional() @IsInt() @Min(0) tokensPerMinute?: number | null;
-  @ApiPropertyOptional({ type: 'integer', nullable: true, example: 16 }) @IsOptional() @IsInt() @Min(0) concurrentRequests?: number | null;
-  @ApiPropertyOptional({ type: Number, nullable: true, example: 25, description: 'USD per UTC day' }) @IsOptional() @IsNumber() @Min(0) dailyBudgetUsd?: number | null;
-  @ApiPropertyOptional({ type: Number, nullable: true, example: 500, description: 'USD per UTC calendar month' }) @IsOptional() @IsNumber() @Min(0) monthlyBudgetUsd?: number | null;
+  @ApiPropertyOptional({ type: 'integer', nullable: true, example: 600, description: 'Requests per minute (sliding 60 s window). Absent or null = unlimited; 0 refuses every request' })
+  @IsOptional() @IsInt() @Min(0) requestsPerMinute?: number | null;
+  @ApiPropertyOptional({
+    type: 'integer', nullable: true, example: 200000,
+    description: 'Tokens per minute. A request reserves prompt bytes / 4 + max_tokens (or DEFAULT_MAX_OUTPUT_TOKENS) when admitted; the reservation is corrected to the actual usage when it ends',
+  })
+  @IsOptional() @IsInt() @Min(0) tokensPerMinute?: number | null;
+  @ApiPropertyOptional({ type: 'integer', nullable: true, example: 16, description: 'Requests in flight at once; a stream holds its slot until it ends' })
+  @IsOptional() @IsInt() @Min(0) concurrentRequests?: number | null;
+  @ApiPropertyOptional({
+    type: Number, nullable: true, example: 25,
+    description: 'USD per UTC day. Each request reserves its estimated cost first; once spent + reserved would pass the budget, requests get 429 insufficient_quota until midnight UTC',
+  })
+  @IsOptional() @IsNumber() @Min(0) dailyBudgetUsd?: number | null;
+  @ApiPropertyOptional({ type: Number, nullable: true, example: 500, description: 'USD per UTC calendar month, enforced like dailyBudgetUsd' })
+  @IsOptional() @IsNumber() @Min(0) monthlyBudgetUsd?: number | null;
 }
 
 export class CreateTenantDto {

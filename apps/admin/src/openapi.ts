@@ -6,7 +6,11 @@ import { AdminModule } from './admin.module';
 export function buildOpenApi(app: INestApplication): OpenAPIObject {
   const config = new DocumentBuilder()
     .setTitle('LLM Gateway admin API')
-    .setDescription('Tenants, keys, providers, routes, prices and usage. Authenticate with `Authorization: Bearer <ADMIN_TOKEN>`.')
+    .setDescription(
+      'Tenants, keys, admin tokens, providers, routes, prices, usage and the audit log. Authenticate with `Authorization: Bearer <token>`: ' +
+        'the root ADMIN_TOKEN, or an admin token (`gwa-…`) with role root, admin or viewer. A tenant admin or viewer sees only its own tenant; ' +
+        "another tenant's ids answer 404. See docs/access-control.md.",
+    )
     .setVersion('1')
     .addBearerAuth()
     .build();

@@ -51,9 +51,9 @@ export class AdminGuard extends AuthGuard('admin') {
   }
 
   override handleRequest<T>(err: unknown, user: T, _info: unknown, ctx: ExecutionContext): T {
-    const req = ctx.switchToHttp().getRequest<Request>();
-    // A request without credentials is not a guess; a wrong, revoked or expired one is.
-    if ((err || !user) && req.headers?.authorization) this.failures.recordFailure(peerIp(req));
+    // Only a token the strategy looked at and refused is a guess (whether it came in the header or, as
+    // passport-http-bearer also allows, in `access_token`); no credential at all, or a database error, is not.
+    if (err instanceof OpenAIError && err.getStatus() === 401) this.failures.recordFailure(peerIp(ctx.switchToHttp().getRequest<Request>()));
     return failure(err, user, ctx) as T;
   }
 }

@@ -2,6 +2,7 @@ import { BeforeApplicationShutdown, Inject, Injectable, Logger, OnApplicationShu
 import { APP_CONFIG, AppConfig } from '@gw/config';
 import { EventEmitter } from 'node:events';
 import { DataSource } from 'typeorm';
+import { MigrationRunner } from './migration.runner';
 
 /** Shared by every Nest app in this process (gateway + admin in `npm start`): instant invalidation. */
 const localBus = new EventEmitter();
@@ -25,11 +26,14 @@ export class ChangeFeed implements OnModuleInit, BeforeApplicationShutdown, OnAp
   constructor(
     private readonly dataSource: DataSource,
     @Inject(APP_CONFIG) private readonly cfg: AppConfig,
+    private readonly migrations: MigrationRunner,
   ) {}
 
   async onModuleInit(): Promise<void> {
     // The baseline must be read before the caches load (onApplicationBootstrap): a change made between
     // their load and a later first poll would otherwise be taken as the baseline and never seen.
+    // On a fresh database the `settings` table only exists once migrations are done.
+    await this.migrations.ready();
     await this.poll();
     localBus.on('change', this.onLocal);
     this.timer = setInterval(() => {

@@ -6,3 +6,4 @@ export * from './embedded-postgres';
 export * from './migration.runner';
 export * from './change-feed';
 export * from './settings.repository';
+export * from './migrate.main';

@@ -10,11 +10,20 @@ const MIGRATION_LOCK = 7_346_113;
 @Injectable()
 export class MigrationRunner implements OnModuleInit {
   private readonly logger = new Logger('Migrations');
+  private run?: Promise<void>;
   constructor(private readonly dataSource: DataSource) {}
 
-  async onModuleInit(): Promise<void> {
-    if (process.env.DB_MIGRATE === 'false') return;
-    await runMigrations(this.dataSource, this.logger);
+  onModuleInit(): Promise<void> {
+    return this.ready();
+  }
+
+  /**
+   * Resolves once the schema is migrated. Nest runs a module's onModuleInit hooks concurrently, so
+   * siblings that read tables at init (ChangeFeed) wait on this rather than on hook order.
+   */
+  ready(): Promise<void> {
+    this.run ??= process.env.DB_MIGRATE === 'false' ? Promise.resolve() : runMigrations(this.dataSource, this.logger).then(() => undefined);
+    return this.run;
   }
 }
 

@@ -62,11 +62,9 @@ const roots = new Map<string, PinoInstance>();
 function rootLogger(level: LevelWithSilent): PinoInstance {
   let root = roots.get(level);
   if (!root) {
-    root = pino({
-      level,
-      timestamp: pino.stdTimeFunctions.isoTime,
-      formatters: { level: (label) => ({ level: label }) },
-    });
+    // process.stdout rather than pino's own fd writer: as synchronous for files and pipes, and whatever
+    // wraps stdout (a test, a supervisor) sees every line.
+    root = pino({ level, timestamp: pino.stdTimeFunctions.isoTime, formatters: { level: (label) => ({ level: label }) } }, process.stdout);
     roots.set(level, root);
   }
   return root;

@@ -68,6 +68,8 @@ export class ProxyService {
     res.on('close', () => {
       if (!res.writableFinished && !ctx.abort.signal.aborted) ctx.abort.abort(new ClientGone());
     });
+    // A client that hung up before we got here (e.g. during auth) fired its 'close' already: meter it as 499 now.
+    if (req.socket?.destroyed && !ctx.abort.signal.aborted) ctx.abort.abort(new ClientGone());
     // The default budget until the route is known (resolve() applies the route's own).
     ctx.setDeadline(this.cfg.upstreamTotalTimeoutMs, () => Errors.timeout(`total request time of ${this.cfg.upstreamTotalTimeoutMs} ms exceeded`));
     res.once('close', () => ctx.clearDeadline());
