@@ -13,7 +13,7 @@ import {
 import { ResolvedTarget } from '@gw/routing';
 import { Principal } from '@gw/tenancy';
 import type { Request, Response } from 'express';
-import { CallContext, ClientGone } from '../proxy/call-context';
+import { CallContext } from '../proxy/call-context';
 import { ProxyService, SSE_HEADERS } from '../proxy/proxy.service';
 import { SseReader, sseData } from '../proxy/sse.reader';
 import { UpstreamResponse } from '../proxy/upstream.dispatcher';
@@ -215,18 +215,11 @@ export class ResponsesService {
 
   /** A stream that broke after the first byte ends with an event the client can read, and is metered. */
   private endStreamWithFailure(ctx: CallContext, res: Response, up: UpstreamResponse, e: unknown, deltas: number, frame: (err: { code: string; message: string }) => string): void {
-    if (!ctx.usageReported) this.proxy.estimateCutShort(ctx, deltas);
-    if (ctx.clientGone) throw new ClientGone();
-    const reason = ctx.abort.signal.aborted ? ctx.abort.signal.reason : e;
-    const err =
-      reason instanceof OpenAIError
-        ? reason
-        : Errors.upstream(502, up.target.provider.name, `stream failed: ${(reason as Error)?.message ?? reason}`, 'stream_error', 'server_error');
-    ctx.status = err.getStatus();
-    ctx.errorCode = err.body.error.code;
+    const err = this.proxy.streamError(ctx, up, e, deltas);
     if (!res.writableEnded && !res.destroyed) {
       res.write(frame({ code: err.body.error.code ?? 'server_error', message: err.body.error.message }));
       res.end();
     }
   }
+
 }

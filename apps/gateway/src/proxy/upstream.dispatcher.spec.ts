@@ -1,0 +1,113 @@
+import { OpenAIError } from '@gw/common';
+import type { GatewayMetrics } from '@gw/observability';
+import type { ResolvedProvider, UpstreamClient } from '@gw/providers';
+import type { ResolvedRoute } from '@gw/routing';
+import type { Principal } from '@gw/tenancy';
+import { CallContext, ClientGone } from './call-context';
+import { CircuitBreaker } from './circuit-breaker';
+import { UpstreamDispatcher } from './upstream.dispatcher';
+
+type Reply = number | Error | 'hang';
+
+function provider(name: string): ResolvedProvider {
+  return {
+    id: `id-${name}`, name, kind: 'openai', baseUrl: `http://${name}.test/v1`, credential: null, settings: {}, enabled: true, responsesNative: true,
+    adapter: { headers: () => ({}), errorHint: () => '' } as unknown as ResolvedProvider['adapter'],
+  };
+}
+
+/** An UpstreamClient whose answers are scripted per provider host, and which records every call. */
+function upstream(script: Record<string, Reply[]>) {
+  const calls: string[] = [];
+  const client = {
+    request: (url: string, opts: { signal: AbortSignal }) => {
+      const host = new URL(url).hostname.split('.')[0];
+      calls.push(host);
+      const r = script[host]?.shift() ?? 200;
+      if (r === 'hang') {
+        return new Promise((_, reject) => opts.signal.addEventListener('abort', () => reject(new Error('aborted')), { once: true }));
+      }
+      if (r instanceof Error) return Promise.reject(r);
+      return Promise.resolve({ statusCode: r, headers: {}, body: { text: async () => '{"error":{"message":"nope"}}' } });
+    },
+  };
+  return { client: client as unknown as UpstreamClient, calls };
+}
+
+const metrics = new Proxy({}, { get: () => () => undefined }) as GatewayMetrics;
+const A = provider('a');
+const B = provider('b');
+
+function setup(script: Record<string, Reply[]>, targets = [A, B], maxAttempts = 1) {
+  const breaker = new CircuitBreaker({ failureThreshold: 2, cooldownMs: 1000, now: () => 0 });
+  const { client, calls } = upstream(script);
+  const dispatcher = new UpstreamDispatcher(client, metrics, breaker);
+  const route: ResolvedRoute = {
+    id: 'r', pattern: 'm', settings: { maxAttempts, backoffMs: 1 },
+    groups: targets.map((p) => [{ provider: p, model: 'up', weight: 1 }]),
+  };
+  const send = () => {
+    const ctx = new CallContext('req-1', {} as Principal, 'chat', 'm');
+    ctx.route = route;
+    return { ctx, result: dispatcher.send(ctx, 'chat', false, () => ({ model: 'up' })) };
+  };
+  return { breaker, calls, send };
+}
+
+describe('UpstreamDispatcher with circuit breakers', () => {
+  it('skips a target whose circuit is open and serves from the fallback without calling it', async () => {
+    const { calls, send } = setup({ a: [500, 500] });
+    for (let i = 0; i < 2; i++) expect((await send().result).target.provider.name).toBe('b');
+    expect(calls).toEqual(['a', 'b', 'a', 'b']);
+    const { ctx, result } = send();
+    expect((await result).target.provider.name).toBe('b');
+    expect(calls.slice(4)).toEqual(['b']);
+    expect(ctx.attempts).toBe(1);
+  });
+
+  it('stops retrying a target as soon as its circuit opens', async () => {
+    const { calls, send } = setup({ a: [500, 500, 500] }, [A, B], 3);
+    expect((await send().result).target.provider.name).toBe('b');
+    expect(calls).toEqual(['a', 'a', 'b']);
+  });
+
+  it('a 4xx proves the upstream is up: it does not count as a failure', async () => {
+    const { breaker, send } = setup({ a: [400, 400, 400] }, [A]);
+    for (let i = 0; i < 3; i++) await expect(send().result).rejects.toMatchObject({ status: 400 });
+    expect(breaker.isOpen({ providerId: A.id, provider: 'a', model: 'up' })).toBe(false);
+  });
+
+  it('with every circuit open: 503 circuit_open with Retry-After, and no upstream call', async () => {
+    const { calls, send } = setup({ a: [Object.assign(new Error('refused'), { code: 'ECONNREFUSED' }), 502] }, [A]);
+    await expect(send().result).rejects.toMatchObject({ status: 502 });
+    await expect(send().result).rejects.toMatchObject({ status: 502 });
+    const { ctx, result } = send();
+    const err = (await result.catch((e: unknown) => e)) as OpenAIError;
+    expect(err.getStatus()).toBe(503);
+    expect(err.body.error.code).toBe('circuit_open');
+    expect(err.headers['retry-after']).toBe('1');
+    expect(calls).toEqual(['a', 'a']);
+    expect(ctx.target?.provider.name).toBe('a');
+  });
+
+  it('a probe abandoned by its client frees the half-open slot', async () => {
+    let t = 0;
+    const breaker = new CircuitBreaker({ failureThreshold: 1, cooldownMs: 10, now: () => t });
+    const { client, calls } = upstream({ a: [500, 'hang', 200] });
+    const dispatcher = new UpstreamDispatcher(client, metrics, breaker);
+    const route: ResolvedRoute = { id: 'r', pattern: 'm', settings: { maxAttempts: 1 }, groups: [[{ provider: A, model: 'up', weight: 1 }]] };
+    const call = () => {
+      const ctx = new CallContext('req', {} as Principal, 'chat', 'm');
+      ctx.route = route;
+      return { ctx, result: dispatcher.send(ctx, 'chat', false, () => ({})) };
+    };
+    await expect(call().result).rejects.toMatchObject({ status: 500 });
+    t = 10;
+    const probe = call();
+    await Promise.resolve();
+    probe.ctx.abort.abort(new ClientGone());
+    await expect(probe.result).rejects.toBeInstanceOf(ClientGone);
+    expect((await call().result).res.statusCode).toBe(200);
+    expect(calls).toEqual(['a', 'a', 'a']);
+  });
+});
