@@ -77,6 +77,7 @@ describe('structured logs', () => {
   });
 
   it('a stream that breaks after its 200 head is logged as the error it was', async () => {
+    const chunks = openai.options.streamChunks;
     openai.options.streamChunks = 6;
     openai.dropMidStreamNext(1, 2);
     const { data: stream, response } = await client.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: PROMPT }], stream: true }).withResponse();
@@ -85,11 +86,11 @@ describe('structured logs', () => {
     })().catch(() => undefined);
     const mine = linesFor(response.headers.get('x-request-id'));
     expect(mine).toHaveLength(1);
-    expect(mine[0]).toMatchObject({ level: 'error', status: 502, errorCode: 'stream_error', streamed: true, provider: 'openai' });
-    openai.options.streamChunks = 4;
+    expect(mine[0]).toMatchObject({ level: 'warn', status: 502, errorCode: 'stream_error', streamed: true, provider: 'openai' });
+    openai.options.streamChunks = chunks;
   });
 
-  it('upstream failures are error lines; client errors and unauthenticated calls are info lines', async () => {
+  it('upstream failures are warn lines; client errors and unauthenticated calls are info lines', async () => {
     openai.failNext(2, 503);
     const failed = await fetch(`${info.baseURL}/chat/completions`, {
       method: 'POST',
@@ -97,7 +98,7 @@ describe('structured logs', () => {
       body: JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: PROMPT }] }),
     });
     expect(failed.status).toBe(503);
-    expect(linesFor(failed.headers.get('x-request-id'))[0]).toMatchObject({ level: 'error', status: 503, tenant: 'logco', attempts: 2 });
+    expect(linesFor(failed.headers.get('x-request-id'))[0]).toMatchObject({ level: 'warn', status: 503, tenant: 'logco', attempts: 2 });
     const anon = await fetch(`${info.baseURL}/chat/completions`, { method: 'POST', body: '{}' });
     expect(anon.status).toBe(401);
     const l = linesFor(anon.headers.get('x-request-id'))[0];
@@ -133,24 +134,28 @@ describe('structured logs', () => {
     expect(out).not.toContain(UPSTREAM_KEY);
   });
 
-  it('LOG_LEVEL=error: no request lines but failures', async () => {
-    const quiet = await startStack({ logLevel: 'error' });
-    try {
-      const t = await seedTenant(quiet, { tenant: 'quietco', provider: { kind: 'openai', name: 'openai', baseUrl: openai.baseUrl, credential: UPSTREAM_KEY }, patterns: ['gpt-4o-mini'] });
-      const c = new OpenAI({ apiKey: t.secret, baseURL: quiet.baseURL, maxRetries: 0 });
-      const ok = await c.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'x' }] }).withResponse();
-      openai.failNext(2, 500);
-      const bad = await fetch(`${quiet.baseURL}/chat/completions`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${t.secret}`, 'content-type': 'application/json' },
-        body: JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'x' }] }),
-      });
-      expect(bad.status).toBe(500);
-      expect(linesFor(ok.response.headers.get('x-request-id'))).toHaveLength(0);
-      expect(lines().some((l) => l.tenant === 'quietco' && l.level === 'info')).toBe(false);
-      expect(linesFor(bad.headers.get('x-request-id'))).toEqual([expect.objectContaining({ level: 'error', status: 500, tenant: 'quietco' })]);
-    } finally {
-      await quiet.close();
+  it('LOG_LEVEL=warn logs failed requests only; LOG_LEVEL=error no request at all (what the other tests use)', async () => {
+    for (const level of ['warn', 'error'] as const) {
+      const quiet = await startStack({ logLevel: level });
+      try {
+        const t = await seedTenant(quiet, { tenant: `quiet-${level}`, provider: { kind: 'openai', name: 'openai', baseUrl: openai.baseUrl, credential: UPSTREAM_KEY }, patterns: ['gpt-4o-mini'] });
+        const c = new OpenAI({ apiKey: t.secret, baseURL: quiet.baseURL, maxRetries: 0 });
+        const ok = await c.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'x' }] }).withResponse();
+        openai.failNext(2, 500);
+        const bad = await fetch(`${quiet.baseURL}/chat/completions`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${t.secret}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'x' }] }),
+        });
+        expect(bad.status).toBe(500);
+        expect(linesFor(ok.response.headers.get('x-request-id'))).toHaveLength(0);
+        expect(lines().some((l) => l.tenant === `quiet-${level}` && l.level === 'info')).toBe(false);
+        const failedLines = linesFor(bad.headers.get('x-request-id'));
+        if (level === 'warn') expect(failedLines).toEqual([expect.objectContaining({ level: 'warn', status: 500, tenant: 'quiet-warn' })]);
+        else expect(failedLines).toEqual([]);
+      } finally {
+        await quiet.close();
+      }
     }
   });
 });

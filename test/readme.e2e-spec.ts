@@ -15,6 +15,21 @@ function between(start: string, end: string): string {
   return README.slice(a + start.length, b).replace(/^```\w*\n?/gm, '').trim();
 }
 
+function runBash(script: string, timeoutMs: number): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const p = spawn('bash', ['-e', '-c', script], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (c) => (stdout += c));
+    p.stderr.on('data', (c) => (stderr += c));
+    const t = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
+    p.on('close', (status) => {
+      clearTimeout(t);
+      resolve({ status, stdout, stderr });
+    });
+  });
+}
+
 async function waitFor(url: string, ms: number): Promise<void> {
   const end = Date.now() + ms;
   while (Date.now() < end) {
@@ -55,9 +70,10 @@ describe('README walkthrough', () => {
     rmSync(dataDir, { recursive: true, force: true });
   });
 
-  it('runs word for word: completion, stream and usage', () => {
+  it('runs word for word: completion, stream and usage', async () => {
     const script = between('<!-- walkthrough:start -->', '<!-- walkthrough:end -->');
-    const r = spawnSync('bash', ['-e', '-c', script], { encoding: 'utf8', timeout: 60_000 });
+    // Async: the fake provider lives in this process, so a blocking spawnSync would deadlock it.
+    const r = await runBash(script, 60_000);
     if (r.status !== 0) console.error(r.stdout, r.stderr);
     expect(r.status).toBe(0);
     expect(r.stdout).toContain('Hello from fake-openai (gpt-4o-mini)');

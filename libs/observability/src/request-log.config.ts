@@ -72,11 +72,15 @@ function rootLogger(level: LevelWithSilent): PinoInstance {
 
 export function pinoHttpOptions(app: ObservedApp, level: AppConfig['logLevel']): PinoHttpOptions {
   const threshold = LEVELS[level];
+  /**
+   * Request lines are an access log: `info`, or `warn` when the request ended 5xx (mostly upstream trouble;
+   * the gateway's own faults are logged at `error` where they happen). So LOG_LEVEL=error shows faults only.
+   */
   const levelFor = (req: IncomingMessage, res: ServerResponse, err?: Error): LevelWithSilent => {
-    if (threshold > LEVELS.error) return 'silent';
-    // The handler's status wins over the head's: a stream that broke after its 200 head is an error.
+    if (threshold > LEVELS.warn) return 'silent';
+    // The handler's status wins over the head's: a stream that broke after its 200 head failed.
     const status = requestLine(app, req, res, 0).status;
-    const wanted: LevelWithSilent = err || (typeof status === 'number' && status >= 500) ? 'error' : 'info';
+    const wanted: LevelWithSilent = err || (typeof status === 'number' && status >= 500) ? 'warn' : 'info';
     return LEVELS[wanted] < threshold ? 'silent' : wanted;
   };
   return {
