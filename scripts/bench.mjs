@@ -165,11 +165,15 @@ async function main() {
     { name: 'gateway', origin: gwOrigin, path: '/v1/chat/completions', headers: gwHeaders },
   ];
 
+  // BENCH_TARGETS=gateway loads only the gateway (with BENCH_GATEWAY_NODE_ARGS, a clean profile);
+  // the table then lacks the ratios, which need all three.
+  const only = process.env.BENCH_TARGETS?.split(',');
+  const measured = only ? targets.filter((t) => only.includes(t.name)) : targets;
   const rows = [];
   const rss = [];
   const sampler = setInterval(() => rss.push(rssMb(gw.pid)), 500);
   for (const c of CONCURRENCY) {
-    for (const t of targets) {
+    for (const t of measured) {
       await load(t.origin, t.path, t.headers, BODY, c, WARMUP);
       const r = await load(t.origin, t.path, t.headers, BODY, c, SECONDS);
       rows.push({ target: t.name, concurrency: c, ...r });
@@ -193,9 +197,9 @@ async function main() {
   const direct = Object.fromEntries(rows.filter((r) => r.target === 'direct').map((r) => [r.concurrency, r]));
   const bareBy = Object.fromEntries(rows.filter((r) => r.target === 'bare-proxy').map((r) => [r.concurrency, r]));
   for (const r of rows) {
-    r.overheadP50Ms = r.p50 - direct[r.concurrency].p50;
-    r.overheadP99Ms = r.p99 - direct[r.concurrency].p99;
-    r.vsBareProxy = r.rps / bareBy[r.concurrency].rps;
+    r.overheadP50Ms = r.p50 - direct[r.concurrency]?.p50;
+    r.overheadP99Ms = r.p99 - direct[r.concurrency]?.p99;
+    r.vsBareProxy = r.rps / bareBy[r.concurrency]?.rps;
   }
   const f = (x, d = 2) => (Number.isFinite(x) ? x.toFixed(d) : '-');
   console.log('\n| target | conc. | req/s | p50 ms | p99 ms | +p50 ms vs direct | +p99 ms vs direct | throughput vs bare proxy |');

@@ -266,6 +266,12 @@ describe('metering: one ledger row per request, whatever its end; usage reports'
       expect(k0.monthly.spentUsd).toBeCloseTo(k0cost, 8);
       expect(k0.daily).toMatchObject({ budgetUsd: null, remainingUsd: null });
       expect((await stack.api('GET', `/admin/tenants/00000000-0000-4000-8000-000000000000/spend`)).status).toBe(404);
+      // a tenant's own viewer reads its spend, and no other tenant's
+      const viewer = await stack.api('POST', '/admin/tokens', { role: 'viewer', tenantId, name: 'spend-viewer' });
+      expect(viewer.status).toBe(201);
+      expect((await stack.api('GET', `/admin/tenants/${tenantId}/spend`, undefined, viewer.body.secret)).body.tenant.daily.spentUsd).toBeCloseTo(total, 8);
+      const other = await tenant([{}]);
+      expect((await stack.api('GET', `/admin/tenants/${other.tenantId}/spend`, undefined, viewer.body.secret)).status).toBe(404);
       const docs = (await fetch(`${stack.adminUrl}/admin/docs/openapi.json`).then((r) => r.json())) as any;
       expect(docs.paths['/admin/tenants/{id}/spend']).toBeDefined();
       expect(Object.keys(docs.components.schemas.LimitsDto.properties)).toEqual(

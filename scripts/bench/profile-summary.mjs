@@ -7,11 +7,16 @@ const byId = new Map(prof.nodes.map((n) => [n.id, n]));
 const self = new Map();
 const dt = prof.timeDeltas;
 for (let i = 0; i < prof.samples.length; i++) self.set(prof.samples[i], (self.get(prof.samples[i]) ?? 0) + (dt[i] ?? 0));
-const total = [...self.values()].reduce((a, b) => a + b, 0);
+// Shares of busy time: idle is reported once, then left out so the rest adds up to what the CPU did.
+const all = [...self.values()].reduce((a, b) => a + b, 0);
+const idle = [...self].filter(([id]) => byId.get(id).callFrame.functionName === '(idle)').reduce((a, [, us]) => a + us, 0);
+const total = all - idle;
+console.log(`idle ${((100 * idle) / all).toFixed(1)}% of ${(all / 1e6).toFixed(1)} s; below, shares of the busy ${(total / 1e6).toFixed(1)} s`);
 const fn = new Map();
 const pkg = new Map();
 for (const [id, us] of self) {
   const n = byId.get(id);
+  if (n.callFrame.functionName === '(idle)') continue;
   const url = n.callFrame.url || '(native)';
   const name = `${n.callFrame.functionName || '(anon)'} ${url.replace(/^.*\/work\/main\//, '')}:${n.callFrame.lineNumber + 1}`;
   fn.set(name, (fn.get(name) ?? 0) + us);

@@ -95,6 +95,8 @@ export interface AdmitResult {
   ticket?: Ticket;
   rpm: Partial<Record<Scope, WindowReading>>;
   tpm: Partial<Record<Scope, WindowReading>>;
+  /** Counters of the configured budgets (`BUDGETS` order; null = no such budget), after this request's reservation. */
+  budgets?: Array<BudgetCounter | null>;
 }
 
 /** Spend already in the ledger for a period, in units: the tenant's total and each key's. */

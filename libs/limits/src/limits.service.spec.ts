@@ -65,7 +65,7 @@ describe('LimitsService with the in-memory store', () => {
   describe('requests per minute (throttler storage)', () => {
     it('refuses the request over the key limit with OpenAI headers and Retry-After, and frees up after the window', async () => {
       jest.useFakeTimers({ now: Date.parse('2026-01-10T12:00:00Z') });
-      const { service } = setup();
+      const { service, clock } = setup();
       const p = principal({ requestsPerMinute: 3 });
       const heads = [];
       for (let i = 0; i < 3; i++) heads.push((await service.admit(p, est(1))).headers);
@@ -73,6 +73,7 @@ describe('LimitsService with the in-memory store', () => {
       expect(heads[0]['x-ratelimit-limit-requests']).toBe('3');
       expect(heads[0]['x-ratelimit-reset-requests']).toBe('1m0s');
       jest.advanceTimersByTime(20_000);
+      clock.now += 20_000; // the throttler storage reads the store's clock too
       const e = await refusal(service.admit(p, est(1)));
       expect(e.getStatus()).toBe(429);
       expect(e.body.error).toMatchObject({ type: 'requests', code: 'rate_limit_exceeded' });
@@ -80,6 +81,7 @@ describe('LimitsService with the in-memory store', () => {
       expect(e.headers['retry-after']).toBe('40');
       expect(e.headers['x-ratelimit-remaining-requests']).toBe('0');
       jest.advanceTimersByTime(40_000);
+      clock.now += 40_000;
       await expect(service.admit(p, est(1))).resolves.toBeDefined();
     });
 
@@ -231,6 +233,26 @@ describe('LimitsService with the in-memory store', () => {
       const e = await refusal(service.admit(principal({ dailyBudgetUsd: 0 }), est(1, 0)));
       expect(e.body.error.code).toBe('insufficient_quota');
     });
+  });
+
+  it('reports refusals by kind and the share of each tenant budget in use to the metrics', async () => {
+    const calls: string[] = [];
+    const observer = {
+      rateLimited: (t: string, kind: string) => calls.push(`limited ${t} ${kind}`),
+      budgetRefused: (t: string, period: string) => calls.push(`budget ${t} ${period}`),
+      budgetUtilisation: (t: string, period: string, ratio: number) => calls.push(`ratio ${t} ${period} ${ratio}`),
+    };
+    const clock = () => Date.parse('2026-01-10T12:00:00Z');
+    const service = new LimitsService({ upstreamTotalTimeoutMs: 1000 } as AppConfig, new MemoryLimitStore(clock), new FakeLedger() as unknown as SpendRepository, clock, undefined, observer);
+    const p = principal({ concurrentRequests: 1 }, { dailyBudgetUsd: 1, monthlyBudgetUsd: 4 });
+    await service.admit(p, est(1, 0.5));
+    await refusal(service.admit(p, est(1, 0.1)));
+    await refusal(service.admit(p, est(1, 0.6)));
+    expect(calls).toEqual([
+      'ratio acme daily 0.5', 'ratio acme monthly 0.125',
+      'limited acme concurrency', 'ratio acme daily 0.5', 'ratio acme monthly 0.125',
+      'budget acme daily', 'ratio acme daily 0.5', 'ratio acme monthly 0.125',
+    ]);
   });
 
   it('answers 503 rather than skipping limits when the store is unreachable', async () => {

@@ -1,13 +1,18 @@
-import { Inject, Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
+import { Inject, Injectable, Logger, OnApplicationShutdown, OnModuleInit, Optional } from '@nestjs/common';
+import { ModuleRef } from '@nestjs/core';
 import { randomBytes } from 'node:crypto';
+
+const PROCESS_TAG = randomBytes(4).toString('hex');
+let ticketSeq = 0;
 import { APP_CONFIG, AppConfig } from '@gw/config';
 import { Errors, OpenAIError } from '@gw/common';
 import { LimitSettings } from '@gw/db';
+import { GatewayMetrics } from '@gw/observability';
 import { Principal } from '@gw/tenancy';
 import { Period, periodTtlMs, utcDay, utcMonth } from './budget.periods';
 import { refusalError } from './limit.errors';
 import {
-  AdmitPlan, Clock, CounterSnapshot, LIMITS_CLOCK, LIMIT_STORE, LimitStore, ScopeLimits, Ticket, WINDOW_MS, toUnits,
+  AdmitPlan, AdmitResult, BUDGETS, Clock, CounterSnapshot, LIMITS_CLOCK, LIMIT_STORE, LimitStore, ScopeLimits, Ticket, WINDOW_MS, toUnits,
 } from './limit.types';
 import { rateLimitHeaders } from './rate-limit.headers';
 import { SpendRepository } from './spend.repository';
@@ -45,6 +50,14 @@ export function scopeLimits(s: LimitSettings | null | undefined): ScopeLimits {
   };
 }
 
+/** What limits report to the gateway's metrics (GatewayMetrics implements it). */
+export const LIMITS_OBSERVER = Symbol('LIMITS_OBSERVER');
+export interface LimitsObserver {
+  rateLimited(tenant: string, kind: string): void;
+  budgetRefused(tenant: string, period: string): void;
+  budgetUtilisation(tenant: string, period: string, ratio: number): void;
+}
+
 const unlimited = (l: ScopeLimits) => l.rpm === null && l.tpm === null && l.concurrency === null && l.dailyUnits === null && l.monthlyUnits === null;
 
 /**
@@ -55,7 +68,7 @@ const unlimited = (l: ScopeLimits) => l.rpm === null && l.tpm === null && l.conc
  * tenant and period, and are kept current by settles.
  */
 @Injectable()
-export class LimitsService implements OnApplicationShutdown {
+export class LimitsService implements OnModuleInit, OnApplicationShutdown {
   private readonly logger = new Logger('Limits');
   private readonly seeding = new Map<string, Promise<void>>();
   private readonly pending = new Set<Promise<void>>();
@@ -65,14 +78,27 @@ export class LimitsService implements OnApplicationShutdown {
     @Inject(LIMIT_STORE) readonly store: LimitStore,
     private readonly spend: SpendRepository,
     @Inject(LIMITS_CLOCK) private readonly clock: Clock,
+    @Optional() private readonly moduleRef?: ModuleRef,
+    /** Set from the app's GatewayMetrics at init; tests may pass their own. */
+    @Optional() @Inject(LIMITS_OBSERVER) private observer?: LimitsObserver,
   ) {}
+
+  onModuleInit(): void {
+    // Found app-wide: importing the observability module here would register its metrics a second time.
+    try {
+      this.observer ??= this.moduleRef?.get(GatewayMetrics, { strict: false });
+    } catch {
+      /* no gateway metrics in this app */
+    }
+  }
 
   async admit(principal: Principal, estimate: UsageEstimate): Promise<Admission> {
     const now = this.clock();
     const day = utcDay(now);
     const month = utcMonth(now);
     const plan: AdmitPlan = {
-      requestId: randomBytes(8).toString('hex'),
+      // Unique per process is enough (it names a reservation); a counter costs nothing, crypto did.
+      requestId: `${PROCESS_TAG}${(++ticketSeq).toString(36)}`,
       tenantId: principal.tenantId,
       keyId: principal.keyId,
       tokens: Math.max(0, Math.ceil(estimate.tokens)),
@@ -88,7 +114,7 @@ export class LimitsService implements OnApplicationShutdown {
     };
     if (unlimited(plan.key) && unlimited(plan.tenant)) {
       // Nothing to check, but spend is still counted, so a budget set later mid-period starts right.
-      return this.admission({ ...spendOnly(plan) }, {});
+      return this.admission(spendOnly(plan), {});
     }
     let result = await this.guarded(() => this.store.admit(plan));
     if (result.status === 'seed') {
@@ -96,6 +122,7 @@ export class LimitsService implements OnApplicationShutdown {
       result = await this.guarded(() => this.store.admit(plan));
       if (result.status === 'seed') throw Errors.unavailable('Budgets cannot be checked right now (the limits store lost its state); try again shortly.');
     }
+    this.observe(principal, plan, result);
     const headers = rateLimitHeaders(result, plan);
     if (result.status === 'refused') {
       throw refusalError(result.refusal!, {
@@ -143,6 +170,21 @@ export class LimitsService implements OnApplicationShutdown {
       settle: (a) => end(Math.max(0, Math.round(a.tokens)), toUnits(a.costUsd)),
       release: () => end(0, 0),
     };
+  }
+
+  /** Refusals by kind, and how much of each tenant budget is spent or reserved (alerts fire above 0.8). */
+  private observe(principal: Principal, plan: AdmitPlan, result: AdmitResult): void {
+    const o = this.observer;
+    if (!o) return;
+    const r = result.refusal;
+    if (r?.kind === 'budget') o.budgetRefused(principal.tenantName, r.period);
+    else if (r) o.rateLimited(principal.tenantName, r.kind);
+    BUDGETS.forEach((b, i) => {
+      const c = result.budgets?.[i];
+      const limit = b.period === 'daily' ? plan.tenant.dailyUnits : plan.tenant.monthlyUnits;
+      if (b.scope !== 'tenant' || !c || limit === null) return;
+      o.budgetUtilisation(principal.tenantName, b.period, limit > 0 ? (c.spentUnits + c.reservedUnits) / limit : 1);
+    });
   }
 
   /** Loads this period's ledger spend once per tenant; concurrent first requests share one query. */

@@ -1,4 +1,4 @@
-import { ThrottlerStorageService } from '@nestjs/throttler';
+import { SlidingLogThrottlerStorage } from './sliding-log.throttler-storage';
 import {
   AdmitPlan, AdmitResult, BUDGETS, BudgetCounter, Clock, CounterSnapshot, LimitStore, PeriodSpend, Refusal, Scope, Ticket, WINDOW_MS,
   WindowReading, budgetMask,
@@ -14,8 +14,8 @@ interface TokenWindow {
 
 /**
  * Counters in process memory (no REDIS_URL): each replica limits on its own.
- * Requests per minute use @nestjs/throttler's own in-memory storage (a sliding log; refused attempts are
- * not counted). Tokens, concurrency and money are plain maps. The check-and-reserve step runs without
+ * Requests per minute go through a @nestjs/throttler `ThrottlerStorage` (a sliding log; refused attempts
+ * are not counted). Tokens, concurrency and money are plain maps. The check-and-reserve step runs without
  * yielding to the event loop, so two concurrent requests can never both take the same remaining budget.
  */
 export class MemoryLimitStore implements LimitStore {
@@ -28,7 +28,7 @@ export class MemoryLimitStore implements LimitStore {
 
   constructor(
     private readonly clock: Clock = Date.now,
-    private readonly throttler: ThrottlerStorageService = new ThrottlerStorageService(),
+    private readonly throttler = new SlidingLogThrottlerStorage(clock),
   ) {}
 
   async admit(plan: AdmitPlan): Promise<AdmitResult> {
@@ -40,7 +40,9 @@ export class MemoryLimitStore implements LimitStore {
     const counters = this.budgetIds(plan.tenantId, plan.keyId, plan.day, plan.month);
     // An exhausted budget is final: say so before counting the request against a rate window.
     let refusal: Refusal | undefined = this.budgetRefusal(plan, counters, limits);
-    if (refusal) return { status: 'refused', refusal, rpm: this.peekRequests(plan), tpm: this.readTokens(plan, this.clock()) };
+    if (refusal) {
+      return { status: 'refused', refusal, rpm: this.peekRequests(plan), tpm: this.readTokens(plan, this.clock()), budgets: this.readBudgets(counters, limits) };
+    }
 
     const rpm: AdmitResult['rpm'] = {};
     for (const scope of SCOPES) {
@@ -50,7 +52,8 @@ export class MemoryLimitStore implements LimitStore {
       if (r.isBlocked) {
         const retryAfterMs = r.timeToBlockExpire * 1000;
         rpm[scope] = { used: limit, resetMs: retryAfterMs };
-        return { status: 'refused', refusal: { kind: 'requests', scope, used: limit, retryAfterMs }, rpm, tpm: this.readTokens(plan, this.clock()) };
+        const tpm = this.readTokens(plan, this.clock());
+        return { status: 'refused', refusal: { kind: 'requests', scope, used: limit, retryAfterMs }, rpm, tpm, budgets: this.readBudgets(counters, limits) };
       }
       rpm[scope] = { used: r.totalHits, resetMs: r.timeToExpire * 1000 };
     }
@@ -59,7 +62,7 @@ export class MemoryLimitStore implements LimitStore {
     const now = this.clock();
     const windows = this.tokenWindows(plan, now);
     refusal = this.budgetRefusal(plan, counters, limits) ?? this.slotRefusal(plan) ?? tokenRefusal(plan, windows, now);
-    if (refusal) return { status: 'refused', refusal, rpm, tpm: readings(windows, now) };
+    if (refusal) return { status: 'refused', refusal, rpm, tpm: readings(windows, now), budgets: this.readBudgets(counters, limits) };
 
     const ticket: Ticket = {
       requestId: plan.requestId, tenantId: plan.tenantId, keyId: plan.keyId, day: plan.day, month: plan.month,
@@ -82,7 +85,7 @@ export class MemoryLimitStore implements LimitStore {
     counters.forEach((id, i) => {
       if (ticket.mask[i] === '1') this.counter(id).reservedUnits += plan.costUnits;
     });
-    return { status: 'ok', ticket, rpm, tpm: readings(windows, now) };
+    return { status: 'ok', ticket, rpm, tpm: readings(windows, now), budgets: this.readBudgets(counters, limits) };
   }
 
   async finish(t: Ticket, actualTokens: number, actualUnits: number): Promise<void> {
@@ -125,7 +128,7 @@ export class MemoryLimitStore implements LimitStore {
   }
 
   async close(): Promise<void> {
-    this.throttler.onApplicationShutdown();
+    this.throttler.close();
   }
 
   /** Ids in `BUDGETS` order. */
@@ -150,6 +153,10 @@ export class MemoryLimitStore implements LimitStore {
       }
     }
     return undefined;
+  }
+
+  private readBudgets(ids: string[], limits: Array<number | null>): Array<BudgetCounter | null> {
+    return ids.map((id, i) => (limits[i] === null ? null : { ...(this.budgets.get(id) ?? { spentUnits: 0, reservedUnits: 0 }) }));
   }
 
   private slotRefusal(plan: AdmitPlan): Refusal | undefined {
@@ -181,9 +188,7 @@ export class MemoryLimitStore implements LimitStore {
     const out: AdmitResult['rpm'] = {};
     for (const scope of SCOPES) {
       if (plan[scope].rpm === null) continue;
-      const rec = this.throttler.storage.get(rpmId(scope, plan));
-      const live = rec && rec.expiresAt > Date.now();
-      out[scope] = { used: live ? (rec.totalHits.get(THROTTLER_NAME) ?? 0) : 0, resetMs: live ? rec.expiresAt - Date.now() : 0 };
+      out[scope] = this.throttler.peek(rpmId(scope, plan), THROTTLER_NAME);
     }
     return out;
   }

@@ -16,7 +16,8 @@
  *       19 lease member, 20 budget mask
  * Returns {status (1 ok, 0 refused, 2 seed first), reason, which, detail1, detail2,
  *          key rpm used, key rpm reset, tenant rpm used, tenant rpm reset,
- *          key tpm used, key tpm reset, tenant tpm used, tenant tpm reset, key tpm start, tenant tpm start}
+ *          key tpm used, key tpm reset, tenant tpm used, tenant tpm reset, key tpm start, tenant tpm start,
+ *          then spent and reserved of each budget in KEYS order (-1 = no such budget)}
  */
 export const ADMIT_LUA = `
 local tm = redis.call('TIME')
@@ -45,12 +46,13 @@ end
 
 local refusal = nil
 -- budgets first: an exhausted budget is final, so say so rather than a retryable limit
+local bs, br = {-1, -1, -1, -1}, {-1, -1, -1, -1}
 for i = 1, 4 do
   if L[6 + i] >= 0 then
     local v = redis.call('HMGET', KEYS[6 + i], 'spent', 'reserved')
-    local spent, reserved = tonumber(v[1]) or 0, tonumber(v[2]) or 0
-    if not refusal and (spent + reserved >= L[6 + i] or spent + reserved + cost > L[6 + i]) then
-      refusal = {'budget', i, spent, reserved}
+    bs[i], br[i] = tonumber(v[1]) or 0, tonumber(v[2]) or 0
+    if not refusal and (bs[i] + br[i] >= L[6 + i] or bs[i] + br[i] + cost > L[6 + i]) then
+      refusal = {'budget', i, bs[i], br[i]}
     end
   end
 end
@@ -109,6 +111,7 @@ if not refusal then
   end
   for i = 1, 4 do
     if string.sub(mask, i, i) == '1' then
+      br[i] = br[i] + cost
       redis.call('HINCRBY', KEYS[6 + i], 'reserved', int(cost))
       redis.call('PEXPIRE', KEYS[6 + i], (i % 2 == 1) and dayTtl or monthTtl)
     end
@@ -121,7 +124,8 @@ end
 
 local function reset(s) if L[2 + s] >= 0 then return ts[s] + win - now end return 0 end
 local r = refusal or {'', 0, 0, 0}
-return {refusal and 0 or 1, r[1], r[2], r[3], r[4], rc[1], rr[1], rc[2], rr[2], tu[1], reset(1), tu[2], reset(2), ts[1], ts[2]}
+return {refusal and 0 or 1, r[1], r[2], r[3], r[4], rc[1], rr[1], rc[2], rr[2], tu[1], reset(1), tu[2], reset(2), ts[1], ts[2],
+  bs[1], br[1], bs[2], br[2], bs[3], br[3], bs[4], br[4]}
 `;
 
 /**

@@ -69,14 +69,15 @@ export class RedisLimitStore implements LimitStore {
       if (plan[scope].rpm !== null) rpm[scope] = { used: n(5 + 2 * s), resetMs: n(6 + 2 * s) };
       if (plan[scope].tpm !== null) tpm[scope] = { used: n(9 + 2 * s), resetMs: n(10 + 2 * s) };
     });
-    if (r[0] === 0) return { status: 'refused', refusal: refusalOf(String(r[1]), n(2), n(3), n(4)), rpm, tpm };
+    const budgets = BUDGETS.map((_, i) => (n(15 + 2 * i) < 0 ? null : { spentUnits: n(15 + 2 * i), reservedUnits: n(16 + 2 * i) }));
+    if (r[0] === 0) return { status: 'refused', refusal: refusalOf(String(r[1]), n(2), n(3), n(4)), rpm, tpm, budgets };
     const ticket: Ticket = {
       requestId: plan.requestId, tenantId: plan.tenantId, keyId: plan.keyId, day: plan.day, month: plan.month,
       dayTtlMs: plan.dayTtlMs, monthTtlMs: plan.monthTtlMs, tokens: plan.tokens, costUnits: plan.costUnits, mask,
       tpmStart: { key: plan.key.tpm !== null ? n(13) : 0, tenant: plan.tenant.tpm !== null ? n(14) : 0 },
       slot: { key: plan.key.concurrency !== null, tenant: plan.tenant.concurrency !== null },
     };
-    return { status: 'ok', ticket, rpm, tpm };
+    return { status: 'ok', ticket, rpm, tpm, budgets };
   }
 
   async finish(t: Ticket, actualTokens: number, actualUnits: number): Promise<void> {
