@@ -86,7 +86,7 @@ describe('structured logs', () => {
     })().catch(() => undefined);
     const mine = linesFor(response.headers.get('x-request-id'));
     expect(mine).toHaveLength(1);
-    expect(mine[0]).toMatchObject({ level: 'warn', status: 502, errorCode: 'stream_error', streamed: true, provider: 'openai' });
+    expect(mine[0]).toMatchObject({ level: 'warn', msg: 'request failed', status: 502, errorCode: 'stream_error', streamed: true, provider: 'openai' });
     openai.options.streamChunks = chunks;
   });
 

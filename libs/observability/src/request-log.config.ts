@@ -28,7 +28,7 @@ export function annotateRequestLog(res: ServerResponse, fields: () => LogFields)
 const LEVELS: Record<LevelWithSilent, number> = { trace: 10, debug: 20, info: 30, warn: 40, error: 50, fatal: 60, silent: Infinity };
 
 /** The request line: who (tenant, key prefix), what (method, route, model, provider), how it went. */
-function requestLine(app: ObservedApp, req: IncomingMessage, res: ServerResponse, responseTime: number): LogFields {
+function requestLine(app: ObservedApp, req: IncomingMessage, res: ServerResponse): LogFields {
   const r = res as Annotated;
   if (r[LOG_LINE]) return r[LOG_LINE];
   // Gateway principals carry tenantName/keyPrefix; admin principals role, tenantId and a token prefix.
@@ -38,7 +38,6 @@ function requestLine(app: ObservedApp, req: IncomingMessage, res: ServerResponse
     method: req.method,
     url: (req as IncomingMessage & { originalUrl?: string }).originalUrl ?? req.url,
     status: res.statusCode,
-    latencyMs: responseTime,
   };
   if (user?.tenantName) line.tenant = user.tenantName;
   if (user?.keyPrefix) line.keyPrefix = user.keyPrefix;
@@ -70,6 +69,11 @@ function rootLogger(level: LevelWithSilent): PinoInstance {
   return root;
 }
 
+function message(status: unknown): string {
+  if (status === 499) return 'request aborted';
+  return typeof status === 'number' && status >= 500 ? 'request failed' : 'request completed';
+}
+
 export function pinoHttpOptions(app: ObservedApp, level: AppConfig['logLevel']): PinoHttpOptions {
   const threshold = LEVELS[level];
   /**
@@ -79,7 +83,7 @@ export function pinoHttpOptions(app: ObservedApp, level: AppConfig['logLevel']):
   const levelFor = (req: IncomingMessage, res: ServerResponse, err?: Error): LevelWithSilent => {
     if (threshold > LEVELS.warn) return 'silent';
     // The handler's status wins over the head's: a stream that broke after its 200 head failed.
-    const status = requestLine(app, req, res, 0).status;
+    const status = requestLine(app, req, res).status;
     const wanted: LevelWithSilent = err || (typeof status === 'number' && status >= 500) ? 'warn' : 'info';
     return LEVELS[wanted] < threshold ? 'silent' : wanted;
   };
@@ -96,14 +100,10 @@ export function pinoHttpOptions(app: ObservedApp, level: AppConfig['logLevel']):
     customAttributeKeys: { reqId: 'requestId', responseTime: 'latencyMs' },
     autoLogging: { ignore: (req) => QUIET_PATHS.has((req.url ?? '').split('?')[0]) },
     customLogLevel: levelFor,
-    customSuccessMessage: (_req, res) => (res.writableFinished ? 'request completed' : 'request aborted'),
-    customErrorMessage: () => 'request failed',
-    customSuccessObject: (req, res, val: { latencyMs?: number }) => ({ ...requestLine(app, req, res, val.latencyMs ?? 0), latencyMs: val.latencyMs }),
-    customErrorObject: (req, res, err: Error, val: { latencyMs?: number }) => ({
-      ...requestLine(app, req, res, val.latencyMs ?? 0),
-      latencyMs: val.latencyMs,
-      error: err?.message,
-    }),
+    customSuccessMessage: (req, res) => message(requestLine(app, req, res).status),
+    customErrorMessage: (req, res) => message(requestLine(app, req, res).status),
+    customSuccessObject: (req, res, val: { latencyMs?: number }) => ({ ...requestLine(app, req, res), latencyMs: val.latencyMs }),
+    customErrorObject: (req, res, _err: Error, val: { latencyMs?: number }) => ({ ...requestLine(app, req, res), latencyMs: val.latencyMs }),
   };
 }
 
