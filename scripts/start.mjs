@@ -9,6 +9,21 @@ if (!['all-in-one', 'gateway', 'admin'].includes(app)) {
 const build = spawnSync(process.execPath, ['scripts/build.mjs'], { stdio: 'inherit' });
 if (build.status !== 0) process.exit(build.status ?? 1);
 const child = spawn(process.execPath, ['--enable-source-maps', `dist/apps/${app}/src/main.js`], { stdio: 'inherit' });
-// Forward signals so that the app drains and flushes its ledger; exit with its code.
-for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => child.kill(sig));
+
+// Signals reach the app so that it drains and flushes its ledger; we wait for it and exit with its code.
+// One signal often arrives more than once: Ctrl-C reaches every process of the terminal's foreground group
+// (the app included), npm forwards what it gets to us, systemd signals the whole control group. So copies
+// of one signal within a second are forwarded once, and the app itself counts copies within a second of
+// each other as one and ignores repeats while it drains (installGracefulShutdown): a single Ctrl-C or
+// SIGTERM is never taken for an impatient second one. Forwarding SIGINT too covers `kill -INT` on this
+// process alone (a supervisor, a background job), which the app would otherwise never see.
+const lastForwarded = {};
+function forward(sig) {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const now = Date.now();
+  if (now - (lastForwarded[sig] ?? 0) < 1000) return;
+  lastForwarded[sig] = now;
+  child.kill(sig);
+}
+for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => forward(sig));
 child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));

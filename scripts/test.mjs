@@ -1,18 +1,38 @@
 // `npm test`: typecheck, unit tests, then the end-to-end suite on embedded PGlite and, when
 // TEST_DATABASE_URL is set (CI sets it), again on a real PostgreSQL (and Redis when TEST_REDIS_URL is set).
 // Ends with one line `N passed, N failed` summing every run.
+//
+// A skipped test is not a passed one. Every skip is listed. Under CI (CI set and not "false"), CI must provide
+// PostgreSQL, Redis and Prometheus, so: TEST_DATABASE_URL and TEST_REDIS_URL must be set, the suites that need
+// Redis or Prometheus fail instead of skipping (REQUIRE_REDIS=1, REQUIRE_PROMETHEUS=1), and the run on
+// PostgreSQL + Redis (which has every dependency) fails on any skipped test.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 
 const extra = process.argv.slice(2);
 const out = mkdtempSync(join(tmpdir(), 'gw-test-'));
+const ci = !!process.env.CI && process.env.CI !== 'false';
 let passed = 0;
 let failed = 0;
 let ok = true;
+const problems = [];
 
-function run(label, args, env = {}) {
+/** Test titles that did not run (skipped, todo), as `file › title`. */
+function skippedOf(results) {
+  const list = [];
+  for (const file of results.testResults ?? []) {
+    for (const a of file.assertionResults ?? []) {
+      if (a.status === 'pending' || a.status === 'skipped' || a.status === 'todo' || a.status === 'disabled') {
+        list.push(`${relative(process.cwd(), file.name)} › ${a.fullName ?? a.title}`);
+      }
+    }
+  }
+  return list;
+}
+
+function run(label, args, env = {}, { noSkips = false } = {}) {
   console.log(`\n=== ${label} ===`);
   const file = join(out, `${label.replace(/\W+/g, '_')}.json`);
   const r = spawnSync(process.execPath, ['node_modules/jest/bin/jest.js', ...args, '--json', `--outputFile=${file}`, ...extra], {
@@ -25,10 +45,24 @@ function run(label, args, env = {}) {
     passed += j.numPassedTests;
     failed += j.numFailedTests + j.numRuntimeErrorTestSuites;
     if (j.numTotalTests === 0) ok = false;
+    const skipped = skippedOf(j);
+    if (skipped.length) {
+      console.log(`\n${label}: ${skipped.length} test(s) SKIPPED (not passed):\n  ${skipped.join('\n  ')}`);
+      if (noSkips) {
+        failed += skipped.length;
+        problems.push(`${label}: ${skipped.length} test(s) skipped, but under CI this run has every dependency and must run them all`);
+      }
+    }
   } catch {
     failed += 1;
   }
   if (r.status !== 0) ok = false;
+}
+
+if (ci) {
+  for (const v of ['TEST_DATABASE_URL', 'TEST_REDIS_URL']) {
+    if (!process.env[v]) problems.push(`CI is set but ${v} is not: CI must test against a real ${v === 'TEST_REDIS_URL' ? 'Redis' : 'PostgreSQL'}`);
+  }
 }
 
 console.log('=== typecheck ===');
@@ -37,11 +71,16 @@ if (tsc.status !== 0) {
   ok = false;
   failed += 1;
 }
-run('unit', ['--selectProjects', 'unit']);
-const pgliteEnv = { TEST_DATABASE_URL: '', TEST_REDIS_URL: '' };
+run('unit', ['--selectProjects', 'unit'], {}, { noSkips: ci });
+const required = ci ? { REQUIRE_PROMETHEUS: '1' } : {};
+// PGlite without Redis: the Redis cases skip here by design (they run in the PostgreSQL + Redis run).
+const pgliteEnv = { TEST_DATABASE_URL: '', TEST_REDIS_URL: '', REQUIRE_REDIS: '', ...required };
 run('e2e (PGlite)', ['--selectProjects', 'e2e', '--runInBand'], pgliteEnv);
 if (process.env.TEST_DATABASE_URL) {
-  run('e2e (PostgreSQL)', ['--selectProjects', 'e2e', '--runInBand'], {});
+  const full = !!process.env.TEST_REDIS_URL;
+  run('e2e (PostgreSQL)', ['--selectProjects', 'e2e', '--runInBand'], { ...required, ...(ci && full ? { REQUIRE_REDIS: '1' } : {}) }, { noSkips: ci && full });
 }
+for (const p of problems) console.log(`\n!!! ${p}`);
+if (problems.length) ok = false;
 console.log(`\n${passed} passed, ${failed} failed`);
 process.exit(ok && failed === 0 ? 0 : 1);

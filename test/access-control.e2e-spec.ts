@@ -223,7 +223,7 @@ describe('access control: roles, admin tokens, audit log, IP ranges', () => {
       const [del, upd, add] = log.body.data;
       expect(add).toMatchObject({
         action: 'key.create', objectType: 'key', objectId: key.id, tenantId: tenantA,
-        actorTokenId: adminA.id, actorPrefix: adminA.prefix, actorRole: 'admin', ip: '127.0.0.1', requestId: 'audit-test-0001', before: null,
+        actorTokenId: adminA.id, actorPrefix: adminA.prefix, actorRole: 'admin', ip: '127.0.0.1', requestId: created.headers.get('x-request-id'), before: null,
       });
       expect(add.after).toMatchObject({ id: key.id, name: 'audited', tenant_id: tenantA });
       expect(add.after.key_hash).toBeUndefined();
@@ -319,6 +319,100 @@ describe('access control: roles, admin tokens, audit log, IP ranges', () => {
       }
       expect(status).toBe(200);
       expect((await stack.api('POST', `/admin/tenants/${tenantA}/keys`, { name: 'bad', allowedIps: ['not-an-ip'] }, adminA.secret)).status).toBe(400);
+    });
+
+    it('accepts only real addresses and prefix lengths the family allows', async () => {
+      for (const bad of ['10.0.0.0/33', '1.2.3.999', '::1/129', '10.0.0.0/8/8', '10.0.0.0/', '10.0.0.0/-1', '1.2.3', ':::', '']) {
+        const r = await stack.api('POST', `/admin/tenants/${tenantA}/keys`, { name: 'bad', allowedIps: ['127.0.0.1', bad] }, adminA.secret);
+        expect(`${bad} → ${r.status} ${r.body.error?.param}`).toBe(`${bad} → 400 allowedIps`);
+      }
+      const ok = await stack.api('POST', `/admin/tenants/${tenantA}/keys`, { name: 'ok', allowedIps: ['10.0.0.0/8', '192.168.1.7', '2001:db8::/32', '::1', '0.0.0.0/0'] }, adminA.secret);
+      expect(ok.status).toBe(201);
+    });
+
+    it('a stored list that cannot be built refuses the key (403), never a 500', async () => {
+      const k = await stack.api('POST', `/admin/tenants/${tenantA}/keys`, { name: 'legacy', allowedIps: ['127.0.0.1'] }, adminA.secret);
+      expect((await chat(k.body.secret)).status).toBe(200);
+      // As a row written before the API validated the ranges would be; the rename makes the caches reload.
+      await stack.sql(`UPDATE api_keys SET allowed_ips = ARRAY['127.0.0.0/33'] WHERE id = $1`, [k.body.id]);
+      expect((await stack.api('PATCH', `/admin/tenants/${tenantA}/keys/${k.body.id}`, { name: 'legacy-2' })).status).toBe(200);
+      const refused = await eventually(async () => {
+        const r = await chat(k.body.secret);
+        return r.status === 200 ? undefined : r;
+      }, 3000);
+      expect(refused!.status).toBe(403);
+      expect(((await refused!.json()) as any).error.code).toBe('ip_not_allowed');
+    });
+
+    it('a known key refused for its source address still gets its ledger row', async () => {
+      const k = await stack.api('POST', `/admin/tenants/${tenantA}/keys`, { name: 'elsewhere', allowedIps: ['192.0.2.0/24'] }, adminA.secret);
+      const r = await chat(k.body.secret);
+      expect(r.status).toBe(403);
+      await stack.flushLedger();
+      const rows = await stack.sql('SELECT * FROM usage_records WHERE key_id = $1', [k.body.id]);
+      expect(rows).toHaveLength(1);
+      expect(rows[0]).toMatchObject({ request_id: r.headers.get('x-request-id'), tenant_id: tenantA, endpoint: 'chat', requested_model: 'gpt-4o-mini', status: 403, error_code: 'ip_not_allowed', input_tokens: 0, output_tokens: 0 });
+      expect(Number(rows[0].cost_usd)).toBe(0);
+    });
+  });
+
+  describe('data-plane credentials: the Authorization header only, checked before the body is read', () => {
+    let secret: string;
+    const post = (path: string, headers: Record<string, string>, body: string) => fetch(`${stack.baseURL}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body });
+
+    beforeAll(async () => {
+      secret = (await stack.api('POST', `/admin/tenants/${tenantA}/keys`, { name: 'header-only' }, adminA.secret)).body.secret;
+      expect((await chat(secret)).status).toBe(200);
+    });
+
+    it('a key in ?access_token= or in the body is no credential', async () => {
+      const q = await post(`/chat/completions?access_token=${secret}`, {}, JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] }));
+      expect(q.status).toBe(401);
+      expect(((await q.json()) as any).error.code).toBe('missing_api_key');
+      const b = await post('/chat/completions', {}, JSON.stringify({ access_token: secret, model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] }));
+      expect(b.status).toBe(401);
+      const m = await fetch(`${stack.baseURL}/models?access_token=${secret}`);
+      expect(m.status).toBe(401);
+    });
+
+    it('without a key-shaped credential the body is never parsed: 401, not 400 invalid_json', async () => {
+      const garbage = '{"model": "gpt-4o-mini", "messages": [';
+      const anon = await post('/chat/completions', {}, garbage);
+      expect(anon.status).toBe(401);
+      expect(((await anon.json()) as any).error.code).toBe('missing_api_key');
+      for (const auth of ['Bearer not-a-gateway-key', 'Basic dXNlcjpwYXNz', `Bearer ${secret}x!`]) {
+        const r = await post('/chat/completions', { authorization: auth }, garbage);
+        expect(`${auth} → ${r.status}`).toBe(`${auth} → 401`);
+        expect(((await r.json()) as any).error.code).toBe('invalid_api_key');
+      }
+      // A key-shaped credential gets its body parsed (and the JSON error), as before.
+      const parsed = await post('/chat/completions', { authorization: `Bearer ${secret}` }, garbage);
+      expect(parsed.status).toBe(400);
+      expect(((await parsed.json()) as any).error.code).toBe('invalid_json');
+    });
+
+    // Last in this file: the block applies to 127.0.0.1, i.e. to every later gateway request of this stack.
+    it('30 failed authentications in a minute block the address (429 with Retry-After), even for a valid key', async () => {
+      // No credential at all is not a guess.
+      for (let i = 0; i < 35; i++) expect((await post('/chat/completions', {}, '{}')).status).toBe(401);
+      expect((await chat(secret)).status).toBe(200);
+      // Earlier tests of this file failed a few times already (within the minute): at most 30 more to go.
+      let guesses = 0;
+      for (let status = 401; status === 401 && guesses <= 30; guesses++) {
+        status = (await chat(`sk-gw-${createHash('sha256').update(String(guesses)).digest('base64url').slice(0, 32)}`)).status;
+        expect([401, 429]).toContain(status);
+      }
+      expect(guesses).toBeLessThanOrEqual(30);
+      const blocked = await chat(secret);
+      expect(blocked.status).toBe(429);
+      expect(((await blocked.json()) as any).error).toMatchObject({ code: 'too_many_auth_failures', type: 'rate_limit_exceeded' });
+      const retryAfter = Number(blocked.headers.get('retry-after'));
+      expect(retryAfter).toBeGreaterThan(30);
+      expect(retryAfter).toBeLessThanOrEqual(60);
+      // Refused before the body is read, and before any key lookup.
+      expect((await post('/chat/completions', { authorization: `Bearer ${secret}` }, '{"broken')).status).toBe(429);
+      // The admin API counts its own failures: it is not blocked.
+      expect((await stack.api('GET', '/admin/tenants')).status).toBe(200);
     });
   });
 });

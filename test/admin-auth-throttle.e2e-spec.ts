@@ -22,8 +22,13 @@ describe('admin API: failed authentication is rate-limited per source address', 
       expect(r.status).toBe(401);
     }
     for (let i = 0; i < 6; i++) expect((await stack.api('GET', '/admin/tenants', undefined, `wrong-token-${i}`)).status).toBe(401);
-    // passport-http-bearer also reads ?access_token=: guesses there count the same
-    for (let i = 6; i < 9; i++) expect((await fetch(`${stack.adminUrl}/admin/tenants?access_token=wrong-token-${i}`)).status).toBe(401);
+    // Only the Authorization header carries a credential: ?access_token= is no credential at all, and no guess.
+    for (let i = 6; i < 9; i++) {
+      const r = await fetch(`${stack.adminUrl}/admin/tenants?access_token=wrong-token-${i}`);
+      expect(r.status).toBe(401);
+      expect(((await r.json()) as { error: { code: string } }).error.code).toBe('missing_api_key');
+    }
+    for (let i = 6; i < 9; i++) expect((await stack.api('GET', '/admin/tenants', undefined, `wrong-token-${i}`)).status).toBe(401);
     // A success in between does not reset the count.
     const t = await stack.api('POST', '/admin/tenants', { name: 'still-fine' });
     expect(t.status).toBe(201);

@@ -293,6 +293,51 @@ describe('admin API (root token): CRUD, validation, errors, usage', () => {
       expect((await stack.sql(`SELECT credential_enc FROM providers WHERE id = $1`, [id]))[0].credential_enc).toBeNull();
     });
 
+    it('credential-like extra headers are write-only too: redacted in every view, kept when sent back redacted', async () => {
+      const created = await api('POST', '/admin/providers', {
+        name: uniq('hdr'),
+        kind: 'openai',
+        baseUrl: fakeA.baseUrl,
+        settings: { headers: { Authorization: 'Bearer sk-header-secret', 'X-Goog-Api-Key': 'g-secret', 'X-Auth-Token': 't-secret', 'X-Title': 'team' } },
+      });
+      expect(created.status).toBe(201);
+      const id = created.body.id;
+      const redacted = { Authorization: '[redacted]', 'X-Goog-Api-Key': '[redacted]', 'X-Auth-Token': '[redacted]', 'X-Title': 'team' };
+      const got = await api('GET', `/admin/providers/${id}`);
+      const listed = (await api('GET', '/admin/providers')).body.find((p: any) => p.id === id);
+      for (const view of [created.body, got.body, listed]) {
+        expect(view.settings.headers).toEqual(redacted);
+        expect(JSON.stringify(view)).not.toMatch(/sk-header-secret|g-secret|t-secret/);
+      }
+      // A client that PATCHes back what it read keeps the stored values; a new value replaces one.
+      const patched = await api('PATCH', `/admin/providers/${id}`, { settings: { headers: { ...got.body.settings.headers, 'X-Auth-Token': 't-new' } } });
+      expect(patched.status).toBe(200);
+      expect(patched.body.settings.headers).toEqual(redacted);
+      const [row] = await stack.sql('SELECT settings FROM providers WHERE id = $1', [id]);
+      expect(row.settings.headers).toEqual({ Authorization: 'Bearer sk-header-secret', 'X-Goog-Api-Key': 'g-secret', 'X-Auth-Token': 't-new', 'X-Title': 'team' });
+      await api('DELETE', `/admin/providers/${id}`);
+    });
+
+    it('a new baseUrl must come with the credentials again (400 credential_required): they never follow it to another host', async () => {
+      const created = await api('POST', '/admin/providers', { name: uniq('moving'), kind: 'openai', baseUrl: fakeA.baseUrl, credential: 'sk-bound-to-a' });
+      const id = created.body.id;
+      expectError(await api('PATCH', `/admin/providers/${id}`, { baseUrl: fakeB.baseUrl }), 400, { code: 'credential_required', param: 'credential' });
+      // The same URL (trailing slash aside) is no change.
+      expect((await api('PATCH', `/admin/providers/${id}`, { baseUrl: `${fakeA.baseUrl}/` })).status).toBe(200);
+      const moved = await api('PATCH', `/admin/providers/${id}`, { baseUrl: fakeB.baseUrl, credential: 'sk-upstream-b' });
+      expect(moved.body).toMatchObject({ baseUrl: fakeB.baseUrl, hasCredential: true });
+      const dropped = await api('PATCH', `/admin/providers/${id}`, { baseUrl: fakeA.baseUrl, credential: null });
+      expect(dropped.body).toMatchObject({ baseUrl: fakeA.baseUrl, hasCredential: false });
+      // Credential-like headers are bound the same way.
+      expect((await api('PATCH', `/admin/providers/${id}`, { settings: { headers: { 'X-Api-Key': 'k-secret', 'X-Title': 't' } } })).status).toBe(200);
+      expectError(await api('PATCH', `/admin/providers/${id}`, { baseUrl: fakeB.baseUrl }), 400, { code: 'credential_required', param: 'settings.headers' });
+      expectError(await api('PATCH', `/admin/providers/${id}`, { baseUrl: fakeB.baseUrl, settings: { headers: { 'X-Api-Key': '[redacted]' } } }), 400, { code: 'credential_required' });
+      const rebound = await api('PATCH', `/admin/providers/${id}`, { baseUrl: fakeB.baseUrl, settings: { headers: { 'X-Api-Key': 'k-for-b', 'X-Title': 't' } } });
+      expect(rebound.status).toBe(200);
+      expect((await stack.sql('SELECT settings FROM providers WHERE id = $1', [id]))[0].settings.headers).toEqual({ 'X-Api-Key': 'k-for-b', 'X-Title': 't' });
+      await api('DELETE', `/admin/providers/${id}`);
+    });
+
     it('the sealed credential is what the upstream receives', async () => {
       const p = await api('POST', '/admin/providers', { name: uniq('sealed'), kind: 'openai', baseUrl: fakeA.baseUrl, credential: 'sk-upstream-a' });
       const route = await api('POST', '/admin/routes', { modelPattern: 'gpt-4o', targets: [{ providerId: p.body.id }] });
@@ -397,6 +442,24 @@ describe('admin API (root token): CRUD, validation, errors, usage', () => {
       expectInvalid(await api('POST', '/admin/routes', { modelPattern: 'x', targets: [{ providerId: providerA, upstream: 'y' }] }), 'targets[0].upstream');
       expectInvalid(await api('POST', '/admin/routes', { modelPattern: 'x', tenantId: 'team-a', targets: [{ providerId: providerA }] }), 'tenantId');
       expectInvalid(await api('POST', '/admin/routes', { modelPattern: 'x', targets: [{ providerId: providerA }], settings: { maxAttempts: 0 } }), 'settings.maxAttempts');
+      // Bounds: Node timers overflow past 2^31-1 ms (a 3e9 ms timeout would fire at once); retries multiply load.
+      for (const [field, value] of [
+        ['maxAttempts', 11],
+        ['backoffMs', 60_001],
+        ['connectTimeoutMs', 3_600_001],
+        ['firstByteTimeoutMs', 3e9],
+        ['idleTimeoutMs', 0],
+        ['totalTimeoutMs', 3e9],
+      ] as const) {
+        expectInvalid(await api('POST', '/admin/routes', { modelPattern: 'x', targets: [{ providerId: providerA }], settings: { [field]: value } }), `settings.${field}`);
+      }
+      const edge = await api('POST', '/admin/routes', {
+        modelPattern: uniq('edge'),
+        targets: [{ providerId: providerA }],
+        settings: { maxAttempts: 10, backoffMs: 60_000, connectTimeoutMs: 3_600_000, firstByteTimeoutMs: 1, idleTimeoutMs: 3_600_000, totalTimeoutMs: 3_600_000 },
+      });
+      expect(edge.status).toBe(201);
+      await api('DELETE', `/admin/routes/${edge.body.id}`);
       expectError(await api('GET', '/admin/routes?tenantId=team-a'), 400, { param: 'tenantId' });
       expectError(await api('POST', '/admin/routes', { modelPattern: 'x', tenantId: NOBODY, targets: [{ providerId: providerA }] }), 404, { code: 'tenant_not_found' });
       expect((await api('GET', '/admin/routes')).body.filter((r: any) => r.modelPattern === 'x')).toEqual([]);
@@ -473,6 +536,19 @@ describe('admin API (root token): CRUD, validation, errors, usage', () => {
       expectInvalid(await api('POST', '/admin/prices', { modelPattern: 'p', inputPerM: 1, outputPerM: -1 }), 'outputPerM');
       expectInvalid(await api('POST', '/admin/prices', { modelPattern: 'p', inputPerM: 1, outputPerM: 1, currency: 'EUR' }), 'currency');
       expect((await api('GET', '/admin/prices')).body.map((p: any) => p.modelPattern)).not.toContain('p');
+    });
+
+    it('409 (not 500) when a rename takes a pattern that exists: the database unique violation is a conflict', async () => {
+      const p = await api('POST', '/admin/prices', { modelPattern: uniq('rename-me'), inputPerM: 1, outputPerM: 1 });
+      expect(p.status).toBe(201);
+      // TypeORM reports the failed UPDATE on console.log: expected here.
+      const quiet = jest.spyOn(console, 'log').mockImplementation(() => undefined);
+      try {
+        expectError(await api('PATCH', `/admin/prices/${p.body.id}`, { modelPattern: 'gpt-4o' }), 409, { code: 'conflict', param: 'modelPattern' });
+      } finally {
+        quiet.mockRestore();
+        await api('DELETE', `/admin/prices/${p.body.id}`);
+      }
     });
   });
 

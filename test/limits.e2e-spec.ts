@@ -144,7 +144,7 @@ describe(`limits and budgets (${process.env.TEST_REDIS_URL ? 'Redis' : 'in-memor
       expect(String(s.body)).toContain('data: [DONE]');
       // reserved: its estimate; remaining as the stream started
       expect(Number(s.headers.get('x-ratelimit-remaining-tokens'))).toBe(300 - estimateOf(streamBody));
-      await eventually(async () => (await ledgerRows(tenantId)).length === 1);
+      await eventually(async () => (await ledgerRows(tenantId)).length === 1, 5000, 50, 'the stream\'s ledger row');
       await limits.idle();
 
       // settled: 20 + 50 actual tokens instead of the estimate
@@ -177,11 +177,12 @@ describe(`limits and budgets (${process.env.TEST_REDIS_URL ? 'Redis' : 'in-memor
       const ac = new AbortController();
       const res = await fetch(`${stack.baseURL}/chat/completions`, {
         method: 'POST',
-        headers: { authorization: `Bearer ${secret}`, 'content-type': 'application/json', 'x-request-id': `abort-${keyId}` },
+        headers: { authorization: `Bearer ${secret}`, 'content-type': 'application/json' },
         body: JSON.stringify({ model: MODEL, messages: [{ role: 'user', content: 'a long story' }], max_tokens: 100, stream: true }),
         signal: ac.signal,
       });
       expect(res.status).toBe(200);
+      const requestId = res.headers.get('x-request-id');
       const reader = res.body!.getReader();
       let seen = '';
       while ((seen.match(/"content":"[^"]/g) ?? []).length < 3) {
@@ -192,7 +193,7 @@ describe(`limits and budgets (${process.env.TEST_REDIS_URL ? 'Redis' : 'in-memor
       ac.abort();
       await reader.cancel().catch(() => undefined);
 
-      const row = await eventually(async () => (await ledgerRows(tenantId)).find((x) => x.request_id === `abort-${keyId}`), 5000);
+      const row = await eventually(async () => (await ledgerRows(tenantId)).find((x) => x.request_id === requestId), 5000, 50, 'the aborted stream\'s ledger row');
       expect(row).toMatchObject({ status: 499, error_code: 'client_closed_request', streamed: true });
       expect(row.output_tokens).toBeGreaterThanOrEqual(3);
       expect(row.output_tokens).toBeLessThan(20);
@@ -252,7 +253,7 @@ describe(`limits and budgets (${process.env.TEST_REDIS_URL ? 'Redis' : 'in-memor
       const ac = new AbortController();
       const arrived = fake.received.length;
       const held = chat(secret, small('hold'), { signal: ac.signal }).catch((e: Error) => e);
-      await eventually(() => fake.received.length > arrived, 5000, 10);
+      await eventually(() => fake.received.length > arrived, 5000, 10, 'the held request to reach the upstream');
       const r = await chat(secret, small('second'));
       expect(r.status).toBe(429);
       expect(r.body.error.code).toBe('rate_limit_exceeded');
@@ -260,7 +261,7 @@ describe(`limits and budgets (${process.env.TEST_REDIS_URL ? 'Redis' : 'in-memor
       expect(r.headers.get('retry-after')).toBe('1');
       ac.abort();
       await held;
-      await eventually(async () => (await ledgerRows(tenantId)).length === 2);
+      await eventually(async () => (await ledgerRows(tenantId)).length === 2, 5000, 50, 'two ledger rows (held 499 + refused 429)');
       await limits.idle();
       expect((await chat(secret, small('third'))).status).toBe(200);
       expect((await ledgerRows(tenantId)).map((x) => x.status).sort()).toEqual([200, 429, 499]);

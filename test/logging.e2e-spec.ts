@@ -106,10 +106,14 @@ describe('structured logs', () => {
     expect(l.tenant).toBeUndefined();
   });
 
-  it('a request id the client sent is the one logged', async () => {
+  it('a request id the client sent is logged and echoed next to ours, never instead of it', async () => {
     const res = await fetch(`${info.baseURL}/models`, { headers: { authorization: `Bearer ${tenant.secret}`, 'x-request-id': 'trace-abc-12345678' } });
     expect(res.status).toBe(200);
-    expect(linesFor('trace-abc-12345678')).toHaveLength(1);
+    const ours = res.headers.get('x-request-id');
+    expect(ours).toMatch(/^req_/);
+    expect(res.headers.get('x-client-request-id')).toBe('trace-abc-12345678');
+    expect(linesFor('trace-abc-12345678')).toHaveLength(0);
+    expect(linesFor(ours)).toEqual([expect.objectContaining({ clientRequestId: 'trace-abc-12345678' })]);
   });
 
   it('the admin API logs its requests too, with the caller role', async () => {

@@ -1,5 +1,6 @@
 import OpenAI from 'openai';
 import { randomBytes } from 'node:crypto';
+import { LedgerWriter, UsageRow } from '@gw/metering';
 import { FakeProvider, Stack, eventually, startStack } from '@gw/testing';
 
 jest.setTimeout(90_000);
@@ -43,19 +44,20 @@ describe('metering: one ledger row per request, whatever its end; usage reports'
     return { tenantId: t.body.id as string, keys: out };
   }
 
-  function post(secret: string, requestId: string, body: object, signal?: AbortSignal) {
+  /** Sends the client's own x-request-id (`clientId`); the ledger keys the row by the gateway's id instead. */
+  function post(secret: string, clientId: string, body: object, signal?: AbortSignal) {
     return fetch(`${stack.baseURL}/chat/completions`, {
       method: 'POST',
-      headers: { authorization: `Bearer ${secret}`, 'content-type': 'application/json', 'x-request-id': requestId },
+      headers: { authorization: `Bearer ${secret}`, 'content-type': 'application/json', 'x-request-id': clientId },
       body: JSON.stringify(body),
       signal,
     });
   }
 
-  /** Starts a stream and hangs up after `chunks` content deltas arrived. */
-  async function streamThenHangUp(secret: string, requestId: string, body: object, chunks: number) {
+  /** Starts a stream and hangs up after `chunks` content deltas arrived; resolves to the gateway's request id. */
+  async function streamThenHangUp(secret: string, clientId: string, body: object, chunks: number): Promise<string | null> {
     const ac = new AbortController();
-    const res = await post(secret, requestId, { ...body, stream: true }, ac.signal);
+    const res = await post(secret, clientId, { ...body, stream: true }, ac.signal);
     const reader = res.body!.getReader();
     let seen = '';
     while ((seen.match(/"content":"[^"]/g) ?? []).length < chunks) {
@@ -65,95 +67,166 @@ describe('metering: one ledger row per request, whatever its end; usage reports'
     }
     ac.abort();
     await reader.cancel().catch(() => undefined);
+    return res.headers.get('x-request-id');
   }
 
   it('writes exactly one row for success, stream, upstream error, timeout, our 429s, bad requests and disconnects', async () => {
     const { tenantId, keys } = await tenant([{}, { requestsPerMinute: 1 }, { dailyBudgetUsd: 0 }]);
     const [plain, limited, broke] = keys;
+    // Every row the gateway queues, so that a request metered twice is caught (two rows with one id would
+    // otherwise merge on the ledger's primary key).
+    const recorded = jest.spyOn(stack.gateway.get(LedgerWriter), 'record');
     const tag = randomBytes(3).toString('hex');
     const id = (name: string) => `${name}-${tag}`;
     const hi = { messages: [{ role: 'user', content: 'hello' }] };
     const expected: Record<string, { status: number; code: string | null; tokens?: 'some' | 'none' }> = {};
+    /** Case name → the gateway's id for it (x-request-id of the response). */
+    const server: Record<string, string> = {};
+    async function send(secret: string, name: string, body: object): Promise<Response> {
+      const res = await post(secret, id(name), body);
+      expect(res.headers.get('x-client-request-id')).toBe(id(name));
+      server[name] = res.headers.get('x-request-id')!;
+      expect(server[name]).toMatch(/^req_/);
+      return res;
+    }
 
-    expect((await post(plain.secret, id('ok'), { model: 'gpt-4o-mini', ...hi })).status).toBe(200);
-    expected[id('ok')] = { status: 200, code: null, tokens: 'some' };
+    expect((await send(plain.secret, 'ok', { model: 'gpt-4o-mini', ...hi })).status).toBe(200);
+    expected.ok = { status: 200, code: null, tokens: 'some' };
 
-    const s = await post(plain.secret, id('stream'), { model: 'gpt-4o-mini', ...hi, stream: true });
+    const s = await send(plain.secret, 'stream', { model: 'gpt-4o-mini', ...hi, stream: true });
     expect(await s.text()).toContain('[DONE]');
-    expected[id('stream')] = { status: 200, code: null, tokens: 'some' };
+    expected.stream = { status: 200, code: null, tokens: 'some' };
 
     flaky.failNext(1, 400, { body: { error: { message: 'bad thing', type: 'invalid_request_error', code: 'bad_thing' } } });
-    expect((await post(plain.secret, id('up400'), { model: 'flaky-model', ...hi })).status).toBe(400);
-    expected[id('up400')] = { status: 400, code: 'bad_thing', tokens: 'none' };
+    expect((await send(plain.secret, 'up400', { model: 'flaky-model', ...hi })).status).toBe(400);
+    expected.up400 = { status: 400, code: 'bad_thing', tokens: 'none' };
 
     flaky.failNext(1, 503);
-    expect((await post(plain.secret, id('up503'), { model: 'flaky-model', ...hi })).status).toBe(503);
-    expected[id('up503')] = { status: 503, code: expect.any(String) as unknown as string, tokens: 'none' };
+    expect((await send(plain.secret, 'up503', { model: 'flaky-model', ...hi })).status).toBe(503);
+    expected.up503 = { status: 503, code: expect.any(String) as unknown as string, tokens: 'none' };
 
     flaky.hangNext(1);
-    expect((await post(plain.secret, id('timeout'), { model: 'slow-model', ...hi })).status).toBe(504);
-    expected[id('timeout')] = { status: 504, code: 'upstream_timeout', tokens: 'none' };
+    expect((await send(plain.secret, 'timeout', { model: 'slow-model', ...hi })).status).toBe(504);
+    expected.timeout = { status: 504, code: 'upstream_timeout', tokens: 'none' };
 
     flaky.options.streamChunks = 10;
     flaky.dropMidStreamNext(1, 4);
-    const dropped = await post(plain.secret, id('dropped'), { model: 'flaky-model', ...hi, stream: true });
+    const dropped = await send(plain.secret, 'dropped', { model: 'flaky-model', ...hi, stream: true });
     expect(await dropped.text()).toContain('"error"');
-    expected[id('dropped')] = { status: 502, code: 'stream_error', tokens: 'some' };
+    expected.dropped = { status: 502, code: 'stream_error', tokens: 'some' };
 
-    expect((await post(plain.secret, id('nomodel'), { model: 'no-such-model', ...hi })).status).toBe(404);
-    expected[id('nomodel')] = { status: 404, code: 'model_not_found', tokens: 'none' };
+    expect((await send(plain.secret, 'nomodel', { model: 'no-such-model', ...hi })).status).toBe(404);
+    expected.nomodel = { status: 404, code: 'model_not_found', tokens: 'none' };
 
-    expect((await post(plain.secret, id('invalid'), { model: 'gpt-4o-mini' })).status).toBe(400);
-    expected[id('invalid')] = { status: 400, code: expect.any(String) as unknown as string, tokens: 'none' };
+    expect((await send(plain.secret, 'invalid', { model: 'gpt-4o-mini' })).status).toBe(400);
+    expected.invalid = { status: 400, code: expect.any(String) as unknown as string, tokens: 'none' };
 
-    expect((await post(limited.secret, id('rpm1'), { model: 'gpt-4o-mini', ...hi })).status).toBe(200);
-    expected[id('rpm1')] = { status: 200, code: null, tokens: 'some' };
-    expect((await post(limited.secret, id('rpm2'), { model: 'gpt-4o-mini', ...hi })).status).toBe(429);
-    expected[id('rpm2')] = { status: 429, code: 'rate_limit_exceeded', tokens: 'none' };
+    expect((await send(limited.secret, 'rpm1', { model: 'gpt-4o-mini', ...hi })).status).toBe(200);
+    expected.rpm1 = { status: 200, code: null, tokens: 'some' };
+    expect((await send(limited.secret, 'rpm2', { model: 'gpt-4o-mini', ...hi })).status).toBe(429);
+    expected.rpm2 = { status: 429, code: 'rate_limit_exceeded', tokens: 'none' };
 
-    expect((await post(broke.secret, id('quota'), { model: 'gpt-4o-mini', ...hi })).status).toBe(429);
-    expected[id('quota')] = { status: 429, code: 'insufficient_quota', tokens: 'none' };
+    expect((await send(broke.secret, 'quota', { model: 'gpt-4o-mini', ...hi })).status).toBe(429);
+    expected.quota = { status: 429, code: 'insufficient_quota', tokens: 'none' };
+
+    // The same client id again (a client retrying, or reusing ids): still a row of its own, never merged.
+    expect((await post(plain.secret, id('ok'), { model: 'gpt-4o-mini', ...hi })).status).toBe(200);
+    expect((await post(plain.secret, id('ok'), { model: 'gpt-4o-mini', ...hi })).status).toBe(200);
 
     fake.options.streamChunks = 20;
     fake.options.chunkDelayMs = 80;
     try {
-      await streamThenHangUp(plain.secret, id('gone-mid-stream'), { model: 'gpt-4o-mini', ...hi }, 3);
-      expected[id('gone-mid-stream')] = { status: 499, code: 'client_closed_request', tokens: 'some' };
+      server['gone-mid-stream'] = (await streamThenHangUp(plain.secret, id('gone-mid-stream'), { model: 'gpt-4o-mini', ...hi }, 3))!;
+      expected['gone-mid-stream'] = { status: 499, code: 'client_closed_request', tokens: 'some' };
     } finally {
       fake.options.chunkDelayMs = 0;
       fake.options.streamChunks = 5;
     }
 
+    // No response at all, so no id of ours to look for: it must be the one row left over.
     fake.hangNext(1);
     const ac = new AbortController();
     const arrived = fake.received.length;
     const pending = post(plain.secret, id('gone-before-head'), { model: 'gpt-4o-mini', ...hi }, ac.signal).catch((e: Error) => e);
     // hang up once the gateway is waiting on the upstream
-    await eventually(() => fake.received.length > arrived, 5000, 10);
+    await eventually(() => fake.received.length > arrived, 5000, 10, 'the upstream to receive the request before hanging up');
     ac.abort();
     await pending;
-    expected[id('gone-before-head')] = { status: 499, code: 'client_closed_request', tokens: 'none' };
 
-    const ids = Object.keys(expected);
+    const total = Object.keys(expected).length + 2 /* repeated client id */ + 1; /* gone before head */
     const rows = await eventually(async () => {
       await stack.flushLedger();
       const r = await stack.sql(`SELECT * FROM usage_records WHERE tenant_id = $1`, [tenantId]);
-      return r.length >= ids.length ? r : undefined;
-    }, 5000);
-    expect(rows).toBeDefined();
-    // exactly one row each, and nothing else
-    expect(rows!.map((r) => r.request_id).sort()).toEqual([...ids].sort());
-    for (const row of rows!) {
-      const want = expected[row.request_id];
-      expect({ id: row.request_id, status: row.status, code: row.error_code }).toEqual({ id: row.request_id, status: want.status, code: want.code });
+      return r.length >= total ? r : undefined;
+    }, 5000, 50, `${total} ledger rows of the tenant`);
+    // exactly one row each, and nothing else: ours ids, all distinct, none of them the client's
+    expect(rows).toHaveLength(total);
+    expect(new Set(rows.map((r) => r.request_id)).size).toBe(total);
+    expect(rows.filter((r) => !String(r.request_id).startsWith('req_'))).toEqual([]);
+    const byId = new Map(rows.map((r) => [r.request_id as string, r]));
+    for (const [name, want] of Object.entries(expected)) {
+      const row = byId.get(server[name]);
+      expect({ name, status: row?.status, code: row?.error_code }).toEqual({ name, status: want.status, code: want.code });
       const tokens = row.input_tokens + row.output_tokens;
-      if (want.tokens === 'some') expect({ id: row.request_id, tokens: tokens > 0 && Number(row.cost_usd) > 0 }).toEqual({ id: row.request_id, tokens: true });
-      if (want.tokens === 'none') expect({ id: row.request_id, out: row.output_tokens, cost: Number(row.cost_usd) }).toEqual({ id: row.request_id, out: 0, cost: 0 });
+      if (want.tokens === 'some') expect({ name, tokens: tokens > 0 && Number(row.cost_usd) > 0 }).toEqual({ name, tokens: true });
+      if (want.tokens === 'none') expect({ name, out: row.output_tokens, cost: Number(row.cost_usd) }).toEqual({ name, out: 0, cost: 0 });
+      byId.delete(server[name]);
     }
-    const midStream = rows!.find((r) => r.request_id === id('gone-mid-stream'));
+    const rest = [...byId.values()].map((r) => [r.status, r.error_code]).sort();
+    expect(rest).toEqual([[200, null], [200, null], [499, 'client_closed_request']]);
+    const midStream = rows.find((r) => r.request_id === server['gone-mid-stream']);
     expect(midStream.output_tokens).toBeGreaterThanOrEqual(3);
     expect(midStream.output_tokens).toBeLessThan(20);
     expect(midStream.streamed).toBe(true);
+    // one record() per request: a request finished twice would show here, not in the table
+    const mine = recorded.mock.calls.map(([row]) => row).filter((row) => row.tenantId === tenantId);
+    recorded.mockRestore();
+    expect(mine).toHaveLength(total);
+    expect(new Set(mine.map((row) => row.requestId)).size).toBe(total);
+  });
+
+  it('the ledger sets aside a row the database refuses and keeps writing the rest; out-of-range numbers are clamped', async () => {
+    const ledger = stack.gateway.get(LedgerWriter);
+    const { tenantId, keys } = await tenant([{}]);
+    await stack.flushLedger();
+    const before = { ...ledger.stats };
+    const now = new Date();
+    const row = (n: number, over: Partial<UsageRow> = {}): UsageRow => ({
+      requestId: `req_ledgertest_${randomBytes(6).toString('hex')}_${n}`, clientRequestId: null, tenantId, keyId: keys[0].id, routeId: null, providerId: null,
+      endpoint: 'chat', requestedModel: 'gpt-4o-mini', upstreamModel: null, status: 200, errorCode: null, inputTokens: 1, outputTokens: 1, cachedTokens: 0,
+      costUsd: 0.000001, latencyMs: 5, ttfbMs: null, streamed: false, attempts: 1, startedAt: now, finishedAt: now, ...over,
+    });
+    const quiet = jest.spyOn(console, 'log').mockImplementation(() => undefined); // TypeORM logs failed queries
+    try {
+      const rows = [
+        row(1, { clientRequestId: 'client-trace-0001' }),
+        // a usage block with absurd numbers: each would overflow its column
+        row(2, { inputTokens: 3e9, outputTokens: -5, cachedTokens: 1.5, costUsd: 1e12, latencyMs: Infinity, requestedModel: 'bad\u0000model' }),
+        row(3, { costUsd: -1, attempts: NaN }),
+        // what no sanitising can fix here (an id that is not a uuid): refused by Postgres, set aside alone
+        row(4, { keyId: 'not-a-uuid' }),
+        row(5),
+      ];
+      for (const r of rows) ledger.record(r);
+      expect(await ledger.drain()).toBe(0);
+      const got = await stack.sql(`SELECT * FROM usage_records WHERE request_id = ANY($1) ORDER BY request_id`, [rows.map((r) => r.requestId)]);
+      expect(got.map((r) => r.request_id)).toEqual([rows[0], rows[1], rows[2], rows[4]].map((r) => r.requestId).sort());
+      const by = new Map(got.map((r) => [r.request_id, r]));
+      expect(by.get(rows[0].requestId).client_request_id).toBe('client-trace-0001');
+      expect(by.get(rows[1].requestId)).toMatchObject({ input_tokens: 2_147_483_647, output_tokens: 0, cached_tokens: 2, latency_ms: 0, requested_model: 'badmodel' });
+      expect(Number(by.get(rows[1].requestId).cost_usd)).toBe(999_999_999);
+      expect(Number(by.get(rows[2].requestId).cost_usd)).toBe(0);
+      expect(by.get(rows[2].requestId).attempts).toBe(0);
+      expect(ledger.stats.poisonRows - before.poisonRows).toBe(1);
+      expect(ledger.stats.sanitizedRows - before.sanitizedRows).toBe(2);
+      // the queue is not blocked: the next request is metered as usual
+      expect((await post(keys[0].secret, 'after-poison-0001', { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] })).status).toBe(200);
+      await stack.flushLedger();
+      expect(ledger.depth).toBe(0);
+      expect((await stack.sql(`SELECT count(*)::int AS n FROM usage_records WHERE tenant_id = $1 AND status = 200`, [tenantId]))[0].n).toBe(5);
+    } finally {
+      quiet.mockRestore();
+    }
   });
 
   describe('usage reports', () => {

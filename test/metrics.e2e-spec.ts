@@ -1,7 +1,7 @@
 import OpenAI from 'openai';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { DEFAULT_MODELS, FakeProvider, Stack, delta, eventually, metricValue, scrape, seedTenant, startStack } from '@gw/testing';
+import { DEFAULT_MODELS, FakeProvider, Stack, delta, eventually, metricValue, parseExposition, scrape, seedTenant, startGatewayReplica, startStack } from '@gw/testing';
 
 jest.setTimeout(60_000);
 
@@ -321,6 +321,31 @@ describe('metrics: GET /metrics moves with the traffic', () => {
       if (!series.length) continue; // e.g. circuit state before any breaker reported
       const seen = [...new Set(series.flatMap((x) => Object.keys(x.labels)).filter((l) => l !== 'le'))].sort();
       expect(`${r.name}: ${seen.join(', ')}`).toBe(`${r.name}: ${r.labels.join(', ')}`);
+    }
+  });
+
+  // Last: a replica in the same process takes over the passport strategies of the stack's gateway.
+  it('with METRICS_TOKEN set, /metrics needs it as a Bearer token; health checks stay open', async () => {
+    const token = 'metrics-token-0123456789abcdef';
+    const replica = await startGatewayReplica(stack, { metricsToken: token });
+    try {
+      const anon = await fetch(`${replica.gatewayUrl}/metrics`);
+      expect(anon.status).toBe(401);
+      expect(anon.headers.get('www-authenticate')).toMatch(/^Bearer/);
+      expect(((await anon.json()) as { error: { code: string } }).error.code).toBe('missing_api_key');
+      for (const auth of [`Bearer ${token}x`, `Bearer ${tenant.secret}`, token]) {
+        const r = await fetch(`${replica.gatewayUrl}/metrics`, { headers: { authorization: auth } });
+        expect(`${auth} → ${r.status}`).toBe(`${auth} → 401`);
+        expect(await r.text()).not.toContain('gateway_requests_total');
+      }
+      const ok = await fetch(`${replica.gatewayUrl}/metrics`, { headers: { authorization: `Bearer ${token}` } });
+      expect(ok.status).toBe(200);
+      expect(parseExposition(await ok.text()).families.has('gateway_requests_total')).toBe(true);
+      for (const path of ['/healthz', '/readyz']) expect((await fetch(`${replica.gatewayUrl}${path}`)).status).toBe(200);
+      // Without the setting (the stack's own gateway), the endpoint is open as before.
+      expect((await fetch(`${stack.gatewayUrl}/metrics`)).status).toBe(200);
+    } finally {
+      await replica.close();
     }
   });
 });

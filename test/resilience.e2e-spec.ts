@@ -162,21 +162,27 @@ describe('resilience: retries, fallback, timeouts, circuit breaker, disconnects,
     if (r.status !== 201) throw new Error(`route ${modelPattern}: ${r.status} ${JSON.stringify(r.body)}`);
   }
 
-  function chat(model: string, opts: { stream?: boolean; id?: string; signal?: AbortSignal; extra?: object } = {}): Promise<Response> {
-    return fetch(`${stack.baseURL}/chat/completions`, {
+  /** A test's name for a request (sent as the client's x-request-id) → the gateway's own id for it. */
+  const serverIds = new Map<string, string>();
+  const serverId = (id: string): string => serverIds.get(id) ?? id;
+
+  async function chat(model: string, opts: { stream?: boolean; id?: string; signal?: AbortSignal; extra?: object } = {}): Promise<Response> {
+    const res = await fetch(`${stack.baseURL}/chat/completions`, {
       method: 'POST',
       headers: { authorization: `Bearer ${tenant.secret}`, 'content-type': 'application/json', ...(opts.id ? { 'x-request-id': opts.id } : {}) },
       body: JSON.stringify({ model, messages: [{ role: 'user', content: 'hello there' }], stream: opts.stream === true, ...opts.extra }),
       signal: opts.signal,
     });
+    if (opts.id) serverIds.set(opts.id, res.headers.get('x-request-id')!);
+    return res;
   }
 
-  /** The request's ledger row, once the batched writer has put it in. */
+  /** The request's ledger row (by the test's name for it), once the batched writer has put it in. */
   async function ledgerRow(id: string, db: Stack = stack): Promise<any> {
     return eventually(async () => {
       await db.flushLedger().catch(() => undefined);
-      return (await db.sql('SELECT * FROM usage_records WHERE request_id = $1', [id]))[0];
-    }, 5000, 25);
+      return (await db.sql('SELECT * FROM usage_records WHERE request_id = $1', [serverId(id)]))[0];
+    }, 5000, 25, `the ledger row of ${id}`);
   }
 
   beforeAll(async () => {
@@ -561,6 +567,7 @@ describe('resilience: retries, fallback, timeouts, circuit breaker, disconnects,
             body: JSON.stringify({ model: 'drain', messages: [{ role: 'user', content: 'hi' }], stream: true }),
           });
           expect(res.status).toBe(200);
+          serverIds.set(ids[i], res.headers.get('x-request-id')!);
           let first!: () => void;
           const started = new Promise<void>((r) => (first = r));
           results.push(readSse(res, first));
@@ -578,13 +585,13 @@ describe('resilience: retries, fallback, timeouts, circuit breaker, disconnects,
         }
         expect(await exited).toBe(0);
         // The child flushed its ledger on the way out (its 5 s flush timer never fired).
-        const rows = await stack.sql('SELECT request_id, status, error_code, streamed, output_tokens FROM usage_records WHERE request_id = ANY($1)', [ids]);
+        const rows = await stack.sql('SELECT request_id, status, error_code, streamed, output_tokens FROM usage_records WHERE request_id = ANY($1)', [ids.map(serverId)]);
         const byId = Object.fromEntries(rows.map((r: any) => [r.request_id, r]));
         expect(rows).toHaveLength(4);
-        expect(byId[ids[0]]).toMatchObject({ status: 200, error_code: null, streamed: true });
-        expect(byId[ids[1]]).toMatchObject({ status: 200, error_code: null, streamed: true });
-        expect(byId[ids[2]]).toMatchObject({ status: 503, error_code: 'gateway_shutting_down', streamed: true });
-        expect(byId[ids[3]].output_tokens).toBeGreaterThan(0);
+        expect(byId[serverId(ids[0])]).toMatchObject({ status: 200, error_code: null, streamed: true });
+        expect(byId[serverId(ids[1])]).toMatchObject({ status: 200, error_code: null, streamed: true });
+        expect(byId[serverId(ids[2])]).toMatchObject({ status: 503, error_code: 'gateway_shutting_down', streamed: true });
+        expect(byId[serverId(ids[3])].output_tokens).toBeGreaterThan(0);
         await a.whenIdle(2000);
       } catch (e) {
         if (stderr) process.stderr.write(`gateway child stderr:\n${stderr}\n`);
@@ -631,7 +638,7 @@ describe('resilience: retries, fallback, timeouts, circuit breaker, disconnects,
       }
       await closing;
       // The drain ran before the ledger's own shutdown flush: every row made it, none twice.
-      const rows = await stack.sql('SELECT status, count(*)::int AS n FROM usage_records WHERE request_id = ANY($1) GROUP BY status', [ids]);
+      const rows = await stack.sql('SELECT status, count(*)::int AS n FROM usage_records WHERE request_id = ANY($1) GROUP BY status', [ids.map(serverId)]);
       expect(rows).toEqual([{ status: 200, n: 20 }]);
       await expect(fresh(`${stack.gatewayUrl}/healthz`)).rejects.toThrow(/ECONNREFUSED/);
     });

@@ -181,14 +181,28 @@ export async function seedTenant(
   return { tenantId: tenant.body.id, keyId: key.body.id, secret: key.body.secret, providerId: provider.body.id };
 }
 
-/** Polls until `fn` returns a truthy value or the time is up. */
-export async function eventually<T>(fn: () => Promise<T> | T, timeoutMs = 5000, stepMs = 50): Promise<T> {
+type Truthy<T> = Exclude<T, false | 0 | 0n | '' | null | undefined>;
+
+/**
+ * Polls until `fn` returns a truthy value and returns it. On timeout it throws, naming what it waited for
+ * (`label`, else the function's source) and the last value seen: a wait that never came true is a failure,
+ * never a falsy value for the caller to forget to check. An exception from `fn` fails at once.
+ */
+export async function eventually<T>(fn: () => Promise<T> | T, timeoutMs = 5000, stepMs = 50, label?: string): Promise<Truthy<T>> {
   const end = Date.now() + timeoutMs;
-  let last: T;
   for (;;) {
-    last = await fn();
-    if (last) return last;
-    if (Date.now() > end) return last;
+    const last = await fn();
+    if (last) return last as Truthy<T>;
+    if (Date.now() > end) {
+      const what = label ?? fn.toString().replace(/\s+/g, ' ').slice(0, 200);
+      let seen: string;
+      try {
+        seen = JSON.stringify(last) ?? String(last);
+      } catch {
+        seen = String(last);
+      }
+      throw new Error(`eventually: timed out after ${timeoutMs} ms waiting for ${what} (last value: ${seen.slice(0, 200)})`);
+    }
     await new Promise((r) => setTimeout(r, stepMs));
   }
 }

@@ -1,8 +1,10 @@
-import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { ApiProperty, ApiPropertyOptional, ApiPropertyOptions } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import {
-  IsArray, IsBoolean, IsDateString, IsIn, IsInt, IsNumber, IsObject, IsOptional, IsString, IsUUID, Matches, MaxLength, Min, MinLength, ValidateNested,
+  ArrayMaxSize, IsArray, IsBoolean, IsDateString, IsIn, IsInt, IsNumber, IsObject, IsOptional, IsString, IsUUID, Matches, Max, MaxLength, Min, MinLength,
+  ValidateBy, ValidateNested, ValidationOptions,
 } from 'class-validator';
+import { isIP } from 'node:net';
 import { PROVIDER_KINDS, ProviderKind } from '@gw/db';
 import { USAGE_GROUPS } from '@gw/metering';
 
@@ -26,6 +28,25 @@ export class LimitsDto {
   @IsOptional() @IsNumber() @Min(0) monthlyBudgetUsd?: number | null;
 }
 
+/** `addr` or `addr/bits`: a real IPv4 or IPv6 address, and a prefix length the family allows (≤ 32, ≤ 128). */
+export function isIpOrCidr(value: unknown): boolean {
+  if (typeof value !== 'string' || value.length > 64) return false;
+  const [addr, bits, extra] = value.split('/');
+  const family = isIP(addr);
+  if (!family || extra !== undefined) return false;
+  if (bits === undefined) return true;
+  return /^\d{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128);
+}
+
+function IsIpOrCidr(options?: ValidationOptions) {
+  return ValidateBy(
+    { name: 'isIpOrCidr', validator: { validate: isIpOrCidr, defaultMessage: () => 'allowedIps must be IP addresses or CIDR ranges (10.0.0.0/8, 2001:db8::/32)' } },
+    options,
+  );
+}
+
+const ALLOWED_IPS_DOC: ApiPropertyOptions = { type: [String], example: ['10.0.0.0/8', '192.168.1.7'], description: 'Source addresses or CIDR ranges (IPv4 or IPv6, at most 100); omitted = anywhere' };
+
 export class CreateTenantDto {
   @ApiProperty({ example: 'team-a' }) @IsString() @MinLength(1) @MaxLength(100) @Matches(/^[\w.-]+$/, { message: 'name may use letters, digits, _ . and - only' }) name: string;
   @ApiPropertyOptional({ type: LimitsDto }) @IsOptional() @ValidateNested() @Type(() => LimitsDto) limits?: LimitsDto;
@@ -43,8 +64,8 @@ export class CreateKeyDto {
   @ApiProperty({ example: 'alice-laptop' }) @IsString() @MinLength(1) @MaxLength(100) name: string;
   @ApiPropertyOptional({ type: [String], example: ['gpt-4o-mini', 'gpt-oss*'], description: 'Model names or globs; omitted = all routed models' })
   @IsOptional() @IsArray() @IsString({ each: true }) allowedModels?: string[] | null;
-  @ApiPropertyOptional({ type: [String], example: ['10.0.0.0/8'], description: 'Source IP ranges (CIDR); omitted = anywhere' })
-  @IsOptional() @IsArray() @Matches(/^[0-9a-fA-F:.]+(\/\d{1,3})?$/, { each: true, message: 'allowedIps must be IP addresses or CIDR ranges' }) allowedIps?: string[] | null;
+  @ApiPropertyOptional(ALLOWED_IPS_DOC)
+  @IsOptional() @IsArray() @ArrayMaxSize(100) @IsIpOrCidr({ each: true }) allowedIps?: string[] | null;
   @ApiPropertyOptional({ type: String, format: 'date-time', nullable: true, example: '2027-01-01T00:00:00Z' }) @IsOptional() @IsDateString() expiresAt?: string | null;
   @ApiPropertyOptional({ type: LimitsDto }) @IsOptional() @ValidateNested() @Type(() => LimitsDto) limits?: LimitsDto;
 }
@@ -52,7 +73,7 @@ export class CreateKeyDto {
 export class UpdateKeyDto {
   @ApiPropertyOptional() @IsOptional() @IsString() @MinLength(1) @MaxLength(100) name?: string;
   @ApiPropertyOptional({ type: [String] }) @IsOptional() @IsArray() @IsString({ each: true }) allowedModels?: string[] | null;
-  @ApiPropertyOptional({ type: [String] }) @IsOptional() @IsArray() @Matches(/^[0-9a-fA-F:.]+(\/\d{1,3})?$/, { each: true, message: 'allowedIps must be IP addresses or CIDR ranges' }) allowedIps?: string[] | null;
+  @ApiPropertyOptional(ALLOWED_IPS_DOC) @IsOptional() @IsArray() @ArrayMaxSize(100) @IsIpOrCidr({ each: true }) allowedIps?: string[] | null;
   @ApiPropertyOptional({ type: String, format: 'date-time', nullable: true }) @IsOptional() @IsDateString() expiresAt?: string | null;
   @ApiPropertyOptional({ type: LimitsDto }) @IsOptional() @ValidateNested() @Type(() => LimitsDto) limits?: LimitsDto;
 }
@@ -89,14 +110,19 @@ export class RouteTargetDto {
   @ApiPropertyOptional({ description: 'Lower first; higher priorities are fallbacks. Default: position in the list' }) @IsOptional() @IsInt() @Min(0) priority?: number;
 }
 
+/** Bounds keep every value usable: Node timers overflow past 2^31-1 ms, and retries multiply upstream load. */
 export class RouteSettingsDto {
-  @ApiPropertyOptional({ default: 2, description: 'Attempts per target' }) @IsOptional() @IsInt() @Min(1) maxAttempts?: number;
-  @ApiPropertyOptional({ default: 250 }) @IsOptional() @IsInt() @Min(0) backoffMs?: number;
+  @ApiPropertyOptional({ default: 2, minimum: 1, maximum: 10, description: 'Attempts per target' }) @IsOptional() @IsInt() @Min(1) @Max(10) maxAttempts?: number;
+  @ApiPropertyOptional({ default: 250, minimum: 0, maximum: 60000, description: 'Base delay before a retry, in ms (with jitter)' }) @IsOptional() @IsInt() @Min(0) @Max(60_000) backoffMs?: number;
   @ApiPropertyOptional({ example: { sort: 'price' } }) @IsOptional() @IsObject() providerPreferences?: Record<string, unknown>;
-  @ApiPropertyOptional({ description: 'Connecting to the provider (default UPSTREAM_CONNECT_TIMEOUT_MS)' }) @IsOptional() @IsInt() @Min(1) connectTimeoutMs?: number;
-  @ApiPropertyOptional({ description: 'Waiting for the response head (default UPSTREAM_FIRST_BYTE_TIMEOUT_MS)' }) @IsOptional() @IsInt() @Min(1) firstByteTimeoutMs?: number;
-  @ApiPropertyOptional({ description: 'Silence between stream chunks (default UPSTREAM_IDLE_TIMEOUT_MS)' }) @IsOptional() @IsInt() @Min(1) idleTimeoutMs?: number;
-  @ApiPropertyOptional({ description: 'The whole request, streaming included (default UPSTREAM_TOTAL_TIMEOUT_MS)' }) @IsOptional() @IsInt() @Min(1) totalTimeoutMs?: number;
+  @ApiPropertyOptional({ minimum: 1, maximum: 3600000, description: 'Connecting to the provider, in ms (default UPSTREAM_CONNECT_TIMEOUT_MS)' })
+  @IsOptional() @IsInt() @Min(1) @Max(3_600_000) connectTimeoutMs?: number;
+  @ApiPropertyOptional({ minimum: 1, maximum: 3600000, description: 'Waiting for the response head, in ms (default UPSTREAM_FIRST_BYTE_TIMEOUT_MS)' })
+  @IsOptional() @IsInt() @Min(1) @Max(3_600_000) firstByteTimeoutMs?: number;
+  @ApiPropertyOptional({ minimum: 1, maximum: 3600000, description: 'Silence between stream chunks, in ms (default UPSTREAM_IDLE_TIMEOUT_MS)' })
+  @IsOptional() @IsInt() @Min(1) @Max(3_600_000) idleTimeoutMs?: number;
+  @ApiPropertyOptional({ minimum: 1, maximum: 3600000, description: 'The whole request, streaming included, in ms (default UPSTREAM_TOTAL_TIMEOUT_MS)' })
+  @IsOptional() @IsInt() @Min(1) @Max(3_600_000) totalTimeoutMs?: number;
 }
 
 export class CreateRouteDto {

@@ -10,10 +10,12 @@ import { RoutingModule } from '@gw/routing';
 import { TenancyModule } from '@gw/tenancy';
 import { AuditController } from './audit/audit.controller';
 import { AdminHealthController } from './health/health.controller';
+import { KeyAdminService } from './keys/key-admin.service';
 import { KeysController } from './keys/keys.controller';
 import { SpendController } from './limits/spend.controller';
 import { PricesController } from './prices/prices.controller';
 import { ProvidersController } from './providers/providers.controller';
+import { RouteAdminService } from './routes/route-admin.service';
 import { RoutesController } from './routes/routes.controller';
 import { TenantsController } from './tenants/tenants.controller';
 import { TenantTokensController, TokensController } from './tokens/tokens.controller';
@@ -31,6 +33,9 @@ export class AdminModule {
       providers: [
         { provide: APP_GUARD, useClass: AdminAccessGuard },
         { provide: APP_INTERCEPTOR, useClass: AuditInterceptor },
+        // Permission and scoping rules of the admin API, taking the caller's principal.
+        KeyAdminService,
+        RouteAdminService,
       ],
     };
   }

@@ -80,7 +80,7 @@ export async function createAdminApp(overrides?: Partial<AppConfig>): Promise<Ne
 async function main(): Promise<void> {
   const cfg = parseConfig();
   const app = await createAdminApp();
-  installGracefulShutdown([app]);
+  installGracefulShutdown([app], undefined, { graceMs: cfg.shutdownGraceMs });
   await app.listen(cfg.adminPort, cfg.host);
   new Logger('Admin').log(`admin API on http://${cfg.host}:${cfg.adminPort}/admin (docs: /admin/docs)`);
 }

@@ -7,6 +7,7 @@ import { LedgerWriter, PriceTable } from '@gw/metering';
 import { GatewayObservabilityModule } from '@gw/observability';
 import { ProviderCache, UpstreamClient } from '@gw/providers';
 import { EnvProvidersBootstrap, RouteTable, RoutingModule } from '@gw/routing';
+import { KeyRefusalRecorder } from './auth/key-refusal.recorder';
 import { ChatController } from './chat/chat.controller';
 import { EmbeddingsController } from './embeddings/embeddings.controller';
 import { CircuitsController } from './health/circuits.controller';
@@ -26,7 +27,7 @@ export class GatewayModule {
       module: GatewayModule,
       imports: [AppConfigModule.forRoot(overrides), DatabaseModule, GatewayObservabilityModule.forRoot(), GatewayAuthModule, AdminAuthModule, RoutingModule, LimitsModule],
       controllers: [ChatController, ResponsesController, EmbeddingsController, ModelsController, HealthController, CircuitsController],
-      providers: [ProviderCache, UpstreamClient, RouteTable, EnvProvidersBootstrap, PriceTable, LedgerWriter, UpstreamDispatcher, ProxyService, ResponsesService, DrainService, CIRCUIT_BREAKER_PROVIDER],
+      providers: [ProviderCache, UpstreamClient, RouteTable, EnvProvidersBootstrap, PriceTable, LedgerWriter, UpstreamDispatcher, ProxyService, ResponsesService, DrainService, CIRCUIT_BREAKER_PROVIDER, KeyRefusalRecorder],
       exports: [LedgerWriter],
     };
   }

@@ -3,6 +3,7 @@ import { Logger, LogLevel } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { Logger as PinoLogger } from 'nestjs-pino';
 import type { NestExpressApplication } from '@nestjs/platform-express';
+import { GatewayAuthGate } from '@gw/auth';
 import { AppConfig, parseConfig } from '@gw/config';
 import { configureHttpApp, installGracefulShutdown } from '@gw/common';
 import { GatewayModule } from './gateway.module';
@@ -27,14 +28,16 @@ export async function createGatewayApp(overrides?: Partial<AppConfig>): Promise<
   app.useLogger(app.get(PinoLogger));
   // First of all middleware: a draining gateway refuses new work before parsing a (possibly 50 MB) body.
   app.use(app.get(DrainService).middleware);
-  configureHttpApp(app, cfg.bodyLimit);
+  // Before the body parser: POST /v1/… without a key-shaped credential, or from an address blocked for
+  // failed authentications, is refused without reading its body.
+  configureHttpApp(app, cfg.bodyLimit, { beforeBody: [app.get(GatewayAuthGate).middleware] });
   return app;
 }
 
 async function main(): Promise<void> {
   const cfg = parseConfig();
   const app = await createGatewayApp();
-  installGracefulShutdown([app]);
+  installGracefulShutdown([app], undefined, { graceMs: cfg.shutdownGraceMs });
   await app.listen(cfg.gatewayPort, cfg.host);
   new Logger('Gateway').log(`OpenAI-compatible endpoint on http://${cfg.host}:${cfg.gatewayPort}/v1`);
 }

@@ -1,5 +1,6 @@
 import type { AdminRole } from '@gw/db';
 import { Errors } from '@gw/common';
+import { tenantNotFound } from '@gw/tenancy';
 
 export type { AdminRole } from '@gw/db';
 
@@ -39,4 +40,21 @@ export function confinedTenant(p: AdminPrincipal): string | null {
   if (p.role === 'root') return null;
   if (!p.tenantId) throw Errors.forbidden('This admin token belongs to no tenant.');
   return p.tenantId;
+}
+
+/** Which tenants' rows a read may return: one tenant, or every tenant (root only). */
+export type TenantScope = { tenantId: string } | 'all';
+
+/**
+ * The scope of a read by `p` that asks for `requested` (a tenant id; undefined = whatever it may see):
+ * root gets what it asks for (`'all'` when it names no tenant); anyone else gets its own tenant, and
+ * naming another tenant answers the same 404 as an unknown id.
+ */
+export function readScope(p: AdminPrincipal, requested?: string | null): TenantScope {
+  const own = confinedTenant(p);
+  if (own) {
+    if (requested && requested !== own) throw tenantNotFound(requested);
+    return { tenantId: own };
+  }
+  return requested ? { tenantId: requested } : 'all';
 }

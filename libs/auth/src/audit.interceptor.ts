@@ -3,7 +3,7 @@ import { Reflector } from '@nestjs/core';
 import { requestIdOf } from '@gw/common';
 import type { Request } from 'express';
 import { Observable, concatMap, defer, switchMap } from 'rxjs';
-import { AdminPrincipal, isAdminPath, isAdminPrincipal, peerIp } from './admin-principal';
+import { AdminPrincipal, TenantScope, isAdminPath, isAdminPrincipal, peerIp, readScope } from './admin-principal';
 import { AUDIT_ACTION_KEY, AdminResourceMeta, RESOURCE_KEY } from './access.decorators';
 import { AuditService } from './audit.service';
 
@@ -39,14 +39,17 @@ export class AuditInterceptor implements NestInterceptor {
     const action = this.reflector.getAllAndOverride<string>(AUDIT_ACTION_KEY, targets) ?? `${type}.${derived.verb}`;
     const params = (req.params ?? {}) as Record<string, string>;
     const table = resource?.table;
+    // Snapshots are read with the caller's own scope: a tenant admin's entry can only ever hold its tenant's rows.
+    const actor = isAdminPrincipal(req.user) ? (req.user as AdminPrincipal) : null;
+    const scope: TenantScope | null = actor ? scopeOf(actor) : null;
 
-    return defer(() => this.snapshot(table, params.id)).pipe(
+    return defer(() => this.snapshot(scope, table, params.id)).pipe(
       switchMap((before) =>
         next.handle().pipe(
           concatMap(async (body: unknown) => {
             const b = body && typeof body === 'object' && !Array.isArray(body) ? (body as Record<string, unknown>) : undefined;
             const objectId = params.id ?? (typeof b?.id === 'string' ? b.id : null);
-            const after = table ? (objectId ? await this.snapshot(table, objectId) : null) : (b ?? null);
+            const after = table ? (objectId ? await this.snapshot(scope, table, objectId) : null) : (b ?? null);
             const row = after ?? before;
             const tenantId =
               table === 'tenants'
@@ -56,7 +59,7 @@ export class AuditInterceptor implements NestInterceptor {
                   : (params.tenantId ?? (typeof b?.tenantId === 'string' ? b.tenantId : null));
             try {
               await this.audit.record({
-                actor: isAdminPrincipal(req.user) ? (req.user as AdminPrincipal) : null,
+                actor,
                 tenantId,
                 action,
                 objectType: type,
@@ -76,14 +79,22 @@ export class AuditInterceptor implements NestInterceptor {
     );
   }
 
-  private async snapshot(table: string | undefined, id: string | undefined): Promise<Record<string, unknown> | null> {
-    if (!table || !id) return null;
+  private async snapshot(scope: TenantScope | null, table: string | undefined, id: string | undefined): Promise<Record<string, unknown> | null> {
+    if (!scope || !table || !id) return null;
     try {
-      return await this.audit.snapshot(table, id);
+      return await this.audit.snapshot(scope, table, id);
     } catch (e) {
       this.logger.warn(`snapshot of ${table} ${id} failed: ${(e as Error).message}`);
       return null;
     }
+  }
+}
+
+function scopeOf(actor: AdminPrincipal): TenantScope | null {
+  try {
+    return readScope(actor);
+  } catch {
+    return null;
   }
 }
 

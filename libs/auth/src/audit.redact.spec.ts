@@ -21,6 +21,12 @@ describe('redactForAudit', () => {
     });
   });
 
+  it('inside headers, redacts any name that looks like it carries a credential', () => {
+    expect(redactForAudit({ settings: { headers: { 'X-Goog-Api-Key': 'g', 'X-Auth-Token': 't', 'X-Client-Secret': 's', 'HTTP-Referer': 'r' } } })).toEqual({
+      settings: { headers: { 'X-Goog-Api-Key': '[redacted]', 'X-Auth-Token': '[redacted]', 'X-Client-Secret': '[redacted]', 'HTTP-Referer': 'r' } },
+    });
+  });
+
   it('passes scalars and null through', () => {
     expect(redactForAudit(null)).toBeNull();
     expect(redactForAudit('x')).toBe('x');

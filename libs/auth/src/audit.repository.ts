@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { AuditEntryEntity } from '@gw/db';
 import { Repository } from 'typeorm';
+import type { TenantScope } from './admin-principal';
 
 export interface AuditFilter {
   /** Exact action, or a prefix ending in `*` (`key.*`). */
@@ -19,7 +20,7 @@ export interface AuditFilter {
 const TABLE = /^[a-z_]+$/;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-/** Append-only. Reads take the tenant id first; `null` = every tenant (root callers only). */
+/** Append-only. Reads take their scope first: one tenant's rows, or `'all'` (root callers only). */
 @Injectable()
 export class AuditRepository {
   constructor(@InjectRepository(AuditEntryEntity) private readonly repo: Repository<AuditEntryEntity>) {}
@@ -28,9 +29,9 @@ export class AuditRepository {
     await this.repo.insert(entry as Parameters<Repository<AuditEntryEntity>['insert']>[0]);
   }
 
-  list(tenantId: string | null, f: AuditFilter): Promise<AuditEntryEntity[]> {
+  list(scope: TenantScope, f: AuditFilter): Promise<AuditEntryEntity[]> {
     const q = this.repo.createQueryBuilder('a');
-    if (tenantId !== null) q.andWhere('a.tenant_id = :tenantId', { tenantId });
+    if (scope !== 'all') q.andWhere('a.tenant_id = :tenantId', { tenantId: scope.tenantId });
     if (f.action?.endsWith('*')) q.andWhere('a.action LIKE :action', { action: f.action.slice(0, -1).replace(/[\\%_]/g, '\\$&') + '%' });
     else if (f.action) q.andWhere('a.action = :action', { action: f.action });
     if (f.objectType) q.andWhere('a.object_type = :objectType', { objectType: f.objectType });
@@ -43,12 +44,16 @@ export class AuditRepository {
   }
 
   /**
-   * One row of an admin table as stored, for before/after snapshots. `table` comes from controller
-   * metadata (code), never from the request; ids that are not UUIDs cannot name a row.
+   * One row of an admin table as stored, for before/after snapshots, if it is in `scope`: a tenant's
+   * scope sees its own tenant's row (`tenants`) and rows whose `tenant_id` is that tenant, nothing else.
+   * `table` comes from controller metadata (code), never from the request; ids that are not UUIDs cannot name a row.
    */
-  async rowOf(table: string, id: string): Promise<Record<string, unknown> | null> {
+  async rowOf(scope: TenantScope, table: string, id: string): Promise<Record<string, unknown> | null> {
     if (!TABLE.test(table) || !UUID.test(id)) return null;
     const rows: { row: Record<string, unknown> }[] = await this.repo.query(`SELECT row_to_json(t) AS row FROM ${table} t WHERE t.id = $1`, [id]);
-    return rows[0]?.row ?? null;
+    const row = rows[0]?.row ?? null;
+    if (!row || scope === 'all') return row;
+    const owner = table === 'tenants' ? row.id : row.tenant_id;
+    return owner === scope.tenantId ? row : null;
   }
 }

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { AuditEntryEntity } from '@gw/db';
-import { AdminPrincipal } from './admin-principal';
+import { AdminPrincipal, TenantScope, readScope } from './admin-principal';
 import { AuditFilter, AuditRepository } from './audit.repository';
 import { redactForAudit } from './audit.redact';
 
@@ -37,12 +37,16 @@ export class AuditService {
     });
   }
 
-  /** Newest first. `tenantId` null = every tenant (root callers only). */
-  list(tenantId: string | null, filter: AuditFilter): Promise<AuditEntryEntity[]> {
-    return this.audit.list(tenantId, filter);
+  /**
+   * Newest first, what `actor` may see: root every entry (or one tenant's, with `tenantId`); a tenant's
+   * admin the entries about its own tenant (another `tenantId` answers 404).
+   */
+  list(actor: AdminPrincipal, filter: AuditFilter & { tenantId?: string }): Promise<AuditEntryEntity[]> {
+    const { tenantId, ...rest } = filter;
+    return this.audit.list(readScope(actor, tenantId), rest);
   }
 
-  snapshot(table: string, id: string): Promise<Record<string, unknown> | null> {
-    return this.audit.rowOf(table, id);
+  snapshot(scope: TenantScope, table: string, id: string): Promise<Record<string, unknown> | null> {
+    return this.audit.rowOf(scope, table, id);
   }
 }

@@ -7,6 +7,11 @@ export interface AuthFailureLimits {
 }
 
 export const DEFAULT_AUTH_FAILURE_LIMITS: AuthFailureLimits = { maxFailures: 10, windowMs: 60_000, blockMs: 5 * 60_000 };
+/**
+ * The data plane's: more clients share an address there (an office behind NAT, a CI fleet), and a client
+ * with a stale key retries on its own, so more failures are tolerated and the block is shorter.
+ */
+export const GATEWAY_AUTH_FAILURE_LIMITS: AuthFailureLimits = { maxFailures: 30, windowMs: 60_000, blockMs: 60_000 };
 
 interface Entry {
   windowStart: number;
@@ -17,7 +22,7 @@ interface Entry {
 const MAX_TRACKED = 10_000;
 
 /**
- * Slows down guessing admin tokens: per source address, `maxFailures` failed authentications within
+ * Slows down guessing admin tokens (and virtual keys, see `GatewayAuthFailureLimiter`): per source address, `maxFailures` failed authentications within
  * `windowMs` block that address for `blockMs` (429 with Retry-After). In process memory: each admin
  * replica counts on its own, which still caps guesses at replicas × maxFailures per window.
  * Successes do not reset the count, so a valid low-privilege token cannot be used to keep guessing.
@@ -53,5 +58,12 @@ export class AuthFailureLimiter {
   private sweep(t: number): void {
     for (const [ip, e] of this.entries) if (e.blockedUntil <= t && t - e.windowStart >= this.limits.windowMs) this.entries.delete(ip);
     if (this.entries.size >= MAX_TRACKED) this.entries.clear();
+  }
+}
+
+/** The gateway's own counters (a separate instance from the admin API's, even in one process). */
+export class GatewayAuthFailureLimiter extends AuthFailureLimiter {
+  constructor(limits: AuthFailureLimits = GATEWAY_AUTH_FAILURE_LIMITS, now: () => number = Date.now) {
+    super(limits, now);
   }
 }

@@ -3,7 +3,7 @@ import { AuthGuard } from '@nestjs/passport';
 import { Errors, OpenAIError } from '@gw/common';
 import type { Request } from 'express';
 import { isAdminPrincipal, peerIp } from './admin-principal';
-import { AuthFailureLimiter } from './auth-failure.limiter';
+import { AuthFailureLimiter, GatewayAuthFailureLimiter } from './auth-failure.limiter';
 
 /** Passport reports "no credentials" as a bare failure; turn it into the OpenAI-shaped 401. */
 function failure(err: unknown, user: unknown, ctx: ExecutionContext) {
@@ -15,9 +15,45 @@ function failure(err: unknown, user: unknown, ctx: ExecutionContext) {
   return user;
 }
 
+/** 429 for an address that failed authentication too often: its credential is not even looked at. */
+export function tooManyAuthFailures(retryAfterSeconds: number): OpenAIError {
+  return new OpenAIError(
+    429,
+    `Too many failed authentication attempts from this address; retry in ${retryAfterSeconds} s.`,
+    'rate_limit_exceeded',
+    'too_many_auth_failures',
+    null,
+    { 'Retry-After': String(retryAfterSeconds) },
+  );
+}
+
+/**
+ * Only a credential the strategy looked at and refused is a guess (401 invalid_api_key: unknown, revoked,
+ * expired, or not shaped like a token at all); no credential, a refused source address or a database error is not.
+ */
+function isGuess(err: unknown, user: unknown, ctx: ExecutionContext): boolean {
+  if (err instanceof OpenAIError) return err.getStatus() === 401;
+  return !err && !user && !!ctx.switchToHttp().getRequest<Request>().headers?.authorization;
+}
+
+/**
+ * Data-plane authentication (virtual keys), with failed attempts counted per source address like the
+ * admin API's, with the gateway's own counters and limits (`GatewayAuthFailureLimiter`).
+ */
 @Injectable()
 export class VirtualKeyGuard extends AuthGuard('virtual-key') {
+  constructor(private readonly failures: GatewayAuthFailureLimiter) {
+    super();
+  }
+
+  override async canActivate(ctx: ExecutionContext): Promise<boolean> {
+    const wait = this.failures.retryAfterSeconds(peerIp(ctx.switchToHttp().getRequest<Request>()));
+    if (wait > 0) throw tooManyAuthFailures(wait);
+    return (await super.canActivate(ctx)) as boolean;
+  }
+
   override handleRequest<T>(err: unknown, user: T, _info: unknown, ctx: ExecutionContext): T {
+    if (isGuess(err, user, ctx)) this.failures.recordFailure(peerIp(ctx.switchToHttp().getRequest<Request>()));
     return failure(err, user, ctx) as T;
   }
 }
@@ -37,23 +73,12 @@ export class AdminGuard extends AuthGuard('admin') {
     const req = ctx.switchToHttp().getRequest<Request>();
     if (isAdminPrincipal(req.user)) return true;
     const wait = this.failures.retryAfterSeconds(peerIp(req));
-    if (wait > 0) {
-      throw new OpenAIError(
-        429,
-        `Too many failed authentication attempts from this address; retry in ${wait} s.`,
-        'rate_limit_exceeded',
-        'too_many_auth_failures',
-        null,
-        { 'Retry-After': String(wait) },
-      );
-    }
+    if (wait > 0) throw tooManyAuthFailures(wait);
     return (await super.canActivate(ctx)) as boolean;
   }
 
   override handleRequest<T>(err: unknown, user: T, _info: unknown, ctx: ExecutionContext): T {
-    // Only a token the strategy looked at and refused is a guess (whether it came in the header or, as
-    // passport-http-bearer also allows, in `access_token`); no credential at all, or a database error, is not.
-    if (err instanceof OpenAIError && err.getStatus() === 401) this.failures.recordFailure(peerIp(ctx.switchToHttp().getRequest<Request>()));
+    if (isGuess(err, user, ctx)) this.failures.recordFailure(peerIp(ctx.switchToHttp().getRequest<Request>()));
     return failure(err, user, ctx) as T;
   }
 }

@@ -8,15 +8,19 @@ import { AdminTokenService } from './admin-token.service';
 import { AuditInterceptor } from './audit.interceptor';
 import { AuditRepository } from './audit.repository';
 import { AuditService } from './audit.service';
-import { AuthFailureLimiter } from './auth-failure.limiter';
+import { AuthFailureLimiter, GatewayAuthFailureLimiter } from './auth-failure.limiter';
 import { AdminGuard } from './auth.guards';
+import { GatewayAuthGate } from './gateway-auth.gate';
 import { VirtualKeyStrategy } from './virtual-key.strategy';
 
-/** Data plane: tenant virtual keys, resolved from the in-memory key cache. */
+/**
+ * Data plane: tenant virtual keys, resolved from the in-memory key cache; failed authentications limited
+ * per source address; `GatewayAuthGate` refuses requests without a key-shaped credential before their body is parsed.
+ */
 @Module({
   imports: [PassportModule, TenancyModule],
-  providers: [KeyCache, VirtualKeyStrategy],
-  exports: [KeyCache, TenancyModule],
+  providers: [KeyCache, VirtualKeyStrategy, { provide: GatewayAuthFailureLimiter, useFactory: () => new GatewayAuthFailureLimiter() }, GatewayAuthGate],
+  exports: [KeyCache, TenancyModule, VirtualKeyStrategy, GatewayAuthFailureLimiter, GatewayAuthGate],
 })
 export class GatewayAuthModule {}
 

@@ -1,49 +1,108 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, Logger } from '@nestjs/common';
 import { PassportStrategy } from '@nestjs/passport';
-import { Strategy } from 'passport-http-bearer';
-import { Errors } from '@gw/common';
-import { KeyCache, Principal } from '@gw/tenancy';
+import { Errors, OpenAIError } from '@gw/common';
+import { KEY_PREFIX, KeyCache, Principal } from '@gw/tenancy';
 import type { Request } from 'express';
-import { BlockList, isIPv4 } from 'node:net';
+import { BlockList, isIP } from 'node:net';
+import { peerIp } from './admin-principal';
+import { HeaderBearerStrategy } from './header-bearer.strategy';
 
-const ipLists = new WeakMap<string[], BlockList>();
+/**
+ * What a virtual key looks like: `sk-gw-` and base64url (24 random bytes make 32 characters; a little
+ * slack either way for keys minted with another length). Anything else is refused without a lookup, so
+ * random garbage never costs a database read.
+ */
+const KEY_SHAPE = new RegExp(`^${KEY_PREFIX}[A-Za-z0-9_-]{20,100}$`);
 
-function blockListFor(cidrs: string[]): BlockList {
-  let bl = ipLists.get(cidrs);
-  if (!bl) {
-    bl = new BlockList();
+export function looksLikeVirtualKey(token: string): boolean {
+  return KEY_SHAPE.test(token);
+}
+
+/** Refused after the key was recognised (the principal is known): e.g. metered by the gateway. */
+export interface KeyRefusal {
+  req: Request;
+  principal: Principal;
+  error: OpenAIError;
+}
+
+type IpList = { ok: true; list: BlockList } | { ok: false };
+const ipLists = new WeakMap<string[], IpList>();
+
+/**
+ * A BlockList of `addr` / `addr/bits` entries. The admin API validates them, but a row written before that
+ * validation (or by hand) must not turn every request of the key into a 500: a list that cannot be built
+ * is `ok: false`, and the caller refuses the request.
+ */
+export function buildIpList(cidrs: string[]): IpList {
+  try {
+    const list = new BlockList();
     for (const c of cidrs) {
-      const [addr, bits] = c.split('/');
-      const type = isIPv4(addr) ? 'ipv4' : 'ipv6';
-      if (bits === undefined) bl.addAddress(addr, type);
-      else bl.addSubnet(addr, Number(bits), type);
+      const [addr, bits, extra] = String(c).split('/');
+      const v = isIP(addr);
+      if (!v || extra !== undefined) throw new Error(`not an address or range: ${c}`);
+      const type = v === 4 ? 'ipv4' : 'ipv6';
+      if (bits === undefined) list.addAddress(addr, type);
+      else {
+        if (!/^\d{1,3}$/.test(bits) || Number(bits) > (v === 4 ? 32 : 128)) throw new Error(`bad prefix length: ${c}`);
+        list.addSubnet(addr, Number(bits), type);
+      }
     }
-    ipLists.set(cidrs, bl);
+    return { ok: true, list };
+  } catch {
+    return { ok: false };
   }
-  return bl;
 }
 
 /** `Authorization: Bearer sk-gw-…` → the tenant principal, from memory. */
 @Injectable()
-export class VirtualKeyStrategy extends PassportStrategy(Strategy, 'virtual-key') {
+export class VirtualKeyStrategy extends PassportStrategy(HeaderBearerStrategy, 'virtual-key') {
+  private readonly logger = new Logger('VirtualKey');
+  private readonly refusalListeners: Array<(r: KeyRefusal) => void> = [];
+
   constructor(private readonly keys: KeyCache) {
-    super({ passReqToCallback: true });
+    super();
+  }
+
+  /** Called for every request refused after its key was recognised (today: `ip_not_allowed`). */
+  onRefused(listener: (r: KeyRefusal) => void): void {
+    this.refusalListeners.push(listener);
   }
 
   async validate(req: Request, token: string): Promise<Principal> {
+    if (!looksLikeVirtualKey(token)) throw unknownKey();
     const r = await this.keys.lookup(token);
     if (!r.ok) {
       if (r.reason === 'expired') throw Errors.invalidKey('This API key has expired.');
-      throw Errors.invalidKey('Incorrect API key provided. You can obtain a key from your gateway administrator.');
+      throw unknownKey();
     }
     const p = r.principal;
-    if (p.allowedIps) {
-      let ip = req.socket.remoteAddress ?? '';
-      if (ip.startsWith('::ffff:')) ip = ip.slice(7);
-      if (!blockListFor(p.allowedIps).check(ip, isIPv4(ip) ? 'ipv4' : 'ipv6')) {
-        throw Errors.forbidden(`This API key may not be used from ${ip}.`, 'ip_not_allowed');
-      }
-    }
+    if (p.allowedIps) this.checkSource(req, p);
     return p;
   }
+
+  private checkSource(req: Request, p: Principal): void {
+    let built = ipLists.get(p.allowedIps!);
+    if (!built) {
+      built = buildIpList(p.allowedIps!);
+      ipLists.set(p.allowedIps!, built);
+      if (!built.ok) this.logger.error(`key ${p.keyPrefix} (tenant ${p.tenantName}) has an invalid allowedIps list; every request with it is refused until it is fixed`);
+    }
+    const ip = peerIp(req);
+    const v = isIP(ip);
+    if (!built.ok || !v || !built.list.check(ip, v === 4 ? 'ipv4' : 'ipv6')) {
+      const error = Errors.forbidden(`This API key may not be used from ${ip || 'this address'}.`, 'ip_not_allowed');
+      for (const l of this.refusalListeners) {
+        try {
+          l({ req, principal: p, error });
+        } catch (e) {
+          this.logger.error(`refusal listener failed: ${(e as Error).message}`);
+        }
+      }
+      throw error;
+    }
+  }
+}
+
+function unknownKey(): OpenAIError {
+  return Errors.invalidKey('Incorrect API key provided. You can obtain a key from your gateway administrator.');
 }

@@ -5,37 +5,94 @@ import type { NextFunction, Request, Response } from 'express';
 import { OpenAIExceptionFilter, toOpenAIError } from './openai-exception.filter';
 import { assignRequestId } from './request-id';
 
+export type HttpMiddleware = (req: Request, res: Response, next: NextFunction) => void;
+
+const SKIP_BODY = Symbol('gw.skipBody');
+
+/**
+ * Marks a request whose body is not worth reading: it will be refused (no usable credential) by a guard
+ * that runs after the parser, with the usual error, log line and metrics. The body is left unread, and
+ * the connection closed after the answer rather than drained.
+ */
+export function skipBodyParsing(req: Request, res: Response): void {
+  (req as unknown as Record<symbol, boolean>)[SKIP_BODY] = true;
+  const len = req.headers['content-length'];
+  if ((len !== undefined && len !== '0') || req.headers['transfer-encoding'] !== undefined) res.setHeader('connection', 'close');
+}
+
 /**
  * What both apps share at the HTTP edge: a request id on every response, JSON bodies up to the
  * configured limit whatever the content-type (curl -d sends form-encoded by default), and the
- * OpenAI-shaped error filter.
+ * OpenAI-shaped error filter. `beforeBody` middleware runs after the request id is assigned and before
+ * the body is read, and may `skipBodyParsing`: the gateway does so for requests without a usable
+ * credential (`GatewayAuthGate`), so an anonymous client cannot make it read and parse a 50 MB body.
  */
-export function configureHttpApp(app: NestExpressApplication, bodyLimit: string): void {
+export function configureHttpApp(app: NestExpressApplication, bodyLimit: string, opts: { beforeBody?: HttpMiddleware[] } = {}): void {
   app.disable('x-powered-by');
   app.set('etag', false);
   app.use((req: Parameters<typeof assignRequestId>[0], res: Parameters<typeof assignRequestId>[1], next: () => void) => {
     assignRequestId(req, res);
     next();
   });
+  for (const mw of opts.beforeBody ?? []) app.use(mw);
   // Our own parser wrapper: its errors become OpenAI errors here, before Nest maps them to a bare 400.
   const parse = json({ limit: bodyLimit, type: () => true });
-  app.use((req: Request, res: Response, next: NextFunction) => parse(req, res, (err?: unknown) => next(err ? toOpenAIError(err) : undefined)));
+  app.use((req: Request, res: Response, next: NextFunction) => {
+    if ((req as unknown as Record<symbol, boolean>)[SKIP_BODY]) return next();
+    parse(req, res, (err?: unknown) => next(err ? toOpenAIError(err) : undefined));
+  });
   app.useGlobalFilters(new OpenAIExceptionFilter());
 }
 
+export interface GracefulShutdownOptions {
+  /** The apps' SHUTDOWN_GRACE_MS: how long in-flight requests may take before the drain aborts them. */
+  graceMs?: number;
+  /** Time on top of the grace period for aborting what is left, flushing the ledger and closing pools. */
+  settleMs?: number;
+}
+
+/** Copies of one signal that arrive this close together are one event delivered by several paths. */
+const DUPLICATE_SIGNAL_MS = 1_000;
+
 /**
  * SIGTERM/SIGINT: close every app (each stops accepting, drains, flushes its ledger), then run the
- * extra cleanup (e.g. stopping the embedded database), then exit. A second signal exits at once.
+ * extra cleanup (e.g. stopping the embedded database), then exit.
+ *
+ * One shutdown, whatever arrives meanwhile: a second signal during the drain is expected (Ctrl-C reaches
+ * every process of the terminal's group, a supervisor may forward it again, an impatient operator presses
+ * it twice) and is logged once and ignored, because exiting there would lose the requests still being
+ * drained and the ledger rows not yet flushed. The process is forced out (exit 1) only by a third signal
+ * (copies within 1 s of the last one count once: systemd signals the whole group, npm and start.mjs forward),
+ * or by any signal once the grace period plus `settleMs` has passed (the drain is then stuck).
  */
-export function installGracefulShutdown(apps: INestApplication[], cleanup: () => Promise<void> = async () => undefined): void {
+export function installGracefulShutdown(apps: INestApplication[], cleanup: () => Promise<void> = async () => undefined, opts: GracefulShutdownOptions = {}): void {
   const logger = new Logger('Shutdown');
-  let stopping = false;
+  const graceMs = opts.graceMs ?? 30_000;
+  const settleMs = opts.settleMs ?? 15_000;
+  let startedAt = 0;
+  let lastSignalAt = 0;
+  let signals = 0;
+  let warned = false;
   const stop = async (signal: string) => {
-    if (stopping) {
-      logger.warn(`${signal} again: exiting now`);
-      process.exit(1);
+    const now = Date.now();
+    if (startedAt) {
+      const elapsed = now - startedAt;
+      const duplicate = now - lastSignalAt < DUPLICATE_SIGNAL_MS;
+      if (duplicate && elapsed <= graceMs + settleMs) return; // the same event by another path
+      signals++;
+      lastSignalAt = now;
+      if (signals >= 3 || elapsed > graceMs + settleMs) {
+        logger.error(`${signal} again after ${elapsed} ms of draining: exiting now; requests still in flight and unflushed ledger rows are lost`);
+        process.exit(1);
+      }
+      if (!warned) {
+        warned = true;
+        logger.warn(`${signal} again: already draining (up to ${graceMs} ms), ignored; a third signal forces the exit`);
+      }
+      return;
     }
-    stopping = true;
+    startedAt = lastSignalAt = now;
+    signals = 1;
     logger.log(`${signal}: draining`);
     try {
       for (const app of apps) await app.close();
@@ -46,6 +103,6 @@ export function installGracefulShutdown(apps: INestApplication[], cleanup: () =>
       process.exit(1);
     }
   };
-  process.once('SIGTERM', () => void stop('SIGTERM'));
-  process.once('SIGINT', () => void stop('SIGINT'));
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
 }

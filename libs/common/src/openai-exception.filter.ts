@@ -29,8 +29,38 @@ export class OpenAIExceptionFilter implements ExceptionFilter {
   }
 }
 
+/** `Key (model_pattern, tenant_id)=(gpt-4o, …) already exists.` → the first column, as the API names it. */
+function conflictingField(detail: string | undefined): string | null {
+  const m = /^Key \(([a-z_]+)(?:,[^)]*)?\)=/.exec(detail ?? '');
+  return m ? m[1].replace(/_([a-z])/g, (_, c: string) => c.toUpperCase()) : null;
+}
+
+/**
+ * PostgreSQL integrity errors (TypeORM's QueryFailedError carries the driver's SQLSTATE as `code`):
+ * a check-then-insert that lost a race, or an object deleted while another request referred to it, is
+ * the client's conflict, not a 500.
+ *   23505 unique_violation      → 409 `conflict` (param: the first column of the violated key)
+ *   23503 foreign_key_violation → 409 `conflict` when a row is still referred to (delete), else 400
+ *                                 `invalid_reference` (the object referred to no longer exists)
+ */
+function fromDatabase(e: { code?: unknown; detail?: unknown; message?: unknown; driverError?: { code?: unknown; detail?: unknown } }): OpenAIError | undefined {
+  const code = typeof e.code === 'string' ? e.code : e.driverError?.code;
+  if (code !== '23505' && code !== '23503') return undefined;
+  const detail = typeof e.detail === 'string' ? e.detail : typeof e.driverError?.detail === 'string' ? e.driverError.detail : undefined;
+  if (code === '23505') {
+    const field = conflictingField(detail);
+    return Errors.conflict(`This conflicts with an existing object${field ? `: ${field} is already taken` : ''}.`, field);
+  }
+  if (/is still referenced/.test(detail ?? '') || /update or delete on table/.test(String(e.message ?? ''))) {
+    return Errors.conflict('This object is still referred to by others; remove those first.');
+  }
+  return Errors.badRequest('This refers to an object that does not exist (any more).', null, 'invalid_reference');
+}
+
 export function toOpenAIError(exception: unknown): OpenAIError {
   if (exception instanceof OpenAIError) return exception;
+  const db = exception && typeof exception === 'object' ? fromDatabase(exception as Parameters<typeof fromDatabase>[0]) : undefined;
+  if (db) return db;
   const e = exception as { type?: string; status?: number; statusCode?: number; limit?: number; message?: string };
   // body-parser errors carry a `type`
   if (e?.type === 'entity.too.large') return Errors.payloadTooLarge(e.limit ? `${e.limit} bytes` : 'configured');

@@ -13,6 +13,8 @@ export interface AppConfig {
   /** Undefined means: limits live in process memory. */
   redisUrl?: string;
   adminToken?: string;
+  /** When set, `GET /metrics` (gateway and admin) needs `Authorization: Bearer <metricsToken>`. */
+  metricsToken?: string;
   /** 32-byte key (base64 or hex) that encrypts provider credentials; generated into dataDir when unset. */
   masterKey?: string;
   openaiApiKey?: string;
@@ -29,6 +31,12 @@ export interface AppConfig {
   shutdownGraceMs: number;
   /** Default reservation for output tokens when a request names no max. */
   defaultMaxOutputTokens: number;
+  /**
+   * USD per 1M input / output tokens charged for a model with no price, to keys and tenants that have a
+   * budget (so an unpriced model cannot bypass it). Principals without a budget are charged 0 for it.
+   */
+  defaultPricePerMInput: number;
+  defaultPricePerMOutput: number;
   upstreamConnectTimeoutMs: number;
   upstreamFirstByteTimeoutMs: number;
   upstreamIdleTimeoutMs: number;

@@ -8,6 +8,12 @@ describe('parseConfig', () => {
     expect(c.dataDir).toBe('./data');
     expect(c.databaseUrl).toBeUndefined();
     expect(c.openaiBaseUrl).toBe('https://api.openai.com/v1');
+    expect([c.defaultPricePerMInput, c.defaultPricePerMOutput]).toEqual([10, 30]);
+  });
+
+  it('reads fractional prices and refuses negative ones', () => {
+    expect(parseConfig({ DEFAULT_PRICE_PER_M_INPUT: '0.5', DEFAULT_PRICE_PER_M_OUTPUT: '0' })).toMatchObject({ defaultPricePerMInput: 0.5, defaultPricePerMOutput: 0 });
+    expect(() => parseConfig({ DEFAULT_PRICE_PER_M_INPUT: '-1' })).toThrow(/DEFAULT_PRICE_PER_M_INPUT/);
   });
 
   it('names every bad variable', () => {

@@ -29,6 +29,17 @@ class EnvReader {
     return n;
   }
 
+  num(name: string, def: number, min: number, max: number): number {
+    const raw = this.str(name);
+    if (raw === undefined) return def;
+    const n = Number(raw);
+    if (!Number.isFinite(n) || n < min || n > max) {
+      this.problems.push(`${name} must be a number between ${min} and ${max} (got "${raw}")`);
+      return def;
+    }
+    return n;
+  }
+
   url(name: string, protocols: string[], def?: string): string | undefined {
     const raw = this.str(name) ?? def;
     if (raw === undefined) return undefined;
@@ -72,6 +83,10 @@ export function parseConfig(env: Env = process.env): AppConfig {
   if (adminToken !== undefined && adminToken.length < 16) {
     r.problems.push('ADMIN_TOKEN must be at least 16 characters');
   }
+  const metricsToken = r.str('METRICS_TOKEN');
+  if (metricsToken !== undefined && metricsToken.length < 16) {
+    r.problems.push('METRICS_TOKEN must be at least 16 characters');
+  }
   const cfg: AppConfig = {
     host: r.str('HOST') ?? '0.0.0.0',
     gatewayPort: r.int('GATEWAY_PORT', 8080, 0, 65535),
@@ -81,6 +96,7 @@ export function parseConfig(env: Env = process.env): AppConfig {
     databasePoolSize: r.int('DATABASE_POOL_SIZE', 10, 1, 200),
     redisUrl: r.url('REDIS_URL', ['redis:', 'rediss:']),
     adminToken,
+    metricsToken,
     masterKey,
     openaiApiKey: r.str('OPENAI_API_KEY'),
     openaiBaseUrl: r.url('OPENAI_BASE_URL', ['http:', 'https:'], 'https://api.openai.com/v1')!,
@@ -94,6 +110,8 @@ export function parseConfig(env: Env = process.env): AppConfig {
     ledgerBatchSize: r.int('LEDGER_BATCH_SIZE', 500, 1, 10_000),
     shutdownGraceMs: r.int('SHUTDOWN_GRACE_MS', 30_000, 0, 600_000),
     defaultMaxOutputTokens: r.int('DEFAULT_MAX_OUTPUT_TOKENS', 4096, 1, 10_000_000),
+    defaultPricePerMInput: r.num('DEFAULT_PRICE_PER_M_INPUT', 10, 0, 1_000_000),
+    defaultPricePerMOutput: r.num('DEFAULT_PRICE_PER_M_OUTPUT', 30, 0, 1_000_000),
     upstreamConnectTimeoutMs: r.int('UPSTREAM_CONNECT_TIMEOUT_MS', 10_000, 1, 600_000),
     upstreamFirstByteTimeoutMs: r.int('UPSTREAM_FIRST_BYTE_TIMEOUT_MS', 120_000, 1, 3_600_000),
     upstreamIdleTimeoutMs: r.int('UPSTREAM_IDLE_TIMEOUT_MS', 120_000, 1, 3_600_000),

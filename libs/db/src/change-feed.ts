@@ -12,6 +12,11 @@ localBus.setMaxListeners(0);
  * Tells in-memory caches that admin data changed. Admin mutations `bump()` a version row; each process
  * polls that one row every CACHE_REFRESH_MS (a single indexed read, never per request), and in-process
  * listeners are told at once. So a revoked key stops working within one poll interval everywhere.
+ *
+ * Telling is fire-and-forget: the version recorded here moves on as soon as listeners were called, whether
+ * or not their reloads succeed. Each listener owns that: the caches reload through `CacheReloader`, which
+ * retries a failed reload with backoff until it succeeds and also reloads whole every minute, so a transient
+ * database error right after a change (a revocation) delays it by seconds, never loses it.
  */
 @Injectable()
 export class ChangeFeed implements OnModuleInit, BeforeApplicationShutdown, OnApplicationShutdown {

@@ -5,5 +5,6 @@ export * from './database-url';
 export * from './embedded-postgres';
 export * from './migration.runner';
 export * from './change-feed';
+export * from './cache.reloader';
 export * from './settings.repository';
 export * from './migrate.main';

@@ -37,6 +37,19 @@ export interface Admission {
   release(): void;
 }
 
+/** An estimate is never reserved above this many tokens (a body's bytes / 4 plus at most 10M of output). */
+export const MAX_ESTIMATE_TOKENS = 10_000_000;
+/** Nor above this many USD: enough to refuse on any real budget, and 1e15 units stay exact integers (< 2^53). */
+export const MAX_ESTIMATE_USD = 10_000_000;
+/** Settled tokens are capped too (two int32 counts), so no counter arithmetic ever leaves safe integers. */
+const MAX_SETTLE_TOKENS = 2 * 2_147_483_647;
+
+/** `v` as a finite number in [0, max]: NaN and -Infinity become 0, +Infinity becomes max. */
+export function clampUsage(v: unknown, max: number): number {
+  if (typeof v !== 'number' || Number.isNaN(v) || v <= 0) return 0;
+  return Math.min(v, max);
+}
+
 const num = (v: number | null | undefined): number | null => (typeof v === 'number' && Number.isFinite(v) && v >= 0 ? v : null);
 
 export function scopeLimits(s: LimitSettings | null | undefined): ScopeLimits {
@@ -101,8 +114,10 @@ export class LimitsService implements OnModuleInit, OnApplicationShutdown {
       requestId: `${PROCESS_TAG}${(++ticketSeq).toString(36)}`,
       tenantId: principal.tenantId,
       keyId: principal.keyId,
-      tokens: Math.max(0, Math.ceil(estimate.tokens)),
-      costUnits: toUnits(estimate.costUsd),
+      // Estimates come from client input (body size, max_tokens): clamped, so no value can overflow a
+      // counter, turn into NaN, or wrap in Redis' integer formatting.
+      tokens: Math.ceil(clampUsage(estimate.tokens, MAX_ESTIMATE_TOKENS)),
+      costUnits: toUnits(clampUsage(estimate.costUsd, MAX_ESTIMATE_USD)),
       day: day.id,
       month: month.id,
       dayTtlMs: periodTtlMs(day, now),
@@ -167,7 +182,7 @@ export class LimitsService implements OnModuleInit, OnApplicationShutdown {
     };
     return {
       headers,
-      settle: (a) => end(Math.max(0, Math.round(a.tokens)), toUnits(a.costUsd)),
+      settle: (a) => end(Math.round(clampUsage(a.tokens, MAX_SETTLE_TOKENS)), toUnits(clampUsage(a.costUsd, MAX_ESTIMATE_USD))),
       release: () => end(0, 0),
     };
   }

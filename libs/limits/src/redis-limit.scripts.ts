@@ -22,7 +22,9 @@
 export const ADMIT_LUA = `
 local tm = redis.call('TIME')
 local now = tonumber(tm[1]) * 1000 + math.floor(tonumber(tm[2]) / 1000)
-local req, tokens, cost, leaseMs = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+-- numbers from the caller are clamped: NaN, inf or a huge value must never reach %d (which wraps them)
+local function clamp(v, hi) v = tonumber(v) or 0; if v ~= v or v < 0 then return 0 end; if v > hi then return hi end; return math.floor(v) end
+local req, tokens, cost, leaseMs = ARGV[1], clamp(ARGV[2], 1e10), clamp(ARGV[3], 1e17), clamp(ARGV[4], 1e10)
 local L = {}
 for i = 1, 10 do L[i] = tonumber(ARGV[4 + i]) end
 local win, dayTtl, monthTtl, prefix, member, mask = tonumber(ARGV[15]), tonumber(ARGV[16]), tonumber(ARGV[17]), ARGV[18], ARGV[19], ARGV[20]
@@ -135,9 +137,10 @@ return {refusal and 0 or 1, r[1], r[2], r[3], r[4], rc[1], rr[1], rc[2], rr[2], 
  */
 export const FINISH_LUA = `
 local function int(n) return string.format('%d', n) end
+local function clamp(v, hi) v = tonumber(v) or 0; if v ~= v or v < 0 then return 0 end; if v > hi then return hi end; return math.floor(v) end
 local removed = 0
 if ARGV[2] ~= '' then removed = redis.call('ZREM', KEYS[9], ARGV[2]) end
-local estCost, actCost = tonumber(ARGV[6]), tonumber(ARGV[7])
+local estCost, actCost = clamp(ARGV[6], 1e17), clamp(ARGV[7], 1e17)
 for i = 1, 4 do
   local k = KEYS[4 + i]
   -- a lease already expired has given its reservation back
@@ -151,7 +154,7 @@ for i = 1, 4 do
 end
 redis.call('ZREM', KEYS[3], ARGV[1])
 redis.call('ZREM', KEYS[4], ARGV[1])
-local delta = tonumber(ARGV[5]) - tonumber(ARGV[4])
+local delta = clamp(ARGV[5], 1e10) - clamp(ARGV[4], 1e10)
 for s = 1, 2 do
   local st = ARGV[7 + s]
   if st ~= '0' and delta ~= 0 and redis.call('HGET', KEYS[s], 'start') == st then
@@ -173,7 +176,8 @@ for i = 3, #KEYS do
   local isDay = (i % 2 == 1)
   if (isDay and seedDay) or (not isDay and seedMonth) then
     local cur = tonumber(redis.call('HGET', KEYS[i], 'spent')) or 0
-    local v = tonumber(ARGV[i])
+    local v = tonumber(ARGV[i]) or 0
+    if v ~= v or v < 0 then v = 0 elseif v > 1e17 then v = 1e17 end
     if cur < v then redis.call('HSET', KEYS[i], 'spent', string.format('%d', v)) end
     redis.call('PEXPIRE', KEYS[i], isDay and ARGV[1] or ARGV[2])
   end

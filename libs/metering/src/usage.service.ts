@@ -4,8 +4,10 @@ import { DataSource } from 'typeorm';
 export type UsageGroup = 'day' | 'model' | 'key' | 'tenant' | 'provider';
 export const USAGE_GROUPS: readonly UsageGroup[] = ['day', 'model', 'key', 'tenant', 'provider'];
 
+/** Whose rows a report reads: one tenant's, or every tenant's (root callers only). Always explicit. */
+export type UsageScope = { tenantId: string } | 'all';
+
 export interface UsageQuery {
-  tenantId?: string;
   keyId?: string;
   model?: string;
   from?: Date;
@@ -40,14 +42,15 @@ const GROUP_SQL: Record<UsageGroup, { expr: string; alias: string }> = {
 export class UsageService {
   constructor(private readonly dataSource: DataSource) {}
 
-  async report(q: UsageQuery): Promise<UsageReportRow[]> {
+  async report(scope: UsageScope, q: UsageQuery): Promise<UsageReportRow[]> {
+    if (scope !== 'all' && !scope?.tenantId) throw new Error('UsageService.report: a tenant scope needs a tenantId');
     const where: string[] = [];
     const params: unknown[] = [];
     const bind = (sql: string, v: unknown) => {
       params.push(v);
       where.push(sql.replace('?', `$${params.length}`));
     };
-    if (q.tenantId) bind('tenant_id = ?', q.tenantId);
+    if (scope !== 'all') bind('tenant_id = ?', scope.tenantId);
     if (q.keyId) bind('key_id = ?', q.keyId);
     if (q.model) bind('requested_model = ?', q.model);
     if (q.from) bind('started_at >= ?', q.from);

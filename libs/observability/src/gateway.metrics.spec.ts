@@ -56,10 +56,10 @@ describe('GatewayMetrics', () => {
     expect(await value('circuit', { state: 'half_open' })).toBe(0);
   });
 
-  it('keeps the old single entry point working: ok, fallback, or an error reason', async () => {
-    metrics.upstreamAttempt('p', 'ok');
-    metrics.upstreamAttempt('p', 'fallback');
-    metrics.upstreamAttempt('p', 'http_503');
+  it('counts attempts by result, fallbacks, and errors by reason', async () => {
+    metrics.upstreamOk('p');
+    metrics.fallback('p');
+    metrics.upstreamError('p', 'http_503');
     expect(await value('attempts', { provider: 'p', result: 'ok' })).toBe(1);
     expect(await value('attempts', { provider: 'p', result: 'error' })).toBe(1);
     expect(await value('fallbacks', { provider: 'p' })).toBe(1);

@@ -204,16 +204,6 @@ export class GatewayMetrics implements OnModuleDestroy {
     this.fallbacks.inc({ provider });
   }
 
-  /**
-   * Older single entry point, kept for callers not yet moved to the methods above:
-   * `ok` → upstreamOk, `fallback` → fallback, anything else is an error reason.
-   */
-  upstreamAttempt(provider: string, outcome: string): void {
-    if (outcome === 'ok') this.upstreamOk(provider);
-    else if (outcome === 'fallback') this.fallback(provider);
-    else this.upstreamError(provider, outcome);
-  }
-
   /** `target` must be configured, e.g. `<provider>/<upstream model of the route target>`, never raw user input. */
   circuitState(provider: string, target: string, state: CircuitState): void {
     for (const s of CIRCUIT_STATES) this.circuit.set({ provider, target, state: s }, s === state ? 1 : 0);

@@ -1,4 +1,5 @@
 export * from './gateway.metrics';
 export * from './http.metrics';
 export * from './request-log.config';
+export * from './metrics.auth';
 export * from './observability.module';

@@ -1,8 +1,10 @@
-import { DynamicModule, MiddlewareConsumer, Module, NestModule, RequestMethod } from '@nestjs/common';
+import { DynamicModule, Inject, MiddlewareConsumer, Module, NestModule, RequestMethod } from '@nestjs/common';
+import { APP_CONFIG, AppConfig } from '@gw/config';
 import { PrometheusModule } from '@willsoto/nestjs-prometheus';
 import { register } from 'prom-client';
 import { GATEWAY_METRIC_PROVIDERS, GatewayMetrics } from './gateway.metrics';
 import { ALL_ROUTES_PATH, HTTP_METRIC_PROVIDERS, HttpMetrics, OBSERVED_APP, ObservedApp } from './http.metrics';
+import { metricsAuth } from './metrics.auth';
 import { requestLoggerModule } from './request-log.config';
 
 /**
@@ -23,11 +25,15 @@ function common(app: ObservedApp) {
 }
 
 const ALL_ROUTES = { path: ALL_ROUTES_PATH, method: RequestMethod.ALL };
+const METRICS_ROUTE = { path: 'metrics', method: RequestMethod.GET };
 
-/** `GET /metrics` with process metrics, the gateway's own, HTTP metrics and JSON request logs. */
+/** `GET /metrics` (behind METRICS_TOKEN when set) with process metrics, the gateway's own, HTTP metrics and JSON request logs. */
 @Module({})
 export class GatewayObservabilityModule implements NestModule {
-  constructor(private readonly http: HttpMetrics) {}
+  constructor(
+    private readonly http: HttpMetrics,
+    @Inject(APP_CONFIG) private readonly cfg: AppConfig,
+  ) {}
 
   static forRoot(): DynamicModule {
     const c = common('gateway');
@@ -41,13 +47,17 @@ export class GatewayObservabilityModule implements NestModule {
 
   configure(consumer: MiddlewareConsumer): void {
     consumer.apply(this.http.middleware).forRoutes(ALL_ROUTES);
+    consumer.apply(metricsAuth(this.cfg.metricsToken)).forRoutes(METRICS_ROUTE);
   }
 }
 
-/** The admin app's metrics endpoint (HTTP and process metrics) and JSON request logs. */
+/** The admin app's metrics endpoint (HTTP and process metrics; behind METRICS_TOKEN when set) and JSON request logs. */
 @Module({})
 export class AdminObservabilityModule implements NestModule {
-  constructor(private readonly http: HttpMetrics) {}
+  constructor(
+    private readonly http: HttpMetrics,
+    @Inject(APP_CONFIG) private readonly cfg: AppConfig,
+  ) {}
 
   static forRoot(): DynamicModule {
     const c = common('admin');
@@ -56,5 +66,6 @@ export class AdminObservabilityModule implements NestModule {
 
   configure(consumer: MiddlewareConsumer): void {
     consumer.apply(this.http.middleware).forRoutes(ALL_ROUTES);
+    consumer.apply(metricsAuth(this.cfg.metricsToken)).forRoutes(METRICS_ROUTE);
   }
 }

@@ -1,6 +1,6 @@
 import { DynamicModule, RequestMethod } from '@nestjs/common';
 import { APP_CONFIG, AppConfig } from '@gw/config';
-import { assignRequestId, requestIdOf } from '@gw/common';
+import { assignRequestId, clientRequestIdOf, requestIdOf } from '@gw/common';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { LoggerModule, Params } from 'nestjs-pino';
 import pino, { Logger as PinoInstance, LevelWithSilent } from 'pino';
@@ -27,6 +27,11 @@ export function annotateRequestLog(res: ServerResponse, fields: () => LogFields)
 
 const LEVELS: Record<LevelWithSilent, number> = { trace: 10, debug: 20, info: 30, warn: 40, error: 50, fatal: 60, silent: Infinity };
 
+function pathOnly(url: string | undefined): string | undefined {
+  const q = url?.indexOf('?') ?? -1;
+  return q >= 0 ? url!.slice(0, q) : url;
+}
+
 /** The request line: who (tenant, key prefix), what (method, route, model, provider), how it went. */
 function requestLine(app: ObservedApp, req: IncomingMessage, res: ServerResponse): LogFields {
   const r = res as Annotated;
@@ -36,9 +41,13 @@ function requestLine(app: ObservedApp, req: IncomingMessage, res: ServerResponse
   const line: LogFields = {
     app,
     method: req.method,
-    url: (req as IncomingMessage & { originalUrl?: string }).originalUrl ?? req.url,
+    // The path only: a query string may carry anything a client put there (a misplaced `?access_token=`…).
+    url: pathOnly((req as IncomingMessage & { originalUrl?: string }).originalUrl ?? req.url),
     status: res.statusCode,
   };
+  // The client's own x-request-id (never our id, see request-id.ts): lets its traces find this line.
+  const clientId = clientRequestIdOf(req);
+  if (clientId) line.clientRequestId = clientId;
   if (user?.tenantName) line.tenant = user.tenantName;
   if (user?.keyPrefix) line.keyPrefix = user.keyPrefix;
   if (user?.role) {

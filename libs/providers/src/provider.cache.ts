@@ -1,20 +1,21 @@
 import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { SecretBox } from '@gw/common';
-import { ChangeFeed, ProviderEntity } from '@gw/db';
+import { CacheReloader, ChangeFeed, ProviderEntity } from '@gw/db';
 import { ResolvedProvider } from './provider.adapter';
 import { adapterFor } from './provider.registry';
 import { ProviderRepository } from './provider.repository';
 import { SECRET_BOX } from './provider.service';
 
-/** Providers with decrypted credentials, held in memory only, reloaded when admin data changes. */
+/**
+ * Providers with decrypted credentials, held in memory only, reloaded when admin data changes (a failed
+ * reload is retried with backoff, and a full reload runs every minute anyway: see CacheReloader).
+ */
 @Injectable()
 export class ProviderCache implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger('ProviderCache');
   private byId = new Map<string, ResolvedProvider>();
   private readonly listeners = new Set<() => void>();
-  private unsubscribe?: () => void;
-  private reloading?: Promise<void>;
-  private again = false;
+  private readonly reloader = new CacheReloader('ProviderCache', () => this.load());
 
   constructor(
     private readonly repo: ProviderRepository,
@@ -23,12 +24,11 @@ export class ProviderCache implements OnApplicationBootstrap, OnApplicationShutd
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
-    this.unsubscribe = this.changes.subscribe(() => void this.reload());
-    await this.reload();
+    await this.reloader.start(this.changes);
   }
 
   onApplicationShutdown(): void {
-    this.unsubscribe?.();
+    this.reloader.stop();
   }
 
   get(id: string): ResolvedProvider | undefined {
@@ -44,26 +44,15 @@ export class ProviderCache implements OnApplicationBootstrap, OnApplicationShutd
     this.listeners.add(listener);
   }
 
+  /** Coalesced (one in flight plus one queued); never rejects: a failure is retried with backoff. */
   reload(): Promise<void> {
-    if (this.reloading) {
-      this.again = true;
-      return this.reloading;
-    }
-    this.reloading = (async () => {
-      try {
-        do {
-          this.again = false;
-          const rows = await this.repo.list();
-          this.byId = new Map(rows.map((r) => [r.id, this.resolve(r)]));
-          for (const l of this.listeners) l();
-        } while (this.again);
-      } catch (e) {
-        this.logger.error(`reload failed: ${(e as Error).message}`);
-      } finally {
-        this.reloading = undefined;
-      }
-    })();
-    return this.reloading;
+    return this.reloader.reload();
+  }
+
+  private async load(): Promise<void> {
+    const rows = await this.repo.list();
+    this.byId = new Map(rows.map((r) => [r.id, this.resolve(r)]));
+    for (const l of this.listeners) l();
   }
 
   private resolve(r: ProviderEntity): ResolvedProvider {

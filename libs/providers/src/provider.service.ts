@@ -16,13 +16,36 @@ export interface ProviderInput {
   enabled?: boolean;
 }
 
-/** What the API returns: the credential is replaced by whether one is set. */
+/** What the API returns: the credential is replaced by whether one is set; credential-like headers are redacted. */
 export type ProviderView = Omit<ProviderEntity, 'credentialEnc'> & { hasCredential: boolean };
+
+/** What a redacted header value reads as. Sent back unchanged in a PATCH, it keeps the stored value. */
+export const REDACTED = '[redacted]';
+/**
+ * Header names whose values are credentials: anything naming a key, token, secret, password, credential,
+ * cookie, signature or authorization (`Authorization`, `X-Api-Key`, `X-Goog-Api-Key`, `X-Auth-Token`…).
+ * The audit log applies the same rule (@gw/auth `redactForAudit`).
+ */
+const CREDENTIAL_HEADER = /authorization|cookie|token|secret|passw|credential|key|signature/i;
+
+export function isCredentialHeader(name: string): boolean {
+  return CREDENTIAL_HEADER.test(name);
+}
+
+/** Extra headers as the API shows them: credential-like values write-only, like `credential`. */
+export function redactProviderHeaders(headers: Record<string, string> | undefined): Record<string, string> | undefined {
+  if (!headers || typeof headers !== 'object') return headers;
+  return Object.fromEntries(Object.entries(headers).map(([k, v]) => [k, isCredentialHeader(k) ? REDACTED : v]));
+}
 
 export function toProviderView(p: ProviderEntity): ProviderView {
   const { credentialEnc, ...rest } = p;
-  return { ...rest, hasCredential: !!credentialEnc };
+  const settings = rest.settings?.headers ? { ...rest.settings, headers: redactProviderHeaders(rest.settings.headers) } : rest.settings;
+  return { ...rest, settings, hasCredential: !!credentialEnc };
 }
+
+/** How `update` treats a new baseUrl that would carry the stored credential to another host. */
+export type BaseUrlChange = 'refuse' | 'clear';
 
 @Injectable()
 export class ProviderService {
@@ -54,7 +77,13 @@ export class ProviderService {
     return toProviderView(p);
   }
 
-  async update(id: string, patch: Partial<ProviderInput>): Promise<ProviderView> {
+  /**
+   * Credentials (the sealed `credential` and credential-like `settings.headers`) are bound to the host they
+   * were given for. A new `baseUrl` without them in the same request would send them to the new host:
+   * the admin API (`onBaseUrlChange: 'refuse'`) answers 400 `credential_required` (send the credential
+   * again, or `null` to drop it); the environment bootstrap (`'clear'`) drops what it did not resend.
+   */
+  async update(id: string, patch: Partial<ProviderInput>, opts: { onBaseUrlChange?: BaseUrlChange } = {}): Promise<ProviderView> {
     const current = await this.getEntity(id);
     if (patch.name && patch.name !== current.name && (await this.providers.findByName(patch.name))) {
       throw Errors.conflict(`A provider named "${patch.name}" already exists.`, 'name');
@@ -64,8 +93,12 @@ export class ProviderService {
     if (patch.kind !== undefined) next.kind = patch.kind;
     if (patch.baseUrl !== undefined) next.baseUrl = patch.baseUrl.replace(/\/+$/, '');
     if (patch.credential !== undefined) next.credentialEnc = patch.credential ? this.box.seal(patch.credential) : null;
-    if (patch.settings !== undefined) next.settings = { ...current.settings, ...patch.settings };
+    if (patch.settings !== undefined) {
+      next.settings = { ...current.settings, ...patch.settings };
+      if (patch.settings.headers) next.settings.headers = keepRedacted(patch.settings.headers, current.settings?.headers);
+    }
     if (patch.enabled !== undefined) next.enabled = patch.enabled;
+    if (next.baseUrl !== undefined && next.baseUrl !== current.baseUrl) this.unbindCredentials(current, patch, next, opts.onBaseUrlChange ?? 'refuse');
     const p = (await this.providers.update(id, next))!;
     await this.changes.bump();
     return toProviderView(p);
@@ -74,7 +107,7 @@ export class ProviderService {
   /** Create or update by name: used by the zero-config bootstrap from environment variables. */
   async upsertByName(input: ProviderInput): Promise<ProviderView> {
     const existing = await this.providers.findByName(input.name);
-    return existing ? this.update(existing.id, input) : this.create(input);
+    return existing ? this.update(existing.id, input, { onBaseUrlChange: 'clear' }) : this.create(input);
   }
 
   async delete(id: string): Promise<void> {
@@ -82,16 +115,30 @@ export class ProviderService {
     await this.changes.bump();
   }
 
-  /** Re-seals every credential with a new master key (see `npm run rotate-master-key`). */
-  async reseal(from: SecretBox, to: SecretBox): Promise<number> {
-    let n = 0;
-    for (const p of await this.providers.list()) {
-      if (!p.credentialEnc) continue;
-      await this.providers.update(p.id, { credentialEnc: to.seal(from.open(p.credentialEnc)) });
-      n++;
+  private unbindCredentials(current: ProviderEntity, patch: Partial<ProviderInput>, next: Partial<ProviderEntity>, mode: BaseUrlChange): void {
+    const missing: string[] = [];
+    if (current.credentialEnc && patch.credential === undefined) {
+      if (mode === 'clear') next.credentialEnc = null;
+      else missing.push('credential');
     }
-    await this.changes.bump();
-    return n;
+    const headers = (next.settings ?? current.settings)?.headers ?? {};
+    const resent = (h: string) => {
+      const v = patch.settings?.headers?.[h];
+      return v !== undefined && v !== REDACTED;
+    };
+    // Credential-like headers stored before this request and not given again in it.
+    const kept = Object.keys(headers).filter((h) => isCredentialHeader(h) && !resent(h) && current.settings?.headers?.[h] !== undefined);
+    if (kept.length) {
+      if (mode === 'clear') next.settings = { ...(next.settings ?? current.settings), headers: Object.fromEntries(Object.entries(headers).filter(([h]) => !kept.includes(h))) };
+      else missing.push(`settings.headers (${kept.join(', ')})`);
+    }
+    if (missing.length) {
+      throw Errors.badRequest(
+        `Changing baseUrl would send the stored ${missing.join(' and ')} to ${next.baseUrl}: send ${missing.length > 1 ? 'them' : 'it'} again in the same request (credential: null drops it).`,
+        missing[0].startsWith('credential') ? 'credential' : 'settings.headers',
+        'credential_required',
+      );
+    }
   }
 
   private async getEntity(id: string): Promise<ProviderEntity> {
@@ -99,4 +146,13 @@ export class ProviderService {
     if (!p) throw Errors.notFound(`No provider with id ${id}.`, 'provider_not_found');
     return p;
   }
+}
+
+/** `[redacted]` values sent back (a view PATCHed as read) keep the stored value of that header. */
+function keepRedacted(headers: Record<string, string>, stored: Record<string, string> | undefined): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(headers)
+      .filter(([k, v]) => v !== REDACTED || stored?.[k] !== undefined)
+      .map(([k, v]) => [k, v === REDACTED ? stored![k] : v]),
+  );
 }

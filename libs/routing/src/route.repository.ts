@@ -11,12 +11,14 @@ export class RouteRepository {
   list(tenantId: string | null): Promise<RouteEntity[]> {
     return this.repo.find({ where: { tenantId: tenantId ?? IsNull() }, order: { createdAt: 'ASC' } });
   }
+  /** Every scope, global and every tenant's: root callers and the gateway's route table. */
   listAll(): Promise<RouteEntity[]> {
     return this.repo.find({ order: { createdAt: 'ASC' } });
   }
   get(tenantId: string | null, id: string): Promise<RouteEntity | null> {
     return this.repo.findOne({ where: { id, tenantId: tenantId ?? IsNull() } });
   }
+  /** Root callers only: the one read that ignores the scope. */
   getAnyScope(id: string): Promise<RouteEntity | null> {
     return this.repo.findOne({ where: { id } });
   }

@@ -29,7 +29,14 @@ export class RouteService {
 
   async get(tenantId: string | null, id: string): Promise<RouteEntity> {
     const r = await this.routes.get(tenantId, id);
-    if (!r) throw Errors.notFound(`No route with id ${id}.`, 'route_not_found');
+    if (!r) throw routeNotFound(id);
+    return r;
+  }
+
+  /** A route by id whatever its scope (global or any tenant's): for root callers only. */
+  async getAnyScope(id: string): Promise<RouteEntity> {
+    const r = await this.routes.getAnyScope(id);
+    if (!r) throw routeNotFound(id);
     return r;
   }
 
@@ -70,7 +77,7 @@ export class RouteService {
   }
 
   async delete(tenantId: string | null, id: string): Promise<void> {
-    if (!(await this.routes.delete(tenantId, id))) throw Errors.notFound(`No route with id ${id}.`, 'route_not_found');
+    if (!(await this.routes.delete(tenantId, id))) throw routeNotFound(id);
     await this.changes.bump();
   }
 
@@ -85,4 +92,8 @@ export class RouteService {
     }
     return out;
   }
+}
+
+function routeNotFound(id: string) {
+  return Errors.notFound(`No route with id ${id}.`, 'route_not_found');
 }

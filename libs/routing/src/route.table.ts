@@ -1,6 +1,6 @@
-import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { Injectable, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { globToRegExp, isGlob, patternSpecificity } from '@gw/common';
-import { ChangeFeed, RouteEntity, RouteSettings } from '@gw/db';
+import { CacheReloader, ChangeFeed, RouteEntity, RouteSettings } from '@gw/db';
 import { ProviderCache, ResolvedProvider } from '@gw/providers';
 import { RouteRepository } from './route.repository';
 
@@ -35,17 +35,16 @@ const MAX_MEMO = 10_000;
 /**
  * All routes in memory. Resolution order: the tenant's exact names, the tenant's globs (most specific
  * first), then global exact names and global globs. Results are memoised per (tenant, model).
+ * Reloaded whole on change; a failed reload is retried with backoff and a full reload runs every minute
+ * anyway (see CacheReloader).
  */
 @Injectable()
 export class RouteTable implements OnApplicationBootstrap, OnApplicationShutdown {
-  private readonly logger = new Logger('RouteTable');
   private global: Scope = { exact: new Map(), globs: [] };
   private tenants = new Map<string, Scope>();
   private memo = new Map<string, ResolvedRoute | null>();
   private rows: RouteEntity[] = [];
-  private unsubscribe?: () => void;
-  private reloading?: Promise<void>;
-  private again = false;
+  private readonly reloader = new CacheReloader('RouteTable', () => this.load());
 
   constructor(
     private readonly repo: RouteRepository,
@@ -54,14 +53,13 @@ export class RouteTable implements OnApplicationBootstrap, OnApplicationShutdown
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
-    this.unsubscribe = this.changes.subscribe(() => void this.reload());
     this.providers.onReload(() => this.rebuild());
     await this.providers.reload();
-    await this.reload();
+    await this.reloader.start(this.changes);
   }
 
   onApplicationShutdown(): void {
-    this.unsubscribe?.();
+    this.reloader.stop();
   }
 
   resolve(tenantId: string, model: string): ResolvedRoute | undefined {
@@ -91,25 +89,14 @@ export class RouteTable implements OnApplicationBootstrap, OnApplicationShutdown
     return [...out].map(([id, ownedBy]) => ({ id, ownedBy }));
   }
 
+  /** Coalesced (one in flight plus one queued); never rejects: a failure is retried with backoff. */
   reload(): Promise<void> {
-    if (this.reloading) {
-      this.again = true;
-      return this.reloading;
-    }
-    this.reloading = (async () => {
-      try {
-        do {
-          this.again = false;
-          this.rows = await this.repo.listAll();
-          this.rebuild();
-        } while (this.again);
-      } catch (e) {
-        this.logger.error(`reload failed: ${(e as Error).message}`);
-      } finally {
-        this.reloading = undefined;
-      }
-    })();
-    return this.reloading;
+    return this.reloader.reload();
+  }
+
+  private async load(): Promise<void> {
+    this.rows = await this.repo.listAll();
+    this.rebuild();
   }
 
   private rebuild(): void {

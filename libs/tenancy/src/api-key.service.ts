@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { Errors, newSecret, sha256Hex } from '@gw/common';
 import { ApiKeyEntity, ChangeFeed, LimitSettings, TenantEntity } from '@gw/db';
 import { ApiKeyRepository } from './api-key.repository';
-import { keyLimitOverQuota } from './tenant-quota';
+import { keyLimitOverQuota } from './tenant-quota.policy';
 import { TenantService } from './tenant.service';
 
 export const KEY_PREFIX = 'sk-gw-';

@@ -3,5 +3,5 @@ export * from './api-key.repository';
 export * from './tenant.service';
 export * from './api-key.service';
 export * from './key-cache';
-export * from './tenant-quota';
+export * from './tenant-quota.policy';
 export * from './tenancy.module';

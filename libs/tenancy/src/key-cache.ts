@@ -1,6 +1,6 @@
 import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { sha256Hex } from '@gw/common';
-import { ApiKeyEntity, ChangeFeed, LimitSettings, TenantEntity } from '@gw/db';
+import { ApiKeyEntity, CacheReloader, ChangeFeed, LimitSettings, TenantEntity } from '@gw/db';
 import { ApiKeyRepository } from './api-key.repository';
 import { TenantRepository } from './tenant.repository';
 
@@ -23,9 +23,11 @@ export type KeyLookup = { ok: true; principal: Principal } | { ok: false; reason
 const NEGATIVE_TTL_MS = 1000;
 
 /**
- * In-memory snapshot of active keys by hash. Reloaded whole when the change feed fires; a miss falls
- * back to one indexed read (coalesced, negatively cached) so that a key created on another replica
- * works at once without letting unknown keys hammer the database.
+ * In-memory snapshot of active keys by hash. Reloaded whole when the change feed fires (a failed reload is
+ * retried with backoff, and a full reload runs every minute anyway: see CacheReloader); a miss falls back to
+ * one indexed read (coalesced, negatively cached) so that a key created on another replica works at once
+ * without letting unknown keys hammer the database. A miss read is only remembered if no reload started
+ * while it ran: otherwise it could put a key revoked meanwhile back into the fresh snapshot.
  */
 @Injectable()
 export class KeyCache implements OnApplicationBootstrap, OnApplicationShutdown {
@@ -35,9 +37,7 @@ export class KeyCache implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly negative = new Map<string, number>();
   private readonly inflight = new Map<string, Promise<Principal | undefined>>();
   private readonly used = new Set<string>();
-  private reloading?: Promise<void>;
-  private reloadAgain = false;
-  private unsubscribe?: () => void;
+  private readonly reloader = new CacheReloader('KeyCache', () => this.load());
   private touchTimer?: NodeJS.Timeout;
 
   constructor(
@@ -47,46 +47,33 @@ export class KeyCache implements OnApplicationBootstrap, OnApplicationShutdown {
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
-    this.unsubscribe = this.changes.subscribe(() => void this.reload());
-    await this.reload();
+    await this.reloader.start(this.changes);
     this.touchTimer = setInterval(() => void this.flushTouches(), 5000);
     this.touchTimer.unref();
   }
 
   async onApplicationShutdown(): Promise<void> {
-    this.unsubscribe?.();
+    this.reloader.stop();
     if (this.touchTimer) clearInterval(this.touchTimer);
     await this.flushTouches();
   }
 
-  /** Coalesces bursts of changes into at most one reload in flight plus one queued. */
+  /** Coalesces bursts of changes into at most one reload in flight plus one queued; never rejects (retries). */
   reload(): Promise<void> {
-    if (this.reloading) {
-      this.reloadAgain = true;
-      return this.reloading;
+    return this.reloader.reload();
+  }
+
+  private async load(): Promise<void> {
+    const [tenants, keys] = await Promise.all([this.tenantRepo.list(), this.keys.listAllActive()]);
+    const tmap = new Map(tenants.map((t) => [t.id, t]));
+    const next = new Map<string, Principal>();
+    for (const k of keys) {
+      const p = this.toPrincipal(k, tmap);
+      if (p) next.set(k.keyHash, p);
     }
-    this.reloading = (async () => {
-      try {
-        do {
-          this.reloadAgain = false;
-          const [tenants, keys] = await Promise.all([this.tenantRepo.list(), this.keys.listAllActive()]);
-          const tmap = new Map(tenants.map((t) => [t.id, t]));
-          const next = new Map<string, Principal>();
-          for (const k of keys) {
-            const p = this.toPrincipal(k, tmap);
-            if (p) next.set(k.keyHash, p);
-          }
-          this.tenants = tmap;
-          this.byHash = next;
-          this.negative.clear();
-        } while (this.reloadAgain);
-      } catch (e) {
-        this.logger.error(`reload failed: ${(e as Error).message}`);
-      } finally {
-        this.reloading = undefined;
-      }
-    })();
-    return this.reloading;
+    this.tenants = tmap;
+    this.byHash = next;
+    this.negative.clear();
   }
 
   async lookup(secret: string): Promise<KeyLookup> {
@@ -105,10 +92,14 @@ export class KeyCache implements OnApplicationBootstrap, OnApplicationShutdown {
     let pending = this.inflight.get(hash);
     if (!pending) {
       pending = (async () => {
+        const generation = this.reloader.generation;
         try {
           const k = await this.keys.findActiveByHash(hash);
           const t = k ? (this.tenants.get(k.tenantId) ?? (await this.tenantRepo.get(k.tenantId)) ?? undefined) : undefined;
           const p = k && t ? this.toPrincipal(k, new Map([[t.id, t]])) : undefined;
+          // A reload began while we read: what we read may predate a revocation (or a creation) that the
+          // reload's snapshot already reflects. Answer this one request, but do not remember it.
+          if (this.reloader.generation !== generation) return p;
           if (p) this.byHash.set(hash, p);
           else {
             if (this.negative.size > 10_000) this.negative.clear();

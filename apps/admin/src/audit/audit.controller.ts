@@ -1,7 +1,6 @@
 import { Controller, Get, Query } from '@nestjs/common';
 import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
-import { AdminPrincipal, AuditService, CurrentAdmin, Roles, confinedTenant } from '@gw/auth';
-import { tenantNotFound } from '@gw/tenancy';
+import { AdminPrincipal, AuditService, CurrentAdmin, Roles } from '@gw/auth';
 import { AuditListDto, AuditQueryDto } from './audit.dto';
 
 @ApiTags('audit')
@@ -15,10 +14,8 @@ export class AuditController {
   @ApiOkResponse({ type: AuditListDto })
   @Get()
   async list(@CurrentAdmin() actor: AdminPrincipal, @Query() q: AuditQueryDto) {
-    const own = confinedTenant(actor);
-    if (own && q.tenantId && q.tenantId !== own) throw tenantNotFound(q.tenantId);
-    const tenantId = own ?? q.tenantId ?? null;
-    const data = await this.audit.list(tenantId, {
+    const data = await this.audit.list(actor, {
+      tenantId: q.tenantId,
       action: q.action,
       objectType: q.objectType,
       objectId: q.objectId,

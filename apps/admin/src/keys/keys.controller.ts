@@ -3,6 +3,7 @@ import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { AdminPrincipal, AdminResource, CurrentAdmin, Roles, TenantScoped } from '@gw/auth';
 import { ApiKeyService } from '@gw/tenancy';
 import { CreateKeyDto, UpdateKeyDto } from '../admin.dto';
+import { KeyAdminService } from './key-admin.service';
 
 const toDate = (v: string | null | undefined) => (v === undefined ? undefined : v === null ? null : new Date(v));
 
@@ -14,7 +15,10 @@ const toDate = (v: string | null | undefined) => (v === undefined ? undefined : 
 @AdminResource({ type: 'key', table: 'api_keys' })
 @Controller('admin/tenants/:tenantId/keys')
 export class KeysController {
-  constructor(private readonly keys: ApiKeyService) {}
+  constructor(
+    private readonly keys: ApiKeyService,
+    private readonly admin: KeyAdminService,
+  ) {}
 
   @Roles('root', 'admin', 'viewer')
   @Get()
@@ -28,7 +32,7 @@ export class KeysController {
   })
   @Post()
   async create(@Param('tenantId', ParseUUIDPipe) tenantId: string, @CurrentAdmin() actor: AdminPrincipal, @Body() dto: CreateKeyDto) {
-    const { key, secret } = await this.keys.create(tenantId, { ...dto, expiresAt: toDate(dto.expiresAt) }, { withinTenantQuota: actor.role !== 'root' });
+    const { key, secret } = await this.admin.create(actor, tenantId, { ...dto, expiresAt: toDate(dto.expiresAt) });
     return { ...key, secret };
   }
 
@@ -40,7 +44,7 @@ export class KeysController {
   @ApiOperation({ summary: "Change a key. A tenant admin may not raise its limits above the tenant's." })
   @Patch(':id')
   update(@Param('tenantId', ParseUUIDPipe) tenantId: string, @Param('id', ParseUUIDPipe) id: string, @CurrentAdmin() actor: AdminPrincipal, @Body() dto: UpdateKeyDto) {
-    return this.keys.update(tenantId, id, { ...dto, expiresAt: toDate(dto.expiresAt) }, { withinTenantQuota: actor.role !== 'root' });
+    return this.admin.update(actor, tenantId, id, { ...dto, expiresAt: toDate(dto.expiresAt) });
   }
   @ApiOperation({ summary: 'Revoke a key: it stops working on every gateway within CACHE_REFRESH_MS (default 0.5 s).' })
   @Post(':id/revoke') @HttpCode(200) revoke(@Param('tenantId', ParseUUIDPipe) tenantId: string, @Param('id', ParseUUIDPipe) id: string) {

@@ -1,8 +1,7 @@
 import { Controller, Get, Query, Res } from '@nestjs/common';
 import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
-import { AdminPrincipal, CurrentAdmin, Roles, confinedTenant } from '@gw/auth';
+import { AdminPrincipal, CurrentAdmin, Roles, readScope } from '@gw/auth';
 import { UsageGroup, UsageService, usageToCsv } from '@gw/metering';
-import { tenantNotFound } from '@gw/tenancy';
 import type { Response } from 'express';
 import { UsageQueryDto } from '../admin.dto';
 
@@ -16,10 +15,8 @@ export class UsageController {
   @ApiOperation({ summary: "Usage from the ledger. Root: every tenant (filter with tenantId). A tenant's admin or viewer: its own tenant only." })
   @Get()
   async report(@CurrentAdmin() actor: AdminPrincipal, @Query() q: UsageQueryDto, @Res() res: Response): Promise<void> {
-    const own = confinedTenant(actor);
-    if (own && q.tenantId && q.tenantId !== own) throw tenantNotFound(q.tenantId);
-    const rows = await this.usage.report({
-      tenantId: own ?? q.tenantId,
+    // The caller's scope (its own tenant unless it is root; another tenant's id is a 404), then the filters.
+    const rows = await this.usage.report(readScope(actor, q.tenantId), {
       keyId: q.keyId,
       model: q.model,
       from: q.from ? new Date(q.from) : undefined,

@@ -6,16 +6,10 @@ import { DrainService } from './drain.service';
 /** Liveness says the process answers; readiness says it can serve (database reachable, not draining). */
 @Controller()
 export class HealthController {
-  private draining = false;
-
   constructor(
     private readonly dataSource: DataSource,
     private readonly drain: DrainService,
   ) {}
-
-  setDraining(): void {
-    this.draining = true;
-  }
 
   @Get('healthz')
   @HttpCode(200)
@@ -25,14 +19,14 @@ export class HealthController {
 
   @Get('readyz')
   async ready(@Res() res: Response): Promise<void> {
-    if (this.draining || this.drain.draining) {
+    if (this.drain.draining) {
       res.status(503).json({ status: 'draining' });
       return;
     }
     try {
       await this.dataSource.query('SELECT 1');
       res.status(200).json({ status: 'ready' });
-    } catch (e) {
+    } catch {
       res.status(503).json({ status: 'unavailable', reason: 'database unreachable' });
     }
   }

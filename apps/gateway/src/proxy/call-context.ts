@@ -27,6 +27,8 @@ export class CallContext {
   usageReported = false;
   ttfbMs: number | null = null;
   attempts = 0;
+  /** The client's own x-request-id, kept beside ours (never used as the ledger key). */
+  clientRequestId: string | null = null;
   /** Prompt size estimated from the body (bytes / 4), used when a stream is cut short. */
   promptEstimate = 0;
   streamed = false;

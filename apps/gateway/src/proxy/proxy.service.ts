@@ -1,8 +1,8 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { APP_CONFIG, AppConfig } from '@gw/config';
-import { Errors, OpenAIError, matchesAny, requestIdOf, toOpenAIError } from '@gw/common';
+import { Errors, OpenAIError, clientRequestIdOf, matchesAny, requestIdOf, toOpenAIError } from '@gw/common';
 import { LimitsService } from '@gw/limits';
-import { LedgerWriter, PriceTable } from '@gw/metering';
+import { LedgerWriter, PriceTable, hasBudget } from '@gw/metering';
 import { GatewayMetrics, annotateRequestLog, modelLabel } from '@gw/observability';
 import { Operation } from '@gw/providers';
 import { ResolvedTarget, RouteTable } from '@gw/routing';
@@ -15,6 +15,23 @@ import { upstreamNetworkError } from './upstream-error';
 import { UpstreamDispatcher, UpstreamResponse } from './upstream.dispatcher';
 
 type Body = Record<string, unknown>;
+
+/** Model names are map keys, metric labels and log fields: bounded, and of the characters real model ids use. */
+export const MAX_MODEL_CHARS = 256;
+const MODEL_NAME = /^[A-Za-z0-9\-_.:/@+]+$/;
+/** The largest output a request may ask for (`max_tokens` & co.); also what its reservation is capped at. */
+export const MAX_OUTPUT_TOKENS = 10_000_000;
+
+/** An event that may carry a usage block (`"usage": {`, whatever the spacing); confirmed by parsing it. */
+export const USAGE_EVENT = /"usage"\s*:\s*\{/;
+/** A chat chunk that streamed something (about one token each), for estimating a stream without usage. */
+const CONTENT_EVENT = /"(?:content|arguments|refusal|reasoning|reasoning_content)"\s*:\s*"(?!")/;
+/** A chat chunk that ends its choice (`"finish_reason": "stop"`, not `null`). */
+const FINISH_EVENT = /"finish_reason"\s*:\s*"/;
+
+export function isObject(v: unknown): v is Body {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
 
 export const SSE_HEADERS = { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' };
 
@@ -45,8 +62,11 @@ export class ProxyService {
 
   begin(req: Request, res: Response, principal: Principal, endpoint: Endpoint): CallContext {
     const body = req.body as unknown;
-    const model = body && typeof body === 'object' && typeof (body as Body).model === 'string' ? ((body as Body).model as string) : null;
+    // Recorded (log line, ledger row) even when resolve() refuses it, so bounded here already.
+    const given = body && typeof body === 'object' ? (body as Body).model : undefined;
+    const model = typeof given === 'string' ? given.slice(0, MAX_MODEL_CHARS) : null;
     const ctx = new CallContext(requestIdOf(req), principal, endpoint, model);
+    ctx.clientRequestId = clientRequestIdOf(req);
     this.metrics.started(endpoint);
     // The request's one log line (written when the response ends): metadata only, never prompt or completion.
     annotateRequestLog(res, () => ({
@@ -82,6 +102,10 @@ export class ProxyService {
     if (!body || typeof body !== 'object' || Array.isArray(body)) throw Errors.badRequest('The request body must be a JSON object.');
     const b = body as Body;
     if (typeof b.model !== 'string' || !b.model.trim()) throw Errors.badRequest('You must provide a model parameter.', 'model', 'missing_required_parameter');
+    if (b.model.length > MAX_MODEL_CHARS) throw Errors.badRequest(`\`model\` must be at most ${MAX_MODEL_CHARS} characters.`, 'model');
+    if (!MODEL_NAME.test(b.model)) {
+      throw Errors.badRequest('`model` may contain only letters, digits and the characters - _ . : / @ +', 'model');
+    }
     if (b.stream !== undefined && typeof b.stream !== 'boolean') throw Errors.badRequest('`stream` must be a boolean.', 'stream');
     const model = b.model;
     if (!matchesAny(ctx.principal.allowedModels, model)) {
@@ -96,21 +120,45 @@ export class ProxyService {
     return b;
   }
 
+  /**
+   * The output cap the client asked for in `fields` (first one set wins), each checked: an integer in
+   * [1, MAX_OUTPUT_TOKENS], else 400 naming the field. `null` counts as not set.
+   */
+  maxOutputTokens(body: Body, ...fields: string[]): number | undefined {
+    let out: number | undefined;
+    for (const f of fields) {
+      const v = body[f];
+      if (v === undefined || v === null) continue;
+      if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > MAX_OUTPUT_TOKENS) {
+        throw Errors.badRequest(`\`${f}\` must be an integer between 1 and ${MAX_OUTPUT_TOKENS}.`, f, 'invalid_value');
+      }
+      out ??= v;
+    }
+    return out;
+  }
+
   /** Reserves an estimate against limits and budgets before anything is forwarded. */
   async admit(ctx: CallContext, req: Request, maxOutput: unknown): Promise<void> {
     // A chunked upload has no content-length; without a size the reservation would be the output alone.
     const bytes = Number(req.headers['content-length'] ?? 0) || Buffer.byteLength(JSON.stringify(req.body ?? ''));
     const promptTokens = Math.ceil(bytes / 4);
     ctx.promptEstimate = promptTokens;
-    const out = typeof maxOutput === 'number' && maxOutput > 0 ? maxOutput : this.cfg.defaultMaxOutputTokens;
+    const out =
+      typeof maxOutput === 'number' && Number.isFinite(maxOutput) && maxOutput > 0 ? Math.min(Math.ceil(maxOutput), MAX_OUTPUT_TOKENS) : this.cfg.defaultMaxOutputTokens;
     const firstTarget = ctx.route!.groups[0][0];
     const model = firstTarget.model ?? ctx.model!;
-    const costUsd = this.prices.cost([model, ctx.model], { inputTokens: promptTokens, outputTokens: out, cachedTokens: 0 });
+    const costUsd = this.prices.cost([model, ctx.model], { inputTokens: promptTokens, outputTokens: out, cachedTokens: 0 }, { budgeted: this.budgeted(ctx) });
     ctx.admission = await this.limits.admit(ctx.principal, { model, tokens: promptTokens + out, costUsd });
   }
 
-  send(ctx: CallContext, op: Operation | ((t: ResolvedTarget) => Operation), stream: boolean, bodyFor: (t: ResolvedTarget) => Body): Promise<UpstreamResponse> {
-    return this.dispatcher.send(ctx, op, stream, bodyFor);
+  send(
+    ctx: CallContext,
+    op: Operation | ((t: ResolvedTarget) => Operation),
+    stream: boolean,
+    bodyFor: (t: ResolvedTarget) => Body,
+    accept?: (t: ResolvedTarget) => boolean,
+  ): Promise<UpstreamResponse> {
+    return this.dispatcher.send(ctx, op, stream, bodyFor, accept);
   }
 
   /** The upstream body with the model rewritten and the provider's own adjustments applied. */
@@ -167,10 +215,15 @@ export class ProxyService {
     res.end(JSON.stringify(err.body));
   }
 
+  /** A key or tenant with a budget pays a default price for unpriced models, so budgets cannot be bypassed. */
+  private budgeted(ctx: CallContext): boolean {
+    return hasBudget(ctx.principal.keyLimits, ctx.principal.tenantLimits);
+  }
+
   /** Exactly one ledger row and one metrics observation per authenticated request. */
   finish(ctx: CallContext): void {
     const u = ctx.usage;
-    const costUsd = this.prices.cost([ctx.upstreamModel, ctx.model], u);
+    const costUsd = this.prices.cost([ctx.upstreamModel, ctx.model], u, { budgeted: this.budgeted(ctx) });
     const tokens = u.inputTokens + u.outputTokens;
     if (ctx.admission) {
       if (tokens > 0 || costUsd > 0) ctx.admission.settle({ tokens, costUsd });
@@ -181,6 +234,7 @@ export class ProxyService {
     const t = ctx.target;
     this.ledger.record({
       requestId: ctx.requestId,
+      clientRequestId: ctx.clientRequestId,
       tenantId: ctx.principal.tenantId,
       keyId: ctx.principal.keyId,
       routeId: ctx.route?.id ?? null,
@@ -228,7 +282,12 @@ export class ProxyService {
       if (!Array.isArray(body.messages) || body.messages.length === 0) {
         throw Errors.badRequest('`messages` must be a non-empty array.', 'messages');
       }
-      await this.admit(ctx, req, body.max_completion_tokens ?? body.max_tokens);
+      const badMessage = body.messages.findIndex((m) => !isObject(m));
+      if (badMessage !== -1) throw Errors.badRequest(`\`messages[${badMessage}]\` must be an object.`, `messages[${badMessage}]`);
+      if (body.stream_options !== undefined && body.stream_options !== null && !isObject(body.stream_options)) {
+        throw Errors.badRequest('`stream_options` must be an object.', 'stream_options');
+      }
+      await this.admit(ctx, req, this.maxOutputTokens(body, 'max_completion_tokens', 'max_tokens'));
       const stream = body.stream === true;
       const clientWantsUsage = stream && (body.stream_options as { include_usage?: boolean } | undefined)?.include_usage === true;
       const up = await this.send(ctx, 'chat', stream, (t) => {
@@ -270,14 +329,9 @@ export class ProxyService {
   async relayJson(ctx: CallContext, res: Response, up: UpstreamResponse, op: Operation): Promise<void> {
     const buf = Buffer.from(await up.res.body.arrayBuffer());
     ctx.markFirstByte();
-    let json: { usage?: unknown };
-    try {
-      json = JSON.parse(buf.toString('utf8'));
-    } catch {
-      throw Errors.upstream(502, up.target.provider.name, 'answered with a body that is not JSON', 'bad_upstream_response', 'server_error');
-    }
+    const json = parseUpstreamObject(up, buf.toString('utf8'));
     ctx.usage = up.target.provider.adapter.usage(op, json.usage);
-    ctx.usageReported = json.usage !== undefined;
+    ctx.usageReported = isObject(json.usage);
     ctx.status = up.res.statusCode;
     this.writeHead(ctx, res, up.res.statusCode, { 'content-type': 'application/json' });
     res.end(buf);
@@ -286,7 +340,8 @@ export class ProxyService {
   /**
    * Chat SSE relayed event by event as it arrives. Usage is read from the final usage chunk; if the
    * client did not ask for it, that chunk is dropped. A mid-stream failure ends the stream with an
-   * error chunk the client can read.
+   * error chunk the client can read. A stream that ends with neither `[DONE]` nor a finish_reason was cut
+   * short (`stream_error`); one that finished without a usage block is metered on an estimate.
    */
   async relayChatStream(ctx: CallContext, res: Response, up: UpstreamResponse, clientWantsUsage: boolean): Promise<void> {
     ctx.streamed = true;
@@ -297,25 +352,31 @@ export class ProxyService {
     const adapter = up.target.provider.adapter;
     let contentEvents = 0;
     let sawDone = false;
+    let sawFinish = false;
     const handle = (events: string[]): string => {
       let out = '';
       for (const ev of events) {
-        if (ev.indexOf('"usage":{') !== -1) {
-          const data = sseData(ev);
-          try {
-            const j = JSON.parse(data ?? '') as { usage?: unknown; choices?: unknown[] };
-            if (j.usage) {
-              ctx.usage = adapter.usage('chat', j.usage);
-              ctx.usageReported = true;
-            }
-            if (!clientWantsUsage && Array.isArray(j.choices) && j.choices.length === 0) continue;
-          } catch {
-            /* not JSON: relay as is */
-          }
-        } else if (ev.indexOf('"content":"') !== -1 || ev.indexOf('"arguments":"') !== -1) {
-          contentEvents++;
-        } else if (ev.indexOf('[DONE]') !== -1) {
+        const data = sseData(ev);
+        if (data !== undefined && data.trim() === '[DONE]') {
           sawDone = true;
+        } else {
+          if (CONTENT_EVENT.test(ev)) contentEvents++;
+          if (FINISH_EVENT.test(ev)) sawFinish = true;
+          if (data !== undefined && USAGE_EVENT.test(ev)) {
+            let j: unknown;
+            try {
+              j = JSON.parse(data);
+            } catch {
+              /* not JSON: relay as is */
+            }
+            if (isObject(j)) {
+              if (isObject(j.usage)) {
+                ctx.usage = adapter.usage('chat', j.usage);
+                ctx.usageReported = true;
+              }
+              if (!clientWantsUsage && Array.isArray(j.choices) && j.choices.length === 0) continue;
+            }
+          }
         }
         out += ev + '\n\n';
       }
@@ -329,7 +390,8 @@ export class ProxyService {
       }
       const rest = handle(reader.end());
       if (rest) await this.write(res, rest);
-      if (!sawDone && !ctx.usageReported) throw new Error('upstream stream ended early');
+      if (!sawDone && !sawFinish && !ctx.usageReported) throw new Error('upstream stream ended early');
+      this.estimateIfUnreported(ctx, contentEvents);
       res.end();
     } catch (e) {
       const err = this.streamError(ctx, up, e, contentEvents);
@@ -360,6 +422,16 @@ export class ProxyService {
     return err;
   }
 
+  /**
+   * A stream that finished without a usage block (a provider that ignores `include_usage`) is not free:
+   * it is metered like one cut short, on the prompt estimate plus one token per streamed delta.
+   */
+  estimateIfUnreported(ctx: CallContext, deltas: number): void {
+    if (ctx.usageReported) return;
+    this.estimateCutShort(ctx, deltas);
+    this.logger.debug(`request ${ctx.requestId}: ${ctx.target?.provider.name ?? 'upstream'} streamed no usage; metered on an estimate`);
+  }
+
   /** A stream cut short has no usage block: count what was streamed (about one token per delta). */
   estimateCutShort(ctx: CallContext, deltas: number): void {
     ctx.usage = {
@@ -369,4 +441,18 @@ export class ProxyService {
       reasoningTokens: 0,
     };
   }
+}
+
+/** A non-stream upstream answer must be a JSON object: anything else is the provider's fault (502). */
+export function parseUpstreamObject(up: UpstreamResponse, text: string): Body {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    throw Errors.upstream(502, up.target.provider.name, 'answered with a body that is not JSON', 'bad_upstream_response', 'server_error');
+  }
+  if (!isObject(json)) {
+    throw Errors.upstream(502, up.target.provider.name, 'answered with JSON that is not an object', 'bad_upstream_response', 'server_error');
+  }
+  return json;
 }

@@ -1,40 +1,100 @@
 import { Errors, OpenAIError, errorTypeForStatus } from '@gw/common';
 import { ResolvedProvider } from '@gw/providers';
 
-/** Keys in upstream error messages (OpenAI echoes a masked one) never reach our clients or logs. */
-export function scrubSecrets(text: string, credential: string | null): string {
-  let out = credential ? text.split(credential).join('[redacted]') : text;
+/** Upstream error text kept in our error messages (and logs): enough to act on, never a whole page. */
+const MAX_MESSAGE_CHARS = 500;
+
+/**
+ * Keys in upstream error messages (OpenAI echoes a masked one) never reach our clients or logs; nor do the
+ * gateway's own OpenAI organization and project ids (`org-…`, `proj_…`), which say whose account it is.
+ * Accepts anything: upstream JSON is not trusted to put a string where a string belongs.
+ */
+export function scrubSecrets(text: unknown, credential: string | null): string {
+  let out = typeof text === 'string' ? text : text === undefined || text === null ? '' : String(text);
+  if (credential) out = out.split(credential).join('[redacted]');
   out = out.replace(/\b(sk|rk|or|pk)-[A-Za-z0-9_*\-]{6,}/g, '$1-[redacted]');
+  out = out.replace(/\b(org|proj)([-_])[A-Za-z0-9_*\-]{6,}/g, '$1$2[redacted]');
   return out;
 }
 
-/** An upstream's error response in our shape: status kept, message prefixed with the provider's name. */
-export function upstreamHttpError(p: ResolvedProvider, status: number, body: string, model: string, retryAfter?: string): OpenAIError {
-  let message = '';
-  let code: string | null = null;
-  let type = errorTypeForStatus(status);
+/** A JSON value from an upstream as a short string: strings as they are, anything else serialised. */
+function textOf(v: unknown): string {
+  if (typeof v === 'string') return v;
+  if (v === undefined || v === null) return '';
+  if (typeof v === 'number' || typeof v === 'boolean') return String(v);
   try {
-    const j = JSON.parse(body) as { error?: { message?: string; code?: unknown; type?: string } | string; message?: string };
-    if (typeof j.error === 'string') message = j.error;
-    else if (j.error) {
-      message = j.error.message ?? '';
-      code = typeof j.error.code === 'string' ? j.error.code : null;
-      if (typeof j.error.type === 'string') type = j.error.type;
-    } else if (j.message) message = j.message;
+    return JSON.stringify(v) ?? '';
   } catch {
-    message = body.slice(0, 500);
+    return '';
   }
-  if (!message) message = `upstream answered HTTP ${status}`;
-  if (status === 404 && !code) code = 'model_not_found';
-  const hint = p.adapter.errorHint(status, model);
-  const headers: Record<string, string> = {};
-  if (status === 429 && retryAfter) headers['retry-after'] = retryAfter;
-  return new OpenAIError(status, `${p.name}: ${scrubSecrets(message, p.credential)}${hint}`, type, code, null, headers);
 }
 
-/** Network-level failures (no HTTP answer) in our shape. */
-export function upstreamNetworkError(p: ResolvedProvider, e: Error & { code?: string }): OpenAIError {
-  switch (e.code) {
+function clip(s: string): string {
+  return s.length > MAX_MESSAGE_CHARS ? `${s.slice(0, MAX_MESSAGE_CHARS)}…` : s;
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
+/** What an upstream error body says, whatever its shape (OpenAI, OpenRouter, Ollama, a proxy's HTML page). */
+export function parseUpstreamError(body: string): { message: string; code: string | null; type: string | null } {
+  let j: unknown;
+  try {
+    j = JSON.parse(body);
+  } catch {
+    return { message: clip(body), code: null, type: null };
+  }
+  if (!isObject(j)) return { message: clip(textOf(j)), code: null, type: null };
+  const e = j.error;
+  if (isObject(e)) {
+    const code = typeof e.code === 'string' && e.code ? e.code : typeof e.code === 'number' && Number.isFinite(e.code) ? String(e.code) : null;
+    return { message: clip(textOf(e.message)), code: code && code.length <= 100 ? code : null, type: typeof e.type === 'string' && e.type.length <= 100 ? e.type : null };
+  }
+  if (e !== undefined && e !== null) return { message: clip(textOf(e)), code: null, type: null };
+  return { message: clip(textOf(j.message)), code: null, type: null };
+}
+
+/**
+ * An upstream's error response in our shape: status kept, message prefixed with the provider's name.
+ * Except 401/403: the provider refused the gateway's own credential, which is no fault of the tenant's
+ * key, so it becomes `502 upstream_auth_error` (a 401 would make every user think their key is bad).
+ */
+export function upstreamHttpError(p: ResolvedProvider, status: number, body: string, model: string, retryAfter?: string): OpenAIError {
+  const parsed = parseUpstreamError(typeof body === 'string' ? body : '');
+  const said = scrubSecrets(parsed.message, p.credential);
+  if (status === 401 || status === 403) {
+    return Errors.upstream(
+      502,
+      p.name,
+      `the provider rejected the gateway's credential (HTTP ${status}). This is not a problem with your API key: the gateway's operator must fix the provider's credential or account.${said ? ` Provider said: ${said}` : ''}`,
+      'upstream_auth_error',
+      'server_error',
+    );
+  }
+  let code = parsed.code;
+  const type = parsed.type ?? errorTypeForStatus(status);
+  const message = said || `upstream answered HTTP ${status}`;
+  if (status === 404 && !code) code = 'model_not_found';
+  let hint = '';
+  try {
+    hint = p.adapter.errorHint(status, model);
+  } catch {
+    /* a hint is optional */
+  }
+  const headers: Record<string, string> = {};
+  if (status === 429 && retryAfter) headers['retry-after'] = retryAfter;
+  return new OpenAIError(status, `${p.name}: ${message}${hint}`, type, code, null, headers);
+}
+
+/**
+ * Network-level failures (no HTTP answer) in our shape. Only the error's code is shown (ECONNREFUSED,
+ * UND_ERR_SOCKET, …): an exception's own text may carry anything, down to our own bugs.
+ */
+export function upstreamNetworkError(p: ResolvedProvider, e: unknown): OpenAIError {
+  const raw = (e as { code?: unknown } | null | undefined)?.code;
+  const code = typeof raw === 'string' ? raw : undefined;
+  switch (code) {
     case 'UND_ERR_HEADERS_TIMEOUT':
       return Errors.timeout(`${p.name} sent no response within the first-byte timeout`);
     case 'UND_ERR_BODY_TIMEOUT':
@@ -42,6 +102,29 @@ export function upstreamNetworkError(p: ResolvedProvider, e: Error & { code?: st
     case 'UND_ERR_CONNECT_TIMEOUT':
       return Errors.timeout(`connecting to ${p.name}`);
     default:
-      return Errors.upstream(502, p.name, `could not be reached (${e.code ?? e.message})`, 'upstream_unreachable', 'server_error');
+      return Errors.upstream(502, p.name, code ? `could not be reached (${code})` : 'could not be reached', 'upstream_unreachable', 'server_error');
   }
+}
+
+/**
+ * Whether an exception from sending a request means the upstream could not be reached (connection,
+ * DNS, TLS, timeouts: undici's `UND_ERR_*`, Node's `E*` errno codes, TLS and HTTP-parser codes), as
+ * opposed to a bug in our own code, which must neither be retried nor count against the upstream's health.
+ */
+export function isNetworkError(e: unknown): boolean {
+  const code = (e as { code?: unknown } | null | undefined)?.code;
+  if (typeof code !== 'string') return false;
+  return (
+    code.startsWith('UND_ERR') ||
+    /^E(?!RR_)[A-Z0-9_]+$/.test(code) ||
+    code.startsWith('ERR_SSL') ||
+    code.startsWith('ERR_TLS') ||
+    code.startsWith('HPE_') ||
+    code.startsWith('CERT_') ||
+    code.startsWith('UNABLE_TO_') ||
+    code === 'DEPTH_ZERO_SELF_SIGNED_CERT' ||
+    code === 'SELF_SIGNED_CERT_IN_CHAIN' ||
+    code === 'ERR_STREAM_PREMATURE_CLOSE' ||
+    code === 'ERR_SOCKET_CLOSED'
+  );
 }

@@ -110,4 +110,79 @@ describe('UpstreamDispatcher with circuit breakers', () => {
     expect((await call().result).res.statusCode).toBe(200);
     expect(calls).toEqual(['a', 'a', 'a']);
   });
+
+  describe('errors of our own making', () => {
+    const halfOpen = (script: Record<string, Reply[]>) => {
+      let t = 0;
+      const breaker = new CircuitBreaker({ failureThreshold: 1, cooldownMs: 10, now: () => t });
+      const { client, calls } = upstream(script);
+      const dispatcher = new UpstreamDispatcher(client, metrics, breaker);
+      const route: ResolvedRoute = { id: 'r', pattern: 'm', settings: { maxAttempts: 3, backoffMs: 1 }, groups: [[{ provider: A, model: 'up', weight: 1 }]] };
+      const call = (bodyFor: () => Record<string, unknown> = () => ({})) => {
+        const ctx = new CallContext('req', {} as Principal, 'chat', 'm');
+        ctx.route = route;
+        return dispatcher.send(ctx, 'chat', false, bodyFor);
+      };
+      return { breaker, calls, call, later: () => (t += 10) };
+    };
+    const circuit = { providerId: A.id, provider: 'a', model: 'up' };
+
+    it('a body that cannot be built is a 400 and gives a half-open probe slot back (finding 1)', async () => {
+      const { breaker, calls, call, later } = halfOpen({ a: [500, 200] });
+      await expect(call()).rejects.toMatchObject({ status: 500 });
+      expect(breaker.isOpen(circuit)).toBe(true);
+      later();
+      const err = (await call(() => {
+        throw new TypeError("Cannot read properties of null (reading 'type')");
+      }).catch((e: unknown) => e)) as OpenAIError;
+      expect(err).toBeInstanceOf(OpenAIError);
+      expect(err.getStatus()).toBe(400);
+      expect(err.body.error.type).toBe('invalid_request_error');
+      // The probe slot is free again: the next request is let through and closes the circuit.
+      expect((await call()).res.statusCode).toBe(200);
+      expect(breaker.isOpen(circuit)).toBe(false);
+      expect(calls).toEqual(['a', 'a']);
+    });
+
+    it('an exception without a network error code is not retried and not a circuit failure (finding 11)', async () => {
+      const { breaker, calls, call, later } = halfOpen({ a: [500, new TypeError('out.replace is not a function'), 200] });
+      await expect(call()).rejects.toMatchObject({ status: 500 });
+      later();
+      await expect(call()).rejects.toThrow('out.replace is not a function');
+      expect(calls).toEqual(['a', 'a']);
+      // Not counted against the upstream: the probe slot was released, the circuit is half-open, not re-opened.
+      expect(breaker.snapshot()[0]).toMatchObject({ state: 'half_open', consecutiveFailures: 1 });
+      expect((await call()).res.statusCode).toBe(200);
+    });
+
+    it('network errors (undici and errno codes) are still retried and counted', async () => {
+      const { breaker, calls, send } = setup({ a: [Object.assign(new Error('x'), { code: 'UND_ERR_SOCKET' }), 200, Object.assign(new Error('y'), { code: 'ECONNRESET' }), 200] }, [A], 2);
+      expect((await send().result).res.statusCode).toBe(200);
+      expect((await send().result).res.statusCode).toBe(200);
+      expect(calls).toEqual(['a', 'a', 'a', 'a']);
+      expect(breaker.snapshot()[0]).toMatchObject({ state: 'closed', lastError: null });
+    });
+
+    it('an upstream 401 is a 502 upstream_auth_error, not retried and not a circuit failure (finding 12)', async () => {
+      const { breaker, calls, send } = setup({ a: [401, 401] }, [A], 3);
+      const err = (await send().result.catch((e: unknown) => e)) as OpenAIError;
+      expect(err.getStatus()).toBe(502);
+      expect(err.body.error).toMatchObject({ code: 'upstream_auth_error', type: 'server_error' });
+      expect(err.body.error.message).toContain("a: the provider rejected the gateway's credential (HTTP 401)");
+      expect(calls).toEqual(['a']);
+      expect(breaker.isOpen(circuit)).toBe(false);
+    });
+  });
+
+  it('accept leaves targets out (finding 21: previous_response_id only to native targets)', async () => {
+    const { calls } = setup({});
+    const { client } = upstream({});
+    const dispatcher = new UpstreamDispatcher(client, metrics, new CircuitBreaker({ failureThreshold: 2, cooldownMs: 1000 }));
+    const route: ResolvedRoute = { id: 'r', pattern: 'm', settings: {}, groups: [[{ provider: A, model: 'up', weight: 1 }], [{ provider: B, model: 'up', weight: 1 }]] };
+    const ctx = new CallContext('req', {} as Principal, 'responses', 'm');
+    ctx.route = route;
+    const r = await dispatcher.send(ctx, 'responses', false, () => ({}), (t) => t.provider.name === 'b');
+    expect(r.target.provider.name).toBe('b');
+    expect(calls).toEqual([]);
+  });
 });

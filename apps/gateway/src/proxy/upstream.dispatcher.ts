@@ -1,12 +1,12 @@
 import { Injectable } from '@nestjs/common';
-import { OpenAIError } from '@gw/common';
+import { Errors, OpenAIError } from '@gw/common';
 import { GatewayMetrics } from '@gw/observability';
 import { Operation, UpstreamClient } from '@gw/providers';
 import { ResolvedRoute, ResolvedTarget, orderTargets } from '@gw/routing';
 import type { Dispatcher } from 'undici';
 import { CallContext, ClientGone } from './call-context';
 import { CircuitBreaker, CircuitLabels } from './circuit-breaker';
-import { upstreamHttpError, upstreamNetworkError } from './upstream-error';
+import { isNetworkError, upstreamHttpError, upstreamNetworkError } from './upstream-error';
 
 export interface UpstreamResponse {
   res: Dispatcher.ResponseData;
@@ -69,15 +69,20 @@ export class UpstreamDispatcher {
     private readonly breaker: CircuitBreaker,
   ) {}
 
-  /** `op` may depend on the target: /v1/responses goes natively to some providers and as chat to others. */
+  /**
+   * `op` may depend on the target: /v1/responses goes natively to some providers and as chat to others.
+   * `accept`, when given, leaves out the targets that cannot serve this request (e.g. chat-only providers
+   * for a Responses request that continues a stored response).
+   */
   async send(
     ctx: CallContext,
     opOf: Operation | ((t: ResolvedTarget) => Operation),
     stream: boolean,
     bodyFor: (t: ResolvedTarget) => Record<string, unknown>,
+    accept?: (t: ResolvedTarget) => boolean,
   ): Promise<UpstreamResponse> {
     const route = ctx.route!;
-    const targets = orderTargets(route);
+    const targets = accept ? orderTargets(route).filter(accept) : orderTargets(route);
     const s = route.settings;
     const maxAttempts = Math.max(1, s.maxAttempts ?? DEFAULT_MAX_ATTEMPTS);
     const backoff = s.backoffMs ?? DEFAULT_BACKOFF_MS;
@@ -101,11 +106,12 @@ export class UpstreamDispatcher {
       }
       ctx.target = target;
       ctx.upstreamModel = model;
-      const op = typeof opOf === 'function' ? opOf(target) : opOf;
-      const body = bodyFor(target);
-      const payload = JSON.stringify(body);
+      // Whatever ends this block without a verdict on the upstream (our own errors, a bad request body,
+      // the client leaving, our deadline) gives the pass back: a half-open circuit's probe slot included.
       let settled = false;
       try {
+        const op = typeof opOf === 'function' ? opOf(target) : opOf;
+        const payload = this.payload(p.name, bodyFor, target);
         for (let attempt = 1; attempt <= maxAttempts; attempt++) {
           ctx.attempts++;
           let wait: number | undefined;
@@ -141,7 +147,9 @@ export class UpstreamDispatcher {
             if (ctx.abort.signal.aborted) throw ctx.abort.signal.reason instanceof Error ? ctx.abort.signal.reason : new ClientGone();
             if (e === last) throw e;
             if (e instanceof OpenAIError) throw e;
-            last = upstreamNetworkError(p, e as Error & { code?: string });
+            // A bug of ours is no news about the upstream: not retried, not a circuit failure; a logged 500.
+            if (!isNetworkError(e)) throw e;
+            last = upstreamNetworkError(p, e);
             this.metrics.upstreamError(p.name, networkReason(e as { code?: string }));
             this.breaker.failure(pass, circuit, last.body.error.message);
             settled = true;
@@ -156,7 +164,6 @@ export class UpstreamDispatcher {
           }
         }
       } finally {
-        // Aborted (client gone, total timeout, shutdown): says nothing about the upstream's health.
         if (!settled) this.breaker.release(pass);
       }
       if (ti < targets.length - 1) this.metrics.fallback(p.name);
@@ -179,6 +186,19 @@ export class UpstreamDispatcher {
       );
     }
     throw new OpenAIError(503, `No enabled provider serves route "${route.pattern}".`, 'server_error', 'no_provider');
+  }
+
+  /**
+   * The serialised upstream body for one target. It is built from the client's request alone, so a
+   * failure here is the request's fault (an odd shape the translation cannot take): 400, never retried.
+   */
+  private payload(provider: string, bodyFor: (t: ResolvedTarget) => Record<string, unknown>, target: ResolvedTarget): string {
+    try {
+      return JSON.stringify(bodyFor(target));
+    } catch (e) {
+      if (e instanceof OpenAIError) throw e;
+      throw Errors.badRequest(`The request could not be prepared for ${provider}: ${(e as Error)?.message ?? String(e)}`);
+    }
   }
 }
 

@@ -14,14 +14,17 @@ import { ResolvedTarget } from '@gw/routing';
 import { Principal } from '@gw/tenancy';
 import type { Request, Response } from 'express';
 import { CallContext } from '../proxy/call-context';
-import { ProxyService, SSE_HEADERS } from '../proxy/proxy.service';
+import { ProxyService, SSE_HEADERS, isObject, parseUpstreamObject } from '../proxy/proxy.service';
 import { SseReader, sseData } from '../proxy/sse.reader';
+import { scrubSecrets } from '../proxy/upstream-error';
 import { UpstreamResponse } from '../proxy/upstream.dispatcher';
+import { validateResponsesRequest } from './responses.validation';
 
 type Body = Record<string, unknown>;
 
 /** Events that end a Responses stream and carry the final usage. */
-const TERMINAL = /"type":\s*"response\.(completed|incomplete|failed)"/;
+const TERMINAL = /"type"\s*:\s*"response\.(completed|incomplete|failed)"/;
+const RESPONSE_ID = /"id"\s*:\s*"(resp_[^"]+)"/;
 
 /**
  * `POST /v1/responses` (what Codex CLI speaks). Providers that serve the Responses API natively get
@@ -36,26 +39,29 @@ export class ResponsesService {
     const ctx = this.proxy.begin(req, res, principal, 'responses');
     try {
       const body = this.proxy.resolve(ctx, req.body) as Body;
-      const input = body.input;
-      if (input === undefined || (typeof input !== 'string' && !Array.isArray(input))) {
-        throw Errors.badRequest('`input` must be a string or an array of input items.', 'input');
-      }
-      if (body.tools !== undefined && !Array.isArray(body.tools)) throw Errors.badRequest('`tools` must be an array.', 'tools');
-      // Translation is stateless: a chat-only provider cannot continue a stored response.
-      const chatOnly = ctx.route!.groups.every((g) => g.every((t) => !t.provider.responsesNative));
-      if (body.previous_response_id && chatOnly) {
+      validateResponsesRequest(body);
+      const maxOutput = this.proxy.maxOutputTokens(body, 'max_output_tokens');
+      // Translation is stateless: a chat-only provider cannot continue a stored response, so such a
+      // request goes to the route's native targets only (never silently dropping the reference on fallback).
+      const continues = typeof body.previous_response_id === 'string' && body.previous_response_id !== '';
+      const accept = continues ? (t: ResolvedTarget) => t.provider.responsesNative : undefined;
+      const targets = ctx.route!.groups.flat();
+      if (continues && !targets.some((t) => t.provider.responsesNative)) {
         throw Errors.badRequest('`previous_response_id` needs a provider that speaks the Responses API natively; send the full `input` history instead.', 'previous_response_id');
       }
-      await this.proxy.admit(ctx, req, body.max_output_tokens);
-      const stream = body.stream === true;
-      // Translation is computed once, lazily, and shared by every chat-only target tried.
+      // Translated once, up front when a chat-only target may serve: a request the translation cannot
+      // take is the client's 400, before anything is reserved or sent.
       let translated: ResponsesToChatResult | undefined;
-      const translation = () => (translated ??= responsesRequestToChat(body as unknown as ResponsesRequest));
+      const translation = (): ResponsesToChatResult => (translated ??= translate(body));
+      if (!continues && targets.some((t) => !t.provider.responsesNative)) translation();
+      await this.proxy.admit(ctx, req, maxOutput);
+      const stream = body.stream === true;
       const up = await this.proxy.send(
         ctx,
         (t) => (t.provider.responsesNative ? 'responses' : 'chat'),
         stream,
         (t) => (t.provider.responsesNative ? this.proxy.upstreamBody(ctx, 'responses', body, t) : this.chatBody(ctx, t, translation(), stream)),
+        accept,
       );
       const native = up.target.provider.responsesNative;
       if (native && stream) await this.relayNativeStream(ctx, res, up);
@@ -104,12 +110,18 @@ export class ResponsesService {
       let out = '';
       for (const ev of events) {
         // Keep the upstream's id so a response.failed we emit names the same response.
-        if (seq++ === 0) responseId = /"id":"(resp_[^"]+)"/.exec(ev)?.[1] ?? responseId;
+        if (seq++ === 0) responseId = RESPONSE_ID.exec(ev)?.[1] ?? responseId;
         if (TERMINAL.test(ev)) {
+          let j: unknown;
           try {
-            const j = JSON.parse(sseData(ev) ?? '') as { type?: string; response?: { usage?: unknown } };
-            if (j.response?.usage) {
-              ctx.usage = adapter.usage('responses', j.response.usage);
+            j = JSON.parse(sseData(ev) ?? '');
+          } catch {
+            /* relay as is */
+          }
+          if (isObject(j)) {
+            const usage = isObject(j.response) ? j.response.usage : undefined;
+            if (isObject(usage)) {
+              ctx.usage = adapter.usage('responses', usage);
               ctx.usageReported = true;
             }
             terminal = true;
@@ -117,8 +129,6 @@ export class ResponsesService {
               ctx.status = 502;
               ctx.errorCode = 'response_failed';
             }
-          } catch {
-            /* relay as is */
           }
         } else if (ev.indexOf('.delta"') !== -1) {
           deltas++;
@@ -136,6 +146,7 @@ export class ResponsesService {
       const rest = handle(reader.end());
       if (rest) await this.proxy.write(res, rest);
       if (!terminal) throw new Error('upstream stream ended before response.completed');
+      this.proxy.estimateIfUnreported(ctx, deltas);
       res.end();
     } catch (e) {
       this.endStreamWithFailure(ctx, res, up, e, deltas, (err) =>
@@ -160,20 +171,34 @@ export class ResponsesService {
     const adapter = up.target.provider.adapter;
     let deltas = 0;
     let finished = false;
+    let sawDone = false;
+    let sawFinish = false;
     const handle = (events: string[]): string => {
       let out = '';
       for (const ev of events) {
         const data = sseData(ev);
         if (data === undefined) continue; // comments such as OpenRouter's ": OPENROUTER PROCESSING"
-        if (data === '[DONE]') continue;
-        const chunk = JSON.parse(data) as ChatCompletionChunk & { error?: { message?: string; code?: unknown } };
-        if (chunk.error) throw new OpenAIError(502, `${up.target.provider.name}: ${chunk.error.message ?? 'stream error'}`, 'server_error', 'upstream_error');
-        if (chunk.usage) {
+        if (data.trim() === '[DONE]') {
+          sawDone = true;
+          continue;
+        }
+        const chunk = JSON.parse(data) as unknown;
+        if (!isObject(chunk)) continue;
+        const error = chunk.error;
+        if (error !== undefined && error !== null) {
+          const message = isObject(error) && typeof error.message === 'string' ? error.message : 'stream error';
+          throw new OpenAIError(502, `${up.target.provider.name}: ${scrubSecrets(message.slice(0, 500), up.target.provider.credential)}`, 'server_error', 'upstream_error');
+        }
+        if (isObject(chunk.usage)) {
           ctx.usage = adapter.usage('chat', chunk.usage);
           ctx.usageReported = true;
         }
-        deltas++;
-        const frames = translator.push(chunk);
+        const choices = chunk.choices;
+        if (Array.isArray(choices)) {
+          if (choices.some((c) => isObject(c) && streamedSomething(c.delta))) deltas++;
+          if (choices.some((c) => isObject(c) && typeof c.finish_reason === 'string' && c.finish_reason)) sawFinish = true;
+        }
+        const frames = translator.push(chunk as ChatCompletionChunk);
         for (let i = 0; i < frames.length; i++) out += frames[i];
       }
       return out;
@@ -186,9 +211,11 @@ export class ResponsesService {
       }
       const rest = handle(reader.end());
       if (rest) await this.proxy.write(res, rest);
+      // Neither [DONE] nor a finish_reason: the upstream went away mid-answer; never report it completed.
+      if (!sawDone && !sawFinish) throw new Error('upstream stream ended before it finished');
       finished = true;
       await this.proxy.write(res, translator.finish().join(''));
-      if (!ctx.usageReported && translator.usage) ctx.usage = translator.usage;
+      this.proxy.estimateIfUnreported(ctx, deltas);
       res.end();
     } catch (e) {
       if (finished) throw e;
@@ -199,14 +226,9 @@ export class ResponsesService {
   private async relayTranslatedJson(ctx: CallContext, res: Response, up: UpstreamResponse, body: Body, tr: ResponsesToChatResult): Promise<void> {
     const text = await up.res.body.text();
     ctx.markFirstByte();
-    let completion: ChatCompletion;
-    try {
-      completion = JSON.parse(text) as ChatCompletion;
-    } catch {
-      throw Errors.upstream(502, up.target.provider.name, 'answered with a body that is not JSON', 'bad_upstream_response', 'server_error');
-    }
+    const completion = parseUpstreamObject(up, text) as unknown as ChatCompletion;
     ctx.usage = up.target.provider.adapter.usage('chat', completion.usage);
-    ctx.usageReported = completion.usage !== undefined;
+    ctx.usageReported = isObject(completion.usage);
     const response = chatCompletionToResponse(completion, this.translationContext(ctx, body, tr));
     ctx.status = 200;
     this.proxy.writeHead(ctx, res, 200, { 'content-type': 'application/json' });
@@ -222,4 +244,23 @@ export class ResponsesService {
     }
   }
 
+}
+
+/** Responses → chat, with any failure of the translation on an odd request shape reported as the client's 400. */
+function translate(body: Body): ResponsesToChatResult {
+  try {
+    return responsesRequestToChat(body as unknown as ResponsesRequest);
+  } catch (e) {
+    throw Errors.badRequest(`The request could not be translated for a chat-only provider: ${(e as Error)?.message ?? String(e)}`);
+  }
+}
+
+/** Whether a chat delta carried output (about one token), for estimating a stream that reported no usage. */
+function streamedSomething(delta: unknown): boolean {
+  if (!isObject(delta)) return false;
+  for (const k of ['content', 'refusal', 'reasoning', 'reasoning_content']) {
+    const v = delta[k];
+    if (typeof v === 'string' && v) return true;
+  }
+  return Array.isArray(delta.tool_calls) && delta.tool_calls.length > 0;
 }

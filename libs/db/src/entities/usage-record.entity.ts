@@ -5,7 +5,10 @@ const numeric = { from: (v: string | null) => (v === null ? null : Number(v)), t
 /** One row per authenticated request, whatever its end. Written in batches by the ledger writer. */
 @Entity('usage_records')
 export class UsageRecordEntity {
+  /** The gateway's own id (x-request-id of the response); never client-chosen. */
   @PrimaryColumn({ name: 'request_id', type: 'text' }) requestId: string;
+  /** The `x-request-id` the client sent, if any: for tracing only, neither unique nor trusted. */
+  @Column({ name: 'client_request_id', type: 'text', nullable: true }) clientRequestId?: string | null;
   @Column({ name: 'tenant_id', type: 'uuid' }) tenantId: string;
   @Column({ name: 'key_id', type: 'uuid', nullable: true }) keyId: string | null;
   @Column({ name: 'route_id', type: 'uuid', nullable: true }) routeId: string | null;

@@ -61,3 +61,17 @@ describe('extractCustomToolInput', () => {
     expect(extractCustomToolInput(args)).toBe(expected);
   });
 });
+
+describe('chatCompletionToResponse on odd provider JSON', () => {
+  it.each([
+    ['choices an object', { choices: { a: 1 } }],
+    ['choices with null', { choices: [null] }],
+    ['message a string', { choices: [{ index: 0, message: 'hi', finish_reason: 7 }] }],
+    ['tool_calls odd', { choices: [{ message: { role: 'assistant', content: [null, { type: 'text', text: 5 }], tool_calls: [null, { function: 'x' }], refusal: 3 } }] }],
+    ['usage odd', { choices: [], usage: 'lots' }],
+  ])('%s: never throws', (_label, body) => {
+    const r = chatCompletionToResponse(body as unknown as ChatCompletion, ctx);
+    expect(r.object).toBe('response');
+    expect(Array.isArray(r.output)).toBe(true);
+  });
+});

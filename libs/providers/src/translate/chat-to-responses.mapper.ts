@@ -153,20 +153,28 @@ export function buildResponseObject(
   };
 }
 
+function isObj(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
 function contentToText(content: string | ChatContentPart[] | null | undefined): string {
   if (typeof content === 'string') return content;
   if (!Array.isArray(content)) return '';
   let text = '';
-  for (const p of content) if (p.type === 'text') text += p.text;
+  for (const p of content) if (isObj(p) && p.type === 'text' && typeof p.text === 'string') text += p.text;
   return text;
 }
 
-/** Non-streaming Chat Completion -> Responses API response object. */
+/**
+ * Non-streaming Chat Completion -> Responses API response object. The completion is provider JSON: fields
+ * of the wrong type are treated as absent rather than trusted.
+ */
 export function chatCompletionToResponse(c: ChatCompletion, ctx: ChatToResponsesContext): ResponseObject {
   const base = idBase(ctx.responseId);
-  const choice = c.choices?.find((ch) => (ch.index ?? 0) === 0) ?? c.choices?.[0];
-  const msg = choice?.message;
-  const incomplete = incompleteReasonFor(choice?.finish_reason);
+  const choices = (Array.isArray(c?.choices) ? c.choices : []).filter(isObj) as ChatCompletion['choices'];
+  const choice = choices.find((ch) => (ch.index ?? 0) === 0) ?? choices[0];
+  const msg = isObj(choice?.message) ? choice.message : undefined;
+  const incomplete = incompleteReasonFor(typeof choice?.finish_reason === 'string' ? choice.finish_reason : null);
   const output: ResponseItem[] = [];
 
   if (msg) {
@@ -180,38 +188,40 @@ export function chatCompletionToResponse(c: ChatCompletion, ctx: ChatToResponses
       });
     }
     const text = contentToText(msg.content);
-    if (text || msg.refusal) {
+    const refusal = typeof msg.refusal === 'string' ? msg.refusal : '';
+    const calls = (Array.isArray(msg.tool_calls) ? msg.tool_calls : []).filter(isObj) as NonNullable<typeof msg.tool_calls>;
+    if (text || refusal) {
       const parts: Array<OutputTextPart | RefusalPart> = [];
       if (text) parts.push({ type: 'output_text', text, annotations: [] });
-      if (msg.refusal) parts.push({ type: 'refusal', refusal: msg.refusal });
+      if (refusal) parts.push({ type: 'refusal', refusal });
       output.push({
         type: 'message',
         id: itemId('msg', base, output.length),
         role: 'assistant',
         // Truncation hits the last item; text followed by tool calls was finished before them.
-        status: incomplete && !msg.tool_calls?.length ? 'incomplete' : 'completed',
+        status: incomplete && !calls.length ? 'incomplete' : 'completed',
         content: parts,
       });
     }
-    const calls = msg.tool_calls ?? [];
     for (let i = 0; i < calls.length; i++) {
       const tc = calls[i];
       const last = i === calls.length - 1;
+      const fn = isObj(tc.function) ? tc.function : undefined;
       output.push(
         buildToolCallItem(
           ctx,
           base,
           output.length,
-          tc.id || `call_${base}_${i}`,
-          tc.function?.name ?? '',
-          tc.function?.arguments ?? '',
+          typeof tc.id === 'string' && tc.id ? tc.id : `call_${base}_${i}`,
+          typeof fn?.name === 'string' ? fn.name : '',
+          typeof fn?.arguments === 'string' ? fn.arguments : '',
           incomplete && last ? 'incomplete' : 'completed',
         ),
       );
     }
   }
 
-  const usage = c.usage ? chatUsageToNormalised(c.usage) : undefined;
+  const usage = isObj(c?.usage) ? chatUsageToNormalised(c.usage) : undefined;
   return buildResponseObject(ctx, echoedSettings(ctx.request), incomplete ? 'incomplete' : 'completed', output, usage, {
     incomplete,
   });

@@ -309,3 +309,22 @@ describe('ChatToResponsesStream', () => {
     });
   });
 });
+
+describe('ChatToResponsesStream on odd provider chunks', () => {
+  it('skips what is not of the expected shape instead of throwing', () => {
+    const odd = [
+      null,
+      'x',
+      { choices: { a: 1 } },
+      { choices: [null, 5] },
+      { choices: [{ delta: 'hi' }] },
+      { choices: [{ delta: { content: 5, tool_calls: { a: 1 } } }] },
+      { choices: [{ delta: { tool_calls: [null, { index: 0, function: 'f' }, { index: 1, id: 7, function: { name: 3, arguments: { a: 1 } } }] } }] },
+      { usage: 'lots', choices: [] },
+      chunk({ content: 'ok' }, 'stop'),
+    ] as unknown as ChatCompletionChunk[];
+    const { events } = run(odd, baseCtx());
+    expect(events[events.length - 1].type).toBe('response.completed');
+    expect(events.filter((e) => e.type === 'response.output_text.delta').map((e) => e.delta)).toEqual(['ok']);
+  });
+});

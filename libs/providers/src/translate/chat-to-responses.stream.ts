@@ -21,6 +21,10 @@ import { chatUsageToNormalised } from './usage.mapper';
 
 type ItemStatus = 'completed' | 'incomplete';
 
+function isObj(v: unknown): v is Record<string, any> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
 interface ToolCallState {
   /** Tool call id as the provider sent it (undefined until it does). */
   providerId: string | undefined;
@@ -104,25 +108,28 @@ export class ChatToResponsesStream {
     ];
   }
 
+  /** One upstream chunk (provider JSON: anything not of the expected shape is skipped, never thrown on). */
   push(chunk: ChatCompletionChunk): string[] {
     if (this.closed) return [];
     const out = this.started ? [] : this.start();
-    if (chunk.usage) this.lastUsage = chatUsageToNormalised(chunk.usage);
+    if (!isObj(chunk)) return out;
+    if (isObj(chunk.usage)) this.lastUsage = chatUsageToNormalised(chunk.usage);
     const choices = chunk.choices;
-    if (!choices) return out;
+    if (!Array.isArray(choices)) return out;
     for (const choice of choices) {
+      if (!isObj(choice)) continue;
       // n > 1 is never requested; ignore stray extra choices instead of mixing them into one response.
-      if (choice.index !== undefined && choice.index !== 0) continue;
+      if (choice.index !== undefined && choice.index !== null && choice.index !== 0) continue;
       const d = choice.delta;
-      if (d) {
+      if (isObj(d)) {
         const reasoning = typeof d.reasoning === 'string' && d.reasoning ? d.reasoning : d.reasoning_content;
         if (typeof reasoning === 'string' && reasoning) this.onReasoning(reasoning, out);
         if (typeof d.content === 'string' && d.content) this.onText(d.content, out);
         if (typeof d.refusal === 'string' && d.refusal) this.onText(d.refusal, out);
         const calls = d.tool_calls;
-        if (calls) for (const tc of calls) this.onToolCall(tc, out);
+        if (Array.isArray(calls)) for (const tc of calls) if (isObj(tc)) this.onToolCall(tc, out);
       }
-      if (choice.finish_reason) this.finishReason = choice.finish_reason;
+      if (typeof choice.finish_reason === 'string' && choice.finish_reason) this.finishReason = choice.finish_reason;
     }
     return out;
   }
@@ -346,7 +353,7 @@ export class ChatToResponsesStream {
   // ───────────────────────────── tool calls ─────────────────────────────
 
   private onToolCall(tc: ChatToolCallDelta, out: string[]): void {
-    const id = tc.id || undefined;
+    const id = typeof tc.id === 'string' && tc.id ? tc.id : undefined;
     let st: ToolCallState | undefined;
     if (typeof tc.index === 'number') {
       st = this.toolsByIndex.get(tc.index);
@@ -375,11 +382,11 @@ export class ChatToResponsesStream {
     }
     this.lastTool = st;
 
-    const fn = tc.function;
+    const fn = isObj(tc.function) ? tc.function : undefined;
     if (fn) {
-      if (fn.name && st.outputIndex < 0) st.name = fn.name;
+      if (typeof fn.name === 'string' && fn.name && st.outputIndex < 0) st.name = fn.name;
       const a = fn.arguments;
-      if (a) {
+      if (typeof a === 'string' && a) {
         st.args += a;
         if (st.outputIndex >= 0 && !st.custom) {
           out.push(

@@ -24,6 +24,28 @@ import type {
   ResponsesToolOutput,
 } from './translate.types';
 
+// Requests arrive as client JSON: the translation never assumes a shape it has not checked. Odd items,
+// parts and tools are skipped or coerced rather than thrown on (the gateway validates the shapes it can
+// name in a 400 before translating; this is the second line).
+
+function isObj(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
+function str(v: unknown): string {
+  return typeof v === 'string' ? v : '';
+}
+
+function strOrUndefined(v: unknown): string | undefined {
+  return typeof v === 'string' && v ? v : undefined;
+}
+
+/** Only the elements of an array that are objects; [] for anything that is not an array. */
+function objects<T>(v: unknown): T[] {
+  if (!Array.isArray(v)) return [];
+  return v.filter(isObj) as unknown as T[];
+}
+
 export interface ResponsesToChatOptions {
   /**
    * Provider accepts prior reasoning on assistant messages (Ollama / OpenRouter `reasoning`,
@@ -49,7 +71,7 @@ export interface ResponsesToChatResult {
 /** Description of the single `input` argument of a wrapped custom tool. */
 export function customToolInputDescription(tool: ResponsesCustomTool): string {
   const f = tool.format;
-  if (f && f.type === 'grammar' && 'definition' in f) {
+  if (isObj(f) && f.type === 'grammar' && 'definition' in f) {
     return (
       `The raw free-form text for this tool, passed verbatim as this string. ` +
       `It must conform to the following ${f.syntax} grammar:\n${f.definition}`
@@ -64,7 +86,7 @@ const CUSTOM_TOOL_NOTE =
   'Call this tool with a single argument `input` whose value is the complete raw text (not JSON-wrapped inside the string).';
 
 function customToFunction(name: string, tool: ResponsesCustomTool): ChatFunctionTool {
-  const description = tool.description ? `${tool.description}\n\n${CUSTOM_TOOL_NOTE}` : CUSTOM_TOOL_NOTE;
+  const description = typeof tool.description === 'string' && tool.description ? `${tool.description}\n\n${CUSTOM_TOOL_NOTE}` : CUSTOM_TOOL_NOTE;
   return {
     type: 'function',
     function: {
@@ -84,9 +106,9 @@ function functionToChat(name: string, tool: ResponsesFunctionTool): ChatFunction
   const fn: ChatFunctionTool['function'] = {
     name,
     // Some providers reject a tool without `parameters`; an empty object schema is the neutral value.
-    parameters: tool.parameters ?? { type: 'object', properties: {} },
+    parameters: isObj(tool.parameters) ? tool.parameters : { type: 'object', properties: {} },
   };
-  if (tool.description) fn.description = tool.description;
+  if (typeof tool.description === 'string' && tool.description) fn.description = tool.description;
   if (typeof tool.strict === 'boolean') fn.strict = tool.strict;
   return { type: 'function', function: fn };
 }
@@ -98,23 +120,26 @@ interface ToolMapping {
   namespacedTools: Map<string, NamespacedToolName>;
 }
 
-function mapTools(tools: ResponsesTool[] | undefined): ToolMapping {
+function mapTools(tools: unknown): ToolMapping {
   const out: ToolMapping = { tools: [], customTools: new Set(), droppedTools: [], namespacedTools: new Map() };
-  if (!tools) return out;
   const drop = (type: string): void => {
     if (!out.droppedTools.includes(type)) out.droppedTools.push(type);
   };
-  for (const t of tools) {
+  for (const t of objects<ResponsesTool>(tools)) {
     if (t.type === 'function') {
       const f = t as ResponsesFunctionTool;
+      if (typeof f.name !== 'string' || !f.name) continue;
       out.tools.push(functionToChat(f.name, f));
     } else if (t.type === 'custom') {
       const c = t as ResponsesCustomTool;
+      if (typeof c.name !== 'string' || !c.name) continue;
       out.customTools.add(c.name);
       out.tools.push(customToFunction(c.name, c));
     } else if (t.type === 'namespace' && Array.isArray((t as ResponsesNamespaceTool).tools)) {
       const ns = t as ResponsesNamespaceTool;
-      for (const member of ns.tools) {
+      if (typeof ns.name !== 'string' || !ns.name) continue;
+      for (const member of objects<ResponsesFunctionTool | ResponsesCustomTool>(ns.tools)) {
+        if (typeof member.name !== 'string' || !member.name) continue;
         const flat = flattenToolName(ns.name, member.name);
         out.namespacedTools.set(flat, { namespace: ns.name, name: member.name });
         if (member.type === 'custom') {
@@ -142,7 +167,7 @@ function mapToolChoice(
 ): ChatToolChoice | undefined {
   if (choice === undefined || choice === null) return undefined;
   if (choice === 'auto' || choice === 'none' || choice === 'required') return choice;
-  if (typeof choice === 'object' && (choice.type === 'function' || choice.type === 'custom')) {
+  if (isObj(choice) && (choice.type === 'function' || choice.type === 'custom')) {
     const name = (choice as { name?: unknown }).name;
     if (typeof name === 'string' && mapping.tools.some((t) => t.function.name === name)) {
       return { type: 'function', function: { name } };
@@ -153,13 +178,13 @@ function mapToolChoice(
 }
 
 function mapTextFormat(text: ResponsesRequest['text']): ChatResponseFormat | undefined {
-  const f = text?.format;
-  if (!f) return undefined;
+  const f = isObj(text) ? text.format : undefined;
+  if (!isObj(f)) return undefined;
   if (f.type === 'json_schema') {
-    const js: NonNullable<ChatResponseFormat['json_schema']> = { name: f.name ?? 'output' };
-    if (f.schema) js.schema = f.schema;
+    const js: NonNullable<ChatResponseFormat['json_schema']> = { name: typeof f.name === 'string' && f.name ? f.name : 'output' };
+    if (isObj(f.schema)) js.schema = f.schema;
     if (typeof f.strict === 'boolean') js.strict = f.strict;
-    if (f.description) js.description = f.description;
+    if (typeof f.description === 'string' && f.description) js.description = f.description;
     return { type: 'json_schema', json_schema: js };
   }
   if (f.type === 'json_object') return { type: 'json_object' };
@@ -168,14 +193,15 @@ function mapTextFormat(text: ResponsesRequest['text']): ChatResponseFormat | und
 
 // Multi-part messages are joined with a newline: parts are separate blocks (e.g. Codex's
 // <environment_context> next to the user's text) and gluing them together would merge words.
-function partsToText(parts: ResponsesContentPart[]): string {
+function partsToText(parts: unknown): string {
+  if (typeof parts === 'string') return parts;
   let text = '';
   let first = true;
-  for (const p of parts) {
-    let t: string | undefined;
+  for (const p of objects<ResponsesContentPart>(parts)) {
+    let t: unknown;
     if (p.type === 'input_text' || p.type === 'output_text') t = p.text;
     else if (p.type === 'refusal') t = p.refusal;
-    if (t === undefined) continue;
+    if (typeof t !== 'string') continue;
     text = first ? t : `${text}\n${t}`;
     first = false;
   }
@@ -183,29 +209,32 @@ function partsToText(parts: ResponsesContentPart[]): string {
 }
 
 function imagePart(p: { image_url?: string | null; file_id?: string | null; detail?: string }): ChatImagePart | undefined {
-  const url = p.image_url ?? undefined;
-  if (!url) return undefined; // file_id images live in OpenAI's file store, which a chat provider cannot read
+  const url = p.image_url;
+  if (typeof url !== 'string' || !url) return undefined; // file_id images live in OpenAI's file store, which a chat provider cannot read
   const part: ChatImagePart = { type: 'image_url', image_url: { url } };
-  if (p.detail && p.detail !== 'auto') part.image_url.detail = p.detail;
+  if (typeof p.detail === 'string' && p.detail && p.detail !== 'auto') part.image_url.detail = p.detail;
   return part;
 }
 
-function userContent(content: string | ResponsesContentPart[]): string | ChatContentPart[] {
+function userContent(content: unknown): string | ChatContentPart[] {
   if (typeof content === 'string') return content;
-  const rich = content.some((p) => p.type === 'input_image' || p.type === 'input_file');
-  if (!rich) return partsToText(content);
+  const list = objects<ResponsesContentPart>(content);
+  const rich = list.some((p) => p.type === 'input_image' || p.type === 'input_file');
+  if (!rich) return partsToText(list);
   const parts: ChatContentPart[] = [];
-  for (const p of content) {
-    if (p.type === 'input_text' || p.type === 'output_text') parts.push({ type: 'text', text: p.text });
-    else if (p.type === 'refusal') parts.push({ type: 'text', text: p.refusal });
-    else if (p.type === 'input_image') {
+  for (const p of list) {
+    if (p.type === 'input_text' || p.type === 'output_text') {
+      if (typeof p.text === 'string') parts.push({ type: 'text', text: p.text });
+    } else if (p.type === 'refusal') {
+      if (typeof p.refusal === 'string') parts.push({ type: 'text', text: p.refusal });
+    } else if (p.type === 'input_image') {
       const img = imagePart(p);
       if (img) parts.push(img);
     } else if (p.type === 'input_file') {
       const file: { file_data?: string; file_id?: string; filename?: string } = {};
-      if (p.file_data) file.file_data = p.file_data;
-      if (p.file_id) file.file_id = p.file_id;
-      if (p.filename) file.filename = p.filename;
+      if (typeof p.file_data === 'string' && p.file_data) file.file_data = p.file_data;
+      if (typeof p.file_id === 'string' && p.file_id) file.file_id = p.file_id;
+      if (typeof p.filename === 'string' && p.filename) file.filename = p.filename;
       parts.push({ type: 'file', file });
     }
   }
@@ -219,28 +248,29 @@ interface ToolOutputContent {
 
 function toolOutputContent(output: ResponsesToolOutput | undefined): ToolOutputContent {
   if (typeof output === 'string') return { text: output, images: [] };
-  if (!Array.isArray(output)) return { text: output === undefined ? '' : JSON.stringify(output), images: [] };
+  if (!Array.isArray(output)) return { text: output === undefined || output === null ? '' : (JSON.stringify(output) ?? ''), images: [] };
   const images: ChatImagePart[] = [];
   const texts: string[] = [];
-  for (const p of output) {
-    if (p.type === 'input_text' || p.type === 'output_text') texts.push(p.text);
-    else if (p.type === 'input_image') {
+  for (const p of objects<ResponsesContentPart>(output)) {
+    if (p.type === 'input_text' || p.type === 'output_text') {
+      if (typeof p.text === 'string') texts.push(p.text);
+    } else if (p.type === 'input_image') {
       const img = imagePart(p);
       if (img) images.push(img);
-    } else if (p.type === 'input_file') texts.push(`[file${p.filename ? ` ${p.filename}` : ''}]`);
+    } else if (p.type === 'input_file') texts.push(`[file${typeof p.filename === 'string' && p.filename ? ` ${p.filename}` : ''}]`);
   }
   return { text: texts.join('\n'), images };
 }
 
 function reasoningText(item: ResponsesReasoningItem): string {
   // Raw reasoning (what open models produce and need back) beats the summary when both exist.
-  const fromContent = item.content?.map((c) => c.text).join('') ?? '';
+  const fromContent = objects<{ text?: unknown }>(item.content).map((c) => str(c.text)).join('');
   if (fromContent) return fromContent;
-  return item.summary?.map((s) => s.text).join('\n') ?? '';
+  return objects<{ text?: unknown }>(item.summary).map((s) => str(s.text)).join('\n');
 }
 
-function isMessage(item: ResponsesInputItem): item is ResponsesMessageItem {
-  return (item.type === 'message' || item.type === undefined) && typeof (item as { role?: unknown }).role === 'string';
+function isMessage(item: unknown): item is ResponsesMessageItem {
+  return isObj(item) && (item.type === 'message' || item.type === undefined) && typeof item.role === 'string';
 }
 
 /** Builds the chat message list; stateful because tool calls and outputs must be regrouped. */
@@ -264,9 +294,9 @@ class MessageBuilder {
   message(item: ResponsesMessageItem): void {
     const role = item.role;
     if (role === 'system' || role === 'developer') {
-      this.system(typeof item.content === 'string' ? item.content : partsToText(item.content));
+      this.system(partsToText(item.content));
     } else if (role === 'assistant') {
-      const text = typeof item.content === 'string' ? item.content : partsToText(item.content);
+      const text = partsToText(item.content);
       const msg: ChatAssistantMessage = { role: 'assistant', content: text };
       this.push(msg);
       this.openAssistant = msg;
@@ -314,20 +344,25 @@ class MessageBuilder {
     if (images.length) this.pendingImages.push(...images);
   }
 
+  // A call without a string call_id cannot be paired with its output: it is left out.
   functionCall(item: ResponsesFunctionCallItem): void {
-    this.toolCall(item.call_id, this.namespacedNames(item.namespace, item.name), item.arguments ?? '');
+    if (typeof item.call_id !== 'string' || !item.call_id) return;
+    const args: unknown = item.arguments;
+    const text = typeof args === 'string' ? args : args === undefined || args === null ? '' : (JSON.stringify(args) ?? '');
+    this.toolCall(item.call_id, this.namespacedNames(strOrUndefined(item.namespace), str(item.name)), text);
   }
 
   customToolCall(item: ResponsesCustomToolCallItem): void {
-    this.toolCall(item.call_id, this.namespacedNames(item.namespace, item.name), JSON.stringify({ input: item.input ?? '' }));
+    if (typeof item.call_id !== 'string' || !item.call_id) return;
+    this.toolCall(item.call_id, this.namespacedNames(strOrUndefined(item.namespace), str(item.name)), JSON.stringify({ input: str(item.input) }));
   }
 
   localShellCall(item: ResponsesLocalShellCallItem): void {
     // Only reachable from history produced by another upstream; kept as a tool call so the model
     // still sees what ran and the matching function_call_output stays paired.
-    const id = item.call_id ?? item.id;
+    const id = typeof item.call_id === 'string' && item.call_id ? item.call_id : typeof item.id === 'string' ? item.id : '';
     if (!id) return;
-    this.toolCall(id, 'local_shell', JSON.stringify(item.action ?? {}));
+    this.toolCall(id, 'local_shell', JSON.stringify(isObj(item.action) ? item.action : {}));
   }
 
   finish(): ChatMessage[] {
@@ -377,10 +412,11 @@ export function responsesRequestToChat(req: ResponsesRequest, opts: ResponsesToC
     namespace ? flattenToolName(namespace, name) : name;
   const b = new MessageBuilder(reasoningField, namespaced);
 
-  if (req.instructions) b.system(req.instructions);
+  if (typeof req.instructions === 'string' && req.instructions) b.system(req.instructions);
 
+  // Items that are not objects (null, numbers, …) are skipped, never dereferenced.
   const input: ResponsesInputItem[] =
-    typeof req.input === 'string' ? [{ role: 'user', content: req.input }] : (req.input ?? []);
+    typeof req.input === 'string' ? [{ role: 'user', content: req.input }] : objects<ResponsesInputItem>(req.input);
 
   let lastUser = -1;
   if (reasoningField) {
@@ -398,7 +434,8 @@ export function responsesRequestToChat(req: ResponsesRequest, opts: ResponsesToC
     }
     switch (item.type) {
       case 'reasoning':
-        if (i > lastUser) b.reasoning(reasoningText(item as ResponsesReasoningItem));
+        // Only read when it will be kept (reasoning passthrough on, after the last user message).
+        if (reasoningField && i > lastUser) b.reasoning(reasoningText(item as ResponsesReasoningItem));
         break;
       case 'function_call':
         b.functionCall(item as ResponsesFunctionCallItem);
@@ -423,7 +460,7 @@ export function responsesRequestToChat(req: ResponsesRequest, opts: ResponsesToC
     }
   }
 
-  const chat: ChatCompletionRequest = { model: req.model, messages: b.finish() };
+  const chat: ChatCompletionRequest = { model: str(req.model), messages: b.finish() };
 
   if (mapping.tools.length) {
     chat.tools = mapping.tools;
@@ -436,7 +473,8 @@ export function responsesRequestToChat(req: ResponsesRequest, opts: ResponsesToC
   if (typeof req.top_p === 'number') chat.top_p = req.top_p;
   const responseFormat = mapTextFormat(req.text);
   if (responseFormat) chat.response_format = responseFormat;
-  if (opts.supportsReasoningEffort && req.reasoning?.effort) chat.reasoning_effort = req.reasoning.effort;
+  const effort = isObj(req.reasoning) ? req.reasoning.effort : undefined;
+  if (opts.supportsReasoningEffort && typeof effort === 'string' && effort) chat.reasoning_effort = effort;
 
   chat.stream = req.stream === true;
   // Usage arrives only in a final chunk, and only when asked for; metering needs it.

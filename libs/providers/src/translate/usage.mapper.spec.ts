@@ -51,4 +51,13 @@ describe('usage normalisation', () => {
     });
     expect(responsesUsageToNormalised(block)).toEqual({ inputTokens: 10, outputTokens: 4, cachedTokens: 2, reasoningTokens: 1 });
   });
+
+  it('sanitizes every number: non-negative integers capped at int32, cost finite, >= 0 and < 1e9', () => {
+    expect(chatUsageToNormalised({ prompt_tokens: 3e9, completion_tokens: -5, prompt_tokens_details: { cached_tokens: 1.6 }, completion_tokens_details: { reasoning_tokens: Infinity }, cost: -2 })).toEqual({
+      inputTokens: 2_147_483_647, outputTokens: 0, cachedTokens: 2, reasoningTokens: 0,
+    });
+    expect(chatUsageToNormalised({ prompt_tokens: 1, cost: 1e12 })).not.toHaveProperty('costUsd');
+    expect(chatUsageToNormalised({ prompt_tokens: 1, cost: 0 }).costUsd).toBe(0);
+    expect(responsesUsageToNormalised({ input_tokens: 1e300, output_tokens: 2.4, cost: -0.5 })).toEqual({ inputTokens: 2_147_483_647, outputTokens: 2, cachedTokens: 0, reasoningTokens: 0 });
+  });
 });

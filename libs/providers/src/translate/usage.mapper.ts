@@ -1,10 +1,24 @@
 import type { NormalisedUsage, ResponsesUsage } from './translate.types';
 
 // Usage payloads come straight off provider JSON, so every field is checked rather than trusted:
-// a missing or non-numeric count becomes 0 instead of NaN leaking into metering.
+// counts are non-negative integers no larger than the ledger's int columns take, and a cost is a
+// finite non-negative amount below a billion dollars. Anything else counts as 0 (or as no cost),
+// so one provider's odd number can neither overflow a ledger insert nor credit a budget.
+
+/** Largest token count recorded (Postgres `integer`). */
+export const MAX_USAGE_TOKENS = 2_147_483_647;
+/** A reported cost at or above this (USD) is not believed. */
+export const MAX_USAGE_COST_USD = 1e9;
 
 function num(v: unknown): number {
-  return typeof v === 'number' && Number.isFinite(v) ? v : 0;
+  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) return 0;
+  return Math.min(Math.round(v), MAX_USAGE_TOKENS);
+}
+
+function cost(v: unknown): number | undefined {
+  if (typeof v !== 'number' || !Number.isFinite(v)) return undefined;
+  if (v < 0 || v >= MAX_USAGE_COST_USD) return undefined;
+  return v;
 }
 
 function obj(v: unknown): Record<string, unknown> | undefined {
@@ -24,8 +38,8 @@ export function chatUsageToNormalised(u: unknown): NormalisedUsage {
     cachedTokens: num(obj(o?.prompt_tokens_details)?.cached_tokens),
     reasoningTokens: num(obj(o?.completion_tokens_details)?.reasoning_tokens),
   };
-  const cost = o?.cost;
-  if (typeof cost === 'number' && Number.isFinite(cost)) usage.costUsd = cost;
+  const c = cost(o?.cost);
+  if (c !== undefined) usage.costUsd = c;
   return usage;
 }
 
@@ -38,8 +52,8 @@ export function responsesUsageToNormalised(u: unknown): NormalisedUsage {
     cachedTokens: num(obj(o?.input_tokens_details)?.cached_tokens),
     reasoningTokens: num(obj(o?.output_tokens_details)?.reasoning_tokens),
   };
-  const cost = o?.cost;
-  if (typeof cost === 'number' && Number.isFinite(cost)) usage.costUsd = cost;
+  const c = cost(o?.cost);
+  if (c !== undefined) usage.costUsd = c;
   return usage;
 }
 

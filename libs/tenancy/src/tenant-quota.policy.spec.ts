@@ -1,4 +1,4 @@
-import { keyLimitOverQuota } from './tenant-quota';
+import { keyLimitOverQuota } from './tenant-quota.policy';
 
 describe('keyLimitOverQuota', () => {
   it('accepts limits at or under the tenant limits, and fields the tenant leaves unlimited', () => {

@@ -1,0 +1,63 @@
+import type { ResolvedProvider } from '@gw/providers';
+import { isNetworkError, parseUpstreamError, scrubSecrets, upstreamHttpError, upstreamNetworkError } from './upstream-error';
+
+const P = {
+  id: 'p', name: 'openai', kind: 'openai', baseUrl: 'http://x/v1', credential: 'sk-live-credential-123456', settings: {}, enabled: true, responsesNative: true,
+  adapter: { errorHint: () => '' },
+} as unknown as ResolvedProvider;
+
+describe('upstream errors', () => {
+  it.each([
+    ['{"error":{"message":123}}', '123'],
+    ['{"error":{"message":{"nested":true},"code":42}}', '{"nested":true}'],
+    ['null', ''],
+    ['[]', '[]'],
+    ['"x"', 'x'],
+    ['{"error":"plain"}', 'plain'],
+    ['{"message":"top"}', 'top'],
+    ['<html>bad gateway</html>', '<html>bad gateway</html>'],
+  ])('never throws on odd bodies: %s', (body, message) => {
+    expect(parseUpstreamError(body).message).toBe(message);
+    const err = upstreamHttpError(P, 500, body, 'm');
+    expect(err.getStatus()).toBe(500);
+    expect(typeof err.body.error.message).toBe('string');
+  });
+
+  it('keeps a numeric code as a string and ignores other shapes', () => {
+    expect(parseUpstreamError('{"error":{"message":"x","code":42}}').code).toBe('42');
+    expect(parseUpstreamError('{"error":{"message":"x","code":{"a":1},"type":7}}')).toEqual({ message: 'x', code: null, type: null });
+  });
+
+  it('scrubs keys, the credential, and organization/project ids; accepts non-strings', () => {
+    const out = scrubSecrets('key sk-live-credential-123456 org-AbCdEf123456 proj_AbCdEf123456 proj-xyz12345 sk-proj-abcdefgh', P.credential);
+    expect(out).not.toMatch(/credential-123456|AbCdEf123456|xyz12345|abcdefgh/);
+    expect(out).toContain('org-[redacted]');
+    expect(out).toContain('proj_[redacted]');
+    expect(scrubSecrets(123, null)).toBe('123');
+    expect(scrubSecrets(undefined, null)).toBe('');
+  });
+
+  it.each([401, 403])('maps an upstream %d to 502 upstream_auth_error naming the provider', (status) => {
+    const err = upstreamHttpError(P, status, '{"error":{"message":"Incorrect API key provided: sk-live-credential-123456 for org-AbCdEf123456","code":"invalid_api_key"}}', 'm');
+    expect(err.getStatus()).toBe(502);
+    expect(err.body.error.code).toBe('upstream_auth_error');
+    expect(err.body.error.type).toBe('server_error');
+    expect(err.body.error.message).toMatch(new RegExp(`^openai: the provider rejected the gateway's credential \\(HTTP ${status}\\)`));
+    expect(err.body.error.message).not.toMatch(/credential-123456|AbCdEf123456/);
+  });
+
+  it('network errors show the code, never the exception text', () => {
+    expect(upstreamNetworkError(P, Object.assign(new Error('secret detail'), { code: 'ECONNREFUSED' })).body.error.message).toBe('openai: could not be reached (ECONNREFUSED)');
+    expect(upstreamNetworkError(P, new Error('out.replace is not a function')).body.error.message).toBe('openai: could not be reached');
+  });
+
+  it('tells network errors from our own bugs', () => {
+    for (const code of ['UND_ERR_SOCKET', 'UND_ERR_CONNECT_TIMEOUT', 'ECONNRESET', 'ECONNREFUSED', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN', 'EPIPE', 'ERR_TLS_CERT_ALTNAME_INVALID', 'CERT_HAS_EXPIRED']) {
+      expect(isNetworkError(Object.assign(new Error(), { code }))).toBe(true);
+    }
+    expect(isNetworkError(new TypeError('x'))).toBe(false);
+    expect(isNetworkError(Object.assign(new TypeError('x'), { code: 'ERR_INVALID_ARG_TYPE' }))).toBe(false);
+    expect(isNetworkError(null)).toBe(false);
+    expect(isNetworkError({ code: 7 })).toBe(false);
+  });
+});
