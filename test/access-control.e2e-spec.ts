@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { KeyCache } from '@gw/tenancy';
 import { FakeProvider, Stack, TEST_ADMIN_TOKEN, eventually, startStack } from '@gw/testing';
 
 jest.setTimeout(60_000);
@@ -389,6 +390,21 @@ describe('access control: roles, admin tokens, audit log, IP ranges', () => {
       const parsed = await post('/chat/completions', { authorization: `Bearer ${secret}` }, garbage);
       expect(parsed.status).toBe(400);
       expect(((await parsed.json()) as any).error.code).toBe('invalid_json');
+    });
+
+    it('a token not shaped like a key is refused without a key lookup', async () => {
+      const lookup = jest.spyOn(stack.gateway.get(KeyCache), 'lookup');
+      try {
+        for (const t of ['sk-proj-0123456789abcdefghijklmnopqrstuv', 'sk-gw-short', `sk-gw-${'x'.repeat(200)}`, 'gwa-0123456789abcdefghijklmnop']) {
+          const r = await fetch(`${stack.baseURL}/models`, { headers: { authorization: `Bearer ${t}` } });
+          expect(`${t.slice(0, 12)} → ${r.status}`).toBe(`${t.slice(0, 12)} → 401`);
+        }
+        expect(lookup).not.toHaveBeenCalled();
+        expect((await fetch(`${stack.baseURL}/models`, { headers: { authorization: `Bearer ${secret}` } })).status).toBe(200);
+        expect(lookup).toHaveBeenCalledTimes(1);
+      } finally {
+        lookup.mockRestore();
+      }
     });
 
     // Last in this file: the block applies to 127.0.0.1, i.e. to every later gateway request of this stack.
