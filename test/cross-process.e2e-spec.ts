@@ -1,9 +1,8 @@
 import { ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
-import * as net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { FakeProvider, Stack, TEST_ADMIN_TOKEN, eventually, startStack } from '@gw/testing';
+import { FakeProvider, Stack, TEST_ADMIN_TOKEN, eventually, freePort, startStack } from '@gw/testing';
 
 jest.setTimeout(90_000);
 
@@ -12,13 +11,6 @@ const REFRESH_MS = 200;
 /** Generous bound for "within about one poll interval" on a loaded CI machine. */
 const PROPAGATION_BOUND_MS = 3_000;
 
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 /**
  * The gateway as production runs it: its own process, sharing nothing with the admin API but the database.

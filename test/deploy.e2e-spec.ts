@@ -2,11 +2,11 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } 
 import { builtinModules } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
-import { randomBytes } from 'node:crypto';
 import { Client } from 'pg';
 import { parse } from 'yaml';
 import { ConfigError, parseConfig } from '@gw/config';
 import { MIGRATIONS, migrate, startEmbeddedPostgres } from '@gw/db';
+import { createTestDatabase } from '@gw/testing';
 
 /**
  * The deployment files, checked without a Docker engine: docker-compose.yml against the compose-spec
@@ -281,22 +281,10 @@ describe('deployment files', () => {
     it('applies every migration to a fresh database once; a second run applies none', async () => {
       let url: string;
       let cleanup: () => Promise<void>;
-      const base = process.env.TEST_DATABASE_URL;
-      if (base) {
-        const name = `gw_test_migrate_${randomBytes(5).toString('hex')}`;
-        const c = new Client({ connectionString: base });
-        await c.connect();
-        await c.query(`CREATE DATABASE ${name}`);
-        await c.end();
-        const u = new URL(base);
-        u.pathname = `/${name}`;
-        url = u.toString();
-        cleanup = async () => {
-          const d = new Client({ connectionString: base });
-          await d.connect();
-          await d.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-          await d.end();
-        };
+      const own = await createTestDatabase('gw_test_migrate');
+      if (own) {
+        url = own.url;
+        cleanup = own.drop;
       } else {
         const dir = mkdtempSync(join(tmpdir(), 'gw-migrate-'));
         const pg = await startEmbeddedPostgres(dir);

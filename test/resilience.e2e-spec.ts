@@ -6,7 +6,7 @@ import * as http from 'node:http';
 import * as net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { FakeProvider, Stack, TEST_ADMIN_TOKEN, defaultReplyText, eventually, seedTenant, startStack } from '@gw/testing';
+import { FakeProvider, Stack, TEST_ADMIN_TOKEN, defaultReplyText, eventually, freePort, seedTenant, startStack } from '@gw/testing';
 
 jest.setTimeout(60_000);
 
@@ -131,13 +131,6 @@ function fresh(url: string, init: { method?: string; headers?: Record<string, st
   });
 }
 
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 describe('resilience: retries, fallback, timeouts, circuit breaker, disconnects, limits, graceful shutdown', () => {
   const masterKey = randomBytes(32).toString('base64');

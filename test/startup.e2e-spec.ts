@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from 'pg';
 import { startEmbeddedPostgres } from '@gw/db';
-import { FakeProvider } from '@gw/testing';
+import { FakeProvider, createTestDatabase } from '@gw/testing';
 
 /**
  * The real entry point as a user runs it (`npm start` = build, then dist/apps/all-in-one): config
@@ -217,25 +217,7 @@ describe('zero-config providers from environment variables', () => {
     router = await FakeProvider.start({ flavor: 'openrouter', apiKey: 'sk-env-openrouter' });
     ollama = await FakeProvider.start({ flavor: 'ollama' });
     // On CI the same start runs against a real PostgreSQL (a database of its own), else embedded PGlite.
-    const base = process.env.TEST_DATABASE_URL;
-    if (base) {
-      const name = `gw_startup_${randomBytes(6).toString('hex')}`;
-      const admin = new Client({ connectionString: base });
-      await admin.connect();
-      await admin.query(`CREATE DATABASE ${name}`);
-      await admin.end();
-      const u = new URL(base);
-      u.pathname = `/${name}`;
-      database = {
-        url: u.toString(),
-        drop: async () => {
-          const c = new Client({ connectionString: base });
-          await c.connect();
-          await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-          await c.end();
-        },
-      };
-    }
+    database = await createTestDatabase('gw_startup');
   });
 
   afterAll(async () => {

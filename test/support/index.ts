@@ -2,3 +2,4 @@ export * from './stack';
 export * from './fake-provider';
 export * from './codex';
 export * from './metrics';
+export * from './test-database';

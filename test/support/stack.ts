@@ -9,6 +9,7 @@ import { LedgerWriter } from '@gw/metering';
 import { startEmbeddedPostgres } from '@gw/db';
 import { createAdminApp } from '../../apps/admin/src/main';
 import { createGatewayApp } from '../../apps/gateway/src/main';
+import { createTestDatabase } from './test-database';
 
 export const TEST_ADMIN_TOKEN = 'test-admin-token-0123456789abcdef';
 
@@ -40,27 +41,9 @@ const replicasOf = new WeakMap<Stack, GatewayReplica[]>();
  */
 export async function startStack(overrides: Partial<AppConfig> = {}): Promise<Stack> {
   const dataDir = mkdtempSync(join(tmpdir(), 'gw-stack-'));
-  let dbUrl: string;
-  let dropDb: (() => Promise<void>) | undefined;
-  const base = process.env.TEST_DATABASE_URL;
-  if (base) {
-    const name = `gw_test_${randomBytes(6).toString('hex')}`;
-    const c = new Client({ connectionString: base });
-    await c.connect();
-    await c.query(`CREATE DATABASE ${name}`);
-    await c.end();
-    const u = new URL(base);
-    u.pathname = `/${name}`;
-    dbUrl = u.toString();
-    dropDb = async () => {
-      const d = new Client({ connectionString: base });
-      await d.connect();
-      await d.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      await d.end();
-    };
-  } else {
-    dbUrl = (await startEmbeddedPostgres(dataDir)).url;
-  }
+  const own = await createTestDatabase();
+  const dbUrl = own?.url ?? (await startEmbeddedPostgres(dataDir)).url;
+  const dropDb = own?.drop;
   const cfg: Partial<AppConfig> = {
     host: '127.0.0.1',
     dataDir,

@@ -178,6 +178,21 @@ export class ProxyService {
     res.writeHead(status, h);
   }
 
+  /**
+   * Reads an upstream SSE body event by event as it arrives and writes whatever `handle` makes of each
+   * batch of complete events (relay, filter or translate). Shared by every streaming relay.
+   */
+  async pumpSse(ctx: CallContext, res: Response, up: UpstreamResponse, handle: (events: string[]) => string): Promise<void> {
+    const reader = new SseReader();
+    for await (const chunk of up.res.body) {
+      ctx.markFirstByte();
+      const out = handle(reader.push(chunk as Buffer));
+      if (out) await this.write(res, out);
+    }
+    const rest = handle(reader.end());
+    if (rest) await this.write(res, rest);
+  }
+
   /** Writes respecting back-pressure, so a slow client slows the upstream read instead of buffering. */
   async write(res: Response, data: string | Buffer): Promise<void> {
     if (!res.write(data) && !res.writableEnded && !res.destroyed) {
@@ -348,7 +363,6 @@ export class ProxyService {
     ctx.status = up.res.statusCode;
     this.writeHead(ctx, res, up.res.statusCode, SSE_HEADERS);
     res.flushHeaders();
-    const reader = new SseReader();
     const adapter = up.target.provider.adapter;
     let contentEvents = 0;
     let sawDone = false;
@@ -383,13 +397,7 @@ export class ProxyService {
       return out;
     };
     try {
-      for await (const chunk of up.res.body) {
-        ctx.markFirstByte();
-        const out = handle(reader.push(chunk as Buffer));
-        if (out) await this.write(res, out);
-      }
-      const rest = handle(reader.end());
-      if (rest) await this.write(res, rest);
+      await this.pumpSse(ctx, res, up, handle);
       if (!sawDone && !sawFinish && !ctx.usageReported) throw new Error('upstream stream ended early');
       this.estimateIfUnreported(ctx, contentEvents);
       res.end();

@@ -15,7 +15,7 @@ import { Principal } from '@gw/tenancy';
 import type { Request, Response } from 'express';
 import { CallContext } from '../proxy/call-context';
 import { ProxyService, SSE_HEADERS, isObject, parseUpstreamObject } from '../proxy/proxy.service';
-import { SseReader, sseData } from '../proxy/sse.reader';
+import { sseData } from '../proxy/sse.reader';
 import { scrubSecrets } from '../proxy/upstream-error';
 import { UpstreamResponse } from '../proxy/upstream.dispatcher';
 import { validateResponsesRequest } from './responses.validation';
@@ -100,7 +100,6 @@ export class ResponsesService {
     ctx.status = up.res.statusCode;
     this.proxy.writeHead(ctx, res, up.res.statusCode, SSE_HEADERS);
     res.flushHeaders();
-    const reader = new SseReader();
     const adapter = up.target.provider.adapter;
     let deltas = 0;
     let seq = 0;
@@ -138,13 +137,7 @@ export class ResponsesService {
       return out;
     };
     try {
-      for await (const chunk of up.res.body) {
-        ctx.markFirstByte();
-        const out = handle(reader.push(chunk as Buffer));
-        if (out) await this.proxy.write(res, out);
-      }
-      const rest = handle(reader.end());
-      if (rest) await this.proxy.write(res, rest);
+      await this.proxy.pumpSse(ctx, res, up, handle);
       if (!terminal) throw new Error('upstream stream ended before response.completed');
       this.proxy.estimateIfUnreported(ctx, deltas);
       res.end();
@@ -167,7 +160,6 @@ export class ResponsesService {
     res.flushHeaders();
     const translator = new ChatToResponsesStream(this.translationContext(ctx, body, tr));
     await this.proxy.write(res, translator.start().join(''));
-    const reader = new SseReader();
     const adapter = up.target.provider.adapter;
     let deltas = 0;
     let finished = false;
@@ -204,13 +196,7 @@ export class ResponsesService {
       return out;
     };
     try {
-      for await (const c of up.res.body) {
-        ctx.markFirstByte();
-        const out = handle(reader.push(c as Buffer));
-        if (out) await this.proxy.write(res, out);
-      }
-      const rest = handle(reader.end());
-      if (rest) await this.proxy.write(res, rest);
+      await this.proxy.pumpSse(ctx, res, up, handle);
       // Neither [DONE] nor a finish_reason: the upstream went away mid-answer; never report it completed.
       if (!sawDone && !sawFinish) throw new Error('upstream stream ended before it finished');
       finished = true;
