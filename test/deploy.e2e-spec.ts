@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { builtinModules } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -42,11 +43,23 @@ function interpolate(v: string): string {
 
 jest.setTimeout(60_000);
 
+const ROOT_DIR = join(__dirname, '..');
+
 describe('deployment files', () => {
   const compose = parse(read('docker-compose.yml'), { merge: true }) as Compose;
   const services = compose.services;
 
   describe('docker-compose.yml', () => {
+    it('passes dclint: the compose-spec JSON schema plus its error-level rules (no Docker engine needed)', () => {
+      const r = spawnSync(process.execPath, [join(ROOT_DIR, 'node_modules', 'dclint', 'bin', 'dclint.cjs'), '-f', 'json', join(ROOT_DIR, 'docker-compose.yml')], { encoding: 'utf8' });
+      if (r.status !== 0) console.error(r.stdout, r.stderr);
+      expect(r.status).toBe(0);
+      // The linter really ran on the file (an empty run would also exit 0).
+      const report = JSON.parse(r.stdout || '[]') as Array<{ filePath: string; errorCount: number }>;
+      expect(report.some((f) => f.filePath.endsWith('docker-compose.yml'))).toBe(true);
+      expect(report.reduce((n, f) => n + f.errorCount, 0)).toBe(0);
+    });
+
     it('has the whole stack, each service built here or pulled by a pinned tag', () => {
       expect(Object.keys(services).sort()).toEqual(['admin', 'gateway', 'grafana', 'migrate', 'postgres', 'prometheus', 'redis']);
       for (const key of Object.keys(compose)) expect(['services', 'volumes', 'networks', 'configs', 'secrets', 'name'].includes(key) || key.startsWith('x-')).toBe(true);
@@ -124,8 +137,8 @@ describe('deployment files', () => {
         expect(cfg.redisUrl).toBe('redis://redis:6379');
       }
       expect(parseConfig(Object.fromEntries(Object.entries(services.gateway.environment!).map(([k, v]) => [k, interpolate(String(v))]))).gatewayPort).toBe(8080);
-      expect(services.gateway.ports).toContain('8080:8080');
-      expect(services.admin.ports).toContain('8081:8081');
+      expect(services.gateway.ports).toContain('0.0.0.0:8080:8080');
+      expect(services.admin.ports).toContain('0.0.0.0:8081:8081');
     });
 
     it('interpolations are well-formed and environment values are strings', () => {
