@@ -1,7 +1,7 @@
 import OpenAI from 'openai';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { DEFAULT_MODELS, FakeProvider, Stack, delta, eventually, metricValue, parseExposition, scrape, seedTenant, startGatewayReplica, startStack } from '@gw/testing';
+import { DEFAULT_MODELS, FakeProvider, Stack, addFailoverRoutes, delta, eventually, metricValue, parseExposition, scrape, seedTenant, startGatewayReplica, startStack } from '@gw/testing';
 
 jest.setTimeout(60_000);
 
@@ -34,20 +34,7 @@ describe('metrics: GET /metrics moves with the traffic', () => {
       provider: { kind: 'openai', name: 'openai', baseUrl: openai.baseUrl },
       patterns: ['gpt-4o-mini', 'text-embedding-3-small', 'vendor/*'],
     });
-    const routes = (await stack.api('GET', '/admin/routes')).body as { id: string; modelPattern: string }[];
-    const mini = routes.find((r) => r.modelPattern === 'gpt-4o-mini')!;
-    await stack.api('PATCH', `/admin/routes/${mini.id}`, { settings: { maxAttempts: 2, backoffMs: 1 } });
-    const b = await stack.api('POST', '/admin/providers', { name: 'backup', kind: 'openai', baseUrl: backup.baseUrl });
-    await stack.api('POST', '/admin/routes', {
-      modelPattern: 'ha-model',
-      targets: [
-        { providerId: tenant.providerId, model: 'gpt-4o-mini', priority: 0 },
-        { providerId: b.body.id, model: 'gpt-4o-mini', priority: 1 },
-      ],
-      settings: { maxAttempts: 1 },
-    });
-    const f = await stack.api('POST', '/admin/providers', { name: 'flaky', kind: 'openai', baseUrl: flaky.baseUrl });
-    await stack.api('POST', '/admin/routes', { modelPattern: 'flaky-model', targets: [{ providerId: f.body.id, model: 'gpt-4o-mini' }], settings: { maxAttempts: 1 } });
+    await addFailoverRoutes(stack, tenant.providerId, { backupUrl: backup.baseUrl, flakyUrl: flaky.baseUrl });
     client = new OpenAI({
       apiKey: tenant.secret,
       baseURL: stack.baseURL,

@@ -5,7 +5,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
-import { FakeProvider, Stack, eventually, metricValue, parseExposition, seedTenant, startStack } from '@gw/testing';
+import { FakeProvider, Stack, addFailoverRoutes, eventually, metricValue, parseExposition, seedTenant, startStack } from '@gw/testing';
 
 /**
  * A real Prometheus (Debian package `prometheus`; `.ci/run` installs it) scrapes a live test gateway with
@@ -147,19 +147,7 @@ function substitute(expr: string): string {
       provider: { kind: 'openai', name: PROVIDER, baseUrl: openai.baseUrl },
       patterns: ['gpt-4o-mini', 'text-embedding-3-small'],
     });
-    const routes = (await stack.api('GET', '/admin/routes')).body as { id: string; modelPattern: string }[];
-    await stack.api('PATCH', `/admin/routes/${routes.find((r) => r.modelPattern === 'gpt-4o-mini')!.id}`, { settings: { maxAttempts: 2, backoffMs: 1 } });
-    const b = await stack.api('POST', '/admin/providers', { name: 'backup', kind: 'openai', baseUrl: backup.baseUrl });
-    await stack.api('POST', '/admin/routes', {
-      modelPattern: 'ha-model',
-      targets: [
-        { providerId: t.providerId, model: 'gpt-4o-mini', priority: 0 },
-        { providerId: b.body.id, model: 'gpt-4o-mini', priority: 1 },
-      ],
-      settings: { maxAttempts: 1 },
-    });
-    const f = await stack.api('POST', '/admin/providers', { name: 'flaky', kind: 'openai', baseUrl: flaky.baseUrl });
-    await stack.api('POST', '/admin/routes', { modelPattern: 'flaky-model', targets: [{ providerId: f.body.id, model: 'gpt-4o-mini' }], settings: { maxAttempts: 1 } });
+    await addFailoverRoutes(stack, t.providerId, { backupUrl: backup.baseUrl, flakyUrl: flaky.baseUrl });
     const sl = await stack.api('POST', '/admin/providers', { name: 'slow', kind: 'openai', baseUrl: slow.baseUrl });
     await stack.api('POST', '/admin/routes', { modelPattern: 'slow-model', targets: [{ providerId: sl.body.id, model: 'gpt-4o-mini' }] });
     flaky.failNext(1000, 503);

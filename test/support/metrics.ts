@@ -75,3 +75,28 @@ export function hasSeries(s: Scrape, name: string, labels: Record<string, string
 export function delta(before: Scrape, after: Scrape, name: string, labels: Record<string, string> = {}): number {
   return metricValue(after, name, labels) - metricValue(before, name, labels);
 }
+
+/**
+ * The routes both metrics suites drive traffic through: `gpt-4o-mini` retried once, `ha-model` failing over
+ * from the primary provider to `backup`, and `flaky-model` on its own provider with no retry.
+ */
+export async function addFailoverRoutes(
+  stack: { api(method: string, path: string, body?: unknown): Promise<{ body: any }> },
+  primaryProviderId: string,
+  upstreams: { backupUrl: string; flakyUrl: string },
+): Promise<void> {
+  const routes = (await stack.api('GET', '/admin/routes')).body as { id: string; modelPattern: string }[];
+  const mini = routes.find((r) => r.modelPattern === 'gpt-4o-mini')!;
+  await stack.api('PATCH', `/admin/routes/${mini.id}`, { settings: { maxAttempts: 2, backoffMs: 1 } });
+  const b = await stack.api('POST', '/admin/providers', { name: 'backup', kind: 'openai', baseUrl: upstreams.backupUrl });
+  await stack.api('POST', '/admin/routes', {
+    modelPattern: 'ha-model',
+    targets: [
+      { providerId: primaryProviderId, model: 'gpt-4o-mini', priority: 0 },
+      { providerId: b.body.id, model: 'gpt-4o-mini', priority: 1 },
+    ],
+    settings: { maxAttempts: 1 },
+  });
+  const f = await stack.api('POST', '/admin/providers', { name: 'flaky', kind: 'openai', baseUrl: upstreams.flakyUrl });
+  await stack.api('POST', '/admin/routes', { modelPattern: 'flaky-model', targets: [{ providerId: f.body.id, model: 'gpt-4o-mini' }], settings: { maxAttempts: 1 } });
+}
