@@ -4,3 +4,4 @@ export * from './request-id';
 export * from './crypto';
 export * from './glob';
 export * from './http-app.setup';
+export * from './json.guards';

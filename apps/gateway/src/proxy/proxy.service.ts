@@ -1,6 +1,6 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { APP_CONFIG, AppConfig } from '@gw/config';
-import { Errors, OpenAIError, clientRequestIdOf, matchesAny, requestIdOf, toOpenAIError } from '@gw/common';
+import { Errors, OpenAIError, clientRequestIdOf, isObject, matchesAny, requestIdOf, toOpenAIError } from '@gw/common';
 import { LimitsService } from '@gw/limits';
 import { LedgerWriter, PriceTable, hasBudget } from '@gw/metering';
 import { GatewayMetrics, annotateRequestLog, modelLabel } from '@gw/observability';
@@ -29,9 +29,6 @@ const CONTENT_EVENT = /"(?:content|arguments|refusal|reasoning|reasoning_content
 /** A chat chunk that ends its choice (`"finish_reason": "stop"`, not `null`). */
 const FINISH_EVENT = /"finish_reason"\s*:\s*"/;
 
-export function isObject(v: unknown): v is Body {
-  return v !== null && typeof v === 'object' && !Array.isArray(v);
-}
 
 export const SSE_HEADERS = { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' };
 

@@ -1,4 +1,4 @@
-import { Errors, OpenAIError, errorTypeForStatus } from '@gw/common';
+import { Errors, OpenAIError, errorTypeForStatus, isObject } from '@gw/common';
 import { ResolvedProvider } from '@gw/providers';
 
 /** Upstream error text kept in our error messages (and logs): enough to act on, never a whole page. */
@@ -33,9 +33,6 @@ function clip(s: string): string {
   return s.length > MAX_MESSAGE_CHARS ? `${s.slice(0, MAX_MESSAGE_CHARS)}…` : s;
 }
 
-function isObject(v: unknown): v is Record<string, unknown> {
-  return v !== null && typeof v === 'object' && !Array.isArray(v);
-}
 
 /** What an upstream error body says, whatever its shape (OpenAI, OpenRouter, Ollama, a proxy's HTML page). */
 export function parseUpstreamError(body: string): { message: string; code: string | null; type: string | null } {

@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { Errors, OpenAIError } from '@gw/common';
+import { Errors, OpenAIError, isObject } from '@gw/common';
 import {
   ChatCompletion,
   ChatCompletionChunk,
@@ -14,7 +14,7 @@ import { ResolvedTarget } from '@gw/routing';
 import { Principal } from '@gw/tenancy';
 import type { Request, Response } from 'express';
 import { CallContext } from '../proxy/call-context';
-import { ProxyService, SSE_HEADERS, isObject, parseUpstreamObject } from '../proxy/proxy.service';
+import { ProxyService, SSE_HEADERS, parseUpstreamObject } from '../proxy/proxy.service';
 import { sseData } from '../proxy/sse.reader';
 import { scrubSecrets } from '../proxy/upstream-error';
 import { UpstreamResponse } from '../proxy/upstream.dispatcher';

@@ -1,10 +1,7 @@
-import { Errors } from '@gw/common';
+import { Errors, isObject } from '@gw/common';
 
 type Body = Record<string, unknown>;
 
-function isObject(v: unknown): v is Body {
-  return v !== null && typeof v === 'object' && !Array.isArray(v);
-}
 
 function bad(param: string, message: string): never {
   throw Errors.badRequest(`\`${param}\` ${message}`, param);

@@ -1,3 +1,4 @@
+import { isObject } from '@gw/common';
 import { splitToolName } from './tool-names.util';
 import type {
   ChatCompletion,
@@ -67,11 +68,10 @@ export function extractCustomToolInput(args: string): string {
     return args;
   }
   if (typeof v === 'string') return v;
-  if (v !== null && typeof v === 'object' && !Array.isArray(v)) {
-    const o = v as Record<string, unknown>;
-    if (typeof o.input === 'string') return o.input;
-    const keys = Object.keys(o);
-    if (keys.length === 1 && typeof o[keys[0]] === 'string') return o[keys[0]] as string;
+  if (isObject(v)) {
+    if (typeof v.input === 'string') return v.input;
+    const keys = Object.keys(v);
+    if (keys.length === 1 && typeof v[keys[0]] === 'string') return v[keys[0]] as string;
   }
   return args;
 }
@@ -153,15 +153,12 @@ export function buildResponseObject(
   };
 }
 
-function isObj(v: unknown): v is Record<string, unknown> {
-  return v !== null && typeof v === 'object' && !Array.isArray(v);
-}
 
 function contentToText(content: string | ChatContentPart[] | null | undefined): string {
   if (typeof content === 'string') return content;
   if (!Array.isArray(content)) return '';
   let text = '';
-  for (const p of content) if (isObj(p) && p.type === 'text' && typeof p.text === 'string') text += p.text;
+  for (const p of content) if (isObject(p) && p.type === 'text' && typeof p.text === 'string') text += p.text;
   return text;
 }
 
@@ -171,9 +168,9 @@ function contentToText(content: string | ChatContentPart[] | null | undefined): 
  */
 export function chatCompletionToResponse(c: ChatCompletion, ctx: ChatToResponsesContext): ResponseObject {
   const base = idBase(ctx.responseId);
-  const choices = (Array.isArray(c?.choices) ? c.choices : []).filter(isObj) as ChatCompletion['choices'];
+  const choices = (Array.isArray(c?.choices) ? c.choices : []).filter(isObject) as ChatCompletion['choices'];
   const choice = choices.find((ch) => (ch.index ?? 0) === 0) ?? choices[0];
-  const msg = isObj(choice?.message) ? choice.message : undefined;
+  const msg = isObject(choice?.message) ? choice.message : undefined;
   const incomplete = incompleteReasonFor(typeof choice?.finish_reason === 'string' ? choice.finish_reason : null);
   const output: ResponseItem[] = [];
 
@@ -189,7 +186,7 @@ export function chatCompletionToResponse(c: ChatCompletion, ctx: ChatToResponses
     }
     const text = contentToText(msg.content);
     const refusal = typeof msg.refusal === 'string' ? msg.refusal : '';
-    const calls = (Array.isArray(msg.tool_calls) ? msg.tool_calls : []).filter(isObj) as NonNullable<typeof msg.tool_calls>;
+    const calls = (Array.isArray(msg.tool_calls) ? msg.tool_calls : []).filter(isObject) as NonNullable<typeof msg.tool_calls>;
     if (text || refusal) {
       const parts: Array<OutputTextPart | RefusalPart> = [];
       if (text) parts.push({ type: 'output_text', text, annotations: [] });
@@ -206,7 +203,7 @@ export function chatCompletionToResponse(c: ChatCompletion, ctx: ChatToResponses
     for (let i = 0; i < calls.length; i++) {
       const tc = calls[i];
       const last = i === calls.length - 1;
-      const fn = isObj(tc.function) ? tc.function : undefined;
+      const fn = isObject(tc.function) ? tc.function : undefined;
       output.push(
         buildToolCallItem(
           ctx,
@@ -221,7 +218,7 @@ export function chatCompletionToResponse(c: ChatCompletion, ctx: ChatToResponses
     }
   }
 
-  const usage = isObj(c?.usage) ? chatUsageToNormalised(c.usage) : undefined;
+  const usage = isObject(c?.usage) ? chatUsageToNormalised(c.usage) : undefined;
   return buildResponseObject(ctx, echoedSettings(ctx.request), incomplete ? 'incomplete' : 'completed', output, usage, {
     incomplete,
   });

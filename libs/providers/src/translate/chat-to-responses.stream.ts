@@ -1,3 +1,4 @@
+import { isObject } from '@gw/common';
 import {
   buildResponseObject,
   buildToolCallItem,
@@ -21,9 +22,6 @@ import { chatUsageToNormalised } from './usage.mapper';
 
 type ItemStatus = 'completed' | 'incomplete';
 
-function isObj(v: unknown): v is Record<string, any> {
-  return v !== null && typeof v === 'object' && !Array.isArray(v);
-}
 
 interface ToolCallState {
   /** Tool call id as the provider sent it (undefined until it does). */
@@ -112,22 +110,22 @@ export class ChatToResponsesStream {
   push(chunk: ChatCompletionChunk): string[] {
     if (this.closed) return [];
     const out = this.started ? [] : this.start();
-    if (!isObj(chunk)) return out;
-    if (isObj(chunk.usage)) this.lastUsage = chatUsageToNormalised(chunk.usage);
+    if (!isObject(chunk)) return out;
+    if (isObject(chunk.usage)) this.lastUsage = chatUsageToNormalised(chunk.usage);
     const choices = chunk.choices;
     if (!Array.isArray(choices)) return out;
     for (const choice of choices) {
-      if (!isObj(choice)) continue;
+      if (!isObject(choice)) continue;
       // n > 1 is never requested; ignore stray extra choices instead of mixing them into one response.
       if (choice.index !== undefined && choice.index !== null && choice.index !== 0) continue;
       const d = choice.delta;
-      if (isObj(d)) {
+      if (isObject(d)) {
         const reasoning = typeof d.reasoning === 'string' && d.reasoning ? d.reasoning : d.reasoning_content;
         if (typeof reasoning === 'string' && reasoning) this.onReasoning(reasoning, out);
         if (typeof d.content === 'string' && d.content) this.onText(d.content, out);
         if (typeof d.refusal === 'string' && d.refusal) this.onText(d.refusal, out);
         const calls = d.tool_calls;
-        if (Array.isArray(calls)) for (const tc of calls) if (isObj(tc)) this.onToolCall(tc, out);
+        if (Array.isArray(calls)) for (const tc of calls) if (isObject(tc)) this.onToolCall(tc, out);
       }
       if (typeof choice.finish_reason === 'string' && choice.finish_reason) this.finishReason = choice.finish_reason;
     }
@@ -382,7 +380,7 @@ export class ChatToResponsesStream {
     }
     this.lastTool = st;
 
-    const fn = isObj(tc.function) ? tc.function : undefined;
+    const fn = isObject(tc.function) ? tc.function : undefined;
     if (fn) {
       if (typeof fn.name === 'string' && fn.name && st.outputIndex < 0) st.name = fn.name;
       const a = fn.arguments;

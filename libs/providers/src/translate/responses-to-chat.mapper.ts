@@ -1,3 +1,4 @@
+import { isObject } from '@gw/common';
 import { flattenToolName } from './tool-names.util';
 import type {
   ChatAssistantMessage,
@@ -28,9 +29,6 @@ import type {
 // parts and tools are skipped or coerced rather than thrown on (the gateway validates the shapes it can
 // name in a 400 before translating; this is the second line).
 
-function isObj(v: unknown): v is Record<string, unknown> {
-  return v !== null && typeof v === 'object' && !Array.isArray(v);
-}
 
 function str(v: unknown): string {
   return typeof v === 'string' ? v : '';
@@ -43,7 +41,7 @@ function strOrUndefined(v: unknown): string | undefined {
 /** Only the elements of an array that are objects; [] for anything that is not an array. */
 function objects<T>(v: unknown): T[] {
   if (!Array.isArray(v)) return [];
-  return v.filter(isObj) as unknown as T[];
+  return v.filter(isObject) as unknown as T[];
 }
 
 export interface ResponsesToChatOptions {
@@ -71,7 +69,7 @@ export interface ResponsesToChatResult {
 /** Description of the single `input` argument of a wrapped custom tool. */
 export function customToolInputDescription(tool: ResponsesCustomTool): string {
   const f = tool.format;
-  if (isObj(f) && f.type === 'grammar' && 'definition' in f) {
+  if (isObject(f) && f.type === 'grammar' && 'definition' in f) {
     return (
       `The raw free-form text for this tool, passed verbatim as this string. ` +
       `It must conform to the following ${f.syntax} grammar:\n${f.definition}`
@@ -106,7 +104,7 @@ function functionToChat(name: string, tool: ResponsesFunctionTool): ChatFunction
   const fn: ChatFunctionTool['function'] = {
     name,
     // Some providers reject a tool without `parameters`; an empty object schema is the neutral value.
-    parameters: isObj(tool.parameters) ? tool.parameters : { type: 'object', properties: {} },
+    parameters: isObject(tool.parameters) ? tool.parameters : { type: 'object', properties: {} },
   };
   if (typeof tool.description === 'string' && tool.description) fn.description = tool.description;
   if (typeof tool.strict === 'boolean') fn.strict = tool.strict;
@@ -167,7 +165,7 @@ function mapToolChoice(
 ): ChatToolChoice | undefined {
   if (choice === undefined || choice === null) return undefined;
   if (choice === 'auto' || choice === 'none' || choice === 'required') return choice;
-  if (isObj(choice) && (choice.type === 'function' || choice.type === 'custom')) {
+  if (isObject(choice) && (choice.type === 'function' || choice.type === 'custom')) {
     const name = (choice as { name?: unknown }).name;
     if (typeof name === 'string' && mapping.tools.some((t) => t.function.name === name)) {
       return { type: 'function', function: { name } };
@@ -178,11 +176,11 @@ function mapToolChoice(
 }
 
 function mapTextFormat(text: ResponsesRequest['text']): ChatResponseFormat | undefined {
-  const f = isObj(text) ? text.format : undefined;
-  if (!isObj(f)) return undefined;
+  const f = isObject(text) ? text.format : undefined;
+  if (!isObject(f)) return undefined;
   if (f.type === 'json_schema') {
     const js: NonNullable<ChatResponseFormat['json_schema']> = { name: typeof f.name === 'string' && f.name ? f.name : 'output' };
-    if (isObj(f.schema)) js.schema = f.schema;
+    if (isObject(f.schema)) js.schema = f.schema;
     if (typeof f.strict === 'boolean') js.strict = f.strict;
     if (typeof f.description === 'string' && f.description) js.description = f.description;
     return { type: 'json_schema', json_schema: js };
@@ -270,7 +268,7 @@ function reasoningText(item: ResponsesReasoningItem): string {
 }
 
 function isMessage(item: unknown): item is ResponsesMessageItem {
-  return isObj(item) && (item.type === 'message' || item.type === undefined) && typeof item.role === 'string';
+  return isObject(item) && (item.type === 'message' || item.type === undefined) && typeof item.role === 'string';
 }
 
 /** Builds the chat message list; stateful because tool calls and outputs must be regrouped. */
@@ -362,7 +360,7 @@ class MessageBuilder {
     // still sees what ran and the matching function_call_output stays paired.
     const id = typeof item.call_id === 'string' && item.call_id ? item.call_id : typeof item.id === 'string' ? item.id : '';
     if (!id) return;
-    this.toolCall(id, 'local_shell', JSON.stringify(isObj(item.action) ? item.action : {}));
+    this.toolCall(id, 'local_shell', JSON.stringify(isObject(item.action) ? item.action : {}));
   }
 
   finish(): ChatMessage[] {
@@ -473,7 +471,7 @@ export function responsesRequestToChat(req: ResponsesRequest, opts: ResponsesToC
   if (typeof req.top_p === 'number') chat.top_p = req.top_p;
   const responseFormat = mapTextFormat(req.text);
   if (responseFormat) chat.response_format = responseFormat;
-  const effort = isObj(req.reasoning) ? req.reasoning.effort : undefined;
+  const effort = isObject(req.reasoning) ? req.reasoning.effort : undefined;
   if (opts.supportsReasoningEffort && typeof effort === 'string' && effort) chat.reasoning_effort = effort;
 
   chat.stream = req.stream === true;
