@@ -1,7 +1,6 @@
 import { Module } from '@nestjs/common';
 import { APP_CONFIG, AppConfig } from '@gw/config';
 import { loadMasterKey } from './master-key';
-import { ProviderCache } from './provider.cache';
 import { ProviderRepository } from './provider.repository';
 import { ProviderService, SECRET_BOX } from './provider.service';
 
