@@ -21,6 +21,7 @@ function plan(tenantId: string, over: Partial<AdmitPlan> = {}): AdmitPlan {
   return {
     requestId: randomUUID(), tenantId, keyId: 'k1', tokens: 10, costUnits: 3, day: '2026-01-10', month: '2026-01',
     dayTtlMs: 60_000, monthTtlMs: 60_000, leaseMs: 60_000, key: NONE, tenant: NONE, ...over,
+    minCostUnits: over.minCostUnits ?? over.costUnits ?? 3,
   };
 }
 const noSpend = { tenant: { day: 0, month: 0 }, keys: new Map<string, { day: number; month: number }>() };
@@ -76,6 +77,29 @@ describe.each(stores)('%s limit store', (kind, make) => {
     const r = await store.admit(plan(t, p));
     expect(r.refusal).toMatchObject({ kind: 'requests', scope: 'key' });
     expect(r.refusal && 'retryAfterMs' in r.refusal && r.refusal.retryAfterMs).toBeGreaterThan(55_000);
+  });
+
+  it('budget rule: retryable while reservations are in flight, clamped when nothing is, final below the minimum', async () => {
+    const t = randomUUID();
+    await store.seed(t, '2026-01-10', '2026-01', 60_000, 60_000, noSpend);
+    const p = { costUnits: 60, minCostUnits: 10, tenant: { ...NONE, dailyUnits: 100 } };
+    const a = await store.admit(plan(t, p));
+    expect(a.ticket?.costUnits).toBe(60); // fits whole
+    // 40 left but 60 in flight: refused, the counters say why (the service turns it into a retryable 429)
+    const b = await store.admit(plan(t, p));
+    expect(b.refusal).toEqual({ kind: 'budget', scope: 'tenant', period: 'daily', spentUnits: 0, reservedUnits: 60 });
+    await store.finish(a.ticket!, 1, 45);
+    // nothing in flight, 55 left: clamped to it, and its lease (Redis) carries the clamped cost
+    const c = await store.admit(plan(t, { ...p, leaseMs: 200 }));
+    expect(c.status).toBe('ok');
+    expect(c.ticket?.costUnits).toBe(55);
+    expect((await store.read(t, 'k1', '2026-01-10', '2026-01')).tenant.daily).toEqual({ spentUnits: 45, reservedUnits: 55 });
+    await store.finish(c.ticket!, 1, 50);
+    // 5 left, less than the minimum of 10: final (nothing in flight, spent 95)
+    const d = await store.admit(plan(t, p));
+    expect(d.refusal).toEqual({ kind: 'budget', scope: 'tenant', period: 'daily', spentUnits: 95, reservedUnits: 0 });
+    // a request whose own worst case fits what is left still passes
+    expect((await store.admit(plan(t, { ...p, costUnits: 5, minCostUnits: 5 }))).ticket?.costUnits).toBe(5);
   });
 
   // Leases are a Redis-store feature: the memory store dies with its process. Not declared at all for it, so that

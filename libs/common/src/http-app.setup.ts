@@ -4,6 +4,7 @@ import { json } from 'express';
 import type { NextFunction, Request, Response } from 'express';
 import { OpenAIExceptionFilter, toOpenAIError } from './openai-exception.filter';
 import { assignRequestId } from './request-id';
+import { recordBodyBytes, unsupportedContentEncoding, unsupportedEncodingError } from './request-body';
 
 export type HttpMiddleware = (req: Request, res: Response, next: NextFunction) => void;
 
@@ -36,9 +37,17 @@ export function configureHttpApp(app: NestExpressApplication, bodyLimit: string,
   });
   for (const mw of opts.beforeBody ?? []) app.use(mw);
   // Our own parser wrapper: its errors become OpenAI errors here, before Nest maps them to a bare 400.
-  const parse = json({ limit: bodyLimit, type: () => true });
+  // The limit bounds the inflated body (raw-body counts what the decompressor yields and stops it there),
+  // and `verify` records that inflated size for the budget estimate.
+  const parse = json({ limit: bodyLimit, type: () => true, verify: recordBodyBytes });
   app.use((req: Request, res: Response, next: NextFunction) => {
     if ((req as unknown as Record<symbol, boolean>)[SKIP_BODY]) return next();
+    const enc = unsupportedContentEncoding(req);
+    if (enc !== undefined) {
+      // Refused before reading: the body cannot be understood; close rather than drain it.
+      res.setHeader('connection', 'close');
+      return next(unsupportedEncodingError(enc));
+    }
     parse(req, res, (err?: unknown) => next(err ? toOpenAIError(err) : undefined));
   });
   app.useGlobalFilters(new OpenAIExceptionFilter());

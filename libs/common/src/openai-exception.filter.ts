@@ -2,6 +2,7 @@ import { ArgumentsHost, Catch, ExceptionFilter, HttpException, Logger } from '@n
 import type { Request, Response } from 'express';
 import { Errors, OpenAIError, OpenAIErrorBody, errorTypeForStatus } from './openai-error';
 import { requestIdOf } from './request-id';
+import { unsupportedMediaType } from './request-body';
 
 /**
  * Global filter: whatever was thrown, the client gets `{"error":{message,type,param,code}}`
@@ -65,7 +66,7 @@ export function toOpenAIError(exception: unknown): OpenAIError {
   // body-parser errors carry a `type`
   if (e?.type === 'entity.too.large') return Errors.payloadTooLarge(e.limit ? `${e.limit} bytes` : 'configured');
   if (e?.type === 'entity.parse.failed') return Errors.badRequest(`We could not parse the JSON body of your request: ${e.message ?? ''}`.trim(), null, 'invalid_json');
-  if (e?.type === 'encoding.unsupported' || e?.type === 'charset.unsupported') return Errors.badRequest(e.message ?? 'Unsupported encoding');
+  if (e?.type === 'encoding.unsupported' || e?.type === 'charset.unsupported') return unsupportedMediaType(`${e.message ?? 'Unsupported encoding'}.`);
   if (exception instanceof HttpException) {
     const status = exception.getStatus();
     const body = exception.getResponse() as string | { message?: string | string[]; error?: unknown };

@@ -32,6 +32,11 @@ export interface AppConfig {
   /** Default reservation for output tokens when a request names no max. */
   defaultMaxOutputTokens: number;
   /**
+   * The smallest output cap a request is clamped to when its worst case does not fit what its budget has
+   * left and nothing else is in flight (below it: insufficient_quota). See docs/limits.md.
+   */
+  budgetMinOutputTokens: number;
+  /**
    * USD per 1M input / output tokens charged for a model with no price, to keys and tenants that have a
    * budget (so an unpriced model cannot bypass it). Principals without a budget are charged 0 for it.
    */

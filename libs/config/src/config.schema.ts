@@ -110,6 +110,7 @@ export function parseConfig(env: Env = process.env): AppConfig {
     ledgerBatchSize: r.int('LEDGER_BATCH_SIZE', 500, 1, 10_000),
     shutdownGraceMs: r.int('SHUTDOWN_GRACE_MS', 30_000, 0, 600_000),
     defaultMaxOutputTokens: r.int('DEFAULT_MAX_OUTPUT_TOKENS', 4096, 1, 10_000_000),
+    budgetMinOutputTokens: r.int('BUDGET_MIN_OUTPUT_TOKENS', 256, 1, 10_000_000),
     defaultPricePerMInput: r.num('DEFAULT_PRICE_PER_M_INPUT', 10, 0, 1_000_000),
     defaultPricePerMOutput: r.num('DEFAULT_PRICE_PER_M_OUTPUT', 30, 0, 1_000_000),
     upstreamConnectTimeoutMs: r.int('UPSTREAM_CONNECT_TIMEOUT_MS', 10_000, 1, 600_000),

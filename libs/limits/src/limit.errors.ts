@@ -9,6 +9,8 @@ export interface RefusalContext {
   /** What this request asked to reserve. */
   tokens: number;
   costUnits: number;
+  /** The cost of its useful minimum (see budget.decision.ts). */
+  minCostUnits: number;
   resetsAt: Record<BudgetPeriod, Date>;
   /** x-ratelimit-* headers, sent with refusals too. */
   headers: Record<string, string>;
@@ -24,7 +26,9 @@ export function formatUsd(units: number): string {
 /**
  * The 429 a refused request gets, shaped like OpenAI's: rate limits are `rate_limit_exceeded` with
  * Retry-After; an exhausted budget is `insufficient_quota` without Retry-After, so that clients such as
- * Codex stop instead of retrying, and says which budget it was and when it resets.
+ * Codex stop instead of retrying, and says which budget it was and when it resets. A budget held by
+ * reservations of requests in flight is not exhausted (that money may come back): a retryable 429.
+ * `x-should-retry` tells the openai SDKs which is which (they otherwise retry every 429).
  */
 export function refusalError(r: Refusal, c: RefusalContext): OpenAIError {
   const who = r.scope === 'key' ? `API key "${c.keyName}"` : `tenant "${c.tenantName}"`;
@@ -62,6 +66,18 @@ export function refusalError(r: Refusal, c: RefusalContext): OpenAIError {
       const limit = (r.period === 'daily' ? l.dailyUnits : l.monthlyUnits) ?? 0;
       const unit = r.period === 'daily' ? 'UTC day' : 'UTC calendar month';
       const inFlight = r.reservedUnits > 0 ? ` and ${formatUsd(r.reservedUnits)} reserved by requests in flight` : '';
+      // The rule of budget.decision.ts: final only when settled spend leaves less than the request's minimum.
+      if (r.spentUnits < limit && r.spentUnits + c.minCostUnits <= limit && r.reservedUnits > 0) {
+        return new OpenAIError(
+          429,
+          `Rate limit reached for ${who}: the ${r.period} budget of ${formatUsd(limit)} per ${unit} has ${formatUsd(r.spentUnits)} spent${inFlight}, ` +
+            `and this request may cost up to ${formatUsd(c.costUnits)}. Reservations come back as those requests end: please try again in 1s.`,
+          'requests',
+          'rate_limit_exceeded',
+          null,
+          { ...c.headers, 'retry-after': '1', 'x-should-retry': 'true' },
+        );
+      }
       return new OpenAIError(
         429,
         `You exceeded your current quota: the ${r.period} budget of ${who} is ${formatUsd(limit)} per ${unit}, ` +
@@ -70,7 +86,7 @@ export function refusalError(r: Refusal, c: RefusalContext): OpenAIError {
         'insufficient_quota',
         'insufficient_quota',
         null,
-        { ...c.headers },
+        { ...c.headers, 'x-should-retry': 'false' },
       );
     }
   }

@@ -41,6 +41,11 @@ export interface AdmitPlan {
   /** Estimated tokens (prompt + max output) and cost (units) to reserve. */
   tokens: number;
   costUnits: number;
+  /**
+   * The cost of the request's useful minimum (output clamped to BUDGET_MIN_OUTPUT_TOKENS), <= costUnits.
+   * When nothing is in flight and `costUnits` does not fit, the store reserves what remains if this fits.
+   */
+  minCostUnits: number;
   day: string;
   month: string;
   /** TTLs for budget counters of this day and month: the period's end plus a day of slack. */
@@ -67,6 +72,7 @@ export interface Ticket {
   dayTtlMs: number;
   monthTtlMs: number;
   tokens: number;
+  /** The cost reserved: the plan's, or less when the store clamped it to what the budget had left. */
   costUnits: number;
   /** Which budgets hold `costUnits` reserved (see `budgetMask`); '0000' = none. */
   mask: string;

@@ -12,7 +12,7 @@ import { Principal } from '@gw/tenancy';
 import { Period, periodTtlMs, utcDay, utcMonth } from './budget.periods';
 import { refusalError } from './limit.errors';
 import {
-  AdmitPlan, AdmitResult, BUDGETS, Clock, CounterSnapshot, LIMITS_CLOCK, LIMIT_STORE, LimitStore, ScopeLimits, Ticket, WINDOW_MS, toUnits,
+  AdmitPlan, AdmitResult, BUDGETS, Clock, CounterSnapshot, LIMITS_CLOCK, LIMIT_STORE, LimitStore, ScopeLimits, Ticket, WINDOW_MS, toUnits, toUsd,
 } from './limit.types';
 import { rateLimitHeaders } from './rate-limit.headers';
 import { SpendRepository } from './spend.repository';
@@ -21,7 +21,13 @@ import { SpendRepository } from './spend.repository';
 export interface UsageEstimate {
   model: string;
   tokens: number;
+  /** The worst case: prompt plus every choice's full output cap. */
   costUsd: number;
+  /**
+   * The cost of the useful minimum (the output cap clamped to BUDGET_MIN_OUTPUT_TOKENS); defaults to
+   * `costUsd` (never clamped). See budget.decision.ts.
+   */
+  minCostUsd?: number;
 }
 
 export interface ActualUsage {
@@ -33,6 +39,10 @@ export interface ActualUsage {
 export interface Admission {
   /** `x-ratelimit-*` headers to put on the response. */
   readonly headers: Record<string, string>;
+  /** What is reserved (USD); below the estimate's `costUsd` when the store clamped it to what a budget had left. */
+  readonly reservedUsd: number;
+  /** The reservation is below the worst case: the caller must cap the forwarded output to fit `reservedUsd`. */
+  readonly clamped: boolean;
   settle(actual: ActualUsage): void;
   release(): void;
 }
@@ -118,6 +128,7 @@ export class LimitsService implements OnModuleInit, OnApplicationShutdown {
       // counter, turn into NaN, or wrap in Redis' integer formatting.
       tokens: Math.ceil(clampUsage(estimate.tokens, MAX_ESTIMATE_TOKENS)),
       costUnits: toUnits(clampUsage(estimate.costUsd, MAX_ESTIMATE_USD)),
+      minCostUnits: 0,
       day: day.id,
       month: month.id,
       dayTtlMs: periodTtlMs(day, now),
@@ -127,9 +138,10 @@ export class LimitsService implements OnModuleInit, OnApplicationShutdown {
       key: scopeLimits(principal.keyLimits),
       tenant: scopeLimits(principal.tenantLimits),
     };
+    plan.minCostUnits = Math.min(plan.costUnits, estimate.minCostUsd === undefined ? plan.costUnits : toUnits(clampUsage(estimate.minCostUsd, MAX_ESTIMATE_USD)));
     if (unlimited(plan.key) && unlimited(plan.tenant)) {
       // Nothing to check, but spend is still counted, so a budget set later mid-period starts right.
-      return this.admission(spendOnly(plan), {});
+      return this.admission(spendOnly(plan), {}, plan);
     }
     let result = await this.guarded(() => this.store.admit(plan));
     if (result.status === 'seed') {
@@ -146,11 +158,12 @@ export class LimitsService implements OnModuleInit, OnApplicationShutdown {
         limits: { key: plan.key, tenant: plan.tenant },
         tokens: plan.tokens,
         costUnits: plan.costUnits,
+        minCostUnits: plan.minCostUnits,
         resetsAt: { daily: new Date(day.end), monthly: new Date(month.end) },
         headers,
       });
     }
-    return this.admission(result.ticket!, headers);
+    return this.admission(result.ticket!, headers, plan);
   }
 
   /** The live budget counters of a key and its tenant for the current day and month. */
@@ -169,7 +182,7 @@ export class LimitsService implements OnModuleInit, OnApplicationShutdown {
     await this.store.close();
   }
 
-  private admission(ticket: Ticket, headers: Record<string, string>): Admission {
+  private admission(ticket: Ticket, headers: Record<string, string>, plan: AdmitPlan): Admission {
     let done = false;
     const end = (tokens: number, units: number) => {
       if (done) return;
@@ -180,8 +193,12 @@ export class LimitsService implements OnModuleInit, OnApplicationShutdown {
         .finally(() => this.pending.delete(p));
       this.pending.add(p);
     };
+    // spendOnly reserves nothing (no budget to fit): never clamped.
+    const clamped = ticket.mask !== '0000' && ticket.costUnits < plan.costUnits;
     return {
       headers,
+      reservedUsd: toUsd(clamped ? ticket.costUnits : plan.costUnits),
+      clamped,
       settle: (a) => end(Math.round(clampUsage(a.tokens, MAX_SETTLE_TOKENS)), toUnits(clampUsage(a.costUsd, MAX_ESTIMATE_USD))),
       release: () => end(0, 0),
     };

@@ -3,6 +3,7 @@ import {
   AdmitPlan, AdmitResult, BUDGETS, BudgetCounter, Clock, CounterSnapshot, LimitStore, PeriodSpend, Refusal, Scope, Ticket, WINDOW_MS,
   WindowReading, budgetMask,
 } from './limit.types';
+import { decideBudgets } from './budget.decision';
 
 const SCOPES: readonly Scope[] = ['key', 'tenant'];
 const THROTTLER_NAME = 'rpm';
@@ -39,7 +40,7 @@ export class MemoryLimitStore implements LimitStore {
     }
     const counters = this.budgetIds(plan.tenantId, plan.keyId, plan.day, plan.month);
     // An exhausted budget is final: say so before counting the request against a rate window.
-    let refusal: Refusal | undefined = this.budgetRefusal(plan, counters, limits);
+    let refusal: Refusal | undefined = this.budgetRefusal(plan, counters, limits).refusal;
     if (refusal) {
       return { status: 'refused', refusal, rpm: this.peekRequests(plan), tpm: this.readTokens(plan, this.clock()), budgets: this.readBudgets(counters, limits) };
     }
@@ -61,12 +62,13 @@ export class MemoryLimitStore implements LimitStore {
     // From here to the return nothing awaits: checking and reserving is one atomic step.
     const now = this.clock();
     const windows = this.tokenWindows(plan, now);
-    refusal = this.budgetRefusal(plan, counters, limits) ?? this.slotRefusal(plan) ?? tokenRefusal(plan, windows, now);
+    const budget = this.budgetRefusal(plan, counters, limits);
+    refusal = budget.refusal ?? this.slotRefusal(plan) ?? tokenRefusal(plan, windows, now);
     if (refusal) return { status: 'refused', refusal, rpm, tpm: readings(windows, now), budgets: this.readBudgets(counters, limits) };
 
     const ticket: Ticket = {
       requestId: plan.requestId, tenantId: plan.tenantId, keyId: plan.keyId, day: plan.day, month: plan.month,
-      dayTtlMs: plan.dayTtlMs, monthTtlMs: plan.monthTtlMs, tokens: plan.tokens, costUnits: plan.costUnits,
+      dayTtlMs: plan.dayTtlMs, monthTtlMs: plan.monthTtlMs, tokens: plan.tokens, costUnits: budget.grant,
       mask: budgetMask(plan), tpmStart: { key: 0, tenant: 0 }, slot: { key: false, tenant: false },
     };
     for (const scope of SCOPES) {
@@ -83,7 +85,7 @@ export class MemoryLimitStore implements LimitStore {
       }
     }
     counters.forEach((id, i) => {
-      if (ticket.mask[i] === '1') this.counter(id).reservedUnits += plan.costUnits;
+      if (ticket.mask[i] === '1') this.counter(id).reservedUnits += ticket.costUnits;
     });
     return { status: 'ok', ticket, rpm, tpm: readings(windows, now), budgets: this.readBudgets(counters, limits) };
   }
@@ -142,17 +144,13 @@ export class MemoryLimitStore implements LimitStore {
     return c;
   }
 
-  private budgetRefusal(plan: AdmitPlan, ids: string[], limits: Array<number | null>): Refusal | undefined {
-    for (let i = 0; i < BUDGETS.length; i++) {
-      const limit = limits[i];
-      if (limit === null) continue;
-      const c = this.budgets.get(ids[i]) ?? { spentUnits: 0, reservedUnits: 0 };
-      const held = c.spentUnits + c.reservedUnits;
-      if (held >= limit || held + plan.costUnits > limit) {
-        return { kind: 'budget', ...BUDGETS[i], spentUnits: c.spentUnits, reservedUnits: c.reservedUnits };
-      }
-    }
-    return undefined;
+  /** The budget rule (budget.decision.ts): a refusal, or the cost to reserve (less than asked = clamped). */
+  private budgetRefusal(plan: AdmitPlan, ids: string[], limits: Array<number | null>): { refusal?: Refusal; grant: number } {
+    const counters = ids.map((id) => this.budgets.get(id) ?? { spentUnits: 0, reservedUnits: 0 });
+    const d = decideBudgets(limits, counters, plan.costUnits, plan.minCostUnits);
+    if (d.refused < 0) return { grant: d.grant };
+    const c = counters[d.refused];
+    return { refusal: { kind: 'budget', ...BUDGETS[d.refused], spentUnits: c.spentUnits, reservedUnits: c.reservedUnits }, grant: 0 };
   }
 
   private readBudgets(ids: string[], limits: Array<number | null>): Array<BudgetCounter | null> {

@@ -13,11 +13,11 @@
  *       11 leases (zset: "req|cost|mask|keyId|day|month" scored by expiry), 12 day seeded marker, 13 month seeded marker
  * ARGV: 1 request id, 2 tokens, 3 cost, 4 lease ms, 5..14 limits in KEYS order (rpm k/t, tpm k/t, slots k/t,
  *       budgets kd/km/td/tm; -1 = none), 15 window ms, 16 day ttl ms, 17 month ttl ms, 18 key prefix,
- *       19 lease member, 20 budget mask
+ *       19 lease member, 20 budget mask, 21 the cost of the request's useful minimum (see budget.decision.ts)
  * Returns {status (1 ok, 0 refused, 2 seed first), reason, which, detail1, detail2,
  *          key rpm used, key rpm reset, tenant rpm used, tenant rpm reset,
  *          key tpm used, key tpm reset, tenant tpm used, tenant tpm reset, key tpm start, tenant tpm start,
- *          then spent and reserved of each budget in KEYS order (-1 = no such budget)}
+ *          then spent and reserved of each budget in KEYS order (-1 = no such budget), then the cost reserved}
  */
 export const ADMIT_LUA = `
 local tm = redis.call('TIME')
@@ -28,6 +28,7 @@ local req, tokens, cost, leaseMs = ARGV[1], clamp(ARGV[2], 1e10), clamp(ARGV[3],
 local L = {}
 for i = 1, 10 do L[i] = tonumber(ARGV[4 + i]) end
 local win, dayTtl, monthTtl, prefix, member, mask = tonumber(ARGV[15]), tonumber(ARGV[16]), tonumber(ARGV[17]), ARGV[18], ARGV[19], ARGV[20]
+local minCost = math.min(clamp(ARGV[21], 1e17), cost)
 local function int(n) return string.format('%d', n) end
 
 if mask ~= '0000' and (redis.call('EXISTS', KEYS[12]) == 0 or redis.call('EXISTS', KEYS[13]) == 0) then return {2} end
@@ -47,17 +48,29 @@ for _, m in ipairs(expired) do
 end
 
 local refusal = nil
--- budgets first: an exhausted budget is final, so say so rather than a retryable limit
+-- budgets first: an exhausted budget is final, so say so rather than a retryable limit.
+-- The rule of budget.decision.ts: final when settled spend leaves less than the request's minimum; retryable
+-- when reservations in flight are in the way; else reserve min(cost, what every budget has left).
 local bs, br = {-1, -1, -1, -1}, {-1, -1, -1, -1}
 for i = 1, 4 do
   if L[6 + i] >= 0 then
     local v = redis.call('HMGET', KEYS[6 + i], 'spent', 'reserved')
     bs[i], br[i] = tonumber(v[1]) or 0, tonumber(v[2]) or 0
-    if not refusal and (bs[i] + br[i] >= L[6 + i] or bs[i] + br[i] + cost > L[6 + i]) then
-      refusal = {'budget', i, bs[i], br[i]}
-    end
   end
 end
+for i = 1, 4 do
+  if not refusal and L[6 + i] >= 0 and (bs[i] >= L[6 + i] or bs[i] + minCost > L[6 + i]) then refusal = {'budget', i, bs[i], br[i]} end
+end
+for i = 1, 4 do
+  if not refusal and L[6 + i] >= 0 and br[i] > 0 and bs[i] + br[i] + cost > L[6 + i] then refusal = {'budget', i, bs[i], br[i]} end
+end
+local grant = cost
+for i = 1, 4 do
+  if L[6 + i] >= 0 and L[6 + i] - bs[i] - br[i] < grant then grant = L[6 + i] - bs[i] - br[i] end
+end
+if grant < 0 then grant = 0 end
+-- a clamped reservation is what the lease gives back: "req|cost|…" carries the granted cost
+if grant ~= cost then member = req .. '|' .. int(grant) .. string.sub(member, string.len(req) + string.len(ARGV[3]) + 2) end
 
 -- requests per minute: a sliding log, like the throttler's in-memory storage (refused attempts not counted)
 local rc, rr = {0, 0}, {0, 0}
@@ -113,8 +126,8 @@ if not refusal then
   end
   for i = 1, 4 do
     if string.sub(mask, i, i) == '1' then
-      br[i] = br[i] + cost
-      redis.call('HINCRBY', KEYS[6 + i], 'reserved', int(cost))
+      br[i] = br[i] + grant
+      redis.call('HINCRBY', KEYS[6 + i], 'reserved', int(grant))
       redis.call('PEXPIRE', KEYS[6 + i], (i % 2 == 1) and dayTtl or monthTtl)
     end
   end
@@ -127,7 +140,7 @@ end
 local function reset(s) if L[2 + s] >= 0 then return ts[s] + win - now end return 0 end
 local r = refusal or {'', 0, 0, 0}
 return {refusal and 0 or 1, r[1], r[2], r[3], r[4], rc[1], rr[1], rc[2], rr[2], tu[1], reset(1), tu[2], reset(2), ts[1], ts[2],
-  bs[1], br[1], bs[2], br[2], bs[3], br[3], bs[4], br[4]}
+  bs[1], br[1], bs[2], br[2], bs[3], br[3], bs[4], br[4], grant}
 `;
 
 /**

@@ -57,7 +57,7 @@ export class RedisLimitStore implements LimitStore {
       plan.requestId, plan.tokens, plan.costUnits, plan.leaseMs,
       lim(plan.key.rpm), lim(plan.tenant.rpm), lim(plan.key.tpm), lim(plan.tenant.tpm), lim(plan.key.concurrency), lim(plan.tenant.concurrency),
       lim(plan.key.dailyUnits), lim(plan.key.monthlyUnits), lim(plan.tenant.dailyUnits), lim(plan.tenant.monthlyUnits),
-      WINDOW_MS, plan.dayTtlMs, plan.monthTtlMs, p, member, mask,
+      WINDOW_MS, plan.dayTtlMs, plan.monthTtlMs, p, member, mask, plan.minCostUnits,
     ];
     this.stats.admit++;
     const r = (await this.run(ADMIT, keys, args)) as Array<number | string>;
@@ -73,7 +73,7 @@ export class RedisLimitStore implements LimitStore {
     if (r[0] === 0) return { status: 'refused', refusal: refusalOf(String(r[1]), n(2), n(3), n(4)), rpm, tpm, budgets };
     const ticket: Ticket = {
       requestId: plan.requestId, tenantId: plan.tenantId, keyId: plan.keyId, day: plan.day, month: plan.month,
-      dayTtlMs: plan.dayTtlMs, monthTtlMs: plan.monthTtlMs, tokens: plan.tokens, costUnits: plan.costUnits, mask,
+      dayTtlMs: plan.dayTtlMs, monthTtlMs: plan.monthTtlMs, tokens: plan.tokens, costUnits: n(23), mask,
       tpmStart: { key: plan.key.tpm !== null ? n(13) : 0, tenant: plan.tenant.tpm !== null ? n(14) : 0 },
       slot: { key: plan.key.concurrency !== null, tenant: plan.tenant.concurrency !== null },
     };

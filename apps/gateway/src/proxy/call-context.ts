@@ -33,6 +33,8 @@ export class CallContext {
   promptEstimate = 0;
   streamed = false;
   admission?: Admission;
+  /** Set when the budget admitted only this much output per choice: written into the forwarded body. */
+  outputCap?: number;
 
   constructor(
     readonly requestId: string,

@@ -1,6 +1,6 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { APP_CONFIG, AppConfig } from '@gw/config';
-import { Errors, OpenAIError, clientRequestIdOf, isObject, matchesAny, requestIdOf, toOpenAIError } from '@gw/common';
+import { Errors, OpenAIError, bodyBytesOf, clientRequestIdOf, isObject, matchesAny, requestIdOf, toOpenAIError } from '@gw/common';
 import { LimitsService } from '@gw/limits';
 import { LedgerWriter, PriceTable, hasBudget } from '@gw/metering';
 import { GatewayMetrics, annotateRequestLog, modelLabel } from '@gw/observability';
@@ -10,6 +10,7 @@ import { Principal } from '@gw/tenancy';
 import type { Request, Response } from 'express';
 import { CallContext, ClientGone, Endpoint } from './call-context';
 import { DrainService } from '../health/drain.service';
+import { MAX_CHOICES, capChatOutput } from './output-cap';
 import { SseReader, sseData } from './sse.reader';
 import { upstreamNetworkError } from './upstream-error';
 import { UpstreamDispatcher, UpstreamResponse } from './upstream.dispatcher';
@@ -134,18 +135,53 @@ export class ProxyService {
     return out;
   }
 
-  /** Reserves an estimate against limits and budgets before anything is forwarded. */
-  async admit(ctx: CallContext, req: Request, maxOutput: unknown): Promise<void> {
-    // A chunked upload has no content-length; without a size the reservation would be the output alone.
-    const bytes = Number(req.headers['content-length'] ?? 0) || Buffer.byteLength(JSON.stringify(req.body ?? ''));
+  /** `n` (chat): how many choices, each up to the output cap, so a multiplier of the worst case. */
+  choices(body: Body): number {
+    const v = body.n;
+    if (v === undefined || v === null) return 1;
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > MAX_CHOICES) {
+      throw Errors.badRequest(`\`n\` must be an integer between 1 and ${MAX_CHOICES}.`, 'n', 'invalid_value');
+    }
+    return v;
+  }
+
+  /**
+   * Reserves an estimate against limits and budgets before anything is forwarded: the prompt from the
+   * body's inflated size (what is forwarded, whatever the Content-Encoding) plus `choices` × the output cap.
+   * When the budget clamped the reservation (nothing else in flight, see budget.decision.ts), the output
+   * cap that fits it is kept on `ctx.outputCap` for the relay to write into the forwarded body.
+   */
+  async admit(ctx: CallContext, req: Request, maxOutput: unknown, choices = 1): Promise<void> {
+    // Counted by the body parser after inflation; the fallback is for a body that did not come through it.
+    const bytes = bodyBytesOf(req) ?? Buffer.byteLength(JSON.stringify(req.body ?? ''));
     const promptTokens = Math.ceil(bytes / 4);
     ctx.promptEstimate = promptTokens;
     const out =
       typeof maxOutput === 'number' && Number.isFinite(maxOutput) && maxOutput > 0 ? Math.min(Math.ceil(maxOutput), MAX_OUTPUT_TOKENS) : this.cfg.defaultMaxOutputTokens;
     const firstTarget = ctx.route!.groups[0][0];
     const model = firstTarget.model ?? ctx.model!;
-    const costUsd = this.prices.cost([model, ctx.model], { inputTokens: promptTokens, outputTokens: out, cachedTokens: 0 }, { budgeted: this.budgeted(ctx) });
-    ctx.admission = await this.limits.admit(ctx.principal, { model, tokens: promptTokens + out, costUsd });
+    const opts = { budgeted: this.budgeted(ctx) };
+    const costAt = (cap: number) => this.prices.cost([model, ctx.model], { inputTokens: promptTokens, outputTokens: cap * choices, cachedTokens: 0 }, opts);
+    const costUsd = costAt(out);
+    const minOut = Math.min(out, this.cfg.budgetMinOutputTokens);
+    ctx.admission = await this.limits.admit(ctx.principal, {
+      model,
+      tokens: promptTokens + Math.min(out * choices, MAX_OUTPUT_TOKENS),
+      costUsd,
+      minCostUsd: minOut < out ? costAt(minOut) : costUsd,
+    });
+    if (ctx.admission.clamped) ctx.outputCap = this.capFor(ctx.admission.reservedUsd, costAt, minOut, out);
+  }
+
+  /** The largest output cap in [minOut, out] whose worst case fits `usd` (prices are linear in tokens). */
+  private capFor(usd: number, costAt: (cap: number) => number, minOut: number, out: number): number {
+    const base = costAt(0);
+    const perToken = (costAt(out) - base) / out;
+    let cap = perToken > 0 ? Math.floor((usd - base) / perToken) : out;
+    cap = Math.max(minOut, Math.min(out, cap));
+    // rounding (money is counted in 1e-8 USD) must never leave the cap a token above what was reserved
+    while (cap > minOut && costAt(cap) > usd) cap--;
+    return cap;
   }
 
   send(
@@ -168,6 +204,8 @@ export class ProxyService {
   writeHead(ctx: CallContext, res: Response, status: number, headers: Record<string, string>): void {
     const t = ctx.target;
     const h: Record<string, string> = { ...headers, ...(ctx.admission?.headers ?? {}) };
+    // The budget only afforded this much output (docs/limits.md): say so, or a cut-off answer is a mystery.
+    if (ctx.outputCap !== undefined) h['x-gateway-output-cap'] = String(ctx.outputCap);
     if (t) {
       h['x-gateway-provider'] = t.provider.name;
       h['x-gateway-target'] = `${t.provider.name}/${ctx.upstreamModel ?? ''}`;
@@ -210,6 +248,8 @@ export class ProxyService {
     if (ctx.clientGone || (e instanceof ClientGone)) {
       ctx.status = 499;
       ctx.errorCode = 'client_closed_request';
+      // Once dispatched the upstream has the prompt (and bills it): metered like an aborted stream, never as free.
+      if (ctx.attempts > 0 && !ctx.usageReported) this.estimateCutShort(ctx, 0);
       return;
     }
     const reason = ctx.abort.signal.aborted ? ctx.abort.signal.reason : undefined;
@@ -299,11 +339,12 @@ export class ProxyService {
       if (body.stream_options !== undefined && body.stream_options !== null && !isObject(body.stream_options)) {
         throw Errors.badRequest('`stream_options` must be an object.', 'stream_options');
       }
-      await this.admit(ctx, req, this.maxOutputTokens(body, 'max_completion_tokens', 'max_tokens'));
+      await this.admit(ctx, req, this.maxOutputTokens(body, 'max_completion_tokens', 'max_tokens'), this.choices(body));
       const stream = body.stream === true;
       const clientWantsUsage = stream && (body.stream_options as { include_usage?: boolean } | undefined)?.include_usage === true;
       const up = await this.send(ctx, 'chat', stream, (t) => {
         const b = this.upstreamBody(ctx, 'chat', body, t);
+        if (ctx.outputCap !== undefined) capChatOutput(b, ctx.outputCap, t.provider.kind);
         // Usage is always metered: ask for it, and strip it again below if the client did not.
         if (stream) b.stream_options = { ...((body.stream_options as object) ?? {}), include_usage: true };
         return b;

@@ -15,6 +15,7 @@ import { Principal } from '@gw/tenancy';
 import type { Request, Response } from 'express';
 import { CallContext } from '../proxy/call-context';
 import { ProxyService, SSE_HEADERS, parseUpstreamObject } from '../proxy/proxy.service';
+import { capChatOutput, capResponsesOutput } from '../proxy/output-cap';
 import { sseData } from '../proxy/sse.reader';
 import { scrubSecrets } from '../proxy/upstream-error';
 import { UpstreamResponse } from '../proxy/upstream.dispatcher';
@@ -60,7 +61,7 @@ export class ResponsesService {
         ctx,
         (t) => (t.provider.responsesNative ? 'responses' : 'chat'),
         stream,
-        (t) => (t.provider.responsesNative ? this.proxy.upstreamBody(ctx, 'responses', body, t) : this.chatBody(ctx, t, translation(), stream)),
+        (t) => (t.provider.responsesNative ? this.nativeBody(ctx, t, body) : this.chatBody(ctx, t, translation(), stream)),
         accept,
       );
       const native = up.target.provider.responsesNative;
@@ -75,8 +76,15 @@ export class ResponsesService {
     }
   }
 
+  private nativeBody(ctx: CallContext, t: ResolvedTarget, body: Body): Body {
+    const b = this.proxy.upstreamBody(ctx, 'responses', body, t);
+    if (ctx.outputCap !== undefined) capResponsesOutput(b, ctx.outputCap);
+    return b;
+  }
+
   private chatBody(ctx: CallContext, t: ResolvedTarget, tr: ResponsesToChatResult, stream: boolean): Body {
     const b = this.proxy.upstreamBody(ctx, 'chat', tr.chat as unknown as Body, t);
+    if (ctx.outputCap !== undefined) capChatOutput(b, ctx.outputCap, t.provider.kind);
     b.stream = stream;
     if (stream) b.stream_options = { include_usage: true };
     else delete b.stream_options;

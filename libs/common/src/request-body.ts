@@ -1,0 +1,40 @@
+import { isUtf8 } from 'node:buffer';
+import type { Request } from 'express';
+import { OpenAIError } from './openai-error';
+
+/** Content-Encodings the gateway inflates (body-parser's own set minus zstd, which depends on the Node version). */
+export const ACCEPTED_CONTENT_ENCODINGS: readonly string[] = ['identity', 'gzip', 'deflate', 'br'];
+
+const BODY_BYTES = Symbol('gw.bodyBytes');
+
+/**
+ * body-parser's `verify` hook: it sees the body after inflation (what the client really sent, and what
+ * is forwarded once re-serialised), so budgets are sized from it, never from the compressed Content-Length.
+ * Invalid UTF-8 is decoded to U+FFFD (3 bytes per bad byte) before it is forwarded: counted at 3×.
+ */
+export function recordBodyBytes(req: unknown, _res: unknown, buf: Buffer): void {
+  (req as Record<symbol, number>)[BODY_BYTES] = isUtf8(buf) ? buf.length : buf.length * 3;
+}
+
+/** Inflated size of the request body in bytes, if the body parser read one. */
+export function bodyBytesOf(req: Request): number | undefined {
+  return (req as unknown as Record<symbol, number | undefined>)[BODY_BYTES];
+}
+
+/** The request's Content-Encoding when the gateway does not accept it (checked before anything is read). */
+export function unsupportedContentEncoding(req: Request): string | undefined {
+  const raw = req.headers['content-encoding'];
+  if (raw === undefined) return undefined;
+  const enc = String(raw).trim().toLowerCase();
+  return ACCEPTED_CONTENT_ENCODINGS.includes(enc) ? undefined : enc;
+}
+
+export function unsupportedMediaType(message: string): OpenAIError {
+  return new OpenAIError(415, message, 'invalid_request_error', 'unsupported_media_type');
+}
+
+export function unsupportedEncodingError(encoding: string): OpenAIError {
+  return unsupportedMediaType(
+    `Content-Encoding "${encoding.slice(0, 64)}" is not supported; send the body as ${ACCEPTED_CONTENT_ENCODINGS.join(', ')} (one encoding, not a list).`,
+  );
+}
