@@ -21,7 +21,9 @@ export class LimitsDto {
   @IsOptional() @IsInt() @Min(0) concurrentRequests?: number | null;
   @ApiPropertyOptional({
     type: Number, nullable: true, example: 25,
-    description: 'USD per UTC day. Each request reserves its estimated cost first; once spent + reserved would pass the budget, requests get 429 insufficient_quota until midnight UTC',
+    description:
+      'USD per UTC day. Each request reserves its worst-case cost first. While reservations of requests in flight are in the way a request gets a retryable ' +
+      '429 rate_limit_exceeded; once settled spend leaves less than its useful minimum, 429 insufficient_quota until midnight UTC (docs/limits.md)',
   })
   @IsOptional() @IsNumber() @Min(0) dailyBudgetUsd?: number | null;
   @ApiPropertyOptional({ type: Number, nullable: true, example: 500, description: 'USD per UTC calendar month, enforced like dailyBudgetUsd' })

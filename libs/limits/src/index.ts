@@ -6,5 +6,7 @@ export * from './memory-limit.store';
 export * from './redis-limit.store';
 export * from './spend.repository';
 export * from './spend.service';
+export * from './reservation.reader';
+export * from './budget.decision';
 export * from './limits.service';
 export * from './limits.module';

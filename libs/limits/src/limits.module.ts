@@ -5,6 +5,7 @@ import { Clock, LIMITS_CLOCK, LIMIT_STORE, LimitStore } from './limit.types';
 import { LimitsService } from './limits.service';
 import { MemoryLimitStore } from './memory-limit.store';
 import { RedisLimitStore } from './redis-limit.store';
+import { ReservationReader } from './reservation.reader';
 import { SpendRepository } from './spend.repository';
 import { SpendService } from './spend.service';
 
@@ -24,10 +25,10 @@ import { SpendService } from './spend.service';
 })
 export class LimitsModule {}
 
-/** Admin side: spend against budgets, read from the ledger (no counters, no Redis). */
+/** Admin side: spend against budgets, read from the ledger; reservations in flight from the counters. */
 @Module({
   imports: [TenancyModule],
-  providers: [SpendRepository, SpendService],
+  providers: [SpendRepository, SpendService, ReservationReader],
   exports: [SpendService],
 })
 export class SpendModule {}

@@ -20,6 +20,8 @@ interface TokenWindow {
  * yielding to the event loop, so two concurrent requests can never both take the same remaining budget.
  */
 export class MemoryLimitStore implements LimitStore {
+  /** The stores alive in this process, so that an admin app beside the gateway (npm start) can show reservations. */
+  static readonly live = new Set<MemoryLimitStore>();
   readonly kind = 'memory' as const;
   private readonly budgets = new Map<string, BudgetCounter>();
   private readonly seeded = new Set<string>();
@@ -30,7 +32,9 @@ export class MemoryLimitStore implements LimitStore {
   constructor(
     private readonly clock: Clock = Date.now,
     private readonly throttler = new SlidingLogThrottlerStorage(clock),
-  ) {}
+  ) {
+    MemoryLimitStore.live.add(this);
+  }
 
   async admit(plan: AdmitPlan): Promise<AdmitResult> {
     this.prune(plan.day, plan.month);
@@ -130,6 +134,7 @@ export class MemoryLimitStore implements LimitStore {
   }
 
   async close(): Promise<void> {
+    MemoryLimitStore.live.delete(this);
     this.throttler.close();
   }
 

@@ -3,12 +3,18 @@ import { ApiKeyRepository, TenantService } from '@gw/tenancy';
 import { utcDay, utcMonth } from './budget.periods';
 import { BudgetPeriod, USD_UNITS, toUnits, toUsd } from './limit.types';
 import { scopeLimits } from './limits.service';
+import { ReservationReader } from './reservation.reader';
 import { SpendRepository } from './spend.repository';
 
 export interface BudgetStatus {
   /** null = no budget for this period. */
   budgetUsd: number | null;
   spentUsd: number;
+  /**
+   * Reserved by requests in flight (they settle at their actual cost when they end); null when the
+   * counters cannot be seen from this process (in-memory counters of a gateway in another process).
+   */
+  reservedUsd: number | null;
   remainingUsd: number | null;
   exhausted: boolean;
   periodStart: string;
@@ -43,6 +49,7 @@ export class SpendService {
     private readonly tenants: TenantService,
     private readonly keys: ApiKeyRepository,
     private readonly spend: SpendRepository,
+    private readonly reservations: ReservationReader,
   ) {}
 
   async report(tenantId: string, now = Date.now()): Promise<TenantSpendReport> {
@@ -58,9 +65,14 @@ export class SpendService {
       total.day += toUnits(r.dayUsd);
       total.month += toUnits(r.monthUsd);
     }
-    const status = (budgetUnits: number | null, spentUnits: number, p: { start: number; end: number }): BudgetStatus => ({
+    // Live counters: the tenant's with the first key's read (every read returns the tenant's too).
+    const live = await Promise.all(keys.map((k) => this.reservations.read(tenantId, k.id, day.id, month.id)));
+    const tenantLive = live[0] ?? (keys.length ? null : await this.reservations.read(tenantId, '-', day.id, month.id));
+    const reserved = (units: number | undefined) => (units === undefined ? null : round(toUsd(units)));
+    const status = (budgetUnits: number | null, spentUnits: number, p: { start: number; end: number }, reservedUnits?: number): BudgetStatus => ({
       budgetUsd: budgetUnits === null ? null : toUsd(budgetUnits),
       spentUsd: round(toUsd(spentUnits)),
+      reservedUsd: reserved(reservedUnits),
       remainingUsd: budgetUnits === null ? null : round(toUsd(Math.max(0, budgetUnits - spentUnits))),
       exhausted: budgetUnits !== null && spentUnits >= budgetUnits,
       periodStart: new Date(p.start).toISOString(),
@@ -72,8 +84,11 @@ export class SpendService {
       tenantId: tenant.id,
       tenantName: tenant.name,
       asOf: new Date(now).toISOString(),
-      tenant: { daily: status(tl.dailyUnits, total.day, day), monthly: status(tl.monthlyUnits, total.month, month) },
-      keys: keys.map((k) => {
+      tenant: {
+        daily: status(tl.dailyUnits, total.day, day, tenantLive?.tenant.daily.reservedUnits),
+        monthly: status(tl.monthlyUnits, total.month, month, tenantLive?.tenant.monthly.reservedUnits),
+      },
+      keys: keys.map((k, i) => {
         const kl = scopeLimits(k.limits);
         const r = byKey.get(k.id);
         return {
@@ -81,8 +96,8 @@ export class SpendService {
           name: k.name,
           prefix: k.prefix,
           revoked: k.revokedAt !== null,
-          daily: status(kl.dailyUnits, r ? toUnits(r.dayUsd) : 0, day),
-          monthly: status(kl.monthlyUnits, r ? toUnits(r.monthUsd) : 0, month),
+          daily: status(kl.dailyUnits, r ? toUnits(r.dayUsd) : 0, day, live[i]?.key.daily.reservedUnits),
+          monthly: status(kl.monthlyUnits, r ? toUnits(r.monthUsd) : 0, month, live[i]?.key.monthly.reservedUnits),
         };
       }),
     };
