@@ -70,8 +70,8 @@ export function refusalError(r: Refusal, c: RefusalContext): OpenAIError {
       if (r.spentUnits < limit && r.spentUnits + c.minCostUnits <= limit && r.reservedUnits > 0) {
         return new OpenAIError(
           429,
-          `Rate limit reached for ${who}: the ${r.period} budget of ${formatUsd(limit)} per ${unit} has ${formatUsd(r.spentUnits)} spent${inFlight}, ` +
-            `and this request may cost up to ${formatUsd(c.costUnits)}. Reservations come back as those requests end: please try again in 1s.`,
+          `Rate limit reached: the ${r.period} budget of ${who} is ${formatUsd(limit)} per ${unit}, ${formatUsd(r.spentUnits)} is spent${inFlight}, ` +
+            `and this request may cost up to ${formatUsd(c.costUnits)}. Reservations come back (less what those requests really cost) as they end: please try again in 1s.`,
           'requests',
           'rate_limit_exceeded',
           null,
@@ -82,6 +82,7 @@ export function refusalError(r: Refusal, c: RefusalContext): OpenAIError {
         429,
         `You exceeded your current quota: the ${r.period} budget of ${who} is ${formatUsd(limit)} per ${unit}, ` +
           `${formatUsd(r.spentUnits)} is spent${inFlight}, and this request may cost up to ${formatUsd(c.costUnits)}. ` +
+          `${r.spentUnits < limit ? `What is left is less than this request's useful minimum (${formatUsd(c.minCostUnits)}). ` : ''}` +
           `The budget resets at ${c.resetsAt[r.period].toISOString()}.`,
         'insufficient_quota',
         'insufficient_quota',

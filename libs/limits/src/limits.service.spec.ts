@@ -161,24 +161,52 @@ describe('LimitsService with the in-memory store', () => {
       const results = await Promise.allSettled(Array.from({ length: 20 }, () => service.admit(p, est(10, 0.3))));
       expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(3);
       const refused = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => r.reason as OpenAIError);
-      expect(refused.every((e) => e.body.error.code === 'insufficient_quota')).toBe(true);
+      // nothing is spent yet: the money is only held by requests in flight, so the refusals are retryable
+      expect(refused).toHaveLength(17);
+      expect(refused.every((e) => e.body.error.code === 'rate_limit_exceeded' && e.headers['retry-after'] === '1')).toBe(true);
       expect((await service.counters(T1, K1)).tenant.daily).toEqual({ spentUnits: 0, reservedUnits: toUnits(0.9) });
     });
 
-    it('refuses with insufficient_quota, no Retry-After, naming the budget and when it resets', async () => {
+    it('refuses with a retryable 429 while reservations in flight are in the way', async () => {
       const { service } = setup();
       const p = principal({ monthlyBudgetUsd: 0.5 }, { requestsPerMinute: 100 });
       const a = await service.admit(p, est(10, 0.4));
       const e = await refusal(service.admit(p, est(10, 0.4)));
       expect(e.getStatus()).toBe(429);
-      expect(e.body.error).toMatchObject({ type: 'insufficient_quota', code: 'insufficient_quota' });
-      expect(e.headers['retry-after']).toBeUndefined();
-      expect(e.headers['x-ratelimit-limit-requests']).toBe('100');
+      expect(e.body.error).toMatchObject({ type: 'requests', code: 'rate_limit_exceeded' });
+      expect(e.headers).toMatchObject({ 'retry-after': '1', 'x-should-retry': 'true', 'x-ratelimit-limit-requests': '100' });
       expect(e.body.error.message).toContain('monthly budget of API key "alice" is $0.50 per UTC calendar month');
       expect(e.body.error.message).toContain('$0.40 reserved by requests in flight');
-      expect(e.body.error.message).toContain('resets at 2026-02-01T00:00:00.000Z');
       a.release();
       await expect(service.admit(p, est(10, 0.4))).resolves.toBeDefined();
+    });
+
+    it('refuses with insufficient_quota, no Retry-After, once settled spend leaves less than the minimum', async () => {
+      const { service } = setup();
+      const p = principal({ monthlyBudgetUsd: 0.5 }, { requestsPerMinute: 100 });
+      (await service.admit(p, est(10, 0.4))).settle({ tokens: 10, costUsd: 0.45 });
+      const e = await refusal(service.admit(p, { ...est(10, 0.4), minCostUsd: 0.1 }));
+      expect(e.getStatus()).toBe(429);
+      expect(e.body.error).toMatchObject({ type: 'insufficient_quota', code: 'insufficient_quota' });
+      expect(e.headers['retry-after']).toBeUndefined();
+      expect(e.headers['x-should-retry']).toBe('false');
+      expect(e.headers['x-ratelimit-limit-requests']).toBe('100');
+      expect(e.body.error.message).toContain('monthly budget of API key "alice" is $0.50 per UTC calendar month');
+      expect(e.body.error.message).toContain('$0.45 is spent');
+      expect(e.body.error.message).toContain("less than this request's useful minimum ($0.10)");
+      expect(e.body.error.message).toContain('resets at 2026-02-01T00:00:00.000Z');
+    });
+
+    it('clamps the reservation to what is left when nothing is in flight and the minimum fits', async () => {
+      const { service } = setup();
+      const p = principal({ dailyBudgetUsd: 1 });
+      (await service.admit(p, est(10, 0.3))).settle({ tokens: 10, costUsd: 0.3 });
+      const a = await service.admit(p, { ...est(10, 0.9), minCostUsd: 0.2 });
+      expect(a).toMatchObject({ clamped: true, reservedUsd: 0.7 });
+      expect((await service.counters(T1, K1)).key.daily).toEqual({ spentUnits: toUnits(0.3), reservedUnits: toUnits(0.7) });
+      // a request whose worst case fits is never clamped
+      a.release();
+      expect(await service.admit(p, { ...est(10, 0.5), minCostUsd: 0.1 })).toMatchObject({ clamped: false, reservedUsd: 0.5 });
     });
 
     it('settles actual cost, releases the rest, and counts each admission once', async () => {
