@@ -85,16 +85,26 @@ describe(`limits and budgets (${process.env.TEST_REDIS_URL ? 'Redis' : 'in-memor
       const refused = results.filter((r) => r.status === 429);
       expect(ok).toHaveLength(10);
       expect(refused).toHaveLength(54);
+      // Refused while the 10 were in flight: retryable (their money may come back); once their settled spend
+      // reached the budget: insufficient_quota, final.
+      const quota = refused.filter((r) => r.body.error.code === 'insufficient_quota');
       for (const r of refused) {
-        expect(r.body.error).toMatchObject({ type: 'insufficient_quota', code: 'insufficient_quota' });
-        expect(r.headers.get('retry-after')).toBeNull();
+        if (r.body.error.code === 'insufficient_quota') {
+          expect(r.body.error.type).toBe('insufficient_quota');
+          expect(r.headers.get('retry-after')).toBeNull();
+        } else {
+          expect(r.body.error).toMatchObject({ type: 'requests', code: 'rate_limit_exceeded' });
+          expect(r.body.error.message).toContain('reserved by requests in flight');
+          expect(r.headers.get('retry-after')).toBe('1');
+        }
       }
       const settled = ok.reduce((s, r) => s + costOf(r.body.usage.completion_tokens), 0);
       expect(settled).toBeCloseTo(1, 8);
 
       const rows = await ledgerRows(tenantId);
       expect(rows).toHaveLength(64);
-      expect(rows.filter((r) => r.status === 429 && r.error_code === 'insufficient_quota')).toHaveLength(54);
+      expect(rows.filter((r) => r.status === 429 && r.error_code === 'insufficient_quota')).toHaveLength(quota.length);
+      expect(rows.filter((r) => r.status === 429 && r.error_code === 'rate_limit_exceeded')).toHaveLength(54 - quota.length);
       expect(units(rows)).toBe(toUnits(settled));
 
       await limits.idle();
@@ -115,7 +125,7 @@ describe(`limits and budgets (${process.env.TEST_REDIS_URL ? 'Redis' : 'in-memor
       fake.script(...Array.from({ length: 64 }, () => ({ usage: { input: 3, output: actualTokens } })));
       const results = await Promise.all(Array.from({ length: 64 }, () => chat(secret, small('race'))));
       const ok = results.filter((r) => r.status === 200);
-      expect(results.filter((r) => r.status === 429).every((r) => r.body.error.code === 'insufficient_quota')).toBe(true);
+      expect(results.filter((r) => r.status === 429).every((r) => ['insufficient_quota', 'rate_limit_exceeded'].includes(r.body.error.code))).toBe(true);
       // never more than the budget's worth of reservations, never fewer than the budget's worth of actual cost
       expect(ok.length).toBeLessThanOrEqual(10);
       expect(ok.length).toBeGreaterThanOrEqual(Math.floor(1 / costOf(actualTokens)));
