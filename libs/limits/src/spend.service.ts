@@ -11,8 +11,9 @@ export interface BudgetStatus {
   budgetUsd: number | null;
   spentUsd: number;
   /**
-   * Reserved by requests in flight (they settle at their actual cost when they end); null when the
-   * counters cannot be seen from this process (in-memory counters of a gateway in another process).
+   * Reserved against this budget by requests in flight (they settle at their actual cost when they end);
+   * null without a budget, or when the counters cannot be seen from this process (in-memory counters of a
+   * gateway in another process).
    */
   reservedUsd: number | null;
   remainingUsd: number | null;
@@ -72,7 +73,8 @@ export class SpendService {
     const status = (budgetUnits: number | null, spentUnits: number, p: { start: number; end: number }, reservedUnits?: number): BudgetStatus => ({
       budgetUsd: budgetUnits === null ? null : toUsd(budgetUnits),
       spentUsd: round(toUsd(spentUnits)),
-      reservedUsd: reserved(reservedUnits),
+      // reservations are only held against a budget
+      reservedUsd: budgetUnits === null ? null : reserved(reservedUnits),
       remainingUsd: budgetUnits === null ? null : round(toUsd(Math.max(0, budgetUnits - spentUnits))),
       exhausted: budgetUnits !== null && spentUnits >= budgetUnits,
       periodStart: new Date(p.start).toISOString(),

@@ -9,8 +9,8 @@ export class BudgetStatusDto {
     type: Number,
     example: 0.0123,
     description:
-      'Reserved right now by requests in flight (each settles at its actual cost when it ends). Null when the limit counters ' +
-      'cannot be seen from the admin process (in-memory counters of a gateway running in another process)',
+      'Reserved against this budget right now by requests in flight (each settles at its actual cost when it ends). Null without a ' +
+      'budget, or when the limit counters cannot be seen from the admin process (in-memory counters of a gateway in another process)',
   })
   reservedUsd: number | null;
   @ApiProperty({ nullable: true, type: Number, example: 21.5873, description: 'budgetUsd - spentUsd (reservations not subtracted)' }) remainingUsd: number | null;
