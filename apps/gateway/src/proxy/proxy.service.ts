@@ -156,8 +156,13 @@ export class ProxyService {
     const bytes = bodyBytesOf(req) ?? Buffer.byteLength(JSON.stringify(req.body ?? ''));
     const promptTokens = Math.ceil(bytes / 4);
     ctx.promptEstimate = promptTokens;
+    // 0: an endpoint without output (embeddings); unset: the default reservation.
     const out =
-      typeof maxOutput === 'number' && Number.isFinite(maxOutput) && maxOutput > 0 ? Math.min(Math.ceil(maxOutput), MAX_OUTPUT_TOKENS) : this.cfg.defaultMaxOutputTokens;
+      maxOutput === 0
+        ? 0
+        : typeof maxOutput === 'number' && Number.isFinite(maxOutput) && maxOutput > 0
+          ? Math.min(Math.ceil(maxOutput), MAX_OUTPUT_TOKENS)
+          : this.cfg.defaultMaxOutputTokens;
     const firstTarget = ctx.route!.groups[0][0];
     const model = firstTarget.model ?? ctx.model!;
     const opts = { budgeted: this.budgeted(ctx) };
