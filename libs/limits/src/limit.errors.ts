@@ -24,6 +24,14 @@ export function formatUsd(units: number): string {
 }
 
 /**
+ * The rule of budget.decision.ts: a budget refusal is final only when settled spend leaves less than the
+ * request's useful minimum; otherwise reservations of requests in flight were in the way (they may come back).
+ */
+export function budgetRefusalIsFinal(r: { spentUnits: number; reservedUnits: number }, limitUnits: number, minCostUnits: number): boolean {
+  return r.spentUnits >= limitUnits || r.spentUnits + minCostUnits > limitUnits || r.reservedUnits <= 0;
+}
+
+/**
  * The 429 a refused request gets, shaped like OpenAI's: rate limits are `rate_limit_exceeded` with
  * Retry-After; an exhausted budget is `insufficient_quota` without Retry-After, so that clients such as
  * Codex stop instead of retrying, and says which budget it was and when it resets. A budget held by
@@ -66,8 +74,7 @@ export function refusalError(r: Refusal, c: RefusalContext): OpenAIError {
       const limit = (r.period === 'daily' ? l.dailyUnits : l.monthlyUnits) ?? 0;
       const unit = r.period === 'daily' ? 'UTC day' : 'UTC calendar month';
       const inFlight = r.reservedUnits > 0 ? ` and ${formatUsd(r.reservedUnits)} reserved by requests in flight` : '';
-      // The rule of budget.decision.ts: final only when settled spend leaves less than the request's minimum.
-      if (r.spentUnits < limit && r.spentUnits + c.minCostUnits <= limit && r.reservedUnits > 0) {
+      if (!budgetRefusalIsFinal(r, limit, c.minCostUnits)) {
         return new OpenAIError(
           429,
           `Rate limit reached: the ${r.period} budget of ${who} is ${formatUsd(limit)} per ${unit}, ${formatUsd(r.spentUnits)} is spent${inFlight}, ` +

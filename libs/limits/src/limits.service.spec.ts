@@ -273,13 +273,18 @@ describe('LimitsService with the in-memory store', () => {
     const clock = () => Date.parse('2026-01-10T12:00:00Z');
     const service = new LimitsService({ upstreamTotalTimeoutMs: 1000 } as AppConfig, new MemoryLimitStore(clock), new FakeLedger() as unknown as SpendRepository, clock, undefined, observer);
     const p = principal({ concurrentRequests: 1 }, { dailyBudgetUsd: 1, monthlyBudgetUsd: 4 });
-    await service.admit(p, est(1, 0.5));
+    const a = await service.admit(p, est(1, 0.5));
     await refusal(service.admit(p, est(1, 0.1)));
     await refusal(service.admit(p, est(1, 0.6)));
+    a.settle({ tokens: 1, costUsd: 0.95 });
+    await service.idle();
+    await refusal(service.admit(p, est(1, 0.1)));
     expect(calls).toEqual([
       'ratio acme daily 0.5', 'ratio acme monthly 0.125',
       'limited acme concurrency', 'ratio acme daily 0.5', 'ratio acme monthly 0.125',
-      'budget acme daily', 'ratio acme daily 0.5', 'ratio acme monthly 0.125',
+      // held by the request in flight: a retryable limit, not a spent budget
+      'limited acme budget', 'ratio acme daily 0.5', 'ratio acme monthly 0.125',
+      'budget acme daily', 'ratio acme daily 0.95', 'ratio acme monthly 0.2375',
     ]);
   });
 

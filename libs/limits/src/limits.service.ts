@@ -10,7 +10,7 @@ import { LimitSettings } from '@gw/db';
 import { GatewayMetrics } from '@gw/observability';
 import { Principal } from '@gw/tenancy';
 import { Period, periodTtlMs, utcDay, utcMonth } from './budget.periods';
-import { refusalError } from './limit.errors';
+import { budgetRefusalIsFinal, refusalError } from './limit.errors';
 import {
   AdmitPlan, AdmitResult, BUDGETS, Clock, CounterSnapshot, LIMITS_CLOCK, LIMIT_STORE, LimitStore, ScopeLimits, Ticket, WINDOW_MS, toUnits, toUsd,
 } from './limit.types';
@@ -209,8 +209,12 @@ export class LimitsService implements OnModuleInit, OnApplicationShutdown {
     const o = this.observer;
     if (!o) return;
     const r = result.refusal;
-    if (r?.kind === 'budget') o.budgetRefused(principal.tenantName, r.period);
-    else if (r) o.rateLimited(principal.tenantName, r.kind);
+    if (r?.kind === 'budget') {
+      const limit = (r.period === 'daily' ? plan[r.scope].dailyUnits : plan[r.scope].monthlyUnits) ?? 0;
+      // held by requests in flight: a retryable rate limit, not a spent budget
+      if (budgetRefusalIsFinal(r, limit, plan.minCostUnits)) o.budgetRefused(principal.tenantName, r.period);
+      else o.rateLimited(principal.tenantName, 'budget');
+    } else if (r) o.rateLimited(principal.tenantName, r.kind);
     BUDGETS.forEach((b, i) => {
       const c = result.budgets?.[i];
       const limit = b.period === 'daily' ? plan.tenant.dailyUnits : plan.tenant.monthlyUnits;
