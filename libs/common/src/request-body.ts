@@ -25,7 +25,8 @@ export function bodyBytesOf(req: Request): number | undefined {
 export function unsupportedContentEncoding(req: Request): string | undefined {
   const raw = req.headers['content-encoding'];
   if (raw === undefined) return undefined;
-  const enc = String(raw).trim().toLowerCase();
+  // an empty header is no encoding, as body-parser reads it
+  const enc = String(raw).trim().toLowerCase() || 'identity';
   return ACCEPTED_CONTENT_ENCODINGS.includes(enc) ? undefined : enc;
 }
 
