@@ -1,3 +1,4 @@
+import OpenAI from 'openai';
 import { randomBytes } from 'node:crypto';
 import { LimitsService, toUnits, toUsd } from '@gw/limits';
 import { FakeProvider, Stack, eventually, startStack } from '@gw/testing';
@@ -151,9 +152,14 @@ describe(`budgets can be used, and refusals tell the truth (${process.env.TEST_R
     expect(b.headers.get('retry-after')).toBe('1');
     expect(b.headers.get('x-should-retry')).toBe('true');
 
+    // The openai SDK retries it after Retry-After; A's client gives up meanwhile, so the retry gets in
+    const sdk = new OpenAI({ apiKey: secret, baseURL: stack.baseURL, maxRetries: 2 });
+    const retried = sdk.chat.completions.create(body as any);
+    await eventually(async () => (await ledger(tenantId)).filter((r) => r.status === 429).length === 2, 5000, 20, "the SDK's first attempt refused");
     // A's client gives up after A reached the upstream: billed like an aborted stream (its prompt), not $0
     ac.abort();
     await held;
+    expect((await retried).choices[0].message.content).toContain('Hello from fake-openai');
     const aborted = await eventually(async () => (await ledger(tenantId)).find((r) => r.status === 499), 5000, 50, "A's 499 row");
     expect(aborted).toMatchObject({ error_code: 'client_closed_request', input_tokens: prompt });
     expect(Number(aborted.cost_usd)).toBeCloseTo(inUsd(prompt), 10);
@@ -186,6 +192,8 @@ describe(`budgets can be used, and refusals tell the truth (${process.env.TEST_R
     expect(f.body.error.message).toContain("less than this request's useful minimum");
     expect(f.headers.get('retry-after')).toBeNull();
     expect(f.headers.get('x-should-retry')).toBe('false');
+    // …and the SDK, which retries other 429s, stops at once (one ledger row below, not three)
+    await expect(sdk.chat.completions.create(body as any)).rejects.toMatchObject({ status: 429, code: 'insufficient_quota' });
     // …for this request: one whose own worst case fits what is left still passes, unclamped
     const small = await chat(secret, { ...body, max_tokens: 20 });
     expect(small.status).toBe(200);
@@ -194,7 +202,8 @@ describe(`budgets can be used, and refusals tell the truth (${process.env.TEST_R
     await limits.idle();
     const rows = await ledger(tenantId);
     expect(rows.map((r) => [r.status, r.error_code])).toEqual([
-      [499, 'client_closed_request'], [429, 'rate_limit_exceeded'], [200, null], [200, null], [200, null], [429, 'insufficient_quota'], [200, null],
+      [499, 'client_closed_request'], [429, 'rate_limit_exceeded'], [429, 'rate_limit_exceeded'], [200, null], // A, B, the SDK's two attempts
+      [200, null], [200, null], [200, null], [429, 'insufficient_quota'], [429, 'insufficient_quota'], [200, null], // C, D, E, F, F by the SDK, small
     ]);
     const after = await stack.api('GET', `/admin/tenants/${tenantId}/spend`);
     expect(after.body.tenant.daily.reservedUsd).toBe(0);
