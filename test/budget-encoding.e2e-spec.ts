@@ -190,7 +190,8 @@ describe(`budgets hold whatever the body encoding (${process.env.TEST_REDIS_URL 
 
   it('an encoding the gateway does not accept is a 415 OpenAI error, never a 500; a corrupt body a 400', async () => {
     const { tenantId, secret } = await tenantWith({ dailyBudgetUsd: BUDGET });
-    for (const enc of ['zstd', 'compress', 'gzip, br', 'x-custom']) {
+    // zstd is inflated where Node has it (22.15+), refused on Node 20 (the image's)
+    for (const enc of ['compress', 'gzip, br', 'x-custom', ...('createZstdDecompress' in zlib ? [] : ['zstd'])]) {
       const r = await post(chatUrl(), secret, body(), { 'content-encoding': enc }, false);
       expect(r.status).toBe(415);
       expect(r.body.error).toMatchObject({ type: 'invalid_request_error', code: 'unsupported_media_type', param: null });

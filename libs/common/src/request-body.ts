@@ -1,9 +1,10 @@
 import { isUtf8 } from 'node:buffer';
+import * as zlib from 'node:zlib';
 import type { Request } from 'express';
 import { OpenAIError } from './openai-error';
 
-/** Content-Encodings the gateway inflates (body-parser's own set minus zstd, which depends on the Node version). */
-export const ACCEPTED_CONTENT_ENCODINGS: readonly string[] = ['identity', 'gzip', 'deflate', 'br'];
+/** Content-Encodings the gateway inflates: body-parser's own set (zstd only where Node has it: 22.15+, not Node 20). */
+export const ACCEPTED_CONTENT_ENCODINGS: readonly string[] = ['identity', 'gzip', 'deflate', 'br', ...('createZstdDecompress' in zlib ? ['zstd'] : [])];
 
 const BODY_BYTES = Symbol('gw.bodyBytes');
 
