@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { builtinModules } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
@@ -33,6 +33,7 @@ interface Service {
 interface Compose {
   services: Record<string, Service>;
   volumes?: Record<string, unknown>;
+  configs?: Record<string, unknown>;
   [k: string]: unknown;
 }
 
@@ -48,6 +49,14 @@ const ROOT_DIR = join(__dirname, '..');
 describe('deployment files', () => {
   const compose = parse(read('docker-compose.yml'), { merge: true }) as Compose;
   const services = compose.services;
+  /** Where the `secrets` service's token file appears in a service that mounts its volume. */
+  const secretsFileOf = (name: string) => {
+    const mount = (services[name].volumes ?? []).find((v) => v.startsWith('gateway-secrets:'));
+    return mount ? `${mount.split(':')[1]}/metrics.token` : undefined;
+  };
+  /** A token file like the one `secrets` makes, for checking the apps' config offline. */
+  const generatedToken = join(mkdtempSync(join(tmpdir(), 'gw-token-')), 'metrics.token');
+  writeFileSync(generatedToken, 'generated-token-0123456789abcdefABCDEF\n');
 
   describe('docker-compose.yml', () => {
     it('passes dclint: the compose-spec JSON schema plus its error-level rules (no Docker engine needed)', () => {
@@ -61,7 +70,7 @@ describe('deployment files', () => {
     });
 
     it('has the whole stack, each service built here or pulled by a pinned tag', () => {
-      expect(Object.keys(services).sort()).toEqual(['admin', 'gateway', 'grafana', 'migrate', 'postgres', 'prometheus', 'redis']);
+      expect(Object.keys(services).sort()).toEqual(['admin', 'gateway', 'grafana', 'migrate', 'postgres', 'prometheus', 'redis', 'secrets']);
       for (const key of Object.keys(compose)) expect(['services', 'volumes', 'networks', 'configs', 'secrets', 'name'].includes(key) || key.startsWith('x-')).toBe(true);
       for (const [name, s] of Object.entries(services)) {
         expect(`${name}: ${Boolean(s.image || s.build)}`).toBe(`${name}: true`);
@@ -119,12 +128,46 @@ describe('deployment files', () => {
       }
     });
 
+    it('the metrics token is this installation\'s own: made once by `secrets`, read by the apps and Prometheus, no shared default', () => {
+      const text = read('docker-compose.yml');
+      expect(text).not.toMatch(/change-me-metrics-token/);
+      expect(compose.configs?.metrics_token).toBeUndefined();
+      const gen = services.secrets;
+      expect(gen.restart).toBe('no');
+      expect((gen.volumes ?? []).some((v) => v === 'gateway-secrets:/run/gateway-secrets')).toBe(true);
+      for (const app of ['gateway', 'admin']) {
+        expect(services[app].environment?.METRICS_TOKEN).toBeUndefined();
+        expect(services[app].environment?.METRICS_TOKEN_FILE).toBe('/run/gateway-secrets/metrics.token');
+        expect(services[app].depends_on?.secrets?.condition).toBe('service_completed_successfully');
+      }
+      expect(services.prometheus.volumes).toContain('gateway-secrets:/etc/prometheus/secrets:ro');
+      expect(services.prometheus.depends_on?.secrets?.condition).toBe('service_completed_successfully');
+      // The generator's script, run here with sh: a fresh volume gets a long random token, a second run keeps
+      // it, and METRICS_TOKEN from .env replaces it.
+      const script = (gen.command as string[])[2];
+      const dir = mkdtempSync(join(tmpdir(), 'gw-secrets-'));
+      const run = (env: Record<string, string> = {}) => {
+        const r = spawnSync('sh', ['-c', script.replace(/\$\$/g, '$').replaceAll('/run/gateway-secrets', dir)], { env: { PATH: process.env.PATH ?? '', ...env }, encoding: 'utf8' });
+        expect(r.status).toBe(0);
+        return readFileSync(join(dir, 'metrics.token'), 'utf8');
+      };
+      const first = run();
+      expect(first).toMatch(/^[A-Za-z0-9]{40,}$/);
+      expect(run()).toBe(first);
+      expect(run({ METRICS_TOKEN: 'from-dot-env-0123456789' })).toBe('from-dot-env-0123456789');
+    });
+
     it("each app command runs a file the build produces, with an environment the app's own config accepts", () => {
       for (const name of ['migrate', 'gateway', 'admin']) {
         const cmd = services[name].command as string[];
         const js = cmd.find((c) => c.startsWith('dist/'))!;
         expect(existsSync(join(ROOT, js.replace(/^dist\//, '').replace(/\.js$/, '.ts')))).toBe(true);
         const env = Object.fromEntries(Object.entries(services[name].environment ?? {}).map(([k, v]) => [k, interpolate(String(v))]));
+        if (env.METRICS_TOKEN_FILE) {
+          // The file the `secrets` service writes into the volume this app mounts; a token of that shape here.
+          expect(secretsFileOf(name)).toBe(env.METRICS_TOKEN_FILE);
+          env.METRICS_TOKEN_FILE = generatedToken;
+        }
         let problem: unknown;
         try {
           parseConfig(env);
@@ -135,8 +178,9 @@ describe('deployment files', () => {
         const cfg = parseConfig(env);
         expect(cfg.databaseUrl).toMatch(/@postgres:5432\//);
         expect(cfg.redisUrl).toBe('redis://redis:6379');
+        if (name !== 'migrate') expect(cfg.metricsToken).toBe('generated-token-0123456789abcdefABCDEF');
+        if (name === 'gateway') expect(cfg.gatewayPort).toBe(8080);
       }
-      expect(parseConfig(Object.fromEntries(Object.entries(services.gateway.environment!).map(([k, v]) => [k, interpolate(String(v))]))).gatewayPort).toBe(8080);
       expect(services.gateway.ports).toContain('0.0.0.0:8080:8080');
       expect(services.admin.ports).toContain('0.0.0.0:8081:8081');
     });

@@ -329,7 +329,7 @@ describe('metrics: GET /metrics moves with the traffic', () => {
       expect(ok.status).toBe(200);
       expect(parseExposition(await ok.text()).families.has('gateway_requests_total')).toBe(true);
       for (const path of ['/healthz', '/readyz']) expect((await fetch(`${replica.gatewayUrl}${path}`)).status).toBe(200);
-      // Without the setting (the stack's own gateway), the endpoint is open as before.
+      // Without the setting (the stack's own gateway), loopback clients are served (others get a 403: metrics.auth.spec.ts).
       expect((await fetch(`${stack.gatewayUrl}/metrics`)).status).toBe(200);
     } finally {
       await replica.close();

@@ -171,10 +171,10 @@ function substitute(expr: string): string {
       rule_files: string[];
       scrape_configs: { job_name: string; static_configs: { targets: string[] }[]; authorization?: { type?: string; credentials_file?: string } }[];
     };
-    // The shipped jobs read the token from metrics.token beside the config (Compose mounts it there).
+    // The shipped jobs read the token from secrets/metrics.token beside the config (Compose mounts it there).
     writeFileSync(join(tmp, 'metrics.token'), `${METRICS_TOKEN}\n`);
     for (const job of cfg.scrape_configs.filter((j) => j.job_name !== 'prometheus')) {
-      expect(`${job.job_name}: ${JSON.stringify(job.authorization)}`).toBe(`${job.job_name}: ${JSON.stringify({ type: 'Bearer', credentials_file: 'metrics.token' })}`);
+      expect(`${job.job_name}: ${JSON.stringify(job.authorization)}`).toBe(`${job.job_name}: ${JSON.stringify({ type: 'Bearer', credentials_file: 'secrets/metrics.token' })}`);
       job.authorization!.credentials_file = join(tmp, 'metrics.token');
     }
     const [promPort, deadPort] = [await freePort(), await freePort()];
@@ -264,11 +264,12 @@ function substitute(expr: string): string {
   });
 
   it('promtool accepts the alert rules, the shipped config (laid out as Compose mounts it) and the generated one', () => {
-    // /etc/prometheus in the container: the config and rules from deploy/prometheus, the token from `configs`.
+    // /etc/prometheus in the container: the config and rules from deploy/prometheus, the token in secrets/ (the
+    // `gateway-secrets` volume that Compose's `secrets` service fills).
     const etc = join(tmp, 'etc-prometheus');
-    mkdirSync(etc);
+    mkdirSync(join(etc, 'secrets'), { recursive: true });
     for (const f of ['prometheus.yml', 'alerts.yml']) copyFileSync(join(DEPLOY, 'prometheus', f), join(etc, f));
-    writeFileSync(join(etc, 'metrics.token'), 'change-me-metrics-token');
+    writeFileSync(join(etc, 'secrets', 'metrics.token'), 'generated-token-0123456789abcdef');
     for (const args of [
       ['check', 'rules', join(DEPLOY, 'prometheus', 'alerts.yml')],
       ['check', 'config', join(etc, 'prometheus.yml')],

@@ -264,6 +264,45 @@ describe('robustness: malformed requests and odd upstreams never 500', () => {
     expect(row.requested_model.length).toBeLessThanOrEqual(256);
   });
 
+  it('a refused model name that is not a plausible model name is recorded as a fixed marker', async () => {
+    const r = await call('/chat/completions', { model: '=HYPERLINK("http://evil.example","x")', messages: user });
+    expect(r.status).toBe(400);
+    const row = await ledgerRow(r.headers.get('x-request-id'));
+    expect(row).toMatchObject({ status: 400, requested_model: '(invalid)' });
+  });
+
+  it('the usage CSV neutralises cells a spreadsheet would run, and quotes CR like LF', async () => {
+    // A formula-shaped value can still reach the ledger through a valid-looking model name (`-`, `@`, `+`
+    // are legal model characters), so the export itself must neutralise it.
+    for (const model of ['-cmd', '@SUM', '+1']) {
+      const r = await call('/chat/completions', { model, messages: user });
+      expect(r.status).toBe(404);
+      await ledgerRow(r.headers.get('x-request-id'));
+    }
+    const csv = await stack.api('GET', '/admin/usage?groupBy=model&format=csv');
+    expect(csv.status).toBe(200);
+    const cells = String(csv.body).split('\n').map((l) => l.split(',')[0]);
+    for (const m of ['-cmd', '@SUM', '+1']) {
+      expect(cells).toContain(`'${m}`);
+      expect(cells).not.toContain(m);
+    }
+    expect(cells.some((c) => /^[=+\-@\t\r]/.test(c))).toBe(false);
+  });
+
+  describe.each([
+    ['a route pattern with NUL', 'POST', '/admin/routes', { modelPattern: 'a\u0000b', targets: [] }],
+    ['a usage filter with NUL', 'GET', '/admin/usage?model=%00', undefined],
+    ['a usage filter with control characters', 'GET', '/admin/usage?model=%01%1b%7f', undefined],
+    ['a tenant name with NUL', 'POST', '/admin/tenants', { name: 'x\u0000y' }],
+  ] as Array<[string, string, string, unknown]>)('admin: %s is a 4xx, never a 500', (_label, method, path, body) => {
+    it('answers OpenAI-shaped', async () => {
+      const r = await stack.api(method, path, body);
+      expect(r.status).toBeGreaterThanOrEqual(200);
+      expect(r.status).toBeLessThan(500);
+      if (r.status >= 400) expectOpenAIError(r.body);
+    });
+  });
+
   // ───────────────────────────── odd upstream answers ─────────────────────────────
 
   const oddBodies: Array<[string, unknown]> = [['null', null], ['[]', []], ['"x"', 'x']];

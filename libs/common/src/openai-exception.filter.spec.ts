@@ -7,6 +7,14 @@ function pgError(code: string, message: string, detail?: string) {
 }
 
 describe('toOpenAIError', () => {
+  it('a data exception (class 22: NUL byte, bad encoding) is a 400 invalid_value, not a 500', () => {
+    for (const code of ['22021', '22P05', '22003']) {
+      const e = toOpenAIError(pgError(code, 'invalid byte sequence for encoding "UTF8": 0x00', undefined));
+      expect(e.getStatus()).toBe(400);
+      expect(e.body.error.code).toBe('invalid_value');
+    }
+  });
+
   it('a unique violation (23505) is a 409 conflict naming the field', () => {
     const e = toOpenAIError(pgError('23505', 'duplicate key value violates unique constraint "prices_model_pattern_key"', 'Key (model_pattern)=(gpt-4o) already exists.'));
     expect(e.getStatus()).toBe(409);

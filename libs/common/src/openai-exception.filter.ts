@@ -43,9 +43,15 @@ function conflictingField(detail: string | undefined): string | null {
  *   23505 unique_violation      → 409 `conflict` (param: the first column of the violated key)
  *   23503 foreign_key_violation → 409 `conflict` when a row is still referred to (delete), else 400
  *                                 `invalid_reference` (the object referred to no longer exists)
+ *   22xxx data_exception        → 400 `invalid_value`
  */
 function fromDatabase(e: { code?: unknown; detail?: unknown; message?: unknown; driverError?: { code?: unknown; detail?: unknown } }): OpenAIError | undefined {
   const code = typeof e.code === 'string' ? e.code : e.driverError?.code;
+  // Class 22 (data exception: a NUL byte, an invalid byte sequence, a value out of range) is what the client
+  // sent that the database cannot store or compare: its fault, not ours.
+  if (typeof code === 'string' && code.startsWith('22')) {
+    return Errors.badRequest('A value in this request cannot be stored or compared (e.g. it contains a NUL character or is out of range).', null, 'invalid_value');
+  }
   if (code !== '23505' && code !== '23503') return undefined;
   const detail = typeof e.detail === 'string' ? e.detail : typeof e.driverError?.detail === 'string' ? e.driverError.detail : undefined;
   if (code === '23505') {

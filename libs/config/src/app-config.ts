@@ -13,7 +13,10 @@ export interface AppConfig {
   /** Undefined means: limits live in process memory. */
   redisUrl?: string;
   adminToken?: string;
-  /** When set, `GET /metrics` (gateway and admin) needs `Authorization: Bearer <metricsToken>`. */
+  /**
+   * When set (METRICS_TOKEN or METRICS_TOKEN_FILE), `GET /metrics` (gateway and admin) needs
+   * `Authorization: Bearer <metricsToken>`; when not, it answers loopback clients only.
+   */
   metricsToken?: string;
   /** 32-byte key (base64 or hex) that encrypts provider credentials; generated into dataDir when unset. */
   masterKey?: string;

@@ -1,3 +1,6 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { ConfigError, parseConfig } from './config.schema';
 
 describe('parseConfig', () => {
@@ -14,6 +17,18 @@ describe('parseConfig', () => {
   it('reads fractional prices and refuses negative ones', () => {
     expect(parseConfig({ DEFAULT_PRICE_PER_M_INPUT: '0.5', DEFAULT_PRICE_PER_M_OUTPUT: '0' })).toMatchObject({ defaultPricePerMInput: 0.5, defaultPricePerMOutput: 0 });
     expect(() => parseConfig({ DEFAULT_PRICE_PER_M_INPUT: '-1' })).toThrow(/DEFAULT_PRICE_PER_M_INPUT/);
+  });
+
+  it('reads the metrics token from METRICS_TOKEN_FILE (trimmed); METRICS_TOKEN wins; a bad file is named', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gw-cfg-'));
+    const file = join(dir, 'metrics.token');
+    writeFileSync(file, 'generated-token-0123456789abcdef\n');
+    expect(parseConfig({ METRICS_TOKEN_FILE: file }).metricsToken).toBe('generated-token-0123456789abcdef');
+    expect(parseConfig({ METRICS_TOKEN_FILE: file, METRICS_TOKEN: 'from-env-0123456789abc' }).metricsToken).toBe('from-env-0123456789abc');
+    expect(() => parseConfig({ METRICS_TOKEN_FILE: join(dir, 'missing') })).toThrow(/METRICS_TOKEN_FILE .*ENOENT/);
+    writeFileSync(file, 'short\n');
+    expect(() => parseConfig({ METRICS_TOKEN_FILE: file })).toThrow(/at least 16/);
+    expect(parseConfig({}).metricsToken).toBeUndefined();
   });
 
   it('names every bad variable', () => {

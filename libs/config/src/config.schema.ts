@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { AppConfig } from './app-config';
 
 type Env = Record<string, string | undefined>;
@@ -83,9 +84,19 @@ export function parseConfig(env: Env = process.env): AppConfig {
   if (adminToken !== undefined && adminToken.length < 16) {
     r.problems.push('ADMIN_TOKEN must be at least 16 characters');
   }
-  const metricsToken = r.str('METRICS_TOKEN');
+  // METRICS_TOKEN_FILE: a secret provisioned as a file (Compose's generated secret, a Kubernetes Secret volume).
+  let metricsToken = r.str('METRICS_TOKEN');
+  const metricsTokenFile = r.str('METRICS_TOKEN_FILE');
+  if (metricsToken === undefined && metricsTokenFile !== undefined) {
+    try {
+      metricsToken = readFileSync(metricsTokenFile, 'utf8').trim() || undefined;
+      if (metricsToken === undefined) r.problems.push(`METRICS_TOKEN_FILE ${metricsTokenFile} is empty`);
+    } catch (e) {
+      r.problems.push(`METRICS_TOKEN_FILE ${metricsTokenFile} cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+    }
+  }
   if (metricsToken !== undefined && metricsToken.length < 16) {
-    r.problems.push('METRICS_TOKEN must be at least 16 characters');
+    r.problems.push('METRICS_TOKEN (or the content of METRICS_TOKEN_FILE) must be at least 16 characters');
   }
   const cfg: AppConfig = {
     host: r.str('HOST') ?? '0.0.0.0',

@@ -82,13 +82,21 @@ export class UsageService {
   }
 }
 
+/**
+ * A CSV cell a spreadsheet would not run. Text that starts like a formula (`= + - @`, or a tab or CR that
+ * some spreadsheets skip before one) gets a leading `'` (OWASP's advice: shown, never evaluated), and a cell
+ * with a quote, comma, LF or CR is quoted (RFC 4180). Numbers are ours, never neutralised.
+ */
+export function csvCell(v: unknown): string {
+  if (v === null || v === undefined) return '';
+  let s = String(v);
+  if (typeof v !== 'number' && /^[=+\-@\t\r]/.test(s)) s = `'${s}`;
+  return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+}
+
 export function usageToCsv(rows: UsageReportRow[]): string {
   const cols = ['day', 'tenantId', 'keyId', 'model', 'providerId', 'requests', 'errors', 'inputTokens', 'outputTokens', 'cachedTokens', 'costUsd'].filter(
     (c) => rows.length === 0 || c in rows[0],
   ) as (keyof UsageReportRow)[];
-  const esc = (v: unknown) => {
-    const s = v === null || v === undefined ? '' : String(v);
-    return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
-  };
-  return [cols.join(','), ...rows.map((r) => cols.map((c) => esc(r[c])).join(','))].join('\n') + '\n';
+  return [cols.join(','), ...rows.map((r) => cols.map((c) => csvCell(r[c])).join(','))].join('\n') + '\n';
 }

@@ -2,6 +2,7 @@ import { Injectable, OnModuleInit } from '@nestjs/common';
 import { KeyRefusal, VirtualKeyStrategy } from '@gw/auth';
 import { clientRequestIdOf, requestIdOf } from '@gw/common';
 import { LedgerWriter } from '@gw/metering';
+import { recordedModelName } from '../proxy/model-name';
 
 /** Paths whose requests are metered, and the ledger's name for each (as ProxyService records them). */
 const ENDPOINTS: Record<string, string> = { '/v1/chat/completions': 'chat', '/v1/responses': 'responses', '/v1/embeddings': 'embeddings' };
@@ -37,7 +38,7 @@ export class KeyRefusalRecorder implements OnModuleInit {
       routeId: null,
       providerId: null,
       endpoint,
-      requestedModel: typeof body.model === 'string' ? body.model.slice(0, 256) : null,
+      requestedModel: recordedModelName(body.model),
       upstreamModel: null,
       status: error.getStatus(),
       errorCode: error.body.error.code ?? error.body.error.type,

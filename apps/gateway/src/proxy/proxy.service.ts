@@ -9,6 +9,7 @@ import { ResolvedTarget, RouteTable } from '@gw/routing';
 import { Principal } from '@gw/tenancy';
 import type { Request, Response } from 'express';
 import { CallContext, ClientGone, Endpoint } from './call-context';
+import { MAX_MODEL_CHARS, MODEL_NAME, recordedModelName } from './model-name';
 import { DrainService } from '../health/drain.service';
 import { MAX_CHOICES, capChatOutput } from './output-cap';
 import { SseReader, sseData } from './sse.reader';
@@ -17,9 +18,6 @@ import { UpstreamDispatcher, UpstreamResponse } from './upstream.dispatcher';
 
 type Body = Record<string, unknown>;
 
-/** Model names are map keys, metric labels and log fields: bounded, and of the characters real model ids use. */
-export const MAX_MODEL_CHARS = 256;
-const MODEL_NAME = /^[A-Za-z0-9\-_.:/@+]+$/;
 /** The largest output a request may ask for (`max_tokens` & co.); also what its reservation is capped at. */
 export const MAX_OUTPUT_TOKENS = 10_000_000;
 
@@ -61,8 +59,7 @@ export class ProxyService {
   begin(req: Request, res: Response, principal: Principal, endpoint: Endpoint): CallContext {
     const body = req.body as unknown;
     // Recorded (log line, ledger row) even when resolve() refuses it, so bounded here already.
-    const given = body && typeof body === 'object' ? (body as Body).model : undefined;
-    const model = typeof given === 'string' ? given.slice(0, MAX_MODEL_CHARS) : null;
+    const model = recordedModelName(body && typeof body === 'object' ? (body as Body).model : undefined);
     const ctx = new CallContext(requestIdOf(req), principal, endpoint, model);
     ctx.clientRequestId = clientRequestIdOf(req);
     this.metrics.started(endpoint);
