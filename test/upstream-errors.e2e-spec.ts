@@ -124,6 +124,10 @@ describe('upstream errors: 429 backoff, quota, auth, timeouts', () => {
       expect(limited.body.error).toMatchObject({ code: 'rate_limit_exceeded', message: expect.stringContaining('prov-a/m-rl') });
       expect(hits(a)).toBe(round); // not retried on the same target (maxAttempts is 3)
       expect(await ledgerRow(id)).toMatchObject({ status: 429, error_code: 'rate_limit_exceeded', attempts: 1 });
+      if (round === 1) {
+        const listed = await (await fetch(`${stack.gatewayUrl}/admin/circuits`, { headers: { authorization: `Bearer ${TEST_ADMIN_TOKEN}` } })).json();
+        expect((listed as any).backoffs).toContainEqual({ key: `${A}/m-rl`, reason: 'rate_limit', remainingMs: expect.any(Number) });
+      }
       // Within the Retry-After: answered at once, without calling the upstream.
       const skipped = await chat('rl', { id: rid('rl-skip') });
       expect(skipped.status).toBe(429);

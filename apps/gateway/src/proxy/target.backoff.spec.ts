@@ -11,7 +11,7 @@ describe('MemoryTargetBackoff', () => {
     expect(b.check('p/m')).toEqual({ reason: 'rate_limit', remainingMs: 500 });
     b.hold('p/m', 2000, 'quota');
     expect(b.check('p/m')).toEqual({ reason: 'quota', remainingMs: 2000 });
-    expect(b.snapshot()).toEqual([{ target: 'p/m', reason: 'quota', remainingMs: 2000 }]);
+    expect(b.snapshot()).toEqual([{ key: 'p/m', reason: 'quota', remainingMs: 2000 }]);
     t = 2500;
     expect(b.check('p/m')).toBeUndefined();
     b.hold('p/m', 0, 'rate_limit');

@@ -11,7 +11,8 @@ export interface Backoff {
 }
 
 export interface BackoffSnapshot extends Backoff {
-  target: string;
+  /** `<provider id>/<upstream model>` (see `backoffKey`). */
+  key: string;
 }
 
 /** The same target as a circuit: provider id + upstream model (or route pattern for a pass-through target). */
@@ -77,7 +78,7 @@ export class MemoryTargetBackoff extends TargetBackoff {
   snapshot(): BackoffSnapshot[] {
     const now = this.now();
     const out: BackoffSnapshot[] = [];
-    for (const [target, e] of this.entries) if (e.until > now) out.push({ target, reason: e.reason, remainingMs: e.until - now });
+    for (const [key, e] of this.entries) if (e.until > now) out.push({ key, reason: e.reason, remainingMs: e.until - now });
     return out;
   }
 
