@@ -196,6 +196,21 @@ function upstreamFailureBody(flavor: FakeFlavor, status: number) {
   return openAiError('fake upstream failure', 'server_error');
 }
 
+/** What each flavor answers when the account is out of money (bodies as the real services send them). */
+export function quotaExhaustedReply(flavor: FakeFlavor): { status: number; body: unknown } {
+  if (flavor === 'openrouter') {
+    return { status: 402, body: { error: { message: 'Insufficient credits. Add more using https://openrouter.ai/settings/credits', code: 402 } } };
+  }
+  return {
+    status: 429,
+    body: openAiError(
+      'You exceeded your current quota, please check your plan and billing details. For more information on this error, read the docs: https://platform.openai.com/docs/guides/error-codes/api-errors.',
+      'insufficient_quota',
+      'insufficient_quota',
+    ),
+  };
+}
+
 // ──────────────────────────────────────── reply planning ────────────────────────────────────────
 
 interface PlannedToolCall {
@@ -223,7 +238,7 @@ type Outcome =
   | { kind: 'sse'; frames: string[]; dropAfter?: number }
   | { kind: 'hang' };
 
-type Fault = { kind: 'fail'; status: number; retryAfter?: string; body?: unknown } | { kind: 'hang' };
+type Fault = { kind: 'fail'; status: number; retryAfter?: string; body?: unknown; headers?: Record<string, string> } | { kind: 'hang' };
 
 // ───────────────────────────────────────── the server ─────────────────────────────────────────
 
@@ -302,9 +317,21 @@ export class FakeProvider {
     this.scripts.push(...replies);
   }
 
-  /** The next n chat/responses/embeddings calls fail with `status` (queued in order with hangNext). */
-  failNext(n: number, status: number, opts: { retryAfter?: string; body?: unknown } = {}): void {
-    for (let i = 0; i < n; i++) this.faults.push({ kind: 'fail', status, retryAfter: opts.retryAfter, body: opts.body });
+  /**
+   * The next n chat/responses/embeddings calls fail with `status` (queued in order with hangNext). `headers`
+   * are sent with the error, e.g. OpenAI's `x-ratelimit-reset-requests: 1s`.
+   */
+  failNext(n: number, status: number, opts: { retryAfter?: string; body?: unknown; headers?: Record<string, string> } = {}): void {
+    for (let i = 0; i < n; i++) this.faults.push({ kind: 'fail', status, retryAfter: opts.retryAfter, body: opts.body, headers: opts.headers });
+  }
+
+  /**
+   * The next n calls answer as the flavor does when the account behind the credential is out of money:
+   * OpenAI `429 insufficient_quota`, OpenRouter `402` "Insufficient credits" (Ollama has no billing: OpenAI's shape).
+   */
+  quotaExhaustedNext(n: number): void {
+    const { status, body } = quotaExhaustedReply(this.flavor);
+    this.failNext(n, status, { body });
   }
 
   /** The next n chat/responses/embeddings calls never get a response head (until the client goes away). */
@@ -515,15 +542,16 @@ export class FakeProvider {
     const f = this.faults.shift();
     if (!f) return undefined;
     if (f.kind === 'hang') return { kind: 'hang' };
-    return this.failure(f.status, f.body, f.retryAfter);
+    return this.failure(f.status, f.body, f.retryAfter, f.headers);
   }
 
-  private failure(status: number, body: unknown, retryAfter: string | undefined): Outcome {
+  private failure(status: number, body: unknown, retryAfter: string | undefined, headers?: Record<string, string>): Outcome {
+    const h = { ...headers, ...(retryAfter === undefined ? {} : { 'retry-after': retryAfter }) };
     return {
       kind: 'json',
       status,
       body: body === undefined ? upstreamFailureBody(this.flavor, status) : body,
-      headers: retryAfter === undefined ? undefined : { 'retry-after': retryAfter },
+      headers: Object.keys(h).length ? h : undefined,
     };
   }
 

@@ -19,6 +19,7 @@ import { ResponsesController } from './responses/responses.controller';
 import { ResponsesService } from './responses/responses.service';
 import { UpstreamDispatcher } from './proxy/upstream.dispatcher';
 import { CIRCUIT_BREAKER_PROVIDER } from './proxy/circuit-breaker.provider';
+import { TARGET_BACKOFF_PROVIDER } from './proxy/target-backoff.provider';
 
 @Module({})
 export class GatewayModule {
@@ -27,7 +28,7 @@ export class GatewayModule {
       module: GatewayModule,
       imports: [AppConfigModule.forRoot(overrides), DatabaseModule, GatewayObservabilityModule.forRoot(), GatewayAuthModule, AdminAuthModule, RoutingModule, LimitsModule],
       controllers: [ChatController, ResponsesController, EmbeddingsController, ModelsController, HealthController, CircuitsController],
-      providers: [ProviderCache, UpstreamClient, RouteTable, EnvProvidersBootstrap, PriceTable, LedgerWriter, UpstreamDispatcher, ProxyService, ResponsesService, DrainService, CIRCUIT_BREAKER_PROVIDER, KeyRefusalRecorder],
+      providers: [ProviderCache, UpstreamClient, RouteTable, EnvProvidersBootstrap, PriceTable, LedgerWriter, UpstreamDispatcher, ProxyService, ResponsesService, DrainService, CIRCUIT_BREAKER_PROVIDER, TARGET_BACKOFF_PROVIDER, KeyRefusalRecorder],
       exports: [LedgerWriter],
     };
   }

@@ -46,6 +46,7 @@ export interface AppConfig {
   defaultPricePerMInput: number;
   defaultPricePerMOutput: number;
   upstreamConnectTimeoutMs: number;
+  /** Streams only: waiting for the response head (a non-stream head comes with the whole answer: total timeout). */
   upstreamFirstByteTimeoutMs: number;
   upstreamIdleTimeoutMs: number;
   upstreamTotalTimeoutMs: number;
@@ -53,4 +54,10 @@ export interface AppConfig {
   circuitFailureThreshold: number;
   /** How long an open circuit sends traffic elsewhere before it lets one probe through. */
   circuitCooldownMs: number;
+  /** How long a target is skipped after an upstream 429 that says nothing about when to come back. */
+  upstreamRateLimitBackoffMs: number;
+  /** Cap on the wait an upstream 429 asks for (Retry-After, x-ratelimit-reset-*). */
+  upstreamMaxBackoffMs: number;
+  /** How long a target is skipped after its provider said the account is out of credit (0 = not skipped). */
+  upstreamQuotaBackoffMs: number;
 }

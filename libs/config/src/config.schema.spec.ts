@@ -14,6 +14,18 @@ describe('parseConfig', () => {
     expect([c.defaultPricePerMInput, c.defaultPricePerMOutput]).toEqual([10, 30]);
   });
 
+  it('documented upstream timeout and backoff defaults (docs/resilience.md)', () => {
+    expect(parseConfig({})).toMatchObject({
+      upstreamFirstByteTimeoutMs: 60_000,
+      upstreamTotalTimeoutMs: 600_000,
+      upstreamRateLimitBackoffMs: 1_000,
+      upstreamMaxBackoffMs: 60_000,
+      upstreamQuotaBackoffMs: 60_000,
+    });
+    expect(parseConfig({ UPSTREAM_QUOTA_BACKOFF_MS: '0' }).upstreamQuotaBackoffMs).toBe(0);
+    expect(() => parseConfig({ UPSTREAM_MAX_BACKOFF_MS: '10' })).toThrow(/UPSTREAM_MAX_BACKOFF_MS/);
+  });
+
   it('reads fractional prices and refuses negative ones', () => {
     expect(parseConfig({ DEFAULT_PRICE_PER_M_INPUT: '0.5', DEFAULT_PRICE_PER_M_OUTPUT: '0' })).toMatchObject({ defaultPricePerMInput: 0.5, defaultPricePerMOutput: 0 });
     expect(() => parseConfig({ DEFAULT_PRICE_PER_M_INPUT: '-1' })).toThrow(/DEFAULT_PRICE_PER_M_INPUT/);

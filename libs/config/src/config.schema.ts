@@ -125,11 +125,14 @@ export function parseConfig(env: Env = process.env): AppConfig {
     defaultPricePerMInput: r.num('DEFAULT_PRICE_PER_M_INPUT', 10, 0, 1_000_000),
     defaultPricePerMOutput: r.num('DEFAULT_PRICE_PER_M_OUTPUT', 30, 0, 1_000_000),
     upstreamConnectTimeoutMs: r.int('UPSTREAM_CONNECT_TIMEOUT_MS', 10_000, 1, 600_000),
-    upstreamFirstByteTimeoutMs: r.int('UPSTREAM_FIRST_BYTE_TIMEOUT_MS', 120_000, 1, 3_600_000),
+    upstreamFirstByteTimeoutMs: r.int('UPSTREAM_FIRST_BYTE_TIMEOUT_MS', 60_000, 1, 3_600_000),
     upstreamIdleTimeoutMs: r.int('UPSTREAM_IDLE_TIMEOUT_MS', 120_000, 1, 3_600_000),
     upstreamTotalTimeoutMs: r.int('UPSTREAM_TOTAL_TIMEOUT_MS', 600_000, 1, 7_200_000),
     circuitFailureThreshold: r.int('CIRCUIT_FAILURE_THRESHOLD', 5, 0, 1000),
     circuitCooldownMs: r.int('CIRCUIT_COOLDOWN_MS', 30_000, 1, 3_600_000),
+    upstreamRateLimitBackoffMs: r.int('UPSTREAM_RATE_LIMIT_BACKOFF_MS', 1_000, 0, 3_600_000),
+    upstreamMaxBackoffMs: r.int('UPSTREAM_MAX_BACKOFF_MS', 60_000, 1_000, 3_600_000),
+    upstreamQuotaBackoffMs: r.int('UPSTREAM_QUOTA_BACKOFF_MS', 60_000, 0, 3_600_000),
   };
   if (r.problems.length) throw new ConfigError(r.problems);
   return cfg;

@@ -37,6 +37,7 @@ describe('GatewayMetrics', () => {
     g('in_flight', ['endpoint']),
     h('flush', ['result']),
     c('rows'),
+    c('backoffs', ['provider', 'reason']),
   );
   /** Sum of a metric's samples with these labels; `flush_count` style names read a histogram's count. */
   const value = async (name: string, labels: Record<string, string> = {}) => {

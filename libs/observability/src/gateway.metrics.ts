@@ -48,7 +48,7 @@ export const GATEWAY_METRIC_PROVIDERS = [
   }),
   makeCounterProvider({
     name: 'gateway_upstream_errors_total',
-    help: 'Failed upstream attempts and broken streams by provider and reason (http_<status>, timeout, network, stream, circuit_open)',
+    help: 'Failed upstream attempts and broken streams by provider and reason (http_<status>, timeout, network, stream, circuit_open, backoff)',
     labelNames: ['provider', 'reason'],
   }),
   makeCounterProvider({ name: 'gateway_upstream_retries_total', help: 'Retries of the same upstream target, by provider', labelNames: ['provider'] }),
@@ -56,6 +56,11 @@ export const GATEWAY_METRIC_PROVIDERS = [
     name: 'gateway_upstream_fallbacks_total',
     help: 'Requests that gave up on a provider and moved to the next target, by the provider given up on',
     labelNames: ['provider'],
+  }),
+  makeCounterProvider({
+    name: 'gateway_upstream_backoffs_total',
+    help: 'Targets backed off after their provider answered 429 (reason rate_limit) or said the account is out of credit (quota), by provider',
+    labelNames: ['provider', 'reason'],
   }),
   makeGaugeProvider({
     name: 'gateway_circuit_state',
@@ -147,6 +152,7 @@ export class GatewayMetrics implements OnModuleDestroy {
     @InjectMetric('gateway_requests_in_flight') private readonly inFlight: Gauge<string>,
     @InjectMetric('gateway_ledger_flush_seconds') private readonly ledgerFlush: Histogram<string>,
     @InjectMetric('gateway_ledger_rows_written_total') private readonly ledgerRows: Counter<string>,
+    @InjectMetric('gateway_upstream_backoffs_total') private readonly backoffs: Counter<string>,
   ) {
     // Series that alerts take `increase()` of must exist at 0 before the first event, or the first burst is invisible.
     this.ledgerFlush.zero({ result: 'error' });
@@ -186,11 +192,11 @@ export class GatewayMetrics implements OnModuleDestroy {
   }
 
   /**
-   * A failed attempt; `reason` is bounded: `http_<status>`, `timeout`, `network`, or `circuit_open` for a
-   * target skipped because its circuit is open (an error, but not an attempt: nothing was sent).
+   * A failed attempt; `reason` is bounded: `http_<status>`, `timeout`, `network`, or `circuit_open` / `backoff`
+   * for a target skipped because its circuit is open or it is backed off (an error, but not an attempt: nothing was sent).
    */
   upstreamError(provider: string, reason: string): void {
-    if (reason !== 'circuit_open') this.attempts.inc({ provider, result: 'error' });
+    if (reason !== 'circuit_open' && reason !== 'backoff') this.attempts.inc({ provider, result: 'error' });
     this.upstreamErrors.inc({ provider, reason });
   }
 
@@ -202,6 +208,11 @@ export class GatewayMetrics implements OnModuleDestroy {
   /** The dispatcher gives up on `provider` and moves to the next target. */
   fallback(provider: string): void {
     this.fallbacks.inc({ provider });
+  }
+
+  /** This process backed a target off; `reason`: `rate_limit` or `quota`. */
+  upstreamBackoff(provider: string, reason: string): void {
+    this.backoffs.inc({ provider, reason });
   }
 
   /** `target` must be configured, e.g. `<provider>/<upstream model of the route target>`, never raw user input. */

@@ -3,6 +3,7 @@ import { AdminGuard } from '@gw/auth';
 import { Errors } from '@gw/common';
 import type { Request } from 'express';
 import { CircuitBreaker, CircuitSnapshot } from '../proxy/circuit-breaker';
+import { BackoffSnapshot, TargetBackoff } from '../proxy/target.backoff';
 
 /**
  * `GET /admin/circuits` on the gateway port, with a root admin token. Breaker state lives in each gateway
@@ -13,13 +14,17 @@ import { CircuitBreaker, CircuitSnapshot } from '../proxy/circuit-breaker';
 @Controller('admin/circuits')
 @UseGuards(AdminGuard)
 export class CircuitsController {
-  constructor(private readonly breaker: CircuitBreaker) {}
+  constructor(
+    private readonly breaker: CircuitBreaker,
+    private readonly backoff: TargetBackoff,
+  ) {}
 
   @Get()
-  list(@Req() req: Request): { object: 'list'; failureThreshold: number; cooldownMs: number; data: CircuitSnapshot[] } {
+  list(@Req() req: Request): { object: 'list'; failureThreshold: number; cooldownMs: number; data: CircuitSnapshot[]; backoffs: BackoffSnapshot[] } {
     // Breakers are shared by every tenant: only the root role sees them.
     if ((req.user as { role?: string } | undefined)?.role !== 'root') throw Errors.forbidden('Circuit state needs the root admin role.');
     const { failureThreshold, cooldownMs } = this.breaker.options;
-    return { object: 'list', failureThreshold, cooldownMs, data: this.breaker.snapshot() };
+    // Backoffs (upstream 429, empty provider account) as this replica knows them: with Redis, every replica's.
+    return { object: 'list', failureThreshold, cooldownMs, data: this.breaker.snapshot(), backoffs: this.backoff.snapshot() };
   }
 }

@@ -58,8 +58,9 @@ export function circuitKey(providerId: string, model: string): string {
  *                                       ▲                      │
  *                                       └──── probe failed ────┘
  *
- * Only upstream health counts: connection errors, timeouts, 429 and 5xx are failures; any other answer
- * (2xx, other 4xx) is a success. A request abandoned by its client is neither.
+ * Only upstream health counts: connection errors, timeouts and 5xx are failures; any other answer
+ * (2xx, other 4xx) is a success. A request abandoned by its client is neither, and so is a 429 or an empty
+ * provider account (the dispatcher backs the target off instead: a busy upstream is not a broken one).
  */
 export class CircuitBreaker {
   private readonly circuits = new Map<string, Circuit>();

@@ -1,5 +1,5 @@
 import type { ResolvedProvider } from '@gw/providers';
-import { isNetworkError, parseUpstreamError, scrubSecrets, upstreamHttpError, upstreamNetworkError } from './upstream-error';
+import { isNetworkError, isTimeoutError, parseUpstreamError, scrubSecrets, upstreamFailureKind, upstreamHttpError, upstreamNetworkError } from './upstream-error';
 
 const P = {
   id: 'p', name: 'openai', kind: 'openai', baseUrl: 'http://x/v1', credential: 'sk-live-credential-123456', settings: {}, enabled: true, responsesNative: true,
@@ -59,5 +59,33 @@ describe('upstream errors', () => {
     expect(isNetworkError(Object.assign(new TypeError('x'), { code: 'ERR_INVALID_ARG_TYPE' }))).toBe(false);
     expect(isNetworkError(null)).toBe(false);
     expect(isNetworkError({ code: 7 })).toBe(false);
+  });
+
+  it.each([
+    [429, '{"error":{"message":"Rate limit reached","type":"requests","code":"rate_limit_exceeded"}}', 'rate_limit'],
+    [429, '{"error":{"message":"Rate limit exceeded","code":429}}', 'rate_limit'],
+    [429, '<html>slow down</html>', 'rate_limit'],
+    [429, '{"error":{"message":"You exceeded your current quota","type":"insufficient_quota","code":"insufficient_quota"}}', 'quota'],
+    [429, '{"error":{"message":"quota","type":"insufficient_quota","code":null}}', 'quota'],
+    [402, '{"error":{"message":"Insufficient credits","code":402}}', 'quota'],
+    [401, '', 'auth'],
+    [403, '', 'auth'],
+    [400, '', 'client'],
+    [404, '', 'client'],
+    [500, '', 'server'],
+    [503, '', 'server'],
+  ])('classifies HTTP %d %s as %s', (status, body, kind) => expect(upstreamFailureKind(status, body)).toBe(kind));
+
+  it('an upstream insufficient_quota is a 503 naming the provider and the operator, never the client\'s quota code', () => {
+    const err = upstreamHttpError(P, 429, '{"error":{"message":"You exceeded your current quota, please check your plan and billing details.","type":"insufficient_quota","param":null,"code":"insufficient_quota"}}', 'm');
+    expect(err.getStatus()).toBe(503);
+    expect(err.body.error).toMatchObject({ type: 'server_error', code: 'upstream_quota_exhausted' });
+    expect(err.body.error.message).toMatch(/^openai: the gateway's account with this provider is out of credit or quota \(HTTP 429\)\. This is not your quota or budget: the gateway's operator must .* Provider said: You exceeded/);
+    expect(err.headers).toEqual({});
+  });
+
+  it('timeouts are told apart from other network errors', () => {
+    for (const code of ['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']) expect(isTimeoutError({ code })).toBe(true);
+    for (const code of ['ECONNRESET', 'ECONNREFUSED', 'UND_ERR_SOCKET', 'ETIMEDOUT']) expect(isTimeoutError({ code })).toBe(false);
   });
 });

@@ -55,7 +55,8 @@ export function parseUpstreamError(body: string): { message: string; code: strin
 /**
  * An upstream's error response in our shape: status kept, message prefixed with the provider's name.
  * Except 401/403: the provider refused the gateway's own credential, which is no fault of the tenant's
- * key, so it becomes `502 upstream_auth_error` (a 401 would make every user think their key is bad).
+ * key, so it becomes `502 upstream_auth_error` (a 401 would make every user think their key is bad);
+ * and an exhausted provider account, `503 upstream_quota_exhausted` (see `upstreamQuotaError`).
  */
 export function upstreamHttpError(p: ResolvedProvider, status: number, body: string, model: string, retryAfter?: string): OpenAIError {
   const parsed = parseUpstreamError(typeof body === 'string' ? body : '');
@@ -69,6 +70,7 @@ export function upstreamHttpError(p: ResolvedProvider, status: number, body: str
       'server_error',
     );
   }
+  if (upstreamFailureKind(status, body) === 'quota') return upstreamQuotaError(p.name, ` (HTTP ${status})`, said);
   let code = parsed.code;
   const type = parsed.type ?? errorTypeForStatus(status);
   const message = said || `upstream answered HTTP ${status}`;
@@ -82,6 +84,42 @@ export function upstreamHttpError(p: ResolvedProvider, status: number, body: str
   const headers: Record<string, string> = {};
   if (status === 429 && retryAfter) headers['retry-after'] = retryAfter;
   return new OpenAIError(status, `${p.name}: ${message}${hint}`, type, code, null, headers);
+}
+
+/**
+ * What an upstream's error answer means for the dispatcher:
+ * - `rate_limit`: 429 (not a quota): back the target off, fail over, never a circuit failure;
+ * - `quota`: the gateway's provider account is out of money (429 `insufficient_quota`, OpenRouter's 402): the
+ *   operator must act; fail over, else 503 `upstream_quota_exhausted`;
+ * - `auth`: 401/403, the provider refused the gateway's credential: fail over, else 502 `upstream_auth_error`;
+ * - `server`: 5xx: retried, then fail over; a circuit failure;
+ * - `client`: any other 4xx: the request's own fault, passed on at once.
+ */
+export type UpstreamFailureKind = 'rate_limit' | 'quota' | 'auth' | 'server' | 'client';
+
+export function upstreamFailureKind(status: number, body: string): UpstreamFailureKind {
+  if (status === 401 || status === 403) return 'auth';
+  if (status === 402) return 'quota';
+  if (status === 429) {
+    const { code, type } = parseUpstreamError(typeof body === 'string' ? body : '');
+    return code === 'insufficient_quota' || type === 'insufficient_quota' ? 'quota' : 'rate_limit';
+  }
+  return status >= 500 ? 'server' : 'client';
+}
+
+/**
+ * The provider account the gateway uses is out of credit. Never the client's own `insufficient_quota` (which
+ * Codex prints as "Quota exceeded. Check your plan and billing details", blaming the developer): a 503 that
+ * names the provider and says the operator must act.
+ */
+export function upstreamQuotaError(provider: string, detail: string, said = ''): OpenAIError {
+  return Errors.upstream(
+    503,
+    provider,
+    `the gateway's account with this provider is out of credit or quota${detail}. This is not your quota or budget: the gateway's operator must add credit or raise the provider account's limits.${said ? ` Provider said: ${said}` : ''}`,
+    'upstream_quota_exhausted',
+    'server_error',
+  );
 }
 
 /**
@@ -108,6 +146,12 @@ export function upstreamNetworkError(p: ResolvedProvider, e: unknown): OpenAIErr
  * DNS, TLS, timeouts: undici's `UND_ERR_*`, Node's `E*` errno codes, TLS and HTTP-parser codes), as
  * opposed to a bug in our own code, which must neither be retried nor count against the upstream's health.
  */
+/** Our undici timeouts (connect, first byte, idle): never retried on the same target. */
+export function isTimeoutError(e: unknown): boolean {
+  const code = (e as { code?: unknown } | null | undefined)?.code;
+  return code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT';
+}
+
 export function isNetworkError(e: unknown): boolean {
   const code = (e as { code?: unknown } | null | undefined)?.code;
   if (typeof code !== 'string') return false;

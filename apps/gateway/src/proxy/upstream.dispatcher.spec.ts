@@ -5,9 +5,12 @@ import type { ResolvedRoute } from '@gw/routing';
 import type { Principal } from '@gw/tenancy';
 import { CallContext, ClientGone } from './call-context';
 import { CircuitBreaker } from './circuit-breaker';
-import { UpstreamDispatcher } from './upstream.dispatcher';
+import { MemoryTargetBackoff } from './target.backoff';
+import { BackoffConfig, UpstreamDispatcher } from './upstream.dispatcher';
 
-type Reply = number | Error | 'hang';
+type Reply = number | Error | 'hang' | { status: number; body?: string; headers?: Record<string, string> };
+
+const CFG: BackoffConfig = { upstreamRateLimitBackoffMs: 1000, upstreamMaxBackoffMs: 60_000, upstreamQuotaBackoffMs: 60_000 };
 
 function provider(name: string): ResolvedProvider {
   return {
@@ -28,7 +31,8 @@ function upstream(script: Record<string, Reply[]>) {
         return new Promise((_, reject) => opts.signal.addEventListener('abort', () => reject(new Error('aborted')), { once: true }));
       }
       if (r instanceof Error) return Promise.reject(r);
-      return Promise.resolve({ statusCode: r, headers: {}, body: { text: async () => '{"error":{"message":"nope"}}' } });
+      const { status, body = '{"error":{"message":"nope"}}', headers = {} } = typeof r === 'number' ? { status: r } : r;
+      return Promise.resolve({ statusCode: status, headers, body: { text: async () => body } });
     },
   };
   return { client: client as unknown as UpstreamClient, calls };
@@ -41,7 +45,8 @@ const B = provider('b');
 function setup(script: Record<string, Reply[]>, targets = [A, B], maxAttempts = 1) {
   const breaker = new CircuitBreaker({ failureThreshold: 2, cooldownMs: 1000, now: () => 0 });
   const { client, calls } = upstream(script);
-  const dispatcher = new UpstreamDispatcher(client, metrics, breaker);
+  const backoff = new MemoryTargetBackoff();
+  const dispatcher = new UpstreamDispatcher(client, metrics, breaker, backoff, CFG);
   const route: ResolvedRoute = {
     id: 'r', pattern: 'm', settings: { maxAttempts, backoffMs: 1 },
     groups: targets.map((p) => [{ provider: p, model: 'up', weight: 1 }]),
@@ -51,7 +56,7 @@ function setup(script: Record<string, Reply[]>, targets = [A, B], maxAttempts = 
     ctx.route = route;
     return { ctx, result: dispatcher.send(ctx, 'chat', false, () => ({ model: 'up' })) };
   };
-  return { breaker, calls, send };
+  return { breaker, backoff, calls, send };
 }
 
 describe('UpstreamDispatcher with circuit breakers', () => {
@@ -94,7 +99,7 @@ describe('UpstreamDispatcher with circuit breakers', () => {
     let t = 0;
     const breaker = new CircuitBreaker({ failureThreshold: 1, cooldownMs: 10, now: () => t });
     const { client, calls } = upstream({ a: [500, 'hang', 200] });
-    const dispatcher = new UpstreamDispatcher(client, metrics, breaker);
+    const dispatcher = new UpstreamDispatcher(client, metrics, breaker, new MemoryTargetBackoff(), CFG);
     const route: ResolvedRoute = { id: 'r', pattern: 'm', settings: { maxAttempts: 1 }, groups: [[{ provider: A, model: 'up', weight: 1 }]] };
     const call = () => {
       const ctx = new CallContext('req', {} as Principal, 'chat', 'm');
@@ -116,7 +121,7 @@ describe('UpstreamDispatcher with circuit breakers', () => {
       let t = 0;
       const breaker = new CircuitBreaker({ failureThreshold: 1, cooldownMs: 10, now: () => t });
       const { client, calls } = upstream(script);
-      const dispatcher = new UpstreamDispatcher(client, metrics, breaker);
+      const dispatcher = new UpstreamDispatcher(client, metrics, breaker, new MemoryTargetBackoff(), CFG);
       const route: ResolvedRoute = { id: 'r', pattern: 'm', settings: { maxAttempts: 3, backoffMs: 1 }, groups: [[{ provider: A, model: 'up', weight: 1 }]] };
       const call = (bodyFor: () => Record<string, unknown> = () => ({})) => {
         const ctx = new CallContext('req', {} as Principal, 'chat', 'm');
@@ -177,12 +182,85 @@ describe('UpstreamDispatcher with circuit breakers', () => {
   it('accept leaves targets out (finding 21: previous_response_id only to native targets)', async () => {
     const { calls } = setup({});
     const { client } = upstream({});
-    const dispatcher = new UpstreamDispatcher(client, metrics, new CircuitBreaker({ failureThreshold: 2, cooldownMs: 1000 }));
+    const dispatcher = new UpstreamDispatcher(client, metrics, new CircuitBreaker({ failureThreshold: 2, cooldownMs: 1000 }), new MemoryTargetBackoff(), CFG);
     const route: ResolvedRoute = { id: 'r', pattern: 'm', settings: {}, groups: [[{ provider: A, model: 'up', weight: 1 }], [{ provider: B, model: 'up', weight: 1 }]] };
     const ctx = new CallContext('req', {} as Principal, 'responses', 'm');
     ctx.route = route;
     const r = await dispatcher.send(ctx, 'responses', false, () => ({}), (t) => t.provider.name === 'b');
     expect(r.target.provider.name).toBe('b');
     expect(calls).toEqual([]);
+  });
+
+  describe('429, quota, auth and timeouts (issue 12 point 6)', () => {
+    const rateLimited = (retryAfter: string) => ({ status: 429, headers: { 'retry-after': retryAfter }, body: '{"error":{"message":"Rate limit reached","type":"requests","code":"rate_limit_exceeded"}}' });
+    const quota = { status: 429, body: '{"error":{"message":"You exceeded your current quota, please check your plan and billing details.","type":"insufficient_quota","param":null,"code":"insufficient_quota"}}' };
+    const circuit = { providerId: A.id, provider: 'a', model: 'up' };
+    const timeout = () => Object.assign(new Error('Headers Timeout Error'), { code: 'UND_ERR_HEADERS_TIMEOUT' });
+
+    it('a 429 backs the target off without touching the circuit; the client gets 429 with Retry-After', async () => {
+      const { breaker, backoff, calls, send } = setup({ a: [rateLimited('7'), rateLimited('7'), rateLimited('7')] }, [A], 3);
+      const err = (await send().result.catch((e: unknown) => e)) as OpenAIError;
+      expect(err.getStatus()).toBe(429);
+      expect(err.body.error).toMatchObject({ code: 'rate_limit_exceeded', message: expect.stringContaining('a/up') });
+      expect(err.headers['retry-after']).toBe('7');
+      expect(calls).toEqual(['a']); // not retried on the same target
+      expect(backoff.check('id-a/up')).toMatchObject({ reason: 'rate_limit' });
+      // Skipped while backed off: no call, still a 429, never circuit_open.
+      for (let i = 0; i < 3; i++) expect(await send().result.catch((e: OpenAIError) => e.body.error.code)).toBe('rate_limit_exceeded');
+      expect(calls).toEqual(['a']);
+      expect(breaker.isOpen(circuit)).toBe(false);
+      expect(breaker.snapshot()).toEqual([]);
+    });
+
+    it('x-ratelimit-reset-* sets the backoff when there is no Retry-After; the default when there is nothing', async () => {
+      const { backoff, send } = setup({ a: [{ status: 429, headers: { 'x-ratelimit-remaining-requests': '0', 'x-ratelimit-reset-requests': '2.5s', 'x-ratelimit-reset-tokens': '90ms' } }], b: [429] }, [A, B], 1);
+      const err = (await send().result.catch((e: unknown) => e)) as OpenAIError;
+      expect(err.headers['retry-after']).toBe('1'); // b's default 1 s is the shortest
+      expect(backoff.check('id-a/up')!.remainingMs).toBeGreaterThan(2000);
+      expect(backoff.check('id-b/up')!.remainingMs).toBeLessThanOrEqual(1000);
+    });
+
+    it('a 429 fails over to the next target at once', async () => {
+      const { calls, send } = setup({ a: [rateLimited('30')] }, [A, B], 3);
+      expect((await send().result).target.provider.name).toBe('b');
+      expect((await send().result).target.provider.name).toBe('b');
+      expect(calls).toEqual(['a', 'b', 'b']);
+    });
+
+    it.each([
+      ['insufficient_quota', quota],
+      ['OpenRouter 402', { status: 402, body: '{"error":{"message":"Insufficient credits","code":402}}' }],
+      ['401', { status: 401 }],
+      ['403', { status: 403 }],
+    ])('%s fails over without a retry on the same target', async (_, reply) => {
+      const { breaker, calls, send } = setup({ a: [reply, reply] }, [A, B], 3);
+      expect((await send().result).target.provider.name).toBe('b');
+      expect(calls).toEqual(['a', 'b']);
+      expect(breaker.snapshot().filter((c) => c.consecutiveFailures > 0)).toEqual([]);
+    });
+
+    it('a single-target insufficient_quota is a 503 naming the provider, never the client\'s quota code; then skipped', async () => {
+      const { calls, send } = setup({ a: [quota, quota] }, [A], 3);
+      for (let i = 0; i < 2; i++) {
+        const err = (await send().result.catch((e: unknown) => e)) as OpenAIError;
+        expect(err.getStatus()).toBe(503);
+        expect(err.body.error).toMatchObject({ code: 'upstream_quota_exhausted', type: 'server_error', message: expect.stringMatching(/^a: .*operator must/) });
+      }
+      expect(calls).toEqual(['a']);
+    });
+
+    it('a timeout is a circuit failure, not retried on the same target; the next target is tried', async () => {
+      const { breaker, calls, send } = setup({ a: [timeout()] }, [A, B], 3);
+      expect((await send().result).target.provider.name).toBe('b');
+      expect(calls).toEqual(['a', 'b']);
+      expect(breaker.snapshot().find((c) => c.provider === 'a')).toMatchObject({ consecutiveFailures: 1 });
+    });
+
+    it('5xx and connection errors still open the circuit', async () => {
+      const { breaker, send } = setup({ a: [503, Object.assign(new Error('reset'), { code: 'ECONNRESET' })] }, [A], 1);
+      await expect(send().result).rejects.toMatchObject({ status: 503 });
+      await expect(send().result).rejects.toMatchObject({ status: 502 });
+      expect(breaker.isOpen(circuit)).toBe(true);
+    });
   });
 });

@@ -1,4 +1,5 @@
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { APP_CONFIG, AppConfig } from '@gw/config';
 import { Errors, OpenAIError } from '@gw/common';
 import { GatewayMetrics } from '@gw/observability';
 import { Operation, UpstreamClient } from '@gw/providers';
@@ -6,31 +7,22 @@ import { ResolvedRoute, ResolvedTarget, orderTargets } from '@gw/routing';
 import type { Dispatcher } from 'undici';
 import { CallContext, ClientGone } from './call-context';
 import { CircuitBreaker, CircuitLabels } from './circuit-breaker';
-import { isNetworkError, upstreamHttpError, upstreamNetworkError } from './upstream-error';
+import { retryAfterMs, upstreamWaitMs } from './retry-after.parser';
+import { BackoffReason, TargetBackoff, backoffKey } from './target.backoff';
+import { isNetworkError, isTimeoutError, upstreamFailureKind, upstreamHttpError, upstreamNetworkError, upstreamQuotaError } from './upstream-error';
 
 export interface UpstreamResponse {
   res: Dispatcher.ResponseData;
   target: ResolvedTarget;
 }
 
+/** The backoff settings the dispatcher reads (a subset of AppConfig). */
+export type BackoffConfig = Pick<AppConfig, 'upstreamRateLimitBackoffMs' | 'upstreamMaxBackoffMs' | 'upstreamQuotaBackoffMs'>;
+
 const PATHS: Record<Operation, string> = { chat: '/chat/completions', responses: '/responses', embeddings: '/embeddings' };
 const DEFAULT_MAX_ATTEMPTS = 2;
 const DEFAULT_BACKOFF_MS = 250;
 const MAX_RETRY_AFTER_MS = 30_000;
-
-function retryable(status: number): boolean {
-  return status === 429 || status >= 500;
-}
-
-/** "Retry-After: 2" or an HTTP date, in ms; undefined when absent or unparseable. */
-export function retryAfterMs(value: string | string[] | undefined): number | undefined {
-  const v = Array.isArray(value) ? value[0] : value;
-  if (!v) return undefined;
-  const secs = Number(v);
-  if (Number.isFinite(secs)) return Math.max(0, secs * 1000);
-  const at = Date.parse(v);
-  return Number.isNaN(at) ? undefined : Math.max(0, at - Date.now());
-}
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -48,25 +40,42 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
 }
 
 /** Connection errors and timeouts (no HTTP answer) as a short, bounded reason for metrics. */
-function networkReason(e: { code?: string }): string {
-  return e.code === 'UND_ERR_HEADERS_TIMEOUT' || e.code === 'UND_ERR_CONNECT_TIMEOUT' ? 'timeout' : 'network';
+function networkReason(e: unknown): string {
+  return isTimeoutError(e) ? 'timeout' : 'network';
+}
+
+/** Our own total deadline fired (as opposed to the client leaving or a shutdown). */
+function isDeadline(reason: unknown): reason is OpenAIError {
+  return reason instanceof OpenAIError && reason.body.error.code === 'upstream_timeout';
 }
 
 /**
- * Sends one request to a route's targets: retries a target on connection errors, timeouts, 429 and 5xx
- * with exponential backoff and jitter (honouring Retry-After), then falls back to the next target.
- * Never retries other 4xx. Returns once an upstream answered 2xx with its head: what follows the first
- * byte is the caller's, and is never retried.
+ * Sends one request to a route's targets and returns once an upstream answered 2xx with its head: what
+ * follows the first byte is the caller's, and is never retried. Per target, by what the upstream did:
  *
- * Each target sits behind a circuit breaker: a target whose circuit is open is skipped at once, and a
- * circuit that opens during this request's retries sends it straight to the next target.
+ * - 5xx and connection errors: retried on the same target with exponential backoff and jitter (honouring
+ *   Retry-After), then the next target; circuit-breaker failures.
+ * - Timeouts (connect, first byte, our total deadline): a circuit failure, never retried on the same target.
+ * - 429: the target is backed off for the wait the upstream asked for (shared by replicas with Redis) and the
+ *   next target is tried at once; not a circuit failure (the upstream is up, only busy).
+ * - `insufficient_quota` (402 on OpenRouter), 401, 403: the gateway's account or credential, which only the
+ *   operator can fix: never retried, the next target is tried (a quota target is backed off too).
+ * - Any other 4xx: the request's own fault, passed on at once.
+ *
+ * A target whose circuit is open, or that is backed off, is skipped without a call. When no target is left,
+ * the client gets the most useful answer: 429 with Retry-After if some target is only rate-limited, else the
+ * last upstream error, else 503 naming why every target was skipped.
  */
 @Injectable()
 export class UpstreamDispatcher {
+  private readonly logger = new Logger('Upstream');
+
   constructor(
     private readonly upstream: UpstreamClient,
     private readonly metrics: GatewayMetrics,
     private readonly breaker: CircuitBreaker,
+    private readonly backoff: TargetBackoff,
+    @Inject(APP_CONFIG) private readonly cfg: BackoffConfig,
   ) {}
 
   /**
@@ -86,18 +95,31 @@ export class UpstreamDispatcher {
     const s = route.settings;
     const maxAttempts = Math.max(1, s.maxAttempts ?? DEFAULT_MAX_ATTEMPTS);
     const backoff = s.backoffMs ?? DEFAULT_BACKOFF_MS;
+    // A stream's head comes at once from real providers: it waits UPSTREAM_FIRST_BYTE_TIMEOUT_MS (the pool's
+    // default). A non-stream head comes with the whole answer, which may take minutes: only the total
+    // deadline bounds it (0 turns undici's timer off), unless the route sets its own first-byte timeout.
+    const headersTimeout = s.firstByteTimeoutMs ?? (stream ? undefined : 0);
     const timeouts = {
       ...(s.connectTimeoutMs ? { connectTimeout: s.connectTimeoutMs } : {}),
-      ...(s.firstByteTimeoutMs ? { headersTimeout: s.firstByteTimeoutMs } : {}),
+      ...(headersTimeout !== undefined ? { headersTimeout } : {}),
       ...(s.idleTimeoutMs ? { bodyTimeout: s.idleTimeoutMs } : {}),
     };
     let last: OpenAIError | undefined;
     const skipped: CircuitLabels[] = [];
+    const rateLimited: CircuitLabels[] = [];
+    const quotaSkipped: CircuitLabels[] = [];
     for (let ti = 0; ti < targets.length; ti++) {
       const target = targets[ti];
       const p = target.provider;
       const model = target.model ?? ctx.model ?? '';
       const circuit = circuitLabels(route, target);
+      const key = backoffKey(circuit);
+      const held = this.backoff.check(key);
+      if (held) {
+        (held.reason === 'rate_limit' ? rateLimited : quotaSkipped).push(circuit);
+        this.metrics.upstreamError(p.name, 'backoff');
+        continue;
+      }
       const pass = this.breaker.tryPass(circuit);
       if (!pass) {
         skipped.push(circuit);
@@ -107,15 +129,17 @@ export class UpstreamDispatcher {
       ctx.target = target;
       ctx.upstreamModel = model;
       // Whatever ends this block without a verdict on the upstream (our own errors, a bad request body,
-      // the client leaving, our deadline) gives the pass back: a half-open circuit's probe slot included.
+      // the client leaving, a shutdown) gives the pass back: a half-open circuit's probe slot included.
       let settled = false;
       try {
         const op = typeof opOf === 'function' ? opOf(target) : opOf;
         const payload = this.payload(p.name, bodyFor, target);
-        for (let attempt = 1; attempt <= maxAttempts; attempt++) {
+        attempts: for (let attempt = 1; attempt <= maxAttempts; attempt++) {
           ctx.attempts++;
           let wait: number | undefined;
+          let waiting = false;
           try {
+            waiting = true;
             const res = await this.upstream.request(p.baseUrl + PATHS[op], {
               method: 'POST',
               headers: { 'content-type': 'application/json', accept: stream ? 'text/event-stream' : 'application/json', ...p.adapter.headers(p) },
@@ -123,6 +147,7 @@ export class UpstreamDispatcher {
               signal: ctx.abort.signal,
               ...timeouts,
             });
+            waiting = false;
             if (res.statusCode < 400) {
               this.metrics.upstreamOk(p.name);
               this.breaker.success(pass);
@@ -132,27 +157,57 @@ export class UpstreamDispatcher {
             const text = await res.body.text().catch(() => '');
             last = upstreamHttpError(p, res.statusCode, text, model, res.headers['retry-after'] as string | undefined);
             this.metrics.upstreamError(p.name, `http_${res.statusCode}`);
-            if (!retryable(res.statusCode)) {
-              // The upstream answered sensibly about a bad request: it is healthy.
-              this.breaker.success(pass);
-              settled = true;
-              throw last;
+            const kind = upstreamFailureKind(res.statusCode, text);
+            switch (kind) {
+              case 'client':
+                // The upstream answered sensibly about a bad request: it is healthy.
+                this.breaker.success(pass);
+                settled = true;
+                throw last;
+              case 'auth':
+                // Up, but refusing the gateway's credential: only the operator can fix it; another target may serve.
+                this.breaker.success(pass);
+                settled = true;
+                break attempts;
+              case 'rate_limit':
+              case 'quota': {
+                // Up but refusing work: neither a success nor a failure of its health.
+                this.breaker.release(pass);
+                settled = true;
+                const reason: BackoffReason = kind;
+                const ms = kind === 'rate_limit' ? this.rateLimitWait(res.headers) : this.cfg.upstreamQuotaBackoffMs;
+                this.hold(circuit, ms, reason);
+                if (kind === 'rate_limit') rateLimited.push(circuit);
+                break attempts;
+              }
+              case 'server':
+                this.breaker.failure(pass, circuit, last.body.error.message);
+                settled = true;
+                wait = retryAfterMs(res.headers['retry-after']);
+                // A long Retry-After is better spent on the next target than waiting.
+                if (wait !== undefined && wait > MAX_RETRY_AFTER_MS) break attempts;
             }
-            this.breaker.failure(pass, circuit, last.body.error.message);
-            settled = true;
-            wait = retryAfterMs(res.headers['retry-after']);
-            // A long Retry-After is better spent on the next target than waiting.
-            if (wait !== undefined && wait > MAX_RETRY_AFTER_MS) break;
           } catch (e) {
-            if (ctx.abort.signal.aborted) throw ctx.abort.signal.reason instanceof Error ? ctx.abort.signal.reason : new ClientGone();
+            if (ctx.abort.signal.aborted) {
+              const reason: unknown = ctx.abort.signal.reason;
+              // Our total deadline while the upstream kept us waiting: a timeout of the upstream's.
+              if (isDeadline(reason) && waiting) {
+                this.metrics.upstreamError(p.name, 'timeout');
+                this.breaker.failure(pass, circuit, `${p.name}: ${reason.body.error.message}`);
+                settled = true;
+              }
+              throw reason instanceof Error ? reason : new ClientGone();
+            }
             if (e === last) throw e;
             if (e instanceof OpenAIError) throw e;
             // A bug of ours is no news about the upstream: not retried, not a circuit failure; a logged 500.
             if (!isNetworkError(e)) throw e;
             last = upstreamNetworkError(p, e);
-            this.metrics.upstreamError(p.name, networkReason(e as { code?: string }));
+            this.metrics.upstreamError(p.name, networkReason(e));
             this.breaker.failure(pass, circuit, last.body.error.message);
             settled = true;
+            // A hung upstream would only hang again: the next target gets what time is left.
+            if (isTimeoutError(e)) break;
           }
           // Retrying a target whose circuit just opened would only add latency: fall back now.
           if (this.breaker.isOpen(circuit)) break;
@@ -168,14 +223,20 @@ export class UpstreamDispatcher {
       }
       if (ti < targets.length - 1) this.metrics.fallback(p.name);
     }
+    // Nothing served. Whatever is thrown, the ledger and headers name a target (the last tried, else the first).
+    if (!ctx.target && targets.length) {
+      ctx.target = targets[0];
+      ctx.upstreamModel = targets[0].model ?? ctx.model;
+    }
+    if (rateLimited.length) throw this.rateLimitedError(ctx, route, rateLimited);
     if (last) throw last;
+    if (quotaSkipped.length) {
+      const c = quotaSkipped[0];
+      const secs = Math.max(1, Math.ceil((this.backoff.check(backoffKey(c))?.remainingMs ?? 0) / 1000));
+      throw upstreamQuotaError(c.provider, ` (it said so recently; the gateway skips it for another ${secs}s)`);
+    }
     if (skipped.length) {
       const secs = Math.max(1, Math.ceil(this.breaker.retryInMs(skipped) / 1000));
-      // Nothing was sent; the ledger and headers still name the target that would have served it.
-      if (!ctx.target) {
-        ctx.target = targets[0];
-        ctx.upstreamModel = targets[0].model ?? ctx.model;
-      }
       throw new OpenAIError(
         503,
         `Every provider for \`${ctx.model ?? route.pattern}\` is failing (${skipped.map((c) => `${c.provider}/${c.model}`).join(', ')}); circuit open, retry in ${secs}s.`,
@@ -186,6 +247,39 @@ export class UpstreamDispatcher {
       );
     }
     throw new OpenAIError(503, `No enabled provider serves route "${route.pattern}".`, 'server_error', 'no_provider');
+  }
+
+  /** The wait a 429 asks for, capped; a default when it names none. */
+  private rateLimitWait(headers: Record<string, string | string[] | undefined>): number {
+    const asked = upstreamWaitMs(headers);
+    return Math.min(asked ?? this.cfg.upstreamRateLimitBackoffMs, this.cfg.upstreamMaxBackoffMs);
+  }
+
+  private hold(c: CircuitLabels, ms: number, reason: BackoffReason): void {
+    if (!(ms > 0)) return;
+    this.backoff.hold(backoffKey(c), ms, reason);
+    this.metrics.upstreamBackoff(c.provider, reason);
+    const what = reason === 'quota' ? 'the account is out of credit or quota: the operator must act' : 'rate limited (HTTP 429)';
+    this.logger.warn(`${c.provider}/${c.model} backed off for ${Math.round(ms)} ms: ${what}`);
+  }
+
+  /**
+   * Every target left is rate-limited: the limit is the operator's account's, but waiting is all the client
+   * can do, so a retryable 429 with Retry-After = the shortest remaining backoff (at least 1 s).
+   */
+  private rateLimitedError(ctx: CallContext, route: ResolvedRoute, limited: CircuitLabels[]): OpenAIError {
+    let min = Infinity;
+    for (const c of limited) min = Math.min(min, this.backoff.check(backoffKey(c))?.remainingMs ?? 0);
+    const secs = Math.max(1, Math.ceil((Number.isFinite(min) ? min : 0) / 1000));
+    const who = limited.map((c) => `${c.provider}/${c.model}`).join(', ');
+    return new OpenAIError(
+      429,
+      `The provider behind \`${ctx.model ?? route.pattern}\` is rate-limiting the gateway (${who}, HTTP 429). Please try again in ${secs}s.`,
+      'rate_limit_exceeded',
+      'rate_limit_exceeded',
+      null,
+      { 'retry-after': String(secs) },
+    );
   }
 
   /**
