@@ -33,6 +33,8 @@ export class CallContext {
   promptEstimate = 0;
   streamed = false;
   admission?: Admission;
+  /** `service_tier` as requested, then as the upstream reported it (authoritative): priority and flex are priced apart. */
+  serviceTier: string | null = null;
 
   constructor(
     readonly requestId: string,
@@ -58,6 +60,11 @@ export class CallContext {
 
   clearDeadline(): void {
     clearTimeout(this.deadline);
+  }
+
+  /** Records the tier an upstream reports having served (`service_tier` of a response or chunk). */
+  servedTier(v: unknown): void {
+    if (typeof v === 'string' && v) this.serviceTier = v.slice(0, 32);
   }
 
   markFirstByte(): void {
