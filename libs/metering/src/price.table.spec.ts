@@ -186,6 +186,12 @@ describe('PriceTable: local models and the unknown-model policy', () => {
     expect(t.warn.mock.calls.filter(([m]) => String(m).includes('"llama3" has no price'))).toHaveLength(1);
   });
 
+  it('a request that used nothing (refused upstream) is not counted, so a glob route\'s user input never becomes a label', async () => {
+    const t = await table([]);
+    expect(t.cost(['vendor/made-up-4711'], { inputTokens: 0, outputTokens: 0, cachedTokens: 0 }, { provider: 'openai' })).toBe(0);
+    expect(t.seen).toEqual({ priced: [], unpriced: [] });
+  });
+
   it('refuse: no price is a 403 model_not_priced before anything is forwarded, counted and logged', async () => {
     const t = await table([], { unknownModelPricing: 'refuse' });
     let err: unknown;

@@ -180,7 +180,10 @@ export class PriceTable implements OnApplicationBootstrap, OnApplicationShutdown
       return u.costUsd;
     }
     const r = this.resolve(models, opts.provider);
-    if (!opts.estimate) {
+    // Only what was used is counted: a request refused upstream (no tokens) was not priced at all, and its
+    // model name (a glob route's user input) must not become a metric label.
+    const used = u.inputTokens > 0 || u.outputTokens > 0;
+    if (!opts.estimate && used) {
       if (r.source === 'fallback') {
         this.warnOnce(
           `fallback:${r.model}`,
