@@ -177,12 +177,11 @@ describe('PriceTable: local models and the unknown-model policy', () => {
     // Changed: an unpriced model used to be free for callers without a budget.
     const t = await table([]);
     expect(t.cost(['llama3'], usage, { provider: 'openai' })).toBeCloseTo(4, 10);
-    expect(t.cost(['llama3'], usage, { provider: 'openai', budgeted: true })).toBeCloseTo(4, 10);
     expect(t.cost(['llama3'], { inputTokens: 1000, outputTokens: 0, cachedTokens: 500 }, { provider: 'openai', estimate: true })).toBeCloseTo(0.01, 10);
     expect(t.isPriced(['llama3'])).toBe(false);
     expect(() => t.assertPriced(['llama3'], 'openai')).not.toThrow();
-    expect(t.seen.unpriced).toEqual(['llama3/fallback', 'llama3/fallback']); // the estimate is not counted
-    expect(t.seen.priced).toEqual(['fallback/none', 'fallback/none']);
+    expect(t.seen.unpriced).toEqual(['llama3/fallback']); // the estimate is not counted
+    expect(t.seen.priced).toEqual(['fallback/none']);
     expect(t.warn.mock.calls.filter(([m]) => String(m).includes('"llama3" has no price'))).toHaveLength(1);
   });
 

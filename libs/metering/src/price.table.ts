@@ -25,8 +25,6 @@ export interface CostOptions {
   serviceTier?: string | null;
   /** An admission estimate: priced the same, but not counted in the pricing metrics. */
   estimate?: boolean;
-  /** Ignored since unpriced models are charged per UNKNOWN_MODEL_PRICING to every caller; kept for call sites. */
-  budgeted?: boolean;
 }
 
 /** Whether any of the scopes (key, tenant) has a daily or monthly budget (0 included). */
