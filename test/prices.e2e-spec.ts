@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import type { AppConfig } from '@gw/config';
 import type { INestApplication } from '@nestjs/common';
 import { GenaiPricesCatalog, LedgerWriter, PriceTable, SupplementCatalog } from '@gw/metering';
-import { CODEX_BIN, FakeProvider, Stack, metricValue, scrape, seedTenant, startGatewayReplica, startStack } from '@gw/testing';
+import { CODEX_BIN, FakeProvider, Stack, metricValue, runCodexExec, scrape, seedTenant, startGatewayReplica, startStack } from '@gw/testing';
 
 jest.setTimeout(60_000);
 
@@ -149,6 +149,19 @@ describe('prices: requests through the gateway are billed at catalog prices', ()
     const c = await post(stack.gatewayUrl, 'chat/completions', { model: 'gpt-6.1-sol', messages: [{ role: 'user', content: 'hi' }], service_tier: 'priority', stream: true });
     expect(c.status).toBe(200);
     expect((await costOf(c.requestId)).cost).toBeCloseTo(SOL, 8);
+  });
+
+  it('the real Codex CLI in Fast mode (service_tier = "fast" → "priority") on gpt-6.1-sol: billed at priority, cached input discounted', async () => {
+    const codex = await seedTenant(stack, { provider: { kind: 'openai', baseUrl: fake.baseUrl } });
+    fake.script({ usage, serviceTier: 'priority' });
+    const r = await runCodexExec({ baseUrl: stack.baseURL, apiKey: codex.secret, model: 'gpt-6.1-sol', prompt: 'hi', extraConfig: 'service_tier = "fast"', timeoutMs: 30_000 });
+    expect({ code: r.code, stderr: r.code === 0 ? '' : r.stderr.slice(-500) }).toEqual({ code: 0, stderr: '' });
+    expect(fake.requestsTo('/responses').at(-1)!.body.service_tier).toBe('priority');
+    await stack.flushLedger();
+    const rows = await stack.sql(`SELECT cost_usd, cached_tokens FROM usage_records WHERE key_id = $1`, [codex.keyId]);
+    expect(rows).toHaveLength(1);
+    expect(rows[0].cached_tokens).toBe(8_000);
+    expect(Number(rows[0].cost_usd)).toBeCloseTo(2 * SOL, 8);
   });
 
   it('gpt-5.5 from the package catalog, at its own priority multiplier (2.5x)', async () => {

@@ -87,7 +87,7 @@ export const PRICE_SUPPLEMENT: PriceSupplement = {
         match: { equals: 'codex-auto-review' },
         alias_of: 'gpt-6.1-sol',
         source: 'https://developers.openai.com/codex/auto-review',
-        note: "Assumption: Codex's approval reviewer has no published API rate; priced as Codex 0.169's default model (gpt-6.1-sol).",
+        note: "Assumption: Codex's approval reviewer has no published API rate; priced as the first model of Codex 0.169's picker (gpt-6.1-sol, priority 1).",
       },
     ],
   },
