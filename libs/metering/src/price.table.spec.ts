@@ -1,7 +1,7 @@
 import { OpenAIError } from '@gw/common';
 import type { AppConfig } from '@gw/config';
 import { GenaiPricesCatalog } from './genai-prices.catalog';
-import { cardAt, priceUsage } from './price.catalog';
+import { cardAt, priceUsage, toCards } from './price.catalog';
 import { PRICE_SUPPLEMENT, PriceSupplement } from './prices.supplement';
 import { PriceSources, PriceTable, PricingObserver, hasBudget } from './price.table';
 import { SupplementCatalog } from './supplement.catalog';
@@ -160,6 +160,27 @@ describe('PriceTable: tiers', () => {
     const r = t.resolve(['gpt-5.6-sol'], 'openai');
     expect(priceUsage(cardAt(r.cards, new Date('2026-08-20T00:00:00Z')), usage)).toBeCloseTo(3.5, 10);
     expect(priceUsage(cardAt(r.cards, new Date('2026-08-21T00:00:00Z')), usage)).toBeCloseTo(2.4, 10);
+  });
+});
+
+describe('price cards', () => {
+  it("time-of-day prices apply by UTC time, across midnight too; the last matching card wins (the package's rule)", () => {
+    const cards = toCards([
+      { prices: { input_mtok: 1, output_mtok: 1 } },
+      { constraint: { type: 'start_date', start_date: '2026-01-01' }, prices: { input_mtok: 2, output_mtok: 2 } },
+      { constraint: { type: 'time_of_date', start_time: '22:00:00Z', end_time: '02:00:00Z' }, prices: { input_mtok: 3, output_mtok: 3 } },
+    ])!;
+    const at = (iso: string) => priceUsage(cardAt(cards, new Date(iso)), { inputTokens: M, outputTokens: 0, cachedTokens: 0 });
+    expect(at('2025-06-01T12:00:00Z')).toBe(1);
+    expect(at('2026-06-01T12:00:00Z')).toBe(2);
+    expect(at('2026-06-01T23:30:00Z')).toBe(3);
+    expect(at('2026-06-01T01:59:59Z')).toBe(3);
+    expect(at('2026-06-01T02:00:00Z')).toBe(2);
+  });
+
+  it('entries without a per-token price are not token cards (images, per-request prices)', () => {
+    expect(toCards({ requests_kcount: 5 })).toBeUndefined();
+    expect(toCards({ input_mtok: 0.02 })).toEqual([{ card: { input: 0.02, output: 0 } }]);
   });
 });
 
