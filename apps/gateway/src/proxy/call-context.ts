@@ -62,8 +62,8 @@ export class CallContext {
     clearTimeout(this.deadline);
   }
 
-  /** Records the tier an upstream reports having served (`service_tier` of a response or chunk). */
-  servedTier(v: unknown): void {
+  /** Records `service_tier`: the request's, then the one an upstream reports having served (which wins). */
+  noteServiceTier(v: unknown): void {
     if (typeof v === 'string' && v) this.serviceTier = v.slice(0, 32);
   }
 

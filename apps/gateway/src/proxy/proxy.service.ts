@@ -108,7 +108,7 @@ export class ProxyService {
     if (b.service_tier !== undefined && b.service_tier !== null && typeof b.service_tier !== 'string') {
       throw Errors.badRequest('`service_tier` must be a string.', 'service_tier');
     }
-    ctx.servedTier(b.service_tier);
+    ctx.noteServiceTier(b.service_tier);
     const model = b.model;
     if (!matchesAny(ctx.principal.allowedModels, model)) {
       throw Errors.forbidden(`This API key is not allowed to use model \`${model}\`.`, 'model_not_allowed');
@@ -350,7 +350,7 @@ export class ProxyService {
     const json = parseUpstreamObject(up, buf.toString('utf8'));
     ctx.usage = up.target.provider.adapter.usage(op, json.usage);
     ctx.usageReported = isObject(json.usage);
-    ctx.servedTier(json.service_tier);
+    ctx.noteServiceTier(json.service_tier);
     ctx.status = up.res.statusCode;
     this.writeHead(ctx, res, up.res.statusCode, { 'content-type': 'application/json' });
     res.end(buf);
@@ -391,7 +391,7 @@ export class ProxyService {
               if (isObject(j.usage)) {
                 ctx.usage = adapter.usage('chat', j.usage);
                 ctx.usageReported = true;
-                ctx.servedTier(j.service_tier);
+                ctx.noteServiceTier(j.service_tier);
               }
               if (!clientWantsUsage && Array.isArray(j.choices) && j.choices.length === 0) continue;
             }
