@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import type { AppConfig } from '@gw/config';
 import type { INestApplication } from '@nestjs/common';
 import { GenaiPricesCatalog, LedgerWriter, PriceTable, SupplementCatalog } from '@gw/metering';
-import { CODEX_BIN, FakeProvider, Stack, metricValue, runCodexExec, scrape, seedTenant, startGatewayReplica, startStack } from '@gw/testing';
+import { CODEX_BIN, FakeProvider, Stack, eventually, metricValue, runCodexExec, scrape, seedTenant, startGatewayReplica, startStack } from '@gw/testing';
 
 jest.setTimeout(60_000);
 
@@ -187,6 +187,39 @@ describe('prices: requests through the gateway are billed at catalog prices', ()
     const after = await scrape(`${stack.gatewayUrl}/metrics`);
     expect(metricValue(after, 'gateway_unpriced_requests_total', { model: 'mystery-model', outcome: 'fallback' }) - before).toBe(1);
     expect(metricValue(after, 'gateway_priced_requests_total', { source: 'supplement', match: 'exact' })).toBeGreaterThanOrEqual(3);
+  });
+
+  it("per tenant and key (limits.unknownModelPricing): the tenant's setting replaces the gateway's, a key can only tighten it", async () => {
+    const t = await seedTenant(stack, { provider: { kind: 'openai', baseUrl: fake.baseUrl } });
+    const chat = (key: string) =>
+      fetch(`${stack.baseURL}/chat/completions`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'mystery-model', messages: [{ role: 'user', content: 'hi' }] }),
+      });
+    const bad = await stack.api('PATCH', `/admin/tenants/${t.tenantId}`, { limits: { unknownModelPricing: 'free' } });
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.param).toContain('unknownModelPricing');
+    expect((await stack.api('PATCH', `/admin/tenants/${t.tenantId}`, { limits: { unknownModelPricing: 'refuse' } })).status).toBe(200);
+    const refused = await eventually(async () => {
+      const r = await chat(t.secret);
+      return r.status === 403 ? r : undefined;
+    }, 3000);
+    expect(((await refused.json()) as any).error.code).toBe('model_not_priced');
+    // A key cannot loosen its tenant's refusal.
+    const loose = await stack.api('POST', `/admin/tenants/${t.tenantId}/keys`, { name: 'loose', limits: { unknownModelPricing: 'fallback' } });
+    expect(loose.status).toBe(201);
+    expect((await chat(loose.body.secret)).status).toBe(403);
+    // Back to the gateway's fallback for the tenant; a key that refuses still refuses.
+    expect((await stack.api('PATCH', `/admin/tenants/${t.tenantId}`, { limits: { unknownModelPricing: null } })).status).toBe(200);
+    const strictKey = await stack.api('POST', `/admin/tenants/${t.tenantId}/keys`, { name: 'strict', limits: { unknownModelPricing: 'refuse' } });
+    fake.script({ usage: { input: 1, output: 1 } });
+    const served = await eventually(async () => {
+      const r = await chat(t.secret);
+      return r.status === 200 ? r : undefined;
+    }, 3000);
+    expect(served.status).toBe(200);
+    expect((await chat(strictKey.body.secret)).status).toBe(403);
   });
 
   it('an unknown model under UNKNOWN_MODEL_PRICING=refuse: 403 model_not_priced, never forwarded, counted; priced models still pass', async () => {

@@ -227,6 +227,20 @@ describe('PriceTable: local models and the unknown-model policy', () => {
     expect(() => t.assertPriced(['llama3', 'gpt-5.5'], 'openai')).not.toThrow();
   });
 
+  it("per caller: a tenant's setting replaces UNKNOWN_MODEL_PRICING, a key's can only tighten it", async () => {
+    const t = await table([]);
+    expect(t.policyFor({}, {})).toBe('fallback');
+    expect(t.policyFor({}, { unknownModelPricing: 'refuse' })).toBe('refuse');
+    expect(t.policyFor({ unknownModelPricing: 'fallback' }, { unknownModelPricing: 'refuse' })).toBe('refuse');
+    expect(t.policyFor({ unknownModelPricing: 'refuse' }, {})).toBe('refuse');
+    const strict = await table([], { unknownModelPricing: 'refuse' });
+    expect(strict.policyFor({}, {})).toBe('refuse');
+    expect(strict.policyFor({ unknownModelPricing: 'fallback' }, null)).toBe('refuse');
+    expect(strict.policyFor({}, { unknownModelPricing: 'fallback' })).toBe('fallback');
+    expect(() => strict.assertPriced(['llama3'], 'openai', 'fallback')).not.toThrow();
+    expect(() => t.assertPriced(['llama3'], 'openai', 'refuse')).toThrow(OpenAIError);
+  });
+
   it('a model priced explicitly at 0 is free for everybody; DEFAULT_PRICE_* 0 makes the fallback free (explicitly)', async () => {
     const t = await table([{ modelPattern: 'llama*', inputPerM: 0, outputPerM: 0 }]);
     expect(t.cost(['llama3'], usage)).toBe(0);

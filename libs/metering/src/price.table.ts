@@ -156,14 +156,23 @@ export class PriceTable implements OnApplicationBootstrap, OnApplicationShutdown
   }
 
   /**
-   * Under UNKNOWN_MODEL_PRICING=refuse, throws 403 `model_not_priced` when none of the names has a price
-   * (call before forwarding anything). Under `fallback` it never throws.
+   * The unknown-model policy for a caller: the tenant's setting replaces UNKNOWN_MODEL_PRICING, and a key's
+   * `refuse` tightens it (a key cannot loosen what its tenant or the gateway refuses).
    */
-  assertPriced(models: Array<string | null | undefined>, provider?: string): void {
-    if (this.policy !== 'refuse') return;
+  policyFor(keyLimits?: LimitSettings | null, tenantLimits?: LimitSettings | null): 'fallback' | 'refuse' {
+    if (keyLimits?.unknownModelPricing === 'refuse') return 'refuse';
+    return tenantLimits?.unknownModelPricing ?? this.policy;
+  }
+
+  /**
+   * Under the `refuse` policy (UNKNOWN_MODEL_PRICING, or the caller's, see `policyFor`), throws 403
+   * `model_not_priced` when none of the names has a price (call before forwarding anything).
+   */
+  assertPriced(models: Array<string | null | undefined>, provider?: string, policy: 'fallback' | 'refuse' = this.policy): void {
+    if (policy !== 'refuse') return;
     const r = this.resolve(models, provider);
     if (r.source !== 'fallback') return;
-    this.warnOnce(`refuse:${r.model}`, `model "${r.model.slice(0, 200)}" has no price: refused (UNKNOWN_MODEL_PRICING=refuse; add a price in /admin/prices)`);
+    this.warnOnce(`refuse:${r.model}`, `model "${r.model.slice(0, 200)}" has no price: refused (unknown-model policy refuse; add a price in /admin/prices)`);
     this.observer?.unpriced(this.modelLabel(r.model), 'refused');
     throw Errors.forbidden(
       `Model \`${r.model}\` has no price on this gateway, and this gateway refuses unpriced models. Ask your administrator to add a price for it.`,
@@ -186,7 +195,7 @@ export class PriceTable implements OnApplicationBootstrap, OnApplicationShutdown
         this.warnOnce(
           `fallback:${r.model}`,
           `model "${r.model.slice(0, 200)}" has no price: charged the default $${this.fallbackRate('input')}/$${this.fallbackRate('output')} per 1M ` +
-            `input/output tokens (UNKNOWN_MODEL_PRICING=${this.policy}; add a price in /admin/prices, 0 for a free model)`,
+            `input/output tokens (unknown-model policy fallback; add a price in /admin/prices, 0 for a free model)`,
         );
         this.observer?.unpriced(this.modelLabel(r.model), 'fallback');
       }

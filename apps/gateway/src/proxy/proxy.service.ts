@@ -149,7 +149,7 @@ export class ProxyService {
       typeof maxOutput === 'number' && Number.isFinite(maxOutput) && maxOutput > 0 ? Math.min(Math.ceil(maxOutput), MAX_OUTPUT_TOKENS) : this.cfg.defaultMaxOutputTokens;
     const firstTarget = ctx.route!.groups[0][0];
     const model = firstTarget.model ?? ctx.model!;
-    this.prices.assertPriced([model, ctx.model], firstTarget.provider.kind);
+    this.prices.assertPriced([model, ctx.model], firstTarget.provider.kind, this.prices.policyFor(ctx.principal.keyLimits, ctx.principal.tenantLimits));
     const costUsd = this.prices.cost([model, ctx.model], { inputTokens: promptTokens, outputTokens: out, cachedTokens: 0 }, { ...this.pricing(ctx, firstTarget), estimate: true });
     ctx.admission = await this.limits.admit(ctx.principal, { model, tokens: promptTokens + out, costUsd });
   }
