@@ -510,9 +510,10 @@ describe('admin API (root token): CRUD, validation, errors, usage', () => {
   });
 
   describe('prices', () => {
-    it('lists the seeded prices; create, get, update, delete', async () => {
+    it('holds overrides only (the install-time rows gave way to the catalog); create, get, update, delete', async () => {
+      // Changed: the initial migration's list prices are removed by CatalogPrices (the catalog has them).
       const list = await api('GET', '/admin/prices');
-      expect(list.body).toEqual(expect.arrayContaining([expect.objectContaining({ modelPattern: 'gpt-4o-mini*', inputPerM: 0.15, outputPerM: 0.6, cachedInputPerM: 0.075 })]));
+      expect(list.body.map((p: any) => p.modelPattern)).not.toContain('gpt-4o-mini*');
 
       const pattern = uniq('my-model');
       const created = await api('POST', '/admin/prices', { modelPattern: pattern, inputPerM: 1.25, outputPerM: 10 });
@@ -529,7 +530,9 @@ describe('admin API (root token): CRUD, validation, errors, usage', () => {
     });
 
     it('409 on a duplicate pattern; 400 naming the field for a bad body', async () => {
-      expectError(await api('POST', '/admin/prices', { modelPattern: 'gpt-4o', inputPerM: 1, outputPerM: 1 }), 409, { code: 'conflict', param: 'modelPattern' });
+      const taken = uniq('taken');
+      expect((await api('POST', '/admin/prices', { modelPattern: taken, inputPerM: 1, outputPerM: 1 })).status).toBe(201);
+      expectError(await api('POST', '/admin/prices', { modelPattern: taken, inputPerM: 1, outputPerM: 1 }), 409, { code: 'conflict', param: 'modelPattern' });
       expectInvalid(await api('POST', '/admin/prices', { inputPerM: 1, outputPerM: 1 }), 'modelPattern');
       expectInvalid(await api('POST', '/admin/prices', { modelPattern: 'p', outputPerM: 1 }), 'inputPerM');
       expectInvalid(await api('POST', '/admin/prices', { modelPattern: 'p', inputPerM: '1', outputPerM: 1 }), 'inputPerM');
@@ -541,13 +544,16 @@ describe('admin API (root token): CRUD, validation, errors, usage', () => {
     it('409 (not 500) when a rename takes a pattern that exists: the database unique violation is a conflict', async () => {
       const p = await api('POST', '/admin/prices', { modelPattern: uniq('rename-me'), inputPerM: 1, outputPerM: 1 });
       expect(p.status).toBe(201);
+      const other = await api('POST', '/admin/prices', { modelPattern: uniq('exists'), inputPerM: 1, outputPerM: 1 });
+      expect(other.status).toBe(201);
       // TypeORM reports the failed UPDATE on console.log: expected here.
       const quiet = jest.spyOn(console, 'log').mockImplementation(() => undefined);
       try {
-        expectError(await api('PATCH', `/admin/prices/${p.body.id}`, { modelPattern: 'gpt-4o' }), 409, { code: 'conflict', param: 'modelPattern' });
+        expectError(await api('PATCH', `/admin/prices/${p.body.id}`, { modelPattern: other.body.modelPattern }), 409, { code: 'conflict', param: 'modelPattern' });
       } finally {
         quiet.mockRestore();
         await api('DELETE', `/admin/prices/${p.body.id}`);
+        await api('DELETE', `/admin/prices/${other.body.id}`);
       }
     });
   });
@@ -673,7 +679,7 @@ describe('admin API (root token): CRUD, validation, errors, usage', () => {
         expect(r).toMatchObject({ requests: 2, errors: 0, inputTokens: a.usage.prompt_tokens + b.usage.prompt_tokens });
         expect(r.inputTokens).toBeGreaterThan(0);
         expectTotals(r, await ledger('AND key_id = $2', [key.id]));
-        // priced by the seeded text-embedding-3-small row: $0.02 per 1M input tokens
+        // priced by the catalog's text-embedding-3-small: $0.02 per 1M input tokens
         expect(r.costUsd).toBeCloseTo((r.inputTokens * 0.02) / 1e6, 8);
       } finally {
         await api('DELETE', `/admin/routes/${route.body.id}`);

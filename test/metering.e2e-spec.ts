@@ -5,7 +5,7 @@ import { FakeProvider, Stack, eventually, startStack } from '@gw/testing';
 
 jest.setTimeout(90_000);
 
-/** Seeded list prices (USD per million tokens), see the initial migration. */
+/** List prices (USD per million tokens) from the catalog (@pydantic/genai-prices). */
 const PRICES: Record<string, { input: number; output: number }> = {
   'gpt-4o-mini': { input: 0.15, output: 0.6 },
   'gpt-4o': { input: 2.5, output: 10 },

@@ -32,6 +32,8 @@ export interface ScriptedReply {
   text?: string;
   toolCalls?: ScriptedToolCall[];
   usage?: { input?: number; output?: number; cached?: number; cost?: number };
+  /** `service_tier` the reply reports having served (as OpenAI does); absent: none reported. */
+  serviceTier?: string;
   /** When set, the request fails with this status instead of replying. */
   status?: number;
   errorBody?: unknown;
@@ -230,6 +232,7 @@ interface PlannedReply {
   outputTokens: number;
   cachedTokens: number;
   cost: number;
+  serviceTier?: string;
 }
 
 type Outcome =
@@ -606,6 +609,7 @@ export class FakeProvider {
       outputTokens,
       cachedTokens: u.cached ?? 0,
       cost: u.cost ?? roundCost(0.00001 * (inputTokens + outputTokens)),
+      serviceTier: reply?.serviceTier,
     };
   }
 
@@ -633,7 +637,7 @@ export class FakeProvider {
     const id = rid('chatcmpl-');
     const created = nowSec();
     const finishReason = p.toolCalls.length > 0 ? 'tool_calls' : 'stop';
-    const extra = this.flavor === 'openrouter' ? { provider: OPENROUTER_PROVIDER_NAME } : {};
+    const extra = { ...(this.flavor === 'openrouter' ? { provider: OPENROUTER_PROVIDER_NAME } : {}), ...(p.serviceTier ? { service_tier: p.serviceTier } : {}) };
 
     if (body.stream !== true) {
       const message: Record<string, unknown> = { role: 'assistant', content: p.text };
@@ -774,6 +778,7 @@ export class FakeProvider {
       user: null,
       metadata: body.metadata ?? {},
       ...(this.flavor === 'openrouter' ? { provider: OPENROUTER_PROVIDER_NAME } : {}),
+      ...(p.serviceTier ? { service_tier: p.serviceTier } : {}),
     };
 
     if (body.stream !== true) return { kind: 'json', status: 200, body: full };

@@ -28,6 +28,12 @@ export class LimitsDto {
   @IsOptional() @IsNumber() @Min(0) dailyBudgetUsd?: number | null;
   @ApiPropertyOptional({ type: Number, nullable: true, example: 500, description: 'USD per UTC calendar month, enforced like dailyBudgetUsd' })
   @IsOptional() @IsNumber() @Min(0) monthlyBudgetUsd?: number | null;
+  @ApiPropertyOptional({
+    enum: ['fallback', 'refuse'], nullable: true, example: 'refuse',
+    description:
+      'A model without any price (no override, supplement or catalog entry): refuse = 403 model_not_priced before anything is forwarded, fallback = charged DEFAULT_PRICE_PER_M_*. On a tenant it replaces UNKNOWN_MODEL_PRICING; on a key only refuse has an effect (a key can tighten, not loosen). Absent or null = the gateway setting',
+  })
+  @IsOptional() @IsIn(['fallback', 'refuse']) unknownModelPricing?: 'fallback' | 'refuse' | null;
 }
 
 /** `addr` or `addr/bits`: a real IPv4 or IPv6 address, and a prefix length the family allows (≤ 32, ≤ 128). */

@@ -40,11 +40,16 @@ export interface AppConfig {
    */
   budgetMinOutputTokens: number;
   /**
-   * USD per 1M input / output tokens charged for a model with no price, to keys and tenants that have a
-   * budget (so an unpriced model cannot bypass it). Principals without a budget are charged 0 for it.
+   * USD per 1M input / output tokens charged for a model that has no price in the override table, the
+   * supplement or the catalog, when `unknownModelPricing` is `fallback` (see docs/limits.md#pricing).
    */
   defaultPricePerMInput: number;
   defaultPricePerMOutput: number;
+  /**
+   * What a request for a model without any price gets: `fallback` (served, charged the default price) or
+   * `refuse` (403 `model_not_priced` before anything is forwarded). Either way it is counted and logged.
+   */
+  unknownModelPricing: 'fallback' | 'refuse';
   upstreamConnectTimeoutMs: number;
   /** Streams only: waiting for the response head (a non-stream head comes with the whole answer: total timeout). */
   upstreamFirstByteTimeoutMs: number;

@@ -43,6 +43,12 @@ describe('parseConfig', () => {
     expect(parseConfig({}).metricsToken).toBeUndefined();
   });
 
+  it('UNKNOWN_MODEL_PRICING: fallback by default, refuse on request, anything else named', () => {
+    expect(parseConfig({}).unknownModelPricing).toBe('fallback');
+    expect(parseConfig({ UNKNOWN_MODEL_PRICING: 'refuse' }).unknownModelPricing).toBe('refuse');
+    expect(() => parseConfig({ UNKNOWN_MODEL_PRICING: 'free' })).toThrow(/UNKNOWN_MODEL_PRICING must be one of fallback, refuse/);
+  });
+
   it('names every bad variable', () => {
     let err: unknown;
     try {

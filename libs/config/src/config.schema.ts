@@ -124,6 +124,7 @@ export function parseConfig(env: Env = process.env): AppConfig {
     budgetMinOutputTokens: r.int('BUDGET_MIN_OUTPUT_TOKENS', 256, 1, 10_000_000),
     defaultPricePerMInput: r.num('DEFAULT_PRICE_PER_M_INPUT', 10, 0, 1_000_000),
     defaultPricePerMOutput: r.num('DEFAULT_PRICE_PER_M_OUTPUT', 30, 0, 1_000_000),
+    unknownModelPricing: r.oneOf('UNKNOWN_MODEL_PRICING', ['fallback', 'refuse'] as const, 'fallback'),
     upstreamConnectTimeoutMs: r.int('UPSTREAM_CONNECT_TIMEOUT_MS', 10_000, 1, 600_000),
     upstreamFirstByteTimeoutMs: r.int('UPSTREAM_FIRST_BYTE_TIMEOUT_MS', 60_000, 1, 3_600_000),
     upstreamIdleTimeoutMs: r.int('UPSTREAM_IDLE_TIMEOUT_MS', 120_000, 1, 3_600_000),

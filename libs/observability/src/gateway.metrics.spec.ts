@@ -38,6 +38,8 @@ describe('GatewayMetrics', () => {
     h('flush', ['result']),
     c('rows'),
     c('backoffs', ['provider', 'reason']),
+    c('priced', ['source', 'match']),
+    c('unpriced', ['model', 'outcome']),
   );
   /** Sum of a metric's samples with these labels; `flush_count` style names read a histogram's count. */
   const value = async (name: string, labels: Record<string, string> = {}) => {
@@ -46,6 +48,16 @@ describe('GatewayMetrics', () => {
     const m = all.filter((v) => (v.metricName ?? base) === name && Object.entries(labels).every(([k, x]) => v.labels[k] === x));
     return m.reduce((s, v) => s + v.value, 0);
   };
+
+  it('counts priced and unpriced requests through the observer it gives a price table', async () => {
+    const table: { observer?: { priced(s: string, m: string): void; unpriced(m: string, o: 'fallback' | 'refused'): void } } = {};
+    metrics.watchPrices(table);
+    table.observer!.priced('catalog', 'exact');
+    table.observer!.priced('catalog', 'exact');
+    table.observer!.unpriced('llama3', 'refused');
+    expect(await value('priced', { source: 'catalog', match: 'exact' })).toBe(2);
+    expect(await value('unpriced', { model: 'llama3', outcome: 'refused' })).toBe(1);
+  });
 
   it('exports circuit state one-hot', async () => {
     metrics.circuitState('p', 'p/m', 'open');

@@ -21,6 +21,14 @@ export interface WatchedLedger {
  */
 const watchedLedgers = new Set<WatchedLedger>();
 
+/** What a price table (PriceTable) offers to be watched, without this lib depending on metering. */
+export interface WatchedPrices {
+  observer?: {
+    priced(source: string, match: string): void;
+    unpriced(model: string, outcome: 'fallback' | 'refused'): void;
+  };
+}
+
 export const GATEWAY_METRIC_PROVIDERS = [
   makeCounterProvider({
     name: 'gateway_requests_total',
@@ -95,6 +103,16 @@ export const GATEWAY_METRIC_PROVIDERS = [
     buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5],
   }),
   makeCounterProvider({ name: 'gateway_ledger_rows_written_total', help: 'Usage rows written to the ledger' }),
+  makeCounterProvider({
+    name: 'gateway_priced_requests_total',
+    help: 'Finished requests by where their price came from (override, supplement, catalog, local, fallback, provider) and how the model matched it (exact, snapshot, vendor, alias, prefix, glob, none)',
+    labelNames: ['source', 'match'],
+  }),
+  makeCounterProvider({
+    name: 'gateway_unpriced_requests_total',
+    help: 'Requests for a model without any price, by model and outcome (fallback: charged the default price; refused: UNKNOWN_MODEL_PRICING=refuse)',
+    labelNames: ['model', 'outcome'],
+  }),
 ];
 
 export interface FinishedRequest {
@@ -153,6 +171,8 @@ export class GatewayMetrics implements OnModuleDestroy {
     @InjectMetric('gateway_ledger_flush_seconds') private readonly ledgerFlush: Histogram<string>,
     @InjectMetric('gateway_ledger_rows_written_total') private readonly ledgerRows: Counter<string>,
     @InjectMetric('gateway_upstream_backoffs_total') private readonly backoffs: Counter<string>,
+    @InjectMetric('gateway_priced_requests_total') private readonly pricedRequests: Counter<string>,
+    @InjectMetric('gateway_unpriced_requests_total') private readonly unpricedRequests: Counter<string>,
   ) {
     // Series that alerts take `increase()` of must exist at 0 before the first event, or the first burst is invisible.
     this.ledgerFlush.zero({ result: 'error' });
@@ -249,5 +269,15 @@ export class GatewayMetrics implements OnModuleDestroy {
   ledgerFlushed(rows: number, ms: number, error?: Error): void {
     this.ledgerFlush.observe({ result: error ? 'error' : 'ok' }, ms / 1000);
     if (rows) this.ledgerRows.inc(rows);
+  }
+
+  // ───────────────────────── prices (PriceTable) ─────────────────────────
+
+  /** Counts how finished requests were priced, and every request for a model without a price. */
+  watchPrices(prices: WatchedPrices): void {
+    prices.observer = {
+      priced: (source, match) => this.pricedRequests.inc({ source, match }),
+      unpriced: (model, outcome) => this.unpricedRequests.inc({ model, outcome }),
+    };
   }
 }

@@ -35,6 +35,8 @@ export class CallContext {
   admission?: Admission;
   /** Set when the budget admitted only this much output per choice: written into the forwarded body. */
   outputCap?: number;
+  /** `service_tier` as requested, then as the upstream reported it (authoritative): priority and flex are priced apart. */
+  serviceTier: string | null = null;
 
   constructor(
     readonly requestId: string,
@@ -60,6 +62,11 @@ export class CallContext {
 
   clearDeadline(): void {
     clearTimeout(this.deadline);
+  }
+
+  /** Records `service_tier`: the request's, then the one an upstream reports having served (which wins). */
+  noteServiceTier(v: unknown): void {
+    if (typeof v === 'string' && v) this.serviceTier = v.slice(0, 32);
   }
 
   markFirstByte(): void {

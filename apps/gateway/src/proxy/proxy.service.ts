@@ -2,7 +2,7 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { APP_CONFIG, AppConfig } from '@gw/config';
 import { Errors, OpenAIError, bodyBytesOf, clientRequestIdOf, isObject, matchesAny, requestIdOf, toOpenAIError } from '@gw/common';
 import { LimitsService } from '@gw/limits';
-import { LedgerWriter, PriceTable, hasBudget } from '@gw/metering';
+import { LedgerWriter, PriceTable } from '@gw/metering';
 import { GatewayMetrics, annotateRequestLog, modelLabel } from '@gw/observability';
 import { Operation } from '@gw/providers';
 import { ResolvedTarget, RouteTable } from '@gw/routing';
@@ -52,6 +52,7 @@ export class ProxyService {
     private readonly drain: DrainService,
   ) {
     metrics.watchLedger(ledger);
+    metrics.watchPrices(prices);
   }
 
   // ───────────────────────────── lifecycle shared by all endpoints ─────────────────────────────
@@ -102,6 +103,10 @@ export class ProxyService {
       throw Errors.badRequest('`model` may contain only letters, digits and the characters - _ . : / @ +', 'model');
     }
     if (b.stream !== undefined && typeof b.stream !== 'boolean') throw Errors.badRequest('`stream` must be a boolean.', 'stream');
+    if (b.service_tier !== undefined && b.service_tier !== null && typeof b.service_tier !== 'string') {
+      throw Errors.badRequest('`service_tier` must be a string.', 'service_tier');
+    }
+    ctx.noteServiceTier(b.service_tier);
     const model = b.model;
     if (!matchesAny(ctx.principal.allowedModels, model)) {
       throw Errors.forbidden(`This API key is not allowed to use model \`${model}\`.`, 'model_not_allowed');
@@ -162,7 +167,8 @@ export class ProxyService {
           : this.cfg.defaultMaxOutputTokens;
     const firstTarget = ctx.route!.groups[0][0];
     const model = firstTarget.model ?? ctx.model!;
-    const opts = { budgeted: this.budgeted(ctx) };
+    this.prices.assertPriced([model, ctx.model], firstTarget.provider.kind, this.prices.policyFor(ctx.principal.keyLimits, ctx.principal.tenantLimits));
+    const opts = { ...this.pricing(ctx, firstTarget), estimate: true };
     const costAt = (cap: number) => this.prices.cost([model, ctx.model], { inputTokens: promptTokens, outputTokens: cap * choices, cachedTokens: 0 }, opts);
     const costUsd = costAt(out);
     const minOut = Math.min(out, this.cfg.budgetMinOutputTokens);
@@ -269,15 +275,15 @@ export class ProxyService {
     res.end(JSON.stringify(err.body));
   }
 
-  /** A key or tenant with a budget pays a default price for unpriced models, so budgets cannot be bypassed. */
-  private budgeted(ctx: CallContext): boolean {
-    return hasBudget(ctx.principal.keyLimits, ctx.principal.tenantLimits);
+  /** What prices a request besides its model: the serving provider's kind and the service tier. */
+  private pricing(ctx: CallContext, t: ResolvedTarget | undefined = ctx.target) {
+    return { provider: t?.provider.kind, serviceTier: ctx.serviceTier };
   }
 
   /** Exactly one ledger row and one metrics observation per authenticated request. */
   finish(ctx: CallContext): void {
     const u = ctx.usage;
-    const costUsd = this.prices.cost([ctx.upstreamModel, ctx.model], u, { budgeted: this.budgeted(ctx) });
+    const costUsd = this.prices.cost([ctx.upstreamModel, ctx.model], u, this.pricing(ctx));
     const tokens = u.inputTokens + u.outputTokens;
     if (ctx.admission) {
       if (tokens > 0 || costUsd > 0) ctx.admission.settle({ tokens, costUsd });
@@ -387,6 +393,7 @@ export class ProxyService {
     const json = parseUpstreamObject(up, buf.toString('utf8'));
     ctx.usage = up.target.provider.adapter.usage(op, json.usage);
     ctx.usageReported = isObject(json.usage);
+    ctx.noteServiceTier(json.service_tier);
     ctx.status = up.res.statusCode;
     this.writeHead(ctx, res, up.res.statusCode, { 'content-type': 'application/json' });
     res.end(buf);
@@ -427,6 +434,7 @@ export class ProxyService {
               if (isObject(j.usage)) {
                 ctx.usage = adapter.usage('chat', j.usage);
                 ctx.usageReported = true;
+                ctx.noteServiceTier(j.service_tier);
               }
               if (!clientWantsUsage && Array.isArray(j.choices) && j.choices.length === 0) continue;
             }

@@ -131,6 +131,7 @@ export class ResponsesService {
               ctx.usage = adapter.usage('responses', usage);
               ctx.usageReported = true;
             }
+            if (isObject(j.response)) ctx.noteServiceTier(j.response.service_tier);
             terminal = true;
             if (j.type === 'response.failed') {
               ctx.status = 502;
@@ -192,6 +193,7 @@ export class ResponsesService {
         if (isObject(chunk.usage)) {
           ctx.usage = adapter.usage('chat', chunk.usage);
           ctx.usageReported = true;
+          ctx.noteServiceTier(chunk.service_tier);
         }
         const choices = chunk.choices;
         if (Array.isArray(choices)) {
@@ -223,6 +225,7 @@ export class ResponsesService {
     const completion = parseUpstreamObject(up, text) as unknown as ChatCompletion;
     ctx.usage = up.target.provider.adapter.usage('chat', completion.usage);
     ctx.usageReported = isObject(completion.usage);
+    ctx.noteServiceTier((completion as { service_tier?: unknown }).service_tier);
     const response = chatCompletionToResponse(completion, this.translationContext(ctx, body, tr));
     ctx.status = 200;
     this.proxy.writeHead(ctx, res, 200, { 'content-type': 'application/json' });

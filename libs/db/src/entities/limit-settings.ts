@@ -5,4 +5,9 @@ export interface LimitSettings {
   concurrentRequests?: number | null;
   dailyBudgetUsd?: number | null;
   monthlyBudgetUsd?: number | null;
+  /**
+   * A model without any price: `refuse` (403 model_not_priced) or `fallback` (the default price). On a tenant
+   * it replaces UNKNOWN_MODEL_PRICING; on a key it can only tighten (`refuse`). Absent = the gateway's setting.
+   */
+  unknownModelPricing?: 'fallback' | 'refuse' | null;
 }

@@ -406,6 +406,8 @@ export interface NormalisedUsage {
   outputTokens: number;
   cachedTokens: number;
   reasoningTokens: number;
+  /** Input tokens written to the prompt cache (billed at their own rate), when the provider reports them. */
+  cacheWriteTokens?: number;
   costUsd?: number;
 }
 

@@ -40,6 +40,14 @@ describe('usage normalisation', () => {
     ).toEqual({ inputTokens: 1100, outputTokens: 12, cachedTokens: 1000, reasoningTokens: 5 });
   });
 
+  it('reads cache writes where the provider reports them (billed at their own rate)', () => {
+    expect(responsesUsageToNormalised({ input_tokens: 100, input_tokens_details: { cached_tokens: 50, cache_write_tokens: 30 }, output_tokens: 1 })).toMatchObject({
+      cachedTokens: 50,
+      cacheWriteTokens: 30,
+    });
+    expect(chatUsageToNormalised({ prompt_tokens: 100, prompt_tokens_details: { cache_write_tokens: 7 }, completion_tokens: 1 })).toMatchObject({ cacheWriteTokens: 7 });
+  });
+
   it('round-trips into the Responses usage block without exposing cost', () => {
     const block = normalisedToResponsesUsage({ inputTokens: 10, outputTokens: 4, cachedTokens: 2, reasoningTokens: 1, costUsd: 0.5 });
     expect(block).toEqual({

@@ -38,6 +38,8 @@ export function chatUsageToNormalised(u: unknown): NormalisedUsage {
     cachedTokens: num(obj(o?.prompt_tokens_details)?.cached_tokens),
     reasoningTokens: num(obj(o?.completion_tokens_details)?.reasoning_tokens),
   };
+  const writes = num(obj(o?.prompt_tokens_details)?.cache_write_tokens);
+  if (writes) usage.cacheWriteTokens = writes;
   const c = cost(o?.cost);
   if (c !== undefined) usage.costUsd = c;
   return usage;
@@ -52,6 +54,8 @@ export function responsesUsageToNormalised(u: unknown): NormalisedUsage {
     cachedTokens: num(obj(o?.input_tokens_details)?.cached_tokens),
     reasoningTokens: num(obj(o?.output_tokens_details)?.reasoning_tokens),
   };
+  const writes = num(obj(o?.input_tokens_details)?.cache_write_tokens);
+  if (writes) usage.cacheWriteTokens = writes;
   const c = cost(o?.cost);
   if (c !== undefined) usage.costUsd = c;
   return usage;
