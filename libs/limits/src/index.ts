@@ -8,3 +8,4 @@ export * from './spend.repository';
 export * from './spend.service';
 export * from './limits.service';
 export * from './limits.module';
+export * from './lease.keeper';

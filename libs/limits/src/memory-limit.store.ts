@@ -127,6 +127,9 @@ export class MemoryLimitStore implements LimitStore {
     return { key: { daily: kd, monthly: km }, tenant: { daily: td, monthly: tm } };
   }
 
+  /** Nothing outlives this process here, so nothing needs a lease: holds end with their request or the process. */
+  async renew(): Promise<void> {}
+
   async close(): Promise<void> {
     this.throttler.close();
   }

@@ -33,6 +33,10 @@ export class CallContext {
   promptEstimate = 0;
   streamed = false;
   admission?: Admission;
+  /** Called where the dispatcher issues each upstream attempt: the usage journal's "sent upstream" record. */
+  onDispatch?: () => void;
+  /** Metered already (settled, ledger row journaled): `ProxyService.finish` runs once, before the last byte. */
+  finished = false;
 
   constructor(
     readonly requestId: string,

@@ -116,6 +116,7 @@ export class UpstreamDispatcher {
           ctx.attempts++;
           let wait: number | undefined;
           try {
+            ctx.onDispatch?.();
             const res = await this.upstream.request(p.baseUrl + PATHS[op], {
               method: 'POST',
               headers: { 'content-type': 'application/json', accept: stream ? 'text/event-stream' : 'application/json', ...p.adapter.headers(p) },
