@@ -183,7 +183,7 @@ describe(`SIGKILL of a gateway under load (${process.env.TEST_DATABASE_URL ? 'Po
       await eventually(
         async () => {
           // an admission runs the script that gives expired leases back
-          await (await chat(gateway!.url, `probe-${probe++}`, false)).text();
+          await (await chat(gateway!.url, `probe-req-${probe++}`, false)).text();
           return (await limits.counters(tenantId, keyId)).tenant.daily.reservedUnits === 0;
         },
         LEASE_MS * 4,
