@@ -96,6 +96,19 @@ describe('FileUsageJournal', () => {
     expect(readdirSync(join(root, 'journal'))).toEqual([]);
   });
 
+  it('starts a new journal, with its requests in flight, if its directory was taken while it lives', () => {
+    const j = journal();
+    jest.spyOn((j as any).logger, 'error').mockImplementation(() => undefined);
+    j.sent(sent('req_inflight'));
+    rmSync(j.dir, { recursive: true, force: true });
+    (j as any).beat();
+    j.finished(row('req_after'));
+    simulateDeath(j);
+    const found = journal().adoptDead()!;
+    expect(found.orphans.map((o) => o.requestId)).toEqual(['req_inflight']);
+    expect(found.rows.map((r) => r.requestId)).toEqual(['req_after']);
+  });
+
   it('keeps a journal with unconfirmed rows at shutdown, for the next start', () => {
     const j = journal();
     j.finished(row('req_1'));

@@ -267,8 +267,29 @@ export class FileUsageJournal implements UsageJournal, OnModuleInit, OnApplicati
     try {
       utimesSync(join(this.dir, OWNER), now, now);
     } catch (e) {
-      // Only another process taking it for dead's could do this; say so loudly.
-      this.logger.error(`journal heartbeat failed (${(e as Error).message}); was ${this.dir} taken over while this process lives?`);
+      if ((e as { code?: string }).code !== 'ENOENT') return this.writeError(e);
+      // Taken for dead's (this process stalled past the staleness limits): what was in it is being replayed
+      // elsewhere; start a fresh journal so that from here on this process is covered again.
+      this.logger.error(`journal ${this.dir} was taken over by another process while this one lives (stalled?); starting a new one`);
+      this.reopen();
+    }
+  }
+
+  private reopen(): void {
+    try {
+      closeSync(this.fd);
+    } catch {
+      /* already gone */
+    }
+    this.fd = -1;
+    this.closed = [];
+    try {
+      mkdirSync(join(this.dir, ADOPTED), { recursive: true });
+      writeFileSync(join(this.dir, OWNER), JSON.stringify({ host: hostname(), pid: process.pid, instance: this.instance, startedAt: new Date().toISOString() } satisfies Owner));
+      this.openSegment();
+      for (const line of this.inFlight.values()) this.segBytes += writeSync(this.fd, line);
+    } catch (e) {
+      this.writeError(e);
     }
   }
 
