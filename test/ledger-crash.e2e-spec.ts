@@ -74,6 +74,12 @@ describe(`SIGKILL of a gateway under load (${process.env.TEST_DATABASE_URL ? 'Po
       body: JSON.stringify({ model: MODEL, messages: [{ role: 'user', content: marker }], max_tokens: 50, stream }),
       signal,
     });
+  const responses = (url: string, marker: string) =>
+    fetch(`${url}/v1/responses`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${secret}`, 'content-type': 'application/json', 'x-request-id': marker },
+      body: JSON.stringify({ model: MODEL, input: marker, max_output_tokens: 50, stream: true }),
+    });
 
   it('loses no row of a 200 and bills every request the upstream received', async () => {
     gateway = await spawnGateway(built, env());
@@ -83,12 +89,12 @@ describe(`SIGKILL of a gateway under load (${process.env.TEST_DATABASE_URL ? 'Po
     /** Of those, the complete (non-stream) answers: their rows must be the real ones, not estimates. */
     const complete: string[] = [];
 
-    // Streams that will still be running at the kill: 40 chunks, 250 ms apart.
+    // Streams that will still be running at the kill (40 chunks, 250 ms apart): chat and, for a quarter, Responses.
     fake.options.chunkDelayMs = 250;
     fake.options.streamChunks = 40;
     const streams = await Promise.all(
       Array.from({ length: STREAMS }, async (_, i) => {
-        const res = await chat(url, `stream-${i}`, true);
+        const res = i % 4 === 0 ? await responses(url, `stream-${i}`) : await chat(url, `stream-${i}`, true);
         expect(res.status).toBe(200);
         const reader = res.body!.getReader();
         expect((await reader.read()).done).toBe(false);
@@ -148,10 +154,13 @@ describe(`SIGKILL of a gateway under load (${process.env.TEST_DATABASE_URL ? 'Po
     expect(wrong).toEqual([]);
 
     // Every request the upstream received is billed: its row (by the marker the client sent as x-request-id) has a cost.
-    const received = fake.requestsTo('/chat/completions').map((r) => r.body.messages[0].content as string);
+    const received = [
+      ...fake.requestsTo('/chat/completions').map((r) => r.body.messages[0].content as string),
+      ...fake.requestsTo('/responses').map((r) => r.body.input as string),
+    ];
     expect(received.length).toBeGreaterThanOrEqual(okAtKill);
-    const rows = await stack.sql<{ client_request_id: string; cost_usd: string; status: number; error_code: string | null; input_tokens: number; output_tokens: number }>(
-      'SELECT client_request_id, cost_usd, status, error_code, input_tokens, output_tokens FROM usage_records WHERE tenant_id = $1',
+    const rows = await stack.sql<{ client_request_id: string; endpoint: string; cost_usd: string; status: number; error_code: string | null; input_tokens: number; output_tokens: number }>(
+      'SELECT client_request_id, endpoint, cost_usd, status, error_code, input_tokens, output_tokens FROM usage_records WHERE tenant_id = $1',
       [tenantId],
     );
     const byMarker = new Map(rows.map((r) => [r.client_request_id, r]));
@@ -163,7 +172,7 @@ describe(`SIGKILL of a gateway under load (${process.env.TEST_DATABASE_URL ? 'Po
     // The streams cut by the kill are billed at their reservation: prompt estimate + max_tokens, priced.
     for (let i = 0; i < STREAMS; i++) {
       const r = byMarker.get(`stream-${i}`)!;
-      expect(r).toMatchObject({ status: 502, error_code: 'gateway_restarted', output_tokens: 50 });
+      expect(r).toMatchObject({ status: 502, error_code: 'gateway_restarted', output_tokens: 50, endpoint: i % 4 === 0 ? 'responses' : 'chat' });
       expect(r.input_tokens).toBeGreaterThan(0);
       expect(Number(r.cost_usd)).toBeCloseTo((r.input_tokens * 1 + 50 * 2) / 1e6, 8);
     }
