@@ -45,7 +45,7 @@ withRedis('a replica killed while holding all of a key\'s concurrency slots', ()
   let secret: string;
 
   beforeAll(async () => {
-    // Streams of 50 s: still running when A is killed.
+    // Streams of 200 chunks 250 ms apart (50 s, with the long replies scripted below): still running when A is killed.
     fake = await FakeProvider.start({ flavor: 'openai', models: [MODEL], chunkDelayMs: 250, streamChunks: 200 });
     stack = await startStack();
     const p = await stack.api('POST', '/admin/providers', { name: 'openai', kind: 'openai', baseUrl: fake.baseUrl });
@@ -85,6 +85,7 @@ withRedis('a replica killed while holding all of a key\'s concurrency slots', ()
     });
 
   it(`frees the slots within the lease (${LEASE_MS} ms), not the old 660 s, and bills the killed requests at their reservation`, async () => {
+    fake.script(...Array.from({ length: CONCURRENCY }, () => ({ text: 'x'.repeat(400) })));
     const held = await Promise.all(
       Array.from({ length: CONCURRENCY }, async (_, i) => {
         const res = await chat(a!.url, `held-req-${i}`, true);
