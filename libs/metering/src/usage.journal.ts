@@ -142,7 +142,11 @@ export class FileUsageJournal implements UsageJournal, OnModuleInit, OnApplicati
     if (this.heartbeat) clearInterval(this.heartbeat);
     LIVE.delete(this.instance);
     if (this.fd < 0) return;
-    closeSync(this.fd);
+    try {
+      closeSync(this.fd);
+    } catch {
+      /* closed already */
+    }
     this.fd = -1;
     const pending = this.finishedCount - this.confirmedCount;
     let adopted = 0;
@@ -243,6 +247,8 @@ export class FileUsageJournal implements UsageJournal, OnModuleInit, OnApplicati
   private rotate(): void {
     try {
       closeSync(this.fd);
+      // Never a stale descriptor: its number may be reused for another file.
+      this.fd = -1;
       this.closed.push({ path: this.segmentPath(this.segNo), end: this.finishedCount });
       this.openSegment();
       for (const line of this.inFlight.values()) this.segBytes += writeSync(this.fd, line);
