@@ -269,6 +269,8 @@ export class FileUsageJournal implements UsageJournal, OnModuleInit, OnApplicati
   }
 
   private beat(): void {
+    // A rotation that failed (disk full…) left no open segment: try again.
+    if (this.fd < 0) return this.reopen();
     const now = new Date();
     try {
       utimesSync(join(this.dir, OWNER), now, now);
