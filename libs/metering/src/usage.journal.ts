@@ -270,7 +270,7 @@ export class FileUsageJournal implements UsageJournal, OnModuleInit, OnApplicati
 
   private beat(): void {
     // A rotation that failed (disk full…) left no open segment: try again.
-    if (this.fd < 0) return this.reopen();
+    if (this.fd < 0) return this.reopen(false);
     const now = new Date();
     try {
       utimesSync(join(this.dir, OWNER), now, now);
@@ -279,18 +279,21 @@ export class FileUsageJournal implements UsageJournal, OnModuleInit, OnApplicati
       // Taken for dead's (this process stalled past the staleness limits): what was in it is being replayed
       // elsewhere; start a fresh journal so that from here on this process is covered again.
       this.logger.error(`journal ${this.dir} was taken over by another process while this one lives (stalled?); starting a new one`);
-      this.reopen();
+      this.reopen(true);
     }
   }
 
-  private reopen(): void {
-    try {
-      closeSync(this.fd);
-    } catch {
-      /* already gone */
+  /** A fresh segment (in a fresh directory if `lost`, whose closed segments went with it). */
+  private reopen(lost: boolean): void {
+    if (this.fd >= 0) {
+      try {
+        closeSync(this.fd);
+      } catch {
+        /* already gone */
+      }
     }
     this.fd = -1;
-    this.closed = [];
+    if (lost) this.closed = [];
     try {
       mkdirSync(join(this.dir, ADOPTED), { recursive: true });
       writeFileSync(join(this.dir, OWNER), JSON.stringify({ host: hostname(), pid: process.pid, instance: this.instance, startedAt: new Date().toISOString() } satisfies Owner));
