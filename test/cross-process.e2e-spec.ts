@@ -1,12 +1,10 @@
-import { ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { FakeProvider, Stack, TEST_ADMIN_TOKEN, eventually, freePort, startStack } from '@gw/testing';
+import { ChildProcess, spawn } from 'node:child_process';
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { FakeProvider, Stack, TEST_ADMIN_TOKEN, buildGateway, eventually, freePort, startStack } from '@gw/testing';
 
 jest.setTimeout(90_000);
 
-const ROOT = resolve(__dirname, '..');
 const REFRESH_MS = 200;
 /** Generous bound for "within about one poll interval" on a loaded CI machine. */
 const PROPAGATION_BOUND_MS = 3_000;
@@ -50,11 +48,8 @@ describe('a gateway in another process picks up admin changes through the databa
     providerId = p.body.id;
     expect((await stack.api('POST', '/admin/routes', { modelPattern: 'gpt-4o-mini', targets: [{ providerId }] })).status).toBe(201);
 
-    // A private build (not dist/, which other runs may be rebuilding), as in resilience.e2e-spec.
-    built = mkdtempSync(join(tmpdir(), 'gw-build-'));
-    const r = spawnSync(process.execPath, ['node_modules/@swc/cli/bin/swc.js', 'apps', 'libs', '-d', built, '--ignore', '**/*.spec.ts', '-q'], { cwd: ROOT, encoding: 'utf8' });
-    if (r.status !== 0) throw new Error(`build failed: ${r.stderr}`);
-    symlinkSync(join(ROOT, 'node_modules'), join(built, 'node_modules'), 'dir');
+    // A private build (not dist/, which other runs may be rebuilding).
+    built = buildGateway();
 
     const port = await freePort();
     url = `http://127.0.0.1:${port}`;

@@ -211,6 +211,8 @@ describe('deployment files', () => {
       expect([...used].sort()).toEqual(declared.sort());
       expect(services.postgres.volumes?.some((v) => v.endsWith(':/var/lib/postgresql/data'))).toBe(true);
       expect(services.grafana.volumes?.some((v) => v.endsWith(':/var/lib/grafana'))).toBe(true);
+      // the gateway's usage journal outlives its container
+      expect(services.gateway.volumes?.some((v) => v.endsWith(':/data'))).toBe(true);
     });
 
     it('Prometheus gets its config and rule files where the config looks, and scrapes services that exist', () => {

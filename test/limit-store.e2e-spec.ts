@@ -118,4 +118,25 @@ describe.each(stores)('%s limit store', (kind, make) => {
     await store.finish(orphan, 0, 0);
     expect((await store.read(t, 'k1', '2026-01-10', '2026-01')).tenant.daily.reservedUnits).toBe(6);
   });
+
+  (kind === 'redis' ? it : ((() => undefined) as unknown as typeof it))('keeps a renewed lease alive, and never brings back one that ran out', async () => {
+    const t = randomUUID();
+    await store.seed(t, '2026-01-10', '2026-01', 60_000, 60_000, noSpend);
+    const p = { leaseMs: 400, costUnits: 6, tenant: { ...NONE, dailyUnits: 10 }, key: { ...NONE, concurrency: 1 } };
+    const live = (await store.admit(plan(t, p))).ticket as Ticket;
+    for (let i = 0; i < 4; i++) {
+      await new Promise((r) => setTimeout(r, 150));
+      await store.renew([live], 400);
+    }
+    // 600 ms after admission, past its first lease: still held (slot and reservation)
+    expect((await store.admit(plan(t, { ...p, costUnits: 1 }))).refusal).toMatchObject({ kind: 'concurrency' });
+    expect((await store.read(t, 'k1', '2026-01-10', '2026-01')).tenant.daily.reservedUnits).toBe(6);
+    // not renewed any more: it runs out, and a late renewal does not resurrect it
+    await new Promise((r) => setTimeout(r, 500));
+    expect((await store.admit(plan(t, { ...p, costUnits: 1 }))).status).toBe('ok');
+    await store.renew([live], 60_000);
+    expect((await store.read(t, 'k1', '2026-01-10', '2026-01')).tenant.daily.reservedUnits).toBe(1);
+    await store.finish(live, 0, 0);
+    expect((await store.read(t, 'k1', '2026-01-10', '2026-01')).tenant.daily.reservedUnits).toBe(1);
+  });
 });

@@ -3,3 +3,4 @@ export * from './fake-provider';
 export * from './codex';
 export * from './metrics';
 export * from './test-database';
+export * from './processes';

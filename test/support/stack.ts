@@ -37,12 +37,14 @@ const replicasOf = new WeakMap<Stack, GatewayReplica[]>();
 
 /**
  * A whole gateway + admin on loopback with a database of its own: a fresh PGlite directory, or a
- * fresh database on the server in TEST_DATABASE_URL (dropped afterwards).
+ * fresh database on the server in TEST_DATABASE_URL (dropped afterwards), or `overrides.databaseUrl`.
  */
 export async function startStack(overrides: Partial<AppConfig> = {}): Promise<Stack> {
   const dataDir = mkdtempSync(join(tmpdir(), 'gw-stack-'));
-  const own = await createTestDatabase();
-  const dbUrl = own?.url ?? (await startEmbeddedPostgres(dataDir)).url;
+  // A database the caller runs itself (e.g. PGlite in its own process) is used as it is, and left alone.
+  const external = overrides.databaseUrl;
+  const own = external ? undefined : await createTestDatabase();
+  const dbUrl = external ?? own?.url ?? (await startEmbeddedPostgres(dataDir)).url;
   const dropDb = own?.drop;
   const cfg: Partial<AppConfig> = {
     host: '127.0.0.1',
@@ -105,7 +107,7 @@ export async function startStack(overrides: Partial<AppConfig> = {}): Promise<St
       await gateway.close();
       await admin.close();
       if (dropDb) await dropDb();
-      else await (await startEmbeddedPostgres(dataDir)).stop();
+      else if (!external) await (await startEmbeddedPostgres(dataDir)).stop();
       rmSync(dataDir, { recursive: true, force: true });
     },
   };

@@ -3,7 +3,7 @@ import { AppConfig, AppConfigModule } from '@gw/config';
 import { DatabaseModule } from '@gw/db';
 import { AdminAuthModule, GatewayAuthModule } from '@gw/auth';
 import { LimitsModule } from '@gw/limits';
-import { LedgerWriter, PriceTable } from '@gw/metering';
+import { FileUsageJournal, LedgerWriter, PriceTable, USAGE_JOURNAL } from '@gw/metering';
 import { GatewayObservabilityModule } from '@gw/observability';
 import { ProviderCache, UpstreamClient } from '@gw/providers';
 import { EnvProvidersBootstrap, RouteTable, RoutingModule } from '@gw/routing';
@@ -13,6 +13,7 @@ import { EmbeddingsController } from './embeddings/embeddings.controller';
 import { CircuitsController } from './health/circuits.controller';
 import { DrainService } from './health/drain.service';
 import { HealthController } from './health/health.controller';
+import { JournalReplayer } from './metering/journal.replayer';
 import { ModelsController } from './models/models.controller';
 import { ProxyService } from './proxy/proxy.service';
 import { ResponsesController } from './responses/responses.controller';
@@ -28,7 +29,7 @@ export class GatewayModule {
       module: GatewayModule,
       imports: [AppConfigModule.forRoot(overrides), DatabaseModule, GatewayObservabilityModule.forRoot(), GatewayAuthModule, AdminAuthModule, RoutingModule, LimitsModule],
       controllers: [ChatController, ResponsesController, EmbeddingsController, ModelsController, HealthController, CircuitsController],
-      providers: [ProviderCache, UpstreamClient, RouteTable, EnvProvidersBootstrap, PriceTable, LedgerWriter, UpstreamDispatcher, ProxyService, ResponsesService, DrainService, CIRCUIT_BREAKER_PROVIDER, TARGET_BACKOFF_PROVIDER, KeyRefusalRecorder],
+      providers: [ProviderCache, UpstreamClient, RouteTable, EnvProvidersBootstrap, PriceTable, { provide: USAGE_JOURNAL, useClass: FileUsageJournal }, LedgerWriter, JournalReplayer, UpstreamDispatcher, ProxyService, ResponsesService, DrainService, CIRCUIT_BREAKER_PROVIDER, TARGET_BACKOFF_PROVIDER, KeyRefusalRecorder],
       exports: [LedgerWriter],
     };
   }

@@ -91,7 +91,7 @@ export function installGracefulShutdown(apps: INestApplication[], cleanup: () =>
       signals++;
       lastSignalAt = now;
       if (signals >= 3 || elapsed > graceMs + settleMs) {
-        logger.error(`${signal} again after ${elapsed} ms of draining: exiting now; requests still in flight and unflushed ledger rows are lost`);
+        logger.error(`${signal} again after ${elapsed} ms of draining: exiting now; requests still in flight and unflushed ledger rows are left to the usage journal (replayed at the next start)`);
         process.exit(1);
       }
       if (!warned) {

@@ -31,6 +31,19 @@ export interface AppConfig {
   cacheRefreshMs: number;
   ledgerFlushMs: number;
   ledgerBatchSize: number;
+  /**
+   * Where the usage journal lives (one directory per gateway process): every ledger row, and every request
+   * sent upstream, is appended there before the response ends, so a killed process loses none. Undefined
+   * means `${dataDir}/journal`.
+   */
+  journalDir?: string;
+  /** A journal segment is closed (and deleted once its rows are in Postgres) past this size. */
+  journalSegmentBytes: number;
+  /**
+   * How long a Redis concurrency slot or budget reservation lives without its process renewing it (a live
+   * process renews all of its own every third of this): a killed replica's hold ends within it.
+   */
+  limitsLeaseMs: number;
   shutdownGraceMs: number;
   /** Default reservation for output tokens when a request names no max. */
   defaultMaxOutputTokens: number;

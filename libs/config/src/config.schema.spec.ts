@@ -12,6 +12,9 @@ describe('parseConfig', () => {
     expect(c.databaseUrl).toBeUndefined();
     expect(c.openaiBaseUrl).toBe('https://api.openai.com/v1');
     expect([c.defaultPricePerMInput, c.defaultPricePerMOutput]).toEqual([10, 30]);
+    // the journal sits under the data dir; a dead replica's Redis holds end within 30 s
+    expect(c.journalDir).toBeUndefined();
+    expect(c.limitsLeaseMs).toBeLessThanOrEqual(30_000);
   });
 
   it('documented upstream timeout and backoff defaults (docs/resilience.md)', () => {

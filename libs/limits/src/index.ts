@@ -10,3 +10,4 @@ export * from './reservation.reader';
 export * from './budget.decision';
 export * from './limits.service';
 export * from './limits.module';
+export * from './lease.keeper';

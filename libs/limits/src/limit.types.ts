@@ -129,6 +129,8 @@ export interface LimitStore {
   /** Loads a period's ledger spend into the counters (never lowering them) and marks the period seeded. */
   seed(tenantId: string, day: string, month: string, dayTtlMs: number, monthTtlMs: number, spend: PeriodSpend): Promise<void>;
   read(tenantId: string, keyId: string, day: string, month: string): Promise<CounterSnapshot>;
+  /** Extends the leases of tickets still held (see LeaseKeeper); a lease that already ran out stays ended. */
+  renew(tickets: Ticket[], leaseMs: number): Promise<void>;
   close(): Promise<void>;
 }
 export const LIMIT_STORE = Symbol('LIMIT_STORE');

@@ -297,6 +297,7 @@ describe('LimitsService with the in-memory store', () => {
       finish: async () => undefined,
       seed: async () => undefined,
       read: async () => ({ key: { daily: { spentUnits: 0, reservedUnits: 0 }, monthly: { spentUnits: 0, reservedUnits: 0 } }, tenant: { daily: { spentUnits: 0, reservedUnits: 0 }, monthly: { spentUnits: 0, reservedUnits: 0 } } }),
+      renew: async () => undefined,
       close: async () => undefined,
     };
     const service = new LimitsService({ upstreamTotalTimeoutMs: 1000 } as AppConfig, broken, new FakeLedger() as unknown as SpendRepository, Date.now);

@@ -10,9 +10,10 @@ import { LimitSettings } from '@gw/db';
 import { GatewayMetrics } from '@gw/observability';
 import { Principal } from '@gw/tenancy';
 import { Period, periodTtlMs, utcDay, utcMonth } from './budget.periods';
+import { LeaseKeeper } from './lease.keeper';
 import { budgetRefusalIsFinal, refusalError } from './limit.errors';
 import {
-  AdmitPlan, AdmitResult, BUDGETS, Clock, CounterSnapshot, LIMITS_CLOCK, LIMIT_STORE, LimitStore, ScopeLimits, Ticket, WINDOW_MS, toUnits, toUsd,
+  AdmitPlan, AdmitResult, BUDGETS, Clock, CounterSnapshot, LIMITS_CLOCK, LIMIT_STORE, LimitStore, ScopeLimits, Ticket, toUnits, toUsd,
 } from './limit.types';
 import { rateLimitHeaders } from './rate-limit.headers';
 import { SpendRepository } from './spend.repository';
@@ -43,6 +44,8 @@ export interface Admission {
   readonly reservedUsd: number;
   /** The reservation is below the worst case: the caller must cap the forwarded output to fit `reservedUsd`. */
   readonly clamped: boolean;
+  /** What was estimated (with `costUsd` the reservation, clamped or not): what the request is billed if its process dies before it finishes (see UsageJournal). */
+  readonly estimate: UsageEstimate;
   settle(actual: ActualUsage): void;
   release(): void;
 }
@@ -81,6 +84,9 @@ export interface LimitsObserver {
   budgetUtilisation(tenant: string, period: string, ratio: number): void;
 }
 
+/** Redis holds of a killed process end within this when LIMITS_LEASE_MS is not configured. */
+export const DEFAULT_LEASE_MS = 20_000;
+
 const unlimited = (l: ScopeLimits) => l.rpm === null && l.tpm === null && l.concurrency === null && l.dailyUnits === null && l.monthlyUnits === null;
 
 /**
@@ -95,6 +101,8 @@ export class LimitsService implements OnModuleInit, OnApplicationShutdown {
   private readonly logger = new Logger('Limits');
   private readonly seeding = new Map<string, Promise<void>>();
   private readonly pending = new Set<Promise<void>>();
+  /** Renews this process's Redis holds while it lives (see LeaseKeeper). */
+  readonly leases: LeaseKeeper;
 
   constructor(
     @Inject(APP_CONFIG) private readonly cfg: AppConfig,
@@ -104,9 +112,12 @@ export class LimitsService implements OnModuleInit, OnApplicationShutdown {
     @Optional() private readonly moduleRef?: ModuleRef,
     /** Set from the app's GatewayMetrics at init; tests may pass their own. */
     @Optional() @Inject(LIMITS_OBSERVER) private observer?: LimitsObserver,
-  ) {}
+  ) {
+    this.leases = new LeaseKeeper(store, cfg.limitsLeaseMs ?? DEFAULT_LEASE_MS);
+  }
 
   onModuleInit(): void {
+    if (this.store.kind === 'redis') this.leases.start();
     // Found app-wide: importing the observability module here would register its metrics a second time.
     try {
       this.observer ??= this.moduleRef?.get(GatewayMetrics, { strict: false });
@@ -133,15 +144,15 @@ export class LimitsService implements OnModuleInit, OnApplicationShutdown {
       month: month.id,
       dayTtlMs: periodTtlMs(day, now),
       monthTtlMs: periodTtlMs(month, now),
-      // No request outlives the total upstream timeout; a reservation older than that lost its replica.
-      leaseMs: this.cfg.upstreamTotalTimeoutMs + WINDOW_MS,
+      // Short, and renewed by this process while the request runs: a killed replica's holds end on their own.
+      leaseMs: this.leases.leaseMs,
       key: scopeLimits(principal.keyLimits),
       tenant: scopeLimits(principal.tenantLimits),
     };
     plan.minCostUnits = Math.min(plan.costUnits, estimate.minCostUsd === undefined ? plan.costUnits : toUnits(clampUsage(estimate.minCostUsd, MAX_ESTIMATE_USD)));
     if (unlimited(plan.key) && unlimited(plan.tenant)) {
       // Nothing to check, but spend is still counted, so a budget set later mid-period starts right.
-      return this.admission(spendOnly(plan), {}, plan);
+      return this.admission(spendOnly(plan), {}, plan, estimate);
     }
     let result = await this.guarded(() => this.store.admit(plan));
     if (result.status === 'seed') {
@@ -163,7 +174,23 @@ export class LimitsService implements OnModuleInit, OnApplicationShutdown {
         headers,
       });
     }
-    return this.admission(result.ticket!, headers, plan);
+    return this.admission(result.ticket!, headers, plan, estimate);
+  }
+
+  /**
+   * Adds spend that never went through an admission of this process: a request of a dead process, billed
+   * at its reservation when its journal is replayed. Counted in the period the request started in; its
+   * reservation (if any) ended with its lease.
+   */
+  charge(tenantId: string, keyId: string, startedAt: Date, costUsd: number): Promise<void> {
+    const units = toUnits(clampUsage(costUsd, MAX_ESTIMATE_USD));
+    if (units <= 0) return Promise.resolve();
+    const at = startedAt.getTime();
+    const now = this.clock();
+    const day = utcDay(at);
+    const month = utcMonth(at);
+    const ticket = spendOnly({ requestId: `charge-${PROCESS_TAG}${(++ticketSeq).toString(36)}`, tenantId, keyId, day: day.id, month: month.id, dayTtlMs: periodTtlMs(day, now), monthTtlMs: periodTtlMs(month, now) });
+    return this.store.finish(ticket, 0, units);
   }
 
   /** The live budget counters of a key and its tenant for the current day and month. */
@@ -178,15 +205,19 @@ export class LimitsService implements OnModuleInit, OnApplicationShutdown {
   }
 
   async onApplicationShutdown(): Promise<void> {
+    this.leases.stop();
     await this.idle();
     await this.store.close();
   }
 
-  private admission(ticket: Ticket, headers: Record<string, string>, plan: AdmitPlan): Admission {
+  private admission(ticket: Ticket, headers: Record<string, string>, plan: AdmitPlan, estimate: UsageEstimate): Admission {
     let done = false;
+    const holds = ticket.mask !== '0000' || ticket.slot.key || ticket.slot.tenant;
+    if (holds) this.leases.hold(ticket);
     const end = (tokens: number, units: number) => {
       if (done) return;
       done = true;
+      if (holds) this.leases.drop(ticket);
       const p: Promise<void> = this.store
         .finish(ticket, tokens, units)
         .catch((e: Error) => this.logger.warn(`settling request ${ticket.requestId} failed: ${e.message}`))
@@ -199,6 +230,8 @@ export class LimitsService implements OnModuleInit, OnApplicationShutdown {
       headers,
       reservedUsd: toUsd(clamped ? ticket.costUnits : plan.costUnits),
       clamped,
+      // A dead process's request is billed at what it reserved: the clamped amount when clamped.
+      estimate: clamped ? { ...estimate, costUsd: toUsd(ticket.costUnits) } : estimate,
       settle: (a) => end(Math.round(clampUsage(a.tokens, MAX_SETTLE_TOKENS)), toUnits(clampUsage(a.costUsd, MAX_ESTIMATE_USD))),
       release: () => end(0, 0),
     };
@@ -250,7 +283,7 @@ export class LimitsService implements OnModuleInit, OnApplicationShutdown {
   }
 }
 
-function spendOnly(plan: AdmitPlan): Ticket {
+function spendOnly(plan: Pick<AdmitPlan, 'requestId' | 'tenantId' | 'keyId' | 'day' | 'month' | 'dayTtlMs' | 'monthTtlMs'>): Ticket {
   return {
     requestId: plan.requestId, tenantId: plan.tenantId, keyId: plan.keyId, day: plan.day, month: plan.month,
     dayTtlMs: plan.dayTtlMs, monthTtlMs: plan.monthTtlMs, tokens: 0, costUnits: 0, mask: '0000',

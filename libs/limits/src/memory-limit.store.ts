@@ -133,6 +133,9 @@ export class MemoryLimitStore implements LimitStore {
     return { key: { daily: kd, monthly: km }, tenant: { daily: td, monthly: tm } };
   }
 
+  /** Nothing outlives this process here, so nothing needs a lease: holds end with their request or the process. */
+  async renew(): Promise<void> {}
+
   async close(): Promise<void> {
     MemoryLimitStore.live.delete(this);
     this.throttler.close();

@@ -178,6 +178,29 @@ return removed
 `;
 
 /**
+ * Renews the leases of one tenant's requests in flight (a live process's heartbeat). ZADD XX: a lease that
+ * already ran out was given back by ADMIT and must not come back (its settle would give it back twice).
+ * KEYS: 1 tenant slots, 2 leases, 3.. key slots
+ * ARGV: 1 lease ms, 2 window ms, then per ticket 4 values: request id, lease member ('' = none),
+ *       index of its key slots in KEYS (0 = none), '1' if it holds a tenant slot
+ */
+export const RENEW_LUA = `
+local tm = redis.call('TIME')
+local now = tonumber(tm[1]) * 1000 + math.floor(tonumber(tm[2]) / 1000)
+local lease = tonumber(ARGV[1])
+local exp = now + lease
+local touched = {}
+for i = 3, #ARGV, 4 do
+  local req, member, ki = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
+  if ARGV[i + 3] == '1' then redis.call('ZADD', KEYS[1], 'XX', exp, req); touched[1] = lease end
+  if ki > 0 then redis.call('ZADD', KEYS[ki], 'XX', exp, req); touched[ki] = lease end
+  if member ~= '' then redis.call('ZADD', KEYS[2], 'XX', exp, member); touched[2] = lease + tonumber(ARGV[2]) end
+end
+for k, ttl in pairs(touched) do redis.call('PEXPIRE', KEYS[k], ttl) end
+return 1
+`;
+
+/**
  * KEYS: 1 day marker, 2 month marker, 3 tenant day, 4 tenant month, then (key day, key month) pairs
  * ARGV: 1 day ttl, 2 month ttl, then from 3 on the ledger spend for KEYS[i] in ARGV[i]
  * Never lowers a counter: settles that landed while the ledger was being read are already in it.

@@ -3,7 +3,7 @@ import Redis from 'ioredis';
 import {
   AdmitPlan, AdmitResult, BUDGETS, CounterSnapshot, LimitStore, PeriodSpend, Refusal, Scope, Ticket, WINDOW_MS, budgetMask,
 } from './limit.types';
-import { ADMIT_LUA, FINISH_LUA, SEED_LUA } from './redis-limit.scripts';
+import { ADMIT_LUA, FINISH_LUA, RENEW_LUA, SEED_LUA } from './redis-limit.scripts';
 
 interface Script {
   src: string;
@@ -13,6 +13,7 @@ const script = (src: string): Script => ({ src, sha: createHash('sha1').update(s
 const ADMIT = script(ADMIT_LUA);
 const FINISH = script(FINISH_LUA);
 const SEED = script(SEED_LUA);
+const RENEW = script(RENEW_LUA);
 
 const SCOPES: readonly Scope[] = ['key', 'tenant'];
 const REASONS = ['requests', 'tokens', 'concurrency', 'budget'] as const;
@@ -23,6 +24,7 @@ export interface RedisStoreStats {
   finish: number;
   seed: number;
   read: number;
+  renew: number;
 }
 
 /**
@@ -33,7 +35,7 @@ export interface RedisStoreStats {
  */
 export class RedisLimitStore implements LimitStore {
   readonly kind = 'redis' as const;
-  readonly stats: RedisStoreStats = { admit: 0, finish: 0, seed: 0, read: 0 };
+  readonly stats: RedisStoreStats = { admit: 0, finish: 0, seed: 0, read: 0, renew: 0 };
   private readonly redis: Redis;
   private closed = false;
 
@@ -85,7 +87,7 @@ export class RedisLimitStore implements LimitStore {
     if (!held && actualUnits <= 0) return;
     const p = prefix(t.tenantId);
     const k = `${p}k:${t.keyId}:`;
-    const member = t.mask !== '0000' ? [t.requestId, t.costUnits, t.mask, t.keyId, t.day, t.month].join('|') : '';
+    const member = t.mask !== '0000' ? leaseMember(t) : '';
     const keys = [`${k}tpm`, `${p}tpm`, `${k}slots`, `${p}slots`, ...budgetKeys(t.tenantId, t.keyId, t.day, t.month), `${p}leases`];
     const args = [t.requestId, member, t.mask, t.tokens, actualTokens, t.costUnits, actualUnits, t.tpmStart.key, t.tpmStart.tenant, t.dayTtlMs, t.monthTtlMs];
     this.stats.finish++;
@@ -116,6 +118,45 @@ export class RedisLimitStore implements LimitStore {
     return { key: { daily: rows[0], monthly: rows[1] }, tenant: { daily: rows[2], monthly: rows[3] } };
   }
 
+  /**
+   * One pipelined round trip for all of a process's tickets: one script per tenant (a script may only touch
+   * one cluster slot, and each tenant has its own hash tag).
+   */
+  async renew(tickets: Ticket[], leaseMs: number): Promise<void> {
+    const byTenant = new Map<string, Ticket[]>();
+    for (const t of tickets) {
+      if (t.mask === '0000' && !t.slot.key && !t.slot.tenant) continue;
+      const list = byTenant.get(t.tenantId);
+      if (list) list.push(t);
+      else byTenant.set(t.tenantId, [t]);
+    }
+    if (!byTenant.size) return;
+    const pipe = this.redis.pipeline();
+    for (const [tenantId, list] of byTenant) {
+      const p = prefix(tenantId);
+      const keys = [`${p}slots`, `${p}leases`];
+      const args: Array<string | number> = [leaseMs, WINDOW_MS];
+      for (const t of list) {
+        let ki = 0;
+        if (t.slot.key) {
+          const k = `${p}k:${t.keyId}:slots`;
+          ki = keys.indexOf(k) + 1 || keys.push(k);
+        }
+        args.push(t.requestId, t.mask !== '0000' ? leaseMember(t) : '', ki, t.slot.tenant ? '1' : '0');
+      }
+      pipe.evalsha(RENEW.sha, keys.length, ...keys, ...args);
+    }
+    this.stats.renew++;
+    const results = (await pipe.exec()) ?? [];
+    if (results.some(([err]) => err && String(err.message).includes('NOSCRIPT'))) {
+      // A fresh (or flushed) Redis: load the script and go again, once.
+      await this.redis.script('LOAD', RENEW.src);
+      return this.renew(tickets, leaseMs);
+    }
+    const failed = results.find(([err]) => err);
+    if (failed) throw failed[0];
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
@@ -131,6 +172,11 @@ export class RedisLimitStore implements LimitStore {
       return this.redis.eval(s.src, keys.length, ...keys, ...args);
     }
   }
+}
+
+/** A budget reservation's entry in the tenant's `leases` zset: everything needed to give it back. */
+function leaseMember(t: Pick<Ticket, 'requestId' | 'costUnits' | 'mask' | 'keyId' | 'day' | 'month'>): string {
+  return [t.requestId, t.costUnits, t.mask, t.keyId, t.day, t.month].join('|');
 }
 
 /** All of a tenant's keys share one hash tag, so a script only touches one cluster slot. */

@@ -5,5 +5,6 @@ export * from './prices.supplement';
 export * from './supplement.catalog';
 export * from './price.table';
 export * from './ledger.writer';
+export * from './usage.journal';
 export * from './usage.service';
 export * from './metering.module';

@@ -124,4 +124,30 @@ describe('LedgerWriter', () => {
     expect(written).toEqual(['straggler']);
     expect(w.stats.lostRows).toBe(1);
   });
+
+  it('journals every row before queueing it and confirms rows to the journal only once Postgres has them', async () => {
+    let down = true;
+    const { db } = fakeDb({ poison: new Set(['bad']), down: () => down });
+    const events: string[] = [];
+    const journal = {
+      sent: () => undefined,
+      finished: (r: UsageRow) => events.push(`journal ${r.requestId}`),
+      confirm: (n: number) => events.push(`confirm ${n}`),
+      adoptDead: () => undefined,
+    };
+    const w = new LedgerWriter(db, { ledgerFlushMs: 1000, ledgerBatchSize: 100 } as AppConfig, journal);
+    for (const level of ['error', 'warn', 'log'] as const) jest.spyOn((w as any).logger, level).mockImplementation(() => undefined);
+    w.record(row('a'));
+    w.record(row('bad'));
+    w.record(row('b'));
+    expect(events).toEqual(['journal a', 'journal bad', 'journal b']);
+    await w.flush();
+    // the database was down: nothing confirmed, the rows stay journaled
+    expect(events).toHaveLength(3);
+    down = false;
+    await w.drain();
+    // written rows and the poison row (dropped for good) are confirmed, oldest first
+    expect(events.slice(3).reduce((n, e) => n + Number(e.split(' ')[1]), 0)).toBe(3);
+    expect(w.depth).toBe(0);
+  });
 });

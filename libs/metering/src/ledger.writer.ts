@@ -1,7 +1,8 @@
-import { BeforeApplicationShutdown, Inject, Injectable, Logger, OnModuleInit } from '@nestjs/common';
+import { BeforeApplicationShutdown, Inject, Injectable, Logger, OnModuleInit, Optional } from '@nestjs/common';
 import { APP_CONFIG, AppConfig } from '@gw/config';
 import { UsageRecordEntity } from '@gw/db';
 import { DataSource } from 'typeorm';
+import { SentRecord, USAGE_JOURNAL, UsageJournal } from './usage.journal';
 
 export type UsageRow = Omit<UsageRecordEntity, never>;
 
@@ -59,6 +60,8 @@ const INSERT_SQL =
   `INSERT INTO usage_records (${COLUMNS.map((c) => c[1]).join(', ')}) ` +
   `SELECT * FROM unnest(${COLUMNS.map((c, i) => `$${i + 1}::${c[2]}[]`).join(', ')}) ` +
   `ON CONFLICT (request_id) DO NOTHING`;
+/** For replays: tells which rows were new (a row already in the ledger is skipped, and must not be charged twice). */
+const INSERT_RETURNING_SQL = `${INSERT_SQL} RETURNING request_id`;
 
 function columnsOf(rows: UsageRow[]): unknown[][] {
   return COLUMNS.map(([field]) => rows.map((r) => r[field] ?? null));
@@ -143,6 +146,11 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  * written and a row that fails alone is dropped with an error log (`stats.poisonRows`): one bad row never
  * blocks the queue. Shutdown flushes everything that is left and logs what could not be written; a row
  * recorded after that (a straggler) is written at once, best effort.
+ *
+ * With a journal (the gateway's), every row is appended to it synchronously before it is queued, and the
+ * journal is told as rows reach Postgres, so a killed process loses none: its journal is replayed with
+ * `insertNow`. Rows leave the queue in order (a failed flush puts its rows back in front), so "the oldest n"
+ * is all the journal needs to hear.
  */
 @Injectable()
 export class LedgerWriter implements OnModuleInit, BeforeApplicationShutdown {
@@ -160,6 +168,7 @@ export class LedgerWriter implements OnModuleInit, BeforeApplicationShutdown {
   constructor(
     private readonly dataSource: DataSource,
     @Inject(APP_CONFIG) private readonly cfg: AppConfig,
+    @Optional() @Inject(USAGE_JOURNAL) private readonly journal?: UsageJournal,
   ) {}
 
   onModuleInit(): void {
@@ -181,7 +190,10 @@ export class LedgerWriter implements OnModuleInit, BeforeApplicationShutdown {
       this.stats.sanitizedRows++;
       this.logger.warn(`request ${row.requestId}: out-of-range values clamped before metering (${changed.join(', ')})`);
     }
+    // Before the response's last byte (the caller's job): from here on, a killed process does not lose it.
+    this.journal?.finished(row);
     if (this.queue.length >= MAX_QUEUE) {
+      // Not confirmed to the journal: the row stays there and is written by the next start's replay.
       this.logger.error(`ledger queue full (${MAX_QUEUE}); dropping the oldest row ${this.queue[0].requestId}`);
       this.queue.shift();
       this.stats.lostRows++;
@@ -190,6 +202,40 @@ export class LedgerWriter implements OnModuleInit, BeforeApplicationShutdown {
     this.stats.queued = this.queue.length;
     if (this.closed) this.flushLate();
     else if (this.queue.length >= this.cfg.ledgerBatchSize) void this.flush();
+  }
+
+  /** A request is being sent upstream: journaled, so that it is billed (at its reservation) even if this process dies. */
+  sent(rec: SentRecord): void {
+    this.journal?.sent(rec);
+  }
+
+  /**
+   * Writes rows now (replayed from a journal), resolving to the ids that were not in the ledger yet. A row
+   * the database refuses even on its own is dropped with an error log, as in a flush; a database that cannot
+   * be reached rejects, and the caller tries again later.
+   */
+  async insertNow(input: UsageRow[]): Promise<Set<string>> {
+    const inserted = new Set<string>();
+    const rows = input.map((r) => sanitizeUsageRow(r).row);
+    for (let i = 0; i < rows.length; i += this.cfg.ledgerBatchSize) {
+      const pending = [rows.slice(i, i + this.cfg.ledgerBatchSize)];
+      while (pending.length) {
+        const chunk = pending.shift()!;
+        try {
+          const out = (await this.dataSource.query(INSERT_RETURNING_SQL, columnsOf(chunk))) as Array<{ request_id: string }>;
+          for (const r of out) inserted.add(r.request_id);
+        } catch (e) {
+          if (!isRowError(e)) throw e;
+          if (chunk.length > 1) pending.unshift(chunk.slice(0, chunk.length >> 1), chunk.slice(chunk.length >> 1));
+          else {
+            this.stats.poisonRows++;
+            this.logger.error(`replayed ledger row dropped, the database refused it (${(e as { code?: string }).code}: ${(e as Error).message}): ${JSON.stringify(chunk[0])}`);
+          }
+        }
+      }
+    }
+    this.stats.written += inserted.size;
+    return inserted;
   }
 
   get depth(): number {
@@ -234,7 +280,8 @@ export class LedgerWriter implements OnModuleInit, BeforeApplicationShutdown {
 
   private giveUp(rows: number, when: string): void {
     const ids = this.queue.slice(0, 5).map((r) => r.requestId);
-    this.logger.error(`${rows} ledger row(s) could not be written ${when} and are lost (requests ${ids.join(', ')}${rows > ids.length ? ', …' : ''})`);
+    const fate = this.journal ? 'are kept in the usage journal for the next start to write' : 'are lost';
+    this.logger.error(`${rows} ledger row(s) could not be written ${when} and ${fate} (requests ${ids.join(', ')}${rows > ids.length ? ', …' : ''})`);
     this.stats.lostRows += rows;
     this.queue = [];
     this.stats.queued = 0;
@@ -253,6 +300,7 @@ export class LedgerWriter implements OnModuleInit, BeforeApplicationShutdown {
         try {
           await this.dataSource.query(INSERT_SQL, columnsOf(rows));
           written += rows.length;
+          this.journal?.confirm(rows.length);
         } catch (e) {
           error = e as Error;
           if (!isRowError(e)) {
@@ -267,6 +315,7 @@ export class LedgerWriter implements OnModuleInit, BeforeApplicationShutdown {
             pending.unshift(rows.slice(0, mid), rows.slice(mid));
           } else {
             this.stats.poisonRows++;
+            this.journal?.confirm(1);
             this.logger.error(`ledger row dropped, the database refused it (${(e as { code?: string }).code}: ${error.message}): ${JSON.stringify(rows[0])}`);
           }
         }

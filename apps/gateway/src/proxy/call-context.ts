@@ -37,6 +37,10 @@ export class CallContext {
   outputCap?: number;
   /** `service_tier` as requested, then as the upstream reported it (authoritative): priority and flex are priced apart. */
   serviceTier: string | null = null;
+  /** Called where the dispatcher issues each upstream attempt: the usage journal's "sent upstream" record. */
+  onDispatch?: () => void;
+  /** Metered already (settled, ledger row journaled): `ProxyService.finish` runs once, before the last byte. */
+  finished = false;
 
   constructor(
     readonly requestId: string,

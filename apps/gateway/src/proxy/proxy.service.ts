@@ -199,7 +199,34 @@ export class ProxyService {
     bodyFor: (t: ResolvedTarget) => Body,
     accept?: (t: ResolvedTarget) => boolean,
   ): Promise<UpstreamResponse> {
+    ctx.onDispatch = () => this.journalSent(ctx, stream);
     return this.dispatcher.send(ctx, op, stream, bodyFor, accept);
+  }
+
+  /**
+   * On the first upstream attempt: the journal records the request with its reservation, so that it is
+   * billed (at that reservation, `gateway_restarted`) if this process dies before it finishes.
+   */
+  private journalSent(ctx: CallContext, stream: boolean): void {
+    ctx.onDispatch = undefined;
+    const est = ctx.admission?.estimate;
+    const input = ctx.promptEstimate;
+    this.ledger.sent({
+      requestId: ctx.requestId,
+      clientRequestId: ctx.clientRequestId,
+      tenantId: ctx.principal.tenantId,
+      keyId: ctx.principal.keyId,
+      routeId: ctx.route?.id ?? null,
+      providerId: ctx.target?.provider.id ?? null,
+      endpoint: ctx.endpoint,
+      requestedModel: ctx.model,
+      upstreamModel: ctx.upstreamModel,
+      streamed: stream,
+      startedAt: ctx.startedAt,
+      inputTokens: input,
+      outputTokens: Math.max(0, (est?.tokens ?? input) - input),
+      costUsd: est?.costUsd ?? 0,
+    });
   }
 
   /** The upstream body with the model rewritten and the provider's own adjustments applied. */
@@ -268,11 +295,21 @@ export class ProxyService {
       this.logger.error(`request ${ctx.requestId}: ${(e as Error)?.stack ?? String(e)}`);
     }
     if (res.headersSent) {
-      if (!res.writableEnded) res.end();
+      if (!res.writableEnded) this.end(ctx, res);
       return;
     }
     this.writeHead(ctx, res, ctx.status, { 'content-type': 'application/json', ...err.headers });
-    res.end(JSON.stringify(err.body));
+    this.end(ctx, res, JSON.stringify(err.body));
+  }
+
+  /**
+   * Ends the response, metering the request first: its ledger row is journaled before the last byte goes
+   * out, so a client that has its whole answer always has a row, even if the process is killed right after.
+   */
+  end(ctx: CallContext, res: Response, body?: string | Buffer): void {
+    this.finish(ctx);
+    if (body === undefined) res.end();
+    else res.end(body);
   }
 
   /** What prices a request besides its model: the serving provider's kind and the service tier. */
@@ -280,8 +317,14 @@ export class ProxyService {
     return { provider: t?.provider.kind, serviceTier: ctx.serviceTier };
   }
 
-  /** Exactly one ledger row and one metrics observation per authenticated request. */
+  /**
+   * Exactly one ledger row and one metrics observation per authenticated request: at the end of the
+   * response (`end`), or in the handler's `finally` for a request whose response never ended (client gone).
+   */
   finish(ctx: CallContext): void {
+    if (ctx.finished) return;
+    ctx.finished = true;
+    ctx.onDispatch = undefined;
     const u = ctx.usage;
     const costUsd = this.prices.cost([ctx.upstreamModel, ctx.model], u, this.pricing(ctx));
     const tokens = u.inputTokens + u.outputTokens;
@@ -396,7 +439,7 @@ export class ProxyService {
     ctx.noteServiceTier(json.service_tier);
     ctx.status = up.res.statusCode;
     this.writeHead(ctx, res, up.res.statusCode, { 'content-type': 'application/json' });
-    res.end(buf);
+    this.end(ctx, res, buf);
   }
 
   /**
@@ -448,12 +491,12 @@ export class ProxyService {
       await this.pumpSse(ctx, res, up, handle);
       if (!sawDone && !sawFinish && !ctx.usageReported) throw new Error('upstream stream ended early');
       this.estimateIfUnreported(ctx, contentEvents);
-      res.end();
+      this.end(ctx, res);
     } catch (e) {
       const err = this.streamError(ctx, up, e, contentEvents);
       if (!res.writableEnded && !res.destroyed) {
         res.write(`data: ${JSON.stringify(err.body)}\n\n`);
-        res.end();
+        this.end(ctx, res);
       }
     }
   }

@@ -139,6 +139,7 @@ export class UpstreamDispatcher {
           let wait: number | undefined;
           let waiting = false;
           try {
+            ctx.onDispatch?.();
             waiting = true;
             const res = await this.upstream.request(p.baseUrl + PATHS[op], {
               method: 'POST',

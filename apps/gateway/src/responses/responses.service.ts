@@ -149,7 +149,7 @@ export class ResponsesService {
       await this.proxy.pumpSse(ctx, res, up, handle);
       if (!terminal) throw new Error('upstream stream ended before response.completed');
       this.proxy.estimateIfUnreported(ctx, deltas);
-      res.end();
+      this.proxy.end(ctx, res);
     } catch (e) {
       this.endStreamWithFailure(ctx, res, up, e, deltas, (err) =>
         sseFrame('response.failed', {
@@ -212,7 +212,7 @@ export class ResponsesService {
       finished = true;
       await this.proxy.write(res, translator.finish().join(''));
       this.proxy.estimateIfUnreported(ctx, deltas);
-      res.end();
+      this.proxy.end(ctx, res);
     } catch (e) {
       if (finished) throw e;
       this.endStreamWithFailure(ctx, res, up, e, deltas, (err) => translator.fail(err).join(''));
@@ -229,7 +229,7 @@ export class ResponsesService {
     const response = chatCompletionToResponse(completion, this.translationContext(ctx, body, tr));
     ctx.status = 200;
     this.proxy.writeHead(ctx, res, 200, { 'content-type': 'application/json' });
-    res.end(JSON.stringify(response));
+    this.proxy.end(ctx, res, JSON.stringify(response));
   }
 
   /** A stream that broke after the first byte ends with an event the client can read, and is metered. */
@@ -237,7 +237,7 @@ export class ResponsesService {
     const err = this.proxy.streamError(ctx, up, e, deltas);
     if (!res.writableEnded && !res.destroyed) {
       res.write(frame({ code: err.body.error.code ?? 'server_error', message: err.body.error.message }));
-      res.end();
+      this.proxy.end(ctx, res);
     }
   }
 
