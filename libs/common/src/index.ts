@@ -5,3 +5,4 @@ export * from './crypto';
 export * from './glob';
 export * from './http-app.setup';
 export * from './json.guards';
+export * from './client-address';

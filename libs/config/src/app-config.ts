@@ -45,4 +45,9 @@ export interface AppConfig {
   circuitFailureThreshold: number;
   /** How long an open circuit sends traffic elsewhere before it lets one probe through. */
   circuitCooldownMs: number;
+  /**
+   * Reverse proxies (addresses / CIDR ranges) whose `X-Forwarded-For` is believed. Empty (the default): the
+   * client address is the TCP peer and the header is ignored. See docs/access-control.md.
+   */
+  trustedProxies: string[];
 }

@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { AppConfig } from './app-config';
 
 type Env = Record<string, string | undefined>;
@@ -63,6 +64,23 @@ class EnvReader {
     return raw as T;
   }
 
+  /** Comma- or space-separated addresses and CIDR ranges (`10.0.0.0/8`, `2001:db8::/32`, `127.0.0.1`). */
+  cidrs(name: string): string[] {
+    const raw = this.str(name);
+    if (raw === undefined) return [];
+    const list = raw.split(/[\s,]+/).filter(Boolean);
+    for (const c of list) {
+      const [addr, bits, extra] = c.split('/');
+      const v = isIP(addr);
+      const max = v === 4 ? 32 : 128;
+      if (!v || extra !== undefined || (bits !== undefined && (!/^\d{1,3}$/.test(bits) || Number(bits) > max))) {
+        this.problems.push(`${name} must list IP addresses or CIDR ranges such as 10.0.0.0/8 (got "${c}")`);
+        return [];
+      }
+    }
+    return list;
+  }
+
   size(name: string, def: string): string {
     const raw = this.str(name) ?? def;
     if (!/^\d+(b|kb|mb|gb)?$/i.test(raw)) {
@@ -118,6 +136,7 @@ export function parseConfig(env: Env = process.env): AppConfig {
     upstreamTotalTimeoutMs: r.int('UPSTREAM_TOTAL_TIMEOUT_MS', 600_000, 1, 7_200_000),
     circuitFailureThreshold: r.int('CIRCUIT_FAILURE_THRESHOLD', 5, 0, 1000),
     circuitCooldownMs: r.int('CIRCUIT_COOLDOWN_MS', 30_000, 1, 3_600_000),
+    trustedProxies: r.cidrs('TRUSTED_PROXIES'),
   };
   if (r.problems.length) throw new ConfigError(r.problems);
   return cfg;

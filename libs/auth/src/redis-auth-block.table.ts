@@ -1,0 +1,157 @@
+import { Logger } from '@nestjs/common';
+import { createHash } from 'node:crypto';
+import Redis from 'ioredis';
+import { AttemptTicket, AuthBlockTable, AuthFailureLimits, MemoryAuthBlockTable, Reservation } from './auth-block.table';
+
+/** KEYS: counter hash, block key. ARGV: maxFailures, windowMs. → {1} reserved | {0, ms} busy | {-1, ms} blocked */
+const RESERVE_LUA = `
+local b = redis.call('PTTL', KEYS[2])
+if b > 0 then return {-1, b} end
+local f = tonumber(redis.call('HGET', KEYS[1], 'f') or '0')
+local p = tonumber(redis.call('HGET', KEYS[1], 'p') or '0')
+if f + p >= tonumber(ARGV[1]) then return {0, 1000} end
+redis.call('HINCRBY', KEYS[1], 'p', 1)
+if redis.call('PTTL', KEYS[1]) < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return {1, 0}`;
+
+/** KEYS: counter hash, block key. ARGV: maxFailures, blockMs, windowMs. → ms blocked (0: not blocked) */
+const FAIL_LUA = `
+local b = redis.call('PTTL', KEYS[2])
+if b > 0 then return b end
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  if tonumber(redis.call('HGET', KEYS[1], 'p') or '0') > 0 then redis.call('HINCRBY', KEYS[1], 'p', -1) end
+else
+  redis.call('HSET', KEYS[1], 'p', 0)
+  redis.call('PEXPIRE', KEYS[1], ARGV[3])
+end
+local f = redis.call('HINCRBY', KEYS[1], 'f', 1)
+if f >= tonumber(ARGV[1]) then
+  redis.call('SET', KEYS[2], '1', 'PX', ARGV[2])
+  redis.call('DEL', KEYS[1])
+  return tonumber(ARGV[2])
+end
+return 0`;
+
+/** KEYS: counter hash. */
+const RELEASE_LUA = `
+if tonumber(redis.call('HGET', KEYS[1], 'p') or '0') > 0 then redis.call('HINCRBY', KEYS[1], 'p', -1) end
+return 0`;
+
+interface Script {
+  src: string;
+  sha: string;
+}
+const script = (src: string): Script => ({ src, sha: createHash('sha1').update(src).digest('hex') });
+const RESERVE = script(RESERVE_LUA);
+const FAIL = script(FAIL_LUA);
+const RELEASE = script(RELEASE_LUA);
+
+interface RedisTicket extends AttemptTicket {
+  redis: true;
+}
+const isRedisTicket = (t: AttemptTicket): t is RedisTicket => (t as RedisTicket).redis === true;
+
+/**
+ * The block table in Redis (REDIS_URL): counters and blocks shared by every replica, each step one atomic
+ * script (reserve, fail, release), keys expiring on their own (counters after the window, blocks after
+ * blockMs), so Redis memory stays bounded and nothing is evicted early (unless Redis itself is configured
+ * with an `allkeys-*` eviction policy: do not).
+ *
+ * Blocks seen here are kept in a local `MemoryAuthBlockTable` too, so a blocked address is refused without a
+ * round trip. Redis down or slow (500 ms): the local table takes over for counting (each replica on its own,
+ * as without Redis), blocks already known stay in force, and nothing answers 500.
+ */
+export class RedisAuthBlockTable implements AuthBlockTable {
+  private readonly logger = new Logger('AuthBlocks');
+  private readonly local: MemoryAuthBlockTable;
+  private redisClient?: Redis;
+  private lastWarn = 0;
+  readonly stats = { reserve: 0, fail: 0, release: 0, fallbacks: 0 };
+
+  constructor(
+    private readonly url: string,
+    readonly limits: AuthFailureLimits,
+    /** `gateway` or `admin`: each app has its own budget. */
+    private readonly scope: string,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.local = new MemoryAuthBlockTable(limits, undefined, now);
+  }
+
+  /** Connected on first use: an app that never judges a credential (e.g. the admin table inside the gateway) never connects. */
+  private get redis(): Redis {
+    if (!this.redisClient) {
+      this.redisClient = new Redis(this.url, { maxRetriesPerRequest: 1, connectTimeout: 1000, commandTimeout: 500, connectionName: `gw-auth-${this.scope}` });
+      this.redisClient.on('error', () => undefined); // surfaced per command
+    }
+    return this.redisClient;
+  }
+
+  blockedMs(bucket: string): number {
+    return this.local.blockedMs(bucket);
+  }
+
+  async reserve(bucket: string): Promise<Reservation> {
+    const known = this.local.blockedMs(bucket);
+    if (known > 0) return { ok: false, retryAfterMs: known };
+    try {
+      this.stats.reserve++;
+      const [status, ms] = (await this.run(RESERVE, this.keys(bucket), [this.limits.maxFailures, this.limits.windowMs])) as [number, number];
+      if (status === 1) return { ok: true, ticket: { bucket, redis: true } as RedisTicket };
+      if (status === -1) this.local.block(bucket, this.now() + ms);
+      return { ok: false, retryAfterMs: ms };
+    } catch (e) {
+      this.degraded(e);
+      return this.local.reserve(bucket);
+    }
+  }
+
+  async fail(ticket: AttemptTicket): Promise<void> {
+    if (!isRedisTicket(ticket)) return this.local.fail(ticket);
+    try {
+      this.stats.fail++;
+      const ms = Number(await this.run(FAIL, this.keys(ticket.bucket), [this.limits.maxFailures, this.limits.blockMs, this.limits.windowMs]));
+      if (ms > 0) this.local.block(ticket.bucket, this.now() + ms);
+    } catch (e) {
+      this.degraded(e);
+      const r = this.local.reserve(ticket.bucket);
+      if (r.ok) this.local.fail(r.ticket);
+    }
+  }
+
+  release(ticket: AttemptTicket): void {
+    if (!isRedisTicket(ticket)) return this.local.release(ticket);
+    this.stats.release++;
+    // Fire and forget: a lost release only over-counts until the window ends.
+    this.run(RELEASE, [this.keys(ticket.bucket)[0]], []).catch((e) => this.degraded(e));
+  }
+
+  async close(): Promise<void> {
+    const r = this.redisClient;
+    this.redisClient = undefined;
+    if (r) await r.quit().catch(() => r.disconnect());
+  }
+
+  /** Counter and block share a hash tag: one cluster slot per bucket. */
+  private keys(bucket: string): [string, string] {
+    const base = `gw:auth:{${this.scope}:${bucket}}`;
+    return [`${base}:c`, `${base}:b`];
+  }
+
+  private degraded(e: unknown): void {
+    this.stats.fallbacks++;
+    const t = this.now();
+    if (t - this.lastWarn < 10_000) return;
+    this.lastWarn = t;
+    this.logger.warn(`Redis unavailable for failed-authentication counting (${(e as Error).message}); counting in this process until it is back`);
+  }
+
+  private async run(s: Script, keys: string[], args: Array<string | number>): Promise<unknown> {
+    try {
+      return await this.redis.evalsha(s.sha, keys.length, ...keys, ...args);
+    } catch (e) {
+      if (!String((e as Error).message).includes('NOSCRIPT')) throw e;
+      return this.redis.eval(s.src, keys.length, ...keys, ...args);
+    }
+  }
+}
