@@ -30,6 +30,8 @@ export interface AuthBlockTable {
   reserve(bucket: string): Reservation | Promise<Reservation>;
   fail(ticket: AttemptTicket): void | Promise<void>;
   release(ticket: AttemptTicket): void;
+  /** Connects and subscribes, for tables that share state (Redis). */
+  start?(): Promise<void>;
   close(): Promise<void>;
 }
 

@@ -1,4 +1,4 @@
-import { OnApplicationShutdown } from '@nestjs/common';
+import { OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import { addressBucket, clientAddressOf } from '@gw/common';
 import type { AppConfig } from '@gw/config';
 import { AttemptTicket, AuthBlockTable, AuthFailureLimits, MemoryAuthBlockTable, Reservation } from './auth-block.table';
@@ -24,7 +24,7 @@ export function authBucketOf(req: object): string {
  * Retry-After). Successes do not reset the count, so a valid low-privilege token cannot be used to keep
  * guessing. The counting itself is the block table's (memory, or Redis shared by replicas: REDIS_URL).
  */
-export class AuthFailureLimiter implements OnApplicationShutdown {
+export class AuthFailureLimiter implements OnModuleInit, OnApplicationShutdown {
   constructor(readonly table: AuthBlockTable) {}
 
   get limits(): AuthFailureLimits {
@@ -55,6 +55,10 @@ export class AuthFailureLimiter implements OnApplicationShutdown {
     if (r.ok) await this.table.fail(r.ticket);
   }
 
+  async onModuleInit(): Promise<void> {
+    await this.table.start?.();
+  }
+
   async onApplicationShutdown(): Promise<void> {
     await this.table.close();
   }
@@ -64,6 +68,6 @@ export class AuthFailureLimiter implements OnApplicationShutdown {
 export class GatewayAuthFailureLimiter extends AuthFailureLimiter {}
 
 /** The table for one app's budget: Redis when REDIS_URL is set, else process memory. */
-export function authBlockTable(cfg: Pick<AppConfig, 'redisUrl'>, limits: AuthFailureLimits, scope: 'gateway' | 'admin'): AuthBlockTable {
-  return cfg.redisUrl ? new RedisAuthBlockTable(cfg.redisUrl, limits, scope) : new MemoryAuthBlockTable(limits);
+export function authBlockTable(cfg: Pick<AppConfig, 'redisUrl' | 'authRedisNamespace'>, limits: AuthFailureLimits, scope: 'gateway' | 'admin'): AuthBlockTable {
+  return cfg.redisUrl ? new RedisAuthBlockTable(cfg.redisUrl, limits, scope, cfg.authRedisNamespace ?? '') : new MemoryAuthBlockTable(limits);
 }

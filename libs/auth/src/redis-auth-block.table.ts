@@ -14,7 +14,10 @@ redis.call('HINCRBY', KEYS[1], 'p', 1)
 if redis.call('PTTL', KEYS[1]) < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return {1, 0}`;
 
-/** KEYS: counter hash, block key. ARGV: maxFailures, blockMs, windowMs. → ms blocked (0: not blocked) */
+/**
+ * KEYS: counter hash, block key. ARGV: maxFailures, blockMs, windowMs, channel, message. → ms blocked (0: not
+ * blocked). A new block is published, so every replica refuses the address at once, valid keys included.
+ */
 const FAIL_LUA = `
 local b = redis.call('PTTL', KEYS[2])
 if b > 0 then return b end
@@ -28,6 +31,7 @@ local f = redis.call('HINCRBY', KEYS[1], 'f', 1)
 if f >= tonumber(ARGV[1]) then
   redis.call('SET', KEYS[2], '1', 'PX', ARGV[2])
   redis.call('DEL', KEYS[1])
+  redis.call('PUBLISH', ARGV[4], ARGV[5] .. ' ' .. ARGV[2])
   return tonumber(ARGV[2])
 end
 return 0`;
@@ -58,13 +62,16 @@ const isRedisTicket = (t: AttemptTicket): t is RedisTicket => (t as RedisTicket)
  * with an `allkeys-*` eviction policy: do not).
  *
  * Blocks seen here are kept in a local `MemoryAuthBlockTable` too, so a blocked address is refused without a
- * round trip. Redis down or slow (500 ms): the local table takes over for counting (each replica on its own,
+ * round trip; a new block is published (one channel per namespace) and every replica subscribed adds it to
+ * its local table, so a key already known good, which never asks Redis, is refused everywhere too. Redis down or slow (500 ms): the local table takes over for counting (each replica on its own,
  * as without Redis), blocks already known stay in force, and nothing answers 500.
  */
 export class RedisAuthBlockTable implements AuthBlockTable {
   private readonly logger = new Logger('AuthBlocks');
   private readonly local: MemoryAuthBlockTable;
   private redisClient?: Redis;
+  private subscriber?: Redis;
+  private readonly channel: string;
   private lastWarn = 0;
   readonly stats = { reserve: 0, fail: 0, release: 0, fallbacks: 0 };
 
@@ -73,14 +80,36 @@ export class RedisAuthBlockTable implements AuthBlockTable {
     readonly limits: AuthFailureLimits,
     /** `gateway` or `admin`: each app has its own budget. */
     private readonly scope: string,
+    private readonly namespace = '',
     private readonly now: () => number = Date.now,
   ) {
     this.local = new MemoryAuthBlockTable(limits, undefined, now);
+    this.channel = `gw:auth:blocks:${namespace}`;
   }
 
-  /** Connected on first use: an app that never judges a credential (e.g. the admin table inside the gateway) never connects. */
+  /** The local table (known blocks, fallback counters): for tests and metrics. */
+  get memory(): MemoryAuthBlockTable {
+    return this.local;
+  }
+
+  /** Subscribes to new blocks (and connects). Until then (and while Redis is away) blocks are learned per request. */
+  async start(): Promise<void> {
+    void this.redis;
+    const sub = new Redis(this.url, { connectTimeout: 1000, connectionName: `gw-auth-${this.scope}-sub` });
+    sub.on('error', () => undefined);
+    sub.on('message', (_channel: string, msg: string) => {
+      const [scope, bucket, ms] = msg.split(' ');
+      if (scope === this.scope && Number(ms) > 0) this.local.block(bucket, this.now() + Number(ms));
+    });
+    this.subscriber = sub;
+    // Never holds up start-up: with Redis away, ioredis subscribes once it connects.
+    const subscribed = sub.subscribe(this.channel).catch((e: Error) => this.degraded(e));
+    await Promise.race([subscribed, new Promise((r) => setTimeout(r, 1000).unref())]);
+  }
+
   private get redis(): Redis {
     if (!this.redisClient) {
+      // Fail fast: a guess waits at most 500 ms for Redis before this process counts it alone.
       this.redisClient = new Redis(this.url, { maxRetriesPerRequest: 1, connectTimeout: 1000, commandTimeout: 500, connectionName: `gw-auth-${this.scope}` });
       this.redisClient.on('error', () => undefined); // surfaced per command
     }
@@ -110,7 +139,8 @@ export class RedisAuthBlockTable implements AuthBlockTable {
     if (!isRedisTicket(ticket)) return this.local.fail(ticket);
     try {
       this.stats.fail++;
-      const ms = Number(await this.run(FAIL, this.keys(ticket.bucket), [this.limits.maxFailures, this.limits.blockMs, this.limits.windowMs]));
+      const args = [this.limits.maxFailures, this.limits.blockMs, this.limits.windowMs, this.channel, `${this.scope} ${ticket.bucket}`];
+      const ms = Number(await this.run(FAIL, this.keys(ticket.bucket), args));
       if (ms > 0) this.local.block(ticket.bucket, this.now() + ms);
     } catch (e) {
       this.degraded(e);
@@ -127,14 +157,13 @@ export class RedisAuthBlockTable implements AuthBlockTable {
   }
 
   async close(): Promise<void> {
-    const r = this.redisClient;
-    this.redisClient = undefined;
-    if (r) await r.quit().catch(() => r.disconnect());
+    for (const r of [this.redisClient, this.subscriber]) if (r) await r.quit().catch(() => r.disconnect());
+    this.redisClient = this.subscriber = undefined;
   }
 
   /** Counter and block share a hash tag: one cluster slot per bucket. */
   private keys(bucket: string): [string, string] {
-    const base = `gw:auth:{${this.scope}:${bucket}}`;
+    const base = `gw:auth:{${this.namespace}:${this.scope}:${bucket}}`;
     return [`${base}:c`, `${base}:b`];
   }
 

@@ -50,4 +50,9 @@ export interface AppConfig {
    * client address is the TCP peer and the header is ignored. See docs/access-control.md.
    */
   trustedProxies: string[];
+  /**
+   * Namespace of the failed-authentication counters and blocks in Redis: deployments (or test stacks)
+   * sharing one Redis keep apart by setting different ones. Empty by default.
+   */
+  authRedisNamespace: string;
 }

@@ -137,6 +137,7 @@ export function parseConfig(env: Env = process.env): AppConfig {
     circuitFailureThreshold: r.int('CIRCUIT_FAILURE_THRESHOLD', 5, 0, 1000),
     circuitCooldownMs: r.int('CIRCUIT_COOLDOWN_MS', 30_000, 1, 3_600_000),
     trustedProxies: r.cidrs('TRUSTED_PROXIES'),
+    authRedisNamespace: r.str('AUTH_REDIS_NAMESPACE') ?? '',
   };
   if (r.problems.length) throw new ConfigError(r.problems);
   return cfg;
