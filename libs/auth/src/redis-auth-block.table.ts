@@ -109,8 +109,10 @@ export class RedisAuthBlockTable implements AuthBlockTable {
 
   private get redis(): Redis {
     if (!this.redisClient) {
-      // Fail fast: a guess waits at most 500 ms for Redis before this process counts it alone.
-      this.redisClient = new Redis(this.url, { maxRetriesPerRequest: 1, connectTimeout: 1000, commandTimeout: 500, connectionName: `gw-auth-${this.scope}` });
+      // Fail fast: a guess waits at most 500 ms for Redis (none while it is disconnected) before this process counts it alone.
+      this.redisClient = new Redis(this.url, {
+        maxRetriesPerRequest: 1, connectTimeout: 1000, commandTimeout: 500, enableOfflineQueue: false, connectionName: `gw-auth-${this.scope}`,
+      });
       this.redisClient.on('error', () => undefined); // surfaced per command
     }
     return this.redisClient;
