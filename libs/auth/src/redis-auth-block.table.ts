@@ -95,15 +95,20 @@ export class RedisAuthBlockTable implements AuthBlockTable {
   /** Subscribes to new blocks (and connects). Until then (and while Redis is away) blocks are learned per request. */
   async start(): Promise<void> {
     void this.redis;
-    const sub = new Redis(this.url, { connectTimeout: 1000, connectionName: `gw-auth-${this.scope}-sub` });
+    // Subscribed again on every (re)connection; a replica that was cut off learns the blocks made meanwhile per request.
+    const sub = new Redis(this.url, { connectTimeout: 1000, autoResubscribe: false, maxRetriesPerRequest: 1, connectionName: `gw-auth-${this.scope}-sub` });
     sub.on('error', () => undefined);
     sub.on('message', (_channel: string, msg: string) => {
       const [scope, bucket, ms] = msg.split(' ');
       if (scope === this.scope && Number(ms) > 0) this.local.block(bucket, this.now() + Number(ms));
     });
     this.subscriber = sub;
-    // Never holds up start-up: with Redis away, ioredis subscribes once it connects.
-    const subscribed = sub.subscribe(this.channel).catch((e: Error) => this.degraded(e));
+    const subscribed = new Promise<void>((resolve) => {
+      sub.on('ready', () => {
+        sub.subscribe(this.channel).then(() => resolve(), (e: Error) => this.degraded(e));
+      });
+    });
+    // Never holds up start-up for long: with Redis away, the subscription follows once it connects.
     await Promise.race([subscribed, new Promise((r) => setTimeout(r, 1000).unref())]);
   }
 
@@ -159,7 +164,10 @@ export class RedisAuthBlockTable implements AuthBlockTable {
   }
 
   async close(): Promise<void> {
-    for (const r of [this.redisClient, this.subscriber]) if (r) await r.quit().catch(() => r.disconnect());
+    for (const r of [this.redisClient, this.subscriber]) {
+      if (r?.status === 'ready') await r.quit().catch(() => r.disconnect());
+      else r?.disconnect(); // quit would wait for a connection that may never come
+    }
     this.redisClient = this.subscriber = undefined;
   }
 
