@@ -13,9 +13,13 @@ export const DEFAULT_AUTH_FAILURE_LIMITS: AuthFailureLimits = { maxFailures: 10,
  */
 export const GATEWAY_AUTH_FAILURE_LIMITS: AuthFailureLimits = { maxFailures: 30, windowMs: 60_000, blockMs: 60_000 };
 
+const BUCKET = Symbol('gw.authBucket');
+
 /** The bucket a request's failures count in: its client address (TRUSTED_PROXIES applied), IPv6 per /64. */
 export function authBucketOf(req: object): string {
-  return addressBucket(clientAddressOf(req));
+  const r = req as Record<symbol, string | undefined>;
+  // Asked by the pre-body gate and by the guard: computed once.
+  return (r[BUCKET] ??= addressBucket(clientAddressOf(req)));
 }
 
 /**

@@ -34,6 +34,14 @@ describe('client address', () => {
     expect(clientAddressOf(req)).toBe('192.0.2.44');
   });
 
+  it('matches IPv4 ranges exactly', () => {
+    const t = new TrustedProxies(['10.0.0.0/8', '192.168.1.7', '172.16.0.0/12']);
+    expect(['10.0.0.0', '10.255.255.255', '192.168.1.7', '172.31.0.1'].filter((ip) => t.has(ip))).toHaveLength(4);
+    expect(['11.0.0.1', '9.255.255.255', '192.168.1.8', '172.32.0.1', '10.0.0', '10.0.0.256', '::1', ''].filter((ip) => t.has(ip))).toEqual([]);
+    expect(new TrustedProxies(['0.0.0.0/0']).has('203.0.113.9')).toBe(true);
+    expect(new TrustedProxies(['0.0.0.0/0']).has('2001:db8::1')).toBe(false);
+  });
+
   it('rejects a TRUSTED_PROXIES entry that is not an address', () => {
     expect(() => new TrustedProxies(['nope'])).toThrow(/TRUSTED_PROXIES/);
   });
@@ -50,5 +58,22 @@ describe('client address', () => {
     expect(addressBucket('fe80::1%eth0')).toBe('fe80:0:0:0::/64');
     expect(addressBucket('64:ff9b::192.0.2.1')).toBe('64:ff9b:0:0::/64');
     expect(addressBucket('')).toBe('');
+  });
+});
+
+describe('addressBucket on odd IPv6 spellings', () => {
+  it('agrees with the canonical form, and leaves non-addresses alone', () => {
+    for (const [ip, bucket] of [
+      ['2001:db8::', '2001:db8:0:0::/64'],
+      ['::', '0:0:0:0::/64'],
+      ['1:2:3:4:5:6:7:8', '1:2:3:4::/64'],
+      ['1::8', '1:0:0:0::/64'],
+      ['ABCD:EF01:2345:6789::1', 'abcd:ef01:2345:6789::/64'],
+      ['::ffff:10.1.2.3', '10.1.2.3'],
+      ['1:2:3:4:5:6:7:8:9', '1:2:3:4:5:6:7:8:9'],
+      ['1::2::3', '1::2::3'],
+      ['12345::1', '12345::1'],
+      ['zz::1', 'zz::1'],
+    ]) expect(`${ip} → ${addressBucket(ip)}`).toBe(`${ip} → ${bucket}`);
   });
 });

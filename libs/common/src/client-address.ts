@@ -11,7 +11,10 @@ import { BlockList, isIP } from 'node:net';
  * not an address stops the walk at the last trusted hop we know (never at something the client wrote).
  */
 export class TrustedProxies {
-  private readonly list = new BlockList();
+  /** IPv4 ranges as [network, mask] (unsigned 32-bit): checked in JS, a few ns, on every request behind a proxy. */
+  private readonly v4: Array<[number, number]> = [];
+  private readonly v6 = new BlockList();
+  private hasV6 = false;
   readonly size: number;
 
   constructor(cidrs: readonly string[] = []) {
@@ -19,18 +22,49 @@ export class TrustedProxies {
       const [addr, bits] = c.split('/');
       const v = isIP(addr);
       if (!v) throw new Error(`TRUSTED_PROXIES: not an address or range: ${c}`);
-      const type = v === 4 ? 'ipv4' : 'ipv6';
-      if (bits === undefined) this.list.addAddress(addr, type);
-      else this.list.addSubnet(addr, Number(bits), type);
+      if (v === 4) {
+        const len = bits === undefined ? 32 : Number(bits);
+        const mask = len === 0 ? 0 : (0xffffffff << (32 - len)) >>> 0;
+        this.v4.push([(ipv4ToInt(addr)! & mask) >>> 0, mask]);
+      } else {
+        this.hasV6 = true;
+        if (bits === undefined) this.v6.addAddress(addr, 'ipv6');
+        else this.v6.addSubnet(addr, Number(bits), 'ipv6');
+      }
     }
     this.size = cidrs.length;
   }
 
   has(ip: string): boolean {
     if (!this.size) return false;
-    const v = isIP(ip);
-    return !!v && this.list.check(ip, v === 4 ? 'ipv4' : 'ipv6');
+    const n = ipv4ToInt(ip);
+    if (n !== undefined) {
+      for (const [net, mask] of this.v4) if (((n & mask) >>> 0) === net) return true;
+      return false;
+    }
+    return this.hasV6 && isIP(ip) === 6 && this.v6.check(ip, 'ipv6');
   }
+}
+
+/** Dotted-quad IPv4 → unsigned 32-bit integer; undefined for anything else. */
+function ipv4ToInt(ip: string): number | undefined {
+  let n = 0;
+  let part = 0;
+  let digits = 0;
+  let dots = 0;
+  for (let i = 0; i < ip.length; i++) {
+    const c = ip.charCodeAt(i);
+    if (c === 46) {
+      if (!digits || ++dots > 3) return undefined;
+      n = n * 256 + part;
+      part = digits = 0;
+    } else if (c >= 48 && c <= 57 && digits < 3) {
+      part = part * 10 + (c - 48);
+      digits++;
+      if (part > 255) return undefined;
+    } else return undefined;
+  }
+  return dots === 3 && digits ? n * 256 + part : undefined;
 }
 
 /** `::ffff:1.2.3.4` → `1.2.3.4`: an IPv4 client on a dual-stack socket is an IPv4 client. */
@@ -84,7 +118,7 @@ export function clientAddressOf(req: object): string {
  */
 export function addressBucket(ip: string): string {
   const a = unmapIPv4(ip);
-  if (isIP(a) !== 6) return a;
+  if (!a.includes(':')) return a;
   const groups = expandIPv6(a);
   if (!groups) return a;
   if (groups[0] === 0 && groups[1] === 0 && groups[2] === 0 && groups[3] === 0 && groups[4] === 0 && groups[5] === 0xffff) {
@@ -93,24 +127,52 @@ export function addressBucket(ip: string): string {
   return `${groups.slice(0, 4).map((g) => g.toString(16)).join(':')}::/64`;
 }
 
-/** Eight 16-bit groups of a valid IPv6 address (`::` expanded, an embedded IPv4 tail converted). */
+/** Eight 16-bit groups of a valid IPv6 address (`::` expanded, an embedded IPv4 tail converted); undefined if it is not one. */
 function expandIPv6(ip: string): number[] | undefined {
   let s = ip;
   const pct = s.indexOf('%');
   if (pct >= 0) s = s.slice(0, pct);
-  const lastColon = s.lastIndexOf(':');
-  const last = s.slice(lastColon + 1);
-  if (last.includes('.')) {
-    const o = last.split('.').map(Number);
-    s = `${s.slice(0, lastColon + 1)}${((o[0] << 8) | o[1]).toString(16)}:${((o[2] << 8) | o[3]).toString(16)}`;
+  const head: number[] = [];
+  const rest: number[] = [];
+  let out = head;
+  let gap = false;
+  let i = 0;
+  if (s.startsWith('::')) {
+    gap = true;
+    out = rest;
+    i = 2;
   }
-  const parse = (part: string) => (part ? part.split(':').map((h) => parseInt(h, 16)) : []);
-  const dbl = s.indexOf('::');
-  let groups: number[];
-  if (dbl >= 0) {
-    const head = parse(s.slice(0, dbl));
-    const rest = parse(s.slice(dbl + 2));
-    groups = [...head, ...new Array<number>(Math.max(0, 8 - head.length - rest.length)).fill(0), ...rest];
-  } else groups = parse(s);
-  return groups.length === 8 && groups.every((g) => Number.isInteger(g) && g >= 0 && g <= 0xffff) ? groups : undefined;
+  while (i < s.length) {
+    let j = i;
+    let g = 0;
+    while (j < s.length && j - i < 5) {
+      const c = s.charCodeAt(j);
+      const d = c >= 48 && c <= 57 ? c - 48 : c >= 97 && c <= 102 ? c - 87 : c >= 65 && c <= 70 ? c - 55 : -1;
+      if (d < 0) break;
+      g = g * 16 + d;
+      j++;
+    }
+    if (j < s.length && s.charCodeAt(j) === 46) {
+      // Embedded IPv4 tail (::ffff:1.2.3.4, 64:ff9b::1.2.3.4): the last 32 bits.
+      const v4 = s.slice(i).split('.').map(Number);
+      if (v4.length !== 4 || v4.some((o) => !Number.isInteger(o) || o < 0 || o > 255)) return undefined;
+      out.push((v4[0] << 8) | v4[1], (v4[2] << 8) | v4[3]);
+      break;
+    }
+    if (j === i || j - i > 4) return undefined;
+    out.push(g);
+    if (j === s.length) break;
+    if (s.charCodeAt(j) !== 58) return undefined;
+    if (s.charCodeAt(j + 1) === 58) {
+      if (gap) return undefined;
+      gap = true;
+      out = rest;
+      j++;
+      if (j + 1 === s.length) break;
+    }
+    i = j + 1;
+  }
+  const fill = 8 - head.length - rest.length;
+  if (gap ? fill < 1 : fill !== 0) return undefined;
+  return gap ? [...head, ...new Array<number>(fill).fill(0), ...rest] : head;
 }
