@@ -134,6 +134,25 @@ describe('brute-force blocks (TRUSTED_PROXIES=127.0.0.1/32)', () => {
     expect((await call(stack.adminUrl, '/admin/tenants', TEST_ADMIN_TOKEN, ip)).status).toBe(200);
   });
 
+  it('the admin API: 64 concurrent guesses against its limit of 10 → exactly 10 judged; a token revoked after use counts as a failure', async () => {
+    const ip = '203.0.113.60';
+    const rs = await Promise.all(Array.from({ length: 64 }, () => call(stack.adminUrl, '/admin/tenants', `gwa-${randomBytes(24).toString('base64url')}`, ip)));
+    measured.admin64_401 = count(rs, 401);
+    expect(count(rs, 401)).toBe(10);
+    expect(count(rs, 429)).toBe(54);
+    expect((await call(stack.adminUrl, '/admin/tenants', TEST_ADMIN_TOKEN, ip)).status).toBe(429);
+    expect((await call(stack.adminUrl, '/admin/tenants', TEST_ADMIN_TOKEN, '203.0.113.61')).status).toBe(200);
+
+    // A token that worked (and so is no longer reserved for) is a failure like any other once revoked.
+    const tok = await stack.api('POST', '/admin/tokens', { role: 'root', name: 'soon-revoked' });
+    const ip2 = '203.0.113.62';
+    for (let i = 0; i < 12; i++) expect((await call(stack.adminUrl, '/admin/tenants', tok.body.secret, ip2)).status).toBe(200);
+    expect((await stack.api('POST', `/admin/tokens/${tok.body.id}/revoke`)).status).toBeLessThan(300);
+    const after = await pool(11, 1, () => call(stack.adminUrl, '/admin/tenants', tok.body.secret, ip2));
+    expect(count(after, 401)).toBe(10);
+    expect(after[10].status).toBe(429);
+  });
+
   it('a spray from 10,001 other addresses does not unblock a blocked address', async () => {
     const ip = '203.0.113.30';
     const first = await pool(LIMIT, 1, () => call(gw, '/v1/models', guess(), ip));
