@@ -394,16 +394,22 @@ describe('access control: roles, admin tokens, audit log, IP ranges', () => {
 
     it('a token not shaped like a key is refused without a key lookup', async () => {
       const lookup = jest.spyOn(stack.gateway.get(KeyCache), 'lookup');
+      // The guard's synchronous look into memory (a known key reserves no failure-budget place) is a lookup too.
+      const inMemory = jest.spyOn(stack.gateway.get(KeyCache), 'lookupInMemory');
       try {
         for (const t of ['sk-proj-0123456789abcdefghijklmnopqrstuv', 'sk-gw-short', `sk-gw-${'x'.repeat(200)}`, 'gwa-0123456789abcdefghijklmnop']) {
           const r = await fetch(`${stack.baseURL}/models`, { headers: { authorization: `Bearer ${t}` } });
           expect(`${t.slice(0, 12)} → ${r.status}`).toBe(`${t.slice(0, 12)} → 401`);
         }
         expect(lookup).not.toHaveBeenCalled();
+        expect(inMemory).not.toHaveBeenCalled();
         expect((await fetch(`${stack.baseURL}/models`, { headers: { authorization: `Bearer ${secret}` } })).status).toBe(200);
-        expect(lookup).toHaveBeenCalledTimes(1);
+        // A cached key is found in memory, once, and never read through.
+        expect(inMemory).toHaveBeenCalledTimes(1);
+        expect(lookup).not.toHaveBeenCalled();
       } finally {
         lookup.mockRestore();
+        inMemory.mockRestore();
       }
     });
 

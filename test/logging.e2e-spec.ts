@@ -66,6 +66,7 @@ describe('structured logs', () => {
       model: 'gpt-4o-mini',
       provider: 'openai',
       status: 200,
+      clientIp: '127.0.0.1',
       inputTokens: data.usage!.prompt_tokens,
       outputTokens: data.usage!.completion_tokens,
       streamed: false,
@@ -74,6 +75,12 @@ describe('structured logs', () => {
     expect((l.keyPrefix as string).length).toBeLessThan(tenant.secret.length / 2);
     expect(typeof l.latencyMs).toBe('number');
     expect(typeof l.time).toBe('string');
+  });
+
+  it('clientIp is the address the limits and allowedIps see: without TRUSTED_PROXIES, X-Forwarded-For is not believed', async () => {
+    const r = await fetch(`${info.baseURL}/models`, { headers: { authorization: `Bearer ${tenant.secret}`, 'x-forwarded-for': '203.0.113.5' } });
+    expect(r.status).toBe(200);
+    expect(linesFor(r.headers.get('x-request-id'))).toEqual([expect.objectContaining({ url: '/v1/models', clientIp: '127.0.0.1' })]);
   });
 
   it('a stream that breaks after its 200 head is logged as the error it was', async () => {

@@ -61,6 +61,8 @@ export async function startStack(overrides: Partial<AppConfig> = {}): Promise<St
     openrouterApiKey: undefined,
     ollamaBaseUrl: undefined,
     redisUrl: process.env.TEST_REDIS_URL || undefined,
+    // Failed-authentication blocks in a shared Redis are per address: keep each stack's (and its replicas') apart.
+    authRedisNamespace: `test-${randomBytes(6).toString('hex')}`,
     ...overrides,
   };
   const gateway = await createGatewayApp(cfg);

@@ -61,7 +61,7 @@ export async function createAdminApp(overrides?: Partial<AppConfig>): Promise<Ne
     bufferLogs: true,
   });
   app.useLogger(app.get(PinoLogger));
-  configureHttpApp(app, '1mb');
+  configureHttpApp(app, '1mb', { trustedProxies: cfg.trustedProxies });
   app.useGlobalPipes(
     new AdminValidationPipe({
       whitelist: true,

@@ -1,7 +1,7 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { AppConfig, AppConfigModule } from '@gw/config';
 import { DatabaseModule } from '@gw/db';
-import { AdminAuthModule, GatewayAuthModule } from '@gw/auth';
+import { AdminAuthModule, GatewayAdminGuard, GatewayAuthModule } from '@gw/auth';
 import { LimitsModule } from '@gw/limits';
 import { FileUsageJournal, LedgerWriter, PriceTable, USAGE_JOURNAL } from '@gw/metering';
 import { GatewayObservabilityModule } from '@gw/observability';
@@ -29,7 +29,7 @@ export class GatewayModule {
       module: GatewayModule,
       imports: [AppConfigModule.forRoot(overrides), DatabaseModule, GatewayObservabilityModule.forRoot(), GatewayAuthModule, AdminAuthModule, RoutingModule, LimitsModule],
       controllers: [ChatController, ResponsesController, EmbeddingsController, ModelsController, HealthController, CircuitsController],
-      providers: [ProviderCache, UpstreamClient, RouteTable, EnvProvidersBootstrap, PriceTable, { provide: USAGE_JOURNAL, useClass: FileUsageJournal }, LedgerWriter, JournalReplayer, UpstreamDispatcher, ProxyService, ResponsesService, DrainService, CIRCUIT_BREAKER_PROVIDER, TARGET_BACKOFF_PROVIDER, KeyRefusalRecorder],
+      providers: [ProviderCache, UpstreamClient, RouteTable, EnvProvidersBootstrap, PriceTable, { provide: USAGE_JOURNAL, useClass: FileUsageJournal }, LedgerWriter, JournalReplayer, UpstreamDispatcher, ProxyService, ResponsesService, DrainService, CIRCUIT_BREAKER_PROVIDER, TARGET_BACKOFF_PROVIDER, KeyRefusalRecorder, GatewayAdminGuard],
       exports: [LedgerWriter],
     };
   }

@@ -26,12 +26,6 @@ export function isAdminPath(path: string | undefined): boolean {
   return !!path && (path === '/admin' || path.startsWith('/admin/'));
 }
 
-/** Socket peer address, IPv4-mapped IPv6 unwrapped. No proxy headers are trusted. */
-export function peerIp(req: { socket?: { remoteAddress?: string } }): string {
-  const ip = req.socket?.remoteAddress ?? '';
-  return ip.startsWith('::ffff:') ? ip.slice(7) : ip;
-}
-
 /**
  * The tenant a caller is confined to: null for root (every tenant), else its own tenant. Fails closed
  * should a non-root principal ever lack a tenant (the table's CHECK constraint says it cannot).

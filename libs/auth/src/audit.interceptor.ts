@@ -1,9 +1,9 @@
 import { CallHandler, ExecutionContext, Injectable, Logger, NestInterceptor } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
-import { requestIdOf } from '@gw/common';
+import { clientAddressOf, requestIdOf } from '@gw/common';
 import type { Request } from 'express';
 import { Observable, concatMap, defer, switchMap } from 'rxjs';
-import { AdminPrincipal, TenantScope, isAdminPath, isAdminPrincipal, peerIp, readScope } from './admin-principal';
+import { AdminPrincipal, TenantScope, isAdminPath, isAdminPrincipal, readScope } from './admin-principal';
 import { AUDIT_ACTION_KEY, AdminResourceMeta, RESOURCE_KEY } from './access.decorators';
 import { AuditService } from './audit.service';
 
@@ -66,7 +66,7 @@ export class AuditInterceptor implements NestInterceptor {
                 objectId,
                 before,
                 after,
-                ip: peerIp(req) || null,
+                ip: clientAddressOf(req) || null,
                 requestId: requestIdOf(req),
               });
             } catch (e) {

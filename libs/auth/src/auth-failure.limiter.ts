@@ -1,10 +1,10 @@
-export interface AuthFailureLimits {
-  /** Failures from one address within `windowMs` before it is blocked. */
-  maxFailures: number;
-  windowMs: number;
-  /** How long a blocked address is refused, whatever credential it sends. */
-  blockMs: number;
-}
+import { OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
+import { addressBucket, clientAddressOf } from '@gw/common';
+import type { AppConfig } from '@gw/config';
+import { AttemptTicket, AuthBlockTable, AuthFailureLimits, MemoryAuthBlockTable, Reservation } from './auth-block.table';
+import { RedisAuthBlockTable } from './redis-auth-block.table';
+
+export type { AuthFailureLimits } from './auth-block.table';
 
 export const DEFAULT_AUTH_FAILURE_LIMITS: AuthFailureLimits = { maxFailures: 10, windowMs: 60_000, blockMs: 5 * 60_000 };
 /**
@@ -13,57 +13,65 @@ export const DEFAULT_AUTH_FAILURE_LIMITS: AuthFailureLimits = { maxFailures: 10,
  */
 export const GATEWAY_AUTH_FAILURE_LIMITS: AuthFailureLimits = { maxFailures: 30, windowMs: 60_000, blockMs: 60_000 };
 
-interface Entry {
-  windowStart: number;
-  failures: number;
-  blockedUntil: number;
-}
+const BUCKET = Symbol('gw.authBucket');
 
-const MAX_TRACKED = 10_000;
+/** The bucket a request's failures count in: its client address (TRUSTED_PROXIES applied), IPv6 per /64. */
+export function authBucketOf(req: object): string {
+  const r = req as Record<symbol, string | undefined>;
+  // Asked by the pre-body gate and by the guard: computed once.
+  return (r[BUCKET] ??= addressBucket(clientAddressOf(req)));
+}
 
 /**
- * Slows down guessing admin tokens (and virtual keys, see `GatewayAuthFailureLimiter`): per source address, `maxFailures` failed authentications within
- * `windowMs` block that address for `blockMs` (429 with Retry-After). In process memory: each admin
- * replica counts on its own, which still caps guesses at replicas × maxFailures per window.
- * Successes do not reset the count, so a valid low-privilege token cannot be used to keep guessing.
+ * Slows down guessing admin tokens (and virtual keys, see `GatewayAuthFailureLimiter`): per client address
+ * bucket, `maxFailures` failed authentications within `windowMs` block it for `blockMs` (429 with
+ * Retry-After). Successes do not reset the count, so a valid low-privilege token cannot be used to keep
+ * guessing. The counting itself is the block table's (memory, or Redis shared by replicas: REDIS_URL).
  */
-export class AuthFailureLimiter {
-  private readonly entries = new Map<string, Entry>();
+export class AuthFailureLimiter implements OnModuleInit, OnApplicationShutdown {
+  constructor(readonly table: AuthBlockTable) {}
 
-  constructor(
-    readonly limits: AuthFailureLimits = DEFAULT_AUTH_FAILURE_LIMITS,
-    private readonly now: () => number = Date.now,
-  ) {}
-
-  /** Seconds the address must still wait; 0 when it is not blocked. */
-  retryAfterSeconds(ip: string): number {
-    const e = this.entries.get(ip);
-    const left = e ? e.blockedUntil - this.now() : 0;
-    return left > 0 ? Math.ceil(left / 1000) : 0;
+  get limits(): AuthFailureLimits {
+    return this.table.limits;
   }
 
-  recordFailure(ip: string): void {
-    const t = this.now();
-    let e = this.entries.get(ip);
-    if (!e || t - e.windowStart >= this.limits.windowMs) {
-      if (!e && this.entries.size >= MAX_TRACKED) this.sweep(t);
-      e = { windowStart: t, failures: 0, blockedUntil: e?.blockedUntil ?? 0 };
-      this.entries.set(ip, e);
-    }
-    e.failures++;
-    if (e.failures >= this.limits.maxFailures) e.blockedUntil = t + this.limits.blockMs;
+  /** Seconds the bucket must still wait as far as this process knows; 0 when it is not blocked. */
+  retryAfterSeconds(bucket: string): number {
+    const ms = this.table.blockedMs(bucket);
+    return ms > 0 ? Math.ceil(ms / 1000) : 0;
   }
 
-  /** Bounded memory under a spray from many addresses: forget idle ones, or everyone if need be. */
-  private sweep(t: number): void {
-    for (const [ip, e] of this.entries) if (e.blockedUntil <= t && t - e.windowStart >= this.limits.windowMs) this.entries.delete(ip);
-    if (this.entries.size >= MAX_TRACKED) this.entries.clear();
+  reserve(bucket: string): Reservation | Promise<Reservation> {
+    return this.table.reserve(bucket);
+  }
+
+  fail(ticket: AttemptTicket): void | Promise<void> {
+    return this.table.fail(ticket);
+  }
+
+  release(ticket: AttemptTicket): void {
+    this.table.release(ticket);
+  }
+
+  /** A failure with no reservation (a credential that was proven good and no longer is). */
+  async recordFailure(bucket: string): Promise<void> {
+    const r = await this.table.reserve(bucket);
+    if (r.ok) await this.table.fail(r.ticket);
+  }
+
+  async onModuleInit(): Promise<void> {
+    await this.table.start?.();
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.table.close();
   }
 }
 
-/** The gateway's own counters (a separate instance from the admin API's, even in one process). */
-export class GatewayAuthFailureLimiter extends AuthFailureLimiter {
-  constructor(limits: AuthFailureLimits = GATEWAY_AUTH_FAILURE_LIMITS, now: () => number = Date.now) {
-    super(limits, now);
-  }
+/** The gateway's own budget (a separate instance from the admin API's, even in one process). */
+export class GatewayAuthFailureLimiter extends AuthFailureLimiter {}
+
+/** The table for one app's budget: Redis when REDIS_URL is set, else process memory. */
+export function authBlockTable(cfg: Pick<AppConfig, 'redisUrl' | 'authRedisNamespace'>, limits: AuthFailureLimits, scope: 'gateway' | 'admin'): AuthBlockTable {
+  return cfg.redisUrl ? new RedisAuthBlockTable(cfg.redisUrl, limits, scope, cfg.authRedisNamespace ?? '') : new MemoryAuthBlockTable(limits);
 }

@@ -1,9 +1,13 @@
 import { ExecutionContext, Injectable } from '@nestjs/common';
 import { AuthGuard } from '@nestjs/passport';
-import { Errors, OpenAIError } from '@gw/common';
+import { Errors, OpenAIError, sha256Hex } from '@gw/common';
+import { KeyCache } from '@gw/tenancy';
 import type { Request } from 'express';
-import { isAdminPrincipal, peerIp } from './admin-principal';
-import { AuthFailureLimiter, GatewayAuthFailureLimiter } from './auth-failure.limiter';
+import { isAdminPrincipal } from './admin-principal';
+import { AdminTokenService } from './admin-token.service';
+import { AuthFailureLimiter, GatewayAuthFailureLimiter, authBucketOf } from './auth-failure.limiter';
+import { bearerToken } from './header-bearer.strategy';
+import { looksLikeVirtualKey, rememberKnownPrincipal } from './virtual-key.strategy';
 
 /** Passport reports "no credentials" as a bare failure; turn it into the OpenAI-shaped 401. */
 function failure(err: unknown, user: unknown, ctx: ExecutionContext) {
@@ -27,58 +31,127 @@ export function tooManyAuthFailures(retryAfterSeconds: number): OpenAIError {
   );
 }
 
-/**
- * Only a credential the strategy looked at and refused is a guess (401 invalid_api_key: unknown, revoked,
- * expired, or not shaped like a token at all); no credential, a refused source address or a database error is not.
- */
-function isGuess(err: unknown, user: unknown, ctx: ExecutionContext): boolean {
-  if (err instanceof OpenAIError) return err.getStatus() === 401;
-  return !err && !user && !!ctx.switchToHttp().getRequest<Request>().headers?.authorization;
+/** Only a credential that was looked at and refused is a guess (401: unknown, revoked, expired, malformed). */
+function isGuess(err: unknown): boolean {
+  return err instanceof OpenAIError && err.getStatus() === 401;
 }
 
 /**
- * Data-plane authentication (virtual keys), with failed attempts counted per source address like the
- * admin API's, with the gateway's own counters and limits (`GatewayAuthFailureLimiter`).
+ * Authentication under a failed-attempt budget, shared by both guards:
+ *  1. a blocked address bucket gets 429 before its credential is looked at (memory only: no I/O);
+ *  2. no credential: passport answers 401 missing_api_key, which is no guess;
+ *  3. a credential already known good (`proven`) is judged without reserving anything (the hot path);
+ *  4. any other credential first reserves one of the bucket's places (atomically: concurrent guesses
+ *     cannot all slip through), then is judged; a success gives the place back, a refusal keeps it.
+ */
+async function underBudget(
+  req: Request,
+  failures: AuthFailureLimiter,
+  proven: (token: string, req: Request) => boolean,
+  authenticate: () => Promise<boolean>,
+): Promise<boolean> {
+  const bucket = authBucketOf(req);
+  const wait = failures.retryAfterSeconds(bucket);
+  if (wait > 0) throw tooManyAuthFailures(wait);
+  const token = bearerToken(req.headers?.authorization);
+  if (!token) return authenticate();
+  if (proven(token, req)) {
+    try {
+      return await authenticate();
+    } catch (e) {
+      // Known good a moment ago, refused now (revoked meanwhile): still a failure, counted.
+      if (isGuess(e)) await failures.recordFailure(bucket);
+      throw e;
+    }
+  }
+  const r = await failures.reserve(bucket);
+  if (!r.ok) throw tooManyAuthFailures(Math.max(1, Math.ceil(r.retryAfterMs / 1000)));
+  try {
+    const ok = await authenticate();
+    failures.release(r.ticket);
+    return ok;
+  } catch (e) {
+    if (isGuess(e)) await failures.fail(r.ticket);
+    else failures.release(r.ticket);
+    throw e;
+  }
+}
+
+/**
+ * Data-plane authentication (virtual keys), with failed attempts limited per client address bucket like
+ * the admin API's, with the gateway's own budget (`GatewayAuthFailureLimiter`). A key in the key cache
+ * costs no reservation (and no Redis call).
  */
 @Injectable()
 export class VirtualKeyGuard extends AuthGuard('virtual-key') {
-  constructor(private readonly failures: GatewayAuthFailureLimiter) {
+  constructor(
+    private readonly failures: GatewayAuthFailureLimiter,
+    private readonly keys: KeyCache,
+  ) {
     super();
   }
 
-  override async canActivate(ctx: ExecutionContext): Promise<boolean> {
-    const wait = this.failures.retryAfterSeconds(peerIp(ctx.switchToHttp().getRequest<Request>()));
-    if (wait > 0) throw tooManyAuthFailures(wait);
-    return (await super.canActivate(ctx)) as boolean;
+  override canActivate(ctx: ExecutionContext): Promise<boolean> {
+    const req = ctx.switchToHttp().getRequest<Request>();
+    return underBudget(req, this.failures, (token) => this.known(req, token), async () => (await super.canActivate(ctx)) as boolean);
+  }
+
+  private known(req: Request, token: string): boolean {
+    const p = looksLikeVirtualKey(token) ? this.keys.lookupInMemory(token) : undefined;
+    if (p) rememberKnownPrincipal(req, p);
+    return !!p;
   }
 
   override handleRequest<T>(err: unknown, user: T, _info: unknown, ctx: ExecutionContext): T {
-    if (isGuess(err, user, ctx)) this.failures.recordFailure(peerIp(ctx.switchToHttp().getRequest<Request>()));
     return failure(err, user, ctx) as T;
   }
 }
 
 /**
- * Admin authentication, with failed attempts counted per source address: a blocked address gets 429
- * before its credential is even looked at. Idempotent, so a controller that still lists it in
- * `@UseGuards` after the global `AdminAccessGuard` ran does not authenticate twice.
+ * Admin authentication, with failed attempts counted per client address bucket: a blocked address gets
+ * 429 before its credential is even looked at. Idempotent, so a controller that still lists it in
+ * `@UseGuards` after the global `AdminAccessGuard` ran does not authenticate twice. The root token and
+ * admin tokens that succeeded lately from this process reserve nothing.
  */
 @Injectable()
 export class AdminGuard extends AuthGuard('admin') {
-  constructor(private readonly failures: AuthFailureLimiter) {
+  private readonly proven = new Set<string>();
+
+  constructor(
+    private readonly failures: AuthFailureLimiter,
+    private readonly tokens: AdminTokenService,
+  ) {
     super();
   }
 
   override async canActivate(ctx: ExecutionContext): Promise<boolean> {
     const req = ctx.switchToHttp().getRequest<Request>();
     if (isAdminPrincipal(req.user)) return true;
-    const wait = this.failures.retryAfterSeconds(peerIp(req));
-    if (wait > 0) throw tooManyAuthFailures(wait);
-    return (await super.canActivate(ctx)) as boolean;
+    const ok = await underBudget(req, this.failures, (token) => this.tokens.isRoot(token) || this.proven.has(sha256Hex(token)), async () => (await super.canActivate(ctx)) as boolean);
+    const token = bearerToken(req.headers?.authorization);
+    if (ok && token && !this.tokens.isRoot(token)) {
+      if (this.proven.size >= 1000) this.proven.clear();
+      this.proven.add(sha256Hex(token));
+    }
+    return ok;
   }
 
   override handleRequest<T>(err: unknown, user: T, _info: unknown, ctx: ExecutionContext): T {
-    if (isGuess(err, user, ctx)) this.failures.recordFailure(peerIp(ctx.switchToHttp().getRequest<Request>()));
+    if (err && isGuess(err)) {
+      const token = bearerToken(ctx.switchToHttp().getRequest<Request>().headers?.authorization);
+      if (token) this.proven.delete(sha256Hex(token));
+    }
     return failure(err, user, ctx) as T;
+  }
+}
+
+/**
+ * `AdminGuard` on the gateway's port (`GET /admin/circuits`): the root token's allowance there spends the
+ * gateway's failure budget, the one virtual-key guesses from the same address spend, not a second one.
+ */
+@Injectable()
+export class GatewayAdminGuard extends AdminGuard {
+  constructor(failures: GatewayAuthFailureLimiter, tokens: AdminTokenService) {
+    super(failures, tokens);
   }
 }

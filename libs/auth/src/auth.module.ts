@@ -8,18 +8,28 @@ import { AdminTokenService } from './admin-token.service';
 import { AuditInterceptor } from './audit.interceptor';
 import { AuditRepository } from './audit.repository';
 import { AuditService } from './audit.service';
-import { AuthFailureLimiter, GatewayAuthFailureLimiter } from './auth-failure.limiter';
+import { APP_CONFIG, AppConfig } from '@gw/config';
+import { AuthFailureLimiter, DEFAULT_AUTH_FAILURE_LIMITS, GATEWAY_AUTH_FAILURE_LIMITS, GatewayAuthFailureLimiter, authBlockTable } from './auth-failure.limiter';
 import { AdminGuard } from './auth.guards';
 import { GatewayAuthGate } from './gateway-auth.gate';
 import { VirtualKeyStrategy } from './virtual-key.strategy';
 
 /**
  * Data plane: tenant virtual keys, resolved from the in-memory key cache; failed authentications limited
- * per source address; `GatewayAuthGate` refuses requests without a key-shaped credential before their body is parsed.
+ * per client address (memory, or Redis with REDIS_URL); `GatewayAuthGate` refuses requests without a key-shaped credential before their body is parsed.
  */
 @Module({
   imports: [PassportModule, TenancyModule],
-  providers: [KeyCache, VirtualKeyStrategy, { provide: GatewayAuthFailureLimiter, useFactory: () => new GatewayAuthFailureLimiter() }, GatewayAuthGate],
+  providers: [
+    KeyCache,
+    VirtualKeyStrategy,
+    {
+      provide: GatewayAuthFailureLimiter,
+      inject: [APP_CONFIG],
+      useFactory: (cfg: AppConfig) => new GatewayAuthFailureLimiter(authBlockTable(cfg, GATEWAY_AUTH_FAILURE_LIMITS, 'gateway')),
+    },
+    GatewayAuthGate,
+  ],
   exports: [KeyCache, TenancyModule, VirtualKeyStrategy, GatewayAuthFailureLimiter, GatewayAuthGate],
 })
 export class GatewayAuthModule {}
@@ -31,7 +41,7 @@ export class GatewayAuthModule {}
 @Module({
   imports: [PassportModule, TenancyModule],
   providers: [
-    { provide: AuthFailureLimiter, useFactory: () => new AuthFailureLimiter() },
+    { provide: AuthFailureLimiter, inject: [APP_CONFIG], useFactory: (cfg: AppConfig) => new AuthFailureLimiter(authBlockTable(cfg, DEFAULT_AUTH_FAILURE_LIMITS, 'admin')) },
     AdminTokenRepository,
     AdminTokenService,
     AdminStrategy,

@@ -1,8 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { skipBodyParsing } from '@gw/common';
 import type { NextFunction, Request, Response } from 'express';
-import { peerIp } from './admin-principal';
-import { GatewayAuthFailureLimiter } from './auth-failure.limiter';
+import { GatewayAuthFailureLimiter, authBucketOf } from './auth-failure.limiter';
 import { bearerToken } from './header-bearer.strategy';
 import { looksLikeVirtualKey } from './virtual-key.strategy';
 
@@ -27,7 +26,7 @@ export class GatewayAuthGate {
   };
 
   private refused(req: Request): boolean {
-    if (this.failures.retryAfterSeconds(peerIp(req)) > 0) return true;
+    if (this.failures.retryAfterSeconds(authBucketOf(req)) > 0) return true;
     const token = bearerToken(req.headers.authorization);
     return !token || !looksLikeVirtualKey(token);
   }

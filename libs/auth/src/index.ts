@@ -7,6 +7,8 @@ export * from './virtual-key.strategy';
 export * from './gateway-auth.gate';
 export * from './auth.guards';
 export * from './auth-failure.limiter';
+export * from './auth-block.table';
+export * from './redis-auth-block.table';
 export * from './access.decorators';
 export * from './admin-access.guard';
 export * from './audit.redact';

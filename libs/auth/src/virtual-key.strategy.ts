@@ -1,10 +1,9 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { PassportStrategy } from '@nestjs/passport';
-import { Errors, OpenAIError } from '@gw/common';
+import { Errors, OpenAIError, clientAddressOf } from '@gw/common';
 import { KEY_PREFIX, KeyCache, Principal } from '@gw/tenancy';
 import type { Request } from 'express';
 import { BlockList, isIP } from 'node:net';
-import { peerIp } from './admin-principal';
 import { HeaderBearerStrategy } from './header-bearer.strategy';
 
 /**
@@ -23,6 +22,17 @@ export interface KeyRefusal {
   req: Request;
   principal: Principal;
   error: OpenAIError;
+}
+
+const KNOWN_PRINCIPAL = Symbol('gw.knownPrincipal');
+
+/** The guard found this request's key in memory already: the strategy takes it rather than hashing the key again. */
+export function rememberKnownPrincipal(req: Request, p: Principal): void {
+  (req as unknown as Record<symbol, Principal>)[KNOWN_PRINCIPAL] = p;
+}
+
+function knownPrincipalOf(req: Request): Principal | undefined {
+  return (req as unknown as Record<symbol, Principal | undefined>)[KNOWN_PRINCIPAL];
 }
 
 type IpList = { ok: true; list: BlockList } | { ok: false };
@@ -69,13 +79,16 @@ export class VirtualKeyStrategy extends PassportStrategy(HeaderBearerStrategy, '
   }
 
   async validate(req: Request, token: string): Promise<Principal> {
-    if (!looksLikeVirtualKey(token)) throw unknownKey();
-    const r = await this.keys.lookup(token);
-    if (!r.ok) {
-      if (r.reason === 'expired') throw Errors.invalidKey('This API key has expired.');
-      throw unknownKey();
+    let p = knownPrincipalOf(req);
+    if (!p) {
+      if (!looksLikeVirtualKey(token)) throw unknownKey();
+      const r = await this.keys.lookup(token);
+      if (!r.ok) {
+        if (r.reason === 'expired') throw Errors.invalidKey('This API key has expired.');
+        throw unknownKey();
+      }
+      p = r.principal;
     }
-    const p = r.principal;
     if (p.allowedIps) this.checkSource(req, p);
     return p;
   }
@@ -87,7 +100,7 @@ export class VirtualKeyStrategy extends PassportStrategy(HeaderBearerStrategy, '
       ipLists.set(p.allowedIps!, built);
       if (!built.ok) this.logger.error(`key ${p.keyPrefix} (tenant ${p.tenantName}) has an invalid allowedIps list; every request with it is refused until it is fixed`);
     }
-    const ip = peerIp(req);
+    const ip = clientAddressOf(req);
     const v = isIP(ip);
     if (!built.ok || !v || !built.list.check(ip, v === 4 ? 'ipv4' : 'ipv6')) {
       const error = Errors.forbidden(`This API key may not be used from ${ip || 'this address'}.`, 'ip_not_allowed');

@@ -2,6 +2,7 @@ import { INestApplication, Logger } from '@nestjs/common';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { json } from 'express';
 import type { NextFunction, Request, Response } from 'express';
+import { TrustedProxies, stampClientAddress } from './client-address';
 import { OpenAIExceptionFilter, toOpenAIError } from './openai-exception.filter';
 import { assignRequestId } from './request-id';
 import { recordBodyBytes, unsupportedContentEncoding, unsupportedEncodingError } from './request-body';
@@ -24,15 +25,18 @@ export function skipBodyParsing(req: Request, res: Response): void {
 /**
  * What both apps share at the HTTP edge: a request id on every response, JSON bodies up to the
  * configured limit whatever the content-type (curl -d sends form-encoded by default), and the
- * OpenAI-shaped error filter. `beforeBody` middleware runs after the request id is assigned and before
+ * OpenAI-shaped error filter, and the client address (`clientAddressOf`) stamped on every request. `beforeBody` middleware runs after the request id is assigned and before
  * the body is read, and may `skipBodyParsing`: the gateway does so for requests without a usable
  * credential (`GatewayAuthGate`), so an anonymous client cannot make it read and parse a 50 MB body.
  */
-export function configureHttpApp(app: NestExpressApplication, bodyLimit: string, opts: { beforeBody?: HttpMiddleware[] } = {}): void {
+export function configureHttpApp(app: NestExpressApplication, bodyLimit: string, opts: { beforeBody?: HttpMiddleware[]; trustedProxies?: readonly string[] } = {}): void {
   app.disable('x-powered-by');
   app.set('etag', false);
-  app.use((req: Parameters<typeof assignRequestId>[0], res: Parameters<typeof assignRequestId>[1], next: () => void) => {
+  const trusted = new TrustedProxies(opts.trustedProxies ?? []);
+  app.use((req: Request, res: Response, next: () => void) => {
     assignRequestId(req, res);
+    // The one client address (TRUSTED_PROXIES decides whether X-Forwarded-For counts): limiter, allowedIps, logs.
+    stampClientAddress(req, trusted);
     next();
   });
   for (const mw of opts.beforeBody ?? []) app.use(mw);

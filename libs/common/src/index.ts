@@ -6,3 +6,4 @@ export * from './glob';
 export * from './http-app.setup';
 export * from './json.guards';
 export * from './request-body';
+export * from './client-address';

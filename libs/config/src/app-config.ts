@@ -78,4 +78,14 @@ export interface AppConfig {
   upstreamMaxBackoffMs: number;
   /** How long a target is skipped after its provider said the account is out of credit (0 = not skipped). */
   upstreamQuotaBackoffMs: number;
+  /**
+   * Reverse proxies (addresses / CIDR ranges) whose `X-Forwarded-For` is believed. Empty (the default): the
+   * client address is the TCP peer and the header is ignored. See docs/access-control.md.
+   */
+  trustedProxies: string[];
+  /**
+   * Namespace of the failed-authentication counters and blocks in Redis: deployments (or test stacks)
+   * sharing one Redis keep apart by setting different ones. Empty by default.
+   */
+  authRedisNamespace: string;
 }

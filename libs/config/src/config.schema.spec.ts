@@ -69,4 +69,11 @@ describe('parseConfig', () => {
   it('strips trailing slashes from base URLs', () => {
     expect(parseConfig({ OLLAMA_BASE_URL: 'http://localhost:11434/v1/' }).ollamaBaseUrl).toBe('http://localhost:11434/v1');
   });
+
+  it('reads TRUSTED_PROXIES as a list of addresses and ranges, empty by default, and refuses anything else', () => {
+    expect(parseConfig({}).trustedProxies).toEqual([]);
+    expect(parseConfig({ TRUSTED_PROXIES: '10.0.0.0/8, 127.0.0.1 fd00::/8' }).trustedProxies).toEqual(['10.0.0.0/8', '127.0.0.1', 'fd00::/8']);
+    expect(() => parseConfig({ TRUSTED_PROXIES: '10.0.0.0/33' })).toThrow(/TRUSTED_PROXIES/);
+    expect(() => parseConfig({ TRUSTED_PROXIES: 'ingress.local' })).toThrow(/TRUSTED_PROXIES/);
+  });
 });

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { AppConfig } from './app-config';
 
 type Env = Record<string, string | undefined>;
@@ -62,6 +63,23 @@ class EnvReader {
       return def;
     }
     return raw as T;
+  }
+
+  /** Comma- or space-separated addresses and CIDR ranges (`10.0.0.0/8`, `2001:db8::/32`, `127.0.0.1`). */
+  cidrs(name: string): string[] {
+    const raw = this.str(name);
+    if (raw === undefined) return [];
+    const list = raw.split(/[\s,]+/).filter(Boolean);
+    for (const c of list) {
+      const [addr, bits, extra] = c.split('/');
+      const v = isIP(addr);
+      const max = v === 4 ? 32 : 128;
+      if (!v || extra !== undefined || (bits !== undefined && (!/^\d{1,3}$/.test(bits) || Number(bits) > max))) {
+        this.problems.push(`${name} must list IP addresses or CIDR ranges such as 10.0.0.0/8 (got "${c}")`);
+        return [];
+      }
+    }
+    return list;
   }
 
   size(name: string, def: string): string {
@@ -137,6 +155,8 @@ export function parseConfig(env: Env = process.env): AppConfig {
     upstreamRateLimitBackoffMs: r.int('UPSTREAM_RATE_LIMIT_BACKOFF_MS', 1_000, 0, 3_600_000),
     upstreamMaxBackoffMs: r.int('UPSTREAM_MAX_BACKOFF_MS', 60_000, 1_000, 3_600_000),
     upstreamQuotaBackoffMs: r.int('UPSTREAM_QUOTA_BACKOFF_MS', 60_000, 0, 3_600_000),
+    trustedProxies: r.cidrs('TRUSTED_PROXIES'),
+    authRedisNamespace: r.str('AUTH_REDIS_NAMESPACE') ?? '',
   };
   if (r.problems.length) throw new ConfigError(r.problems);
   return cfg;

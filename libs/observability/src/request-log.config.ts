@@ -1,6 +1,6 @@
 import { DynamicModule, RequestMethod } from '@nestjs/common';
 import { APP_CONFIG, AppConfig } from '@gw/config';
-import { assignRequestId, clientRequestIdOf, requestIdOf } from '@gw/common';
+import { assignRequestId, clientAddressOf, clientRequestIdOf, requestIdOf } from '@gw/common';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { LoggerModule, Params } from 'nestjs-pino';
 import pino, { Logger as PinoInstance, LevelWithSilent } from 'pino';
@@ -44,6 +44,8 @@ function requestLine(app: ObservedApp, req: IncomingMessage, res: ServerResponse
     // The path only: a query string may carry anything a client put there (a misplaced `?access_token=`…).
     url: pathOnly((req as IncomingMessage & { originalUrl?: string }).originalUrl ?? req.url),
     status: res.statusCode,
+    // The same address the failure limiter and allowedIps see (TRUSTED_PROXIES applied).
+    clientIp: clientAddressOf(req),
   };
   // The client's own x-request-id (never our id, see request-id.ts): lets its traces find this line.
   const clientId = clientRequestIdOf(req);

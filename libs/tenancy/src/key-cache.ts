@@ -86,6 +86,18 @@ export class KeyCache implements OnApplicationBootstrap, OnApplicationShutdown {
     return { ok: true, principal: p };
   }
 
+  /**
+   * `lookup` without the database: the principal of a key this process holds in memory and that has not
+   * expired, else undefined (unknown here, or expired: ask `lookup`). Lets callers tell a known-good key
+   * apart synchronously (the failed-authentication limiter reserves nothing for it).
+   */
+  lookupInMemory(secret: string): Principal | undefined {
+    const p = this.byHash.get(sha256Hex(secret));
+    if (!p || (p.expiresAt !== null && p.expiresAt <= Date.now())) return undefined;
+    this.used.add(p.keyId);
+    return p;
+  }
+
   private missLookup(hash: string): Promise<Principal | undefined> {
     const neg = this.negative.get(hash);
     if (neg !== undefined && neg > Date.now()) return Promise.resolve(undefined);

@@ -1,5 +1,5 @@
 import { Controller, Get, Req, UseGuards } from '@nestjs/common';
-import { AdminGuard } from '@gw/auth';
+import { GatewayAdminGuard } from '@gw/auth';
 import { Errors } from '@gw/common';
 import type { Request } from 'express';
 import { CircuitBreaker, CircuitSnapshot } from '../proxy/circuit-breaker';
@@ -9,10 +9,11 @@ import { BackoffSnapshot, TargetBackoff } from '../proxy/target.backoff';
  * `GET /admin/circuits` on the gateway port, with a root admin token. Breaker state lives in each gateway
  * process (it is what that process routes by), not in the database, so it is served where it lives:
  * with several replicas, ask each one (the same state is in `gateway_circuit_state` on /metrics).
+ * Failed root-token guesses here spend the gateway's failure budget (`GatewayAdminGuard`).
  * Lists every target that has failed at least once since start; a target not listed is closed.
  */
 @Controller('admin/circuits')
-@UseGuards(AdminGuard)
+@UseGuards(GatewayAdminGuard)
 export class CircuitsController {
   constructor(
     private readonly breaker: CircuitBreaker,
