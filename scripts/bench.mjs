@@ -52,6 +52,17 @@ function rssMb(pid) {
   }
 }
 
+/** CPU seconds (user + system) a process has used so far, from /proc (Linux); NaN elsewhere. */
+function cpuSeconds(pid) {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    // fields 14 and 15 of stat (utime, stime) are 12 and 13 after the command; in clock ticks (100 Hz on Linux)
+    return (Number(f[11]) + Number(f[12])) / 100;
+  } catch {
+    return NaN;
+  }
+}
+
 function pct(sorted, p) {
   if (!sorted.length) return NaN;
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
@@ -159,10 +170,11 @@ async function main() {
 
   const json = { 'content-type': 'application/json', authorization: 'Bearer sk-bench' };
   const gwHeaders = { 'content-type': 'application/json', authorization: `Bearer ${key.secret}` };
+  // `pid`: the process whose CPU per request is reported (for the direct call, the upstream's own cost).
   const targets = [
-    { name: 'direct', origin: `http://127.0.0.1:${upstream.port}`, path: '/v1/chat/completions', headers: json },
-    { name: 'bare-proxy', origin: `http://127.0.0.1:${bare.port}`, path: '/v1/chat/completions', headers: json },
-    { name: 'gateway', origin: gwOrigin, path: '/v1/chat/completions', headers: gwHeaders },
+    { name: 'direct', origin: `http://127.0.0.1:${upstream.port}`, path: '/v1/chat/completions', headers: json, pid: upstream.proc.pid },
+    { name: 'bare-proxy', origin: `http://127.0.0.1:${bare.port}`, path: '/v1/chat/completions', headers: json, pid: bare.proc.pid },
+    { name: 'gateway', origin: gwOrigin, path: '/v1/chat/completions', headers: gwHeaders, pid: gw.pid },
   ];
 
   // BENCH_TARGETS=gateway loads only the gateway (with BENCH_GATEWAY_NODE_ARGS, a clean profile);
@@ -175,8 +187,11 @@ async function main() {
   for (const c of CONCURRENCY) {
     for (const t of measured) {
       await load(t.origin, t.path, t.headers, BODY, c, WARMUP);
+      const cpu0 = cpuSeconds(t.pid);
       const r = await load(t.origin, t.path, t.headers, BODY, c, SECONDS);
-      rows.push({ target: t.name, concurrency: c, ...r });
+      // CPU of the measured process per request it served (the proxy's own cost, not the load generator's).
+      const cpuUsPerReq = ((cpuSeconds(t.pid) - cpu0) * 1e6) / (r.n + r.errors);
+      rows.push({ target: t.name, concurrency: c, ...r, cpuUsPerReq });
     }
   }
   // Streams: the same fake (20 chunks, 5 ms apart) directly and through the gateway.
@@ -202,10 +217,10 @@ async function main() {
     r.vsBareProxy = r.rps / bareBy[r.concurrency]?.rps;
   }
   const f = (x, d = 2) => (Number.isFinite(x) ? x.toFixed(d) : '-');
-  console.log('\n| target | conc. | req/s | p50 ms | p99 ms | +p50 ms vs direct | +p99 ms vs direct | throughput vs bare proxy |');
-  console.log('|---|---:|---:|---:|---:|---:|---:|---:|');
+  console.log('\n| target | conc. | req/s | p50 ms | p99 ms | +p50 ms vs direct | +p99 ms vs direct | throughput vs bare proxy | CPU µs/req |');
+  console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|');
   for (const r of rows) {
-    console.log(`| ${r.target} | ${r.concurrency} | ${f(r.rps, 0)} | ${f(r.p50)} | ${f(r.p99)} | ${r.target === 'direct' ? '' : f(r.overheadP50Ms)} | ${r.target === 'direct' ? '' : f(r.overheadP99Ms)} | ${f(r.vsBareProxy)} |`);
+    console.log(`| ${r.target} | ${r.concurrency} | ${f(r.rps, 0)} | ${f(r.p50)} | ${f(r.p99)} | ${r.target === 'direct' ? '' : f(r.overheadP50Ms)} | ${r.target === 'direct' ? '' : f(r.overheadP99Ms)} | ${f(r.vsBareProxy)} | ${f(r.cpuUsPerReq, 0)} |`);
   }
   const streamRow = {
     directTtfbP50: streamDirect.ttfbP50,
