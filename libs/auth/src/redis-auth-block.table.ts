@@ -1,6 +1,6 @@
 import { Logger } from '@nestjs/common';
-import { createHash } from 'node:crypto';
 import Redis from 'ioredis';
+import { RedisScript } from '@gw/common';
 import { AttemptTicket, AuthBlockTable, AuthFailureLimits, MemoryAuthBlockTable, Reservation } from './auth-block.table';
 
 /** KEYS: counter hash, block key. ARGV: maxFailures, windowMs. → {1} reserved | {0, ms} busy | {-1, ms} blocked */
@@ -41,14 +41,9 @@ const RELEASE_LUA = `
 if tonumber(redis.call('HGET', KEYS[1], 'p') or '0') > 0 then redis.call('HINCRBY', KEYS[1], 'p', -1) end
 return 0`;
 
-interface Script {
-  src: string;
-  sha: string;
-}
-const script = (src: string): Script => ({ src, sha: createHash('sha1').update(src).digest('hex') });
-const RESERVE = script(RESERVE_LUA);
-const FAIL = script(FAIL_LUA);
-const RELEASE = script(RELEASE_LUA);
+const RESERVE = new RedisScript(RESERVE_LUA);
+const FAIL = new RedisScript(FAIL_LUA);
+const RELEASE = new RedisScript(RELEASE_LUA);
 
 interface RedisTicket extends AttemptTicket {
   redis: true;
@@ -132,7 +127,7 @@ export class RedisAuthBlockTable implements AuthBlockTable {
     if (known > 0) return { ok: false, retryAfterMs: known };
     try {
       this.stats.reserve++;
-      const [status, ms] = (await this.run(RESERVE, this.keys(bucket), [this.limits.maxFailures, this.limits.windowMs])) as [number, number];
+      const [status, ms] = (await RESERVE.run(this.redis, this.keys(bucket), [this.limits.maxFailures, this.limits.windowMs])) as [number, number];
       if (status === 1) return { ok: true, ticket: { bucket, redis: true } as RedisTicket };
       if (status === -1) this.local.block(bucket, this.now() + ms);
       return { ok: false, retryAfterMs: ms };
@@ -147,7 +142,7 @@ export class RedisAuthBlockTable implements AuthBlockTable {
     try {
       this.stats.fail++;
       const args = [this.limits.maxFailures, this.limits.blockMs, this.limits.windowMs, this.channel, `${this.scope} ${ticket.bucket}`];
-      const ms = Number(await this.run(FAIL, this.keys(ticket.bucket), args));
+      const ms = Number(await FAIL.run(this.redis, this.keys(ticket.bucket), args));
       if (ms > 0) this.local.block(ticket.bucket, this.now() + ms);
     } catch (e) {
       this.degraded(e);
@@ -160,7 +155,7 @@ export class RedisAuthBlockTable implements AuthBlockTable {
     if (!isRedisTicket(ticket)) return this.local.release(ticket);
     this.stats.release++;
     // Fire and forget: a lost release only over-counts until the window ends.
-    this.run(RELEASE, [this.keys(ticket.bucket)[0]], []).catch((e) => this.degraded(e));
+    RELEASE.run(this.redis, [this.keys(ticket.bucket)[0]], []).catch((e) => this.degraded(e));
   }
 
   async close(): Promise<void> {
@@ -183,14 +178,5 @@ export class RedisAuthBlockTable implements AuthBlockTable {
     if (t - this.lastWarn < 10_000) return;
     this.lastWarn = t;
     this.logger.warn(`Redis unavailable for failed-authentication counting (${(e as Error).message}); counting in this process until it is back`);
-  }
-
-  private async run(s: Script, keys: string[], args: Array<string | number>): Promise<unknown> {
-    try {
-      return await this.redis.evalsha(s.sha, keys.length, ...keys, ...args);
-    } catch (e) {
-      if (!String((e as Error).message).includes('NOSCRIPT')) throw e;
-      return this.redis.eval(s.src, keys.length, ...keys, ...args);
-    }
   }
 }

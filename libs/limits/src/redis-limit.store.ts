@@ -1,19 +1,14 @@
-import { createHash } from 'node:crypto';
 import Redis from 'ioredis';
+import { RedisScript } from '@gw/common';
 import {
   AdmitPlan, AdmitResult, BUDGETS, CounterSnapshot, LimitStore, PeriodSpend, Refusal, Scope, Ticket, WINDOW_MS, budgetMask,
 } from './limit.types';
 import { ADMIT_LUA, FINISH_LUA, RENEW_LUA, SEED_LUA } from './redis-limit.scripts';
 
-interface Script {
-  src: string;
-  sha: string;
-}
-const script = (src: string): Script => ({ src, sha: createHash('sha1').update(src).digest('hex') });
-const ADMIT = script(ADMIT_LUA);
-const FINISH = script(FINISH_LUA);
-const SEED = script(SEED_LUA);
-const RENEW = script(RENEW_LUA);
+const ADMIT = new RedisScript(ADMIT_LUA);
+const FINISH = new RedisScript(FINISH_LUA);
+const SEED = new RedisScript(SEED_LUA);
+const RENEW = new RedisScript(RENEW_LUA);
 
 const SCOPES: readonly Scope[] = ['key', 'tenant'];
 const REASONS = ['requests', 'tokens', 'concurrency', 'budget'] as const;
@@ -62,7 +57,7 @@ export class RedisLimitStore implements LimitStore {
       WINDOW_MS, plan.dayTtlMs, plan.monthTtlMs, p, member, mask, plan.minCostUnits,
     ];
     this.stats.admit++;
-    const r = (await this.run(ADMIT, keys, args)) as Array<number | string>;
+    const r = (await ADMIT.run(this.redis, keys, args)) as Array<number | string>;
     if (r[0] === 2) return { status: 'seed', rpm: {}, tpm: {} };
     const n = (i: number) => Number(r[i]);
     const rpm: AdmitResult['rpm'] = {};
@@ -91,7 +86,7 @@ export class RedisLimitStore implements LimitStore {
     const keys = [`${k}tpm`, `${p}tpm`, `${k}slots`, `${p}slots`, ...budgetKeys(t.tenantId, t.keyId, t.day, t.month), `${p}leases`];
     const args = [t.requestId, member, t.mask, t.tokens, actualTokens, t.costUnits, actualUnits, t.tpmStart.key, t.tpmStart.tenant, t.dayTtlMs, t.monthTtlMs];
     this.stats.finish++;
-    await this.run(FINISH, keys, args);
+    await FINISH.run(this.redis, keys, args);
   }
 
   async seed(tenantId: string, day: string, month: string, dayTtlMs: number, monthTtlMs: number, spend: PeriodSpend): Promise<void> {
@@ -103,7 +98,7 @@ export class RedisLimitStore implements LimitStore {
       args.push(s.day, s.month);
     }
     this.stats.seed++;
-    await this.run(SEED, keys, args);
+    await SEED.run(this.redis, keys, args);
   }
 
   async read(tenantId: string, keyId: string, day: string, month: string): Promise<CounterSnapshot> {
@@ -163,15 +158,6 @@ export class RedisLimitStore implements LimitStore {
     await this.redis.quit().catch(() => this.redis.disconnect());
   }
 
-  /** EVALSHA; the first call on a fresh Redis loads the script with EVAL. */
-  private async run(s: Script, keys: string[], args: Array<string | number>): Promise<unknown> {
-    try {
-      return await this.redis.evalsha(s.sha, keys.length, ...keys, ...args);
-    } catch (e) {
-      if (!String((e as Error).message).includes('NOSCRIPT')) throw e;
-      return this.redis.eval(s.src, keys.length, ...keys, ...args);
-    }
-  }
 }
 
 /** A budget reservation's entry in the tenant's `leases` zset: everything needed to give it back. */
