@@ -133,6 +133,10 @@ export function parseConfig(env: Env = process.env): AppConfig {
     upstreamRateLimitBackoffMs: r.int('UPSTREAM_RATE_LIMIT_BACKOFF_MS', 1_000, 0, 3_600_000),
     upstreamMaxBackoffMs: r.int('UPSTREAM_MAX_BACKOFF_MS', 60_000, 1_000, 3_600_000),
     upstreamQuotaBackoffMs: r.int('UPSTREAM_QUOTA_BACKOFF_MS', 60_000, 0, 3_600_000),
+    // Entries are parsed (and refused, naming the variable) by the egress policy (@gw/providers) at start.
+    egressAllow: r.str('EGRESS_ALLOW'),
+    egressDeny: r.str('EGRESS_DENY'),
+    egressDefault: r.oneOf('EGRESS_DEFAULT', ['allow', 'deny'] as const, 'allow'),
   };
   if (r.problems.length) throw new ConfigError(r.problems);
   return cfg;

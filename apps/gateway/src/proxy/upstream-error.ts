@@ -53,13 +53,37 @@ export function parseUpstreamError(body: string): { message: string; code: strin
 }
 
 /**
+ * Whether an upstream error body is an OpenAI-style error (a JSON object whose `error` is an object), the only
+ * kind whose words reach the tenant. Anything else (an HTML page, Redis' `-ERR …`, a database's bytes: what
+ * an internal service answers when a provider points at it) is reduced to "upstream answered HTTP <status>";
+ * its text goes to the log only (`upstreamBodyForLog`).
+ */
+export function isOpenAIErrorBody(body: unknown): boolean {
+  if (typeof body !== 'string' || body.length > 1_000_000) return false;
+  try {
+    const j: unknown = JSON.parse(body);
+    return isObject(j) && isObject(j.error);
+  } catch {
+    return false;
+  }
+}
+
+/** Upstream error text as the log shows it: secrets scrubbed, at most 2,000 characters (control bytes escaped by the JSON logger). */
+export function upstreamBodyForLog(body: unknown, credential: string | null): string {
+  const text = typeof body === 'string' ? body.slice(0, 4000) : '';
+  const out = scrubSecrets(text, credential);
+  return out.length > 2000 ? `${out.slice(0, 2000)}…` : out;
+}
+
+/**
  * An upstream's error response in our shape: status kept, message prefixed with the provider's name.
  * Except 401/403: the provider refused the gateway's own credential, which is no fault of the tenant's
  * key, so it becomes `502 upstream_auth_error` (a 401 would make every user think their key is bad);
  * and an exhausted provider account, `503 upstream_quota_exhausted` (see `upstreamQuotaError`).
  */
 export function upstreamHttpError(p: ResolvedProvider, status: number, body: string, model: string, retryAfter?: string): OpenAIError {
-  const parsed = parseUpstreamError(typeof body === 'string' ? body : '');
+  // Only an OpenAI-style error body is quoted to the tenant (see isOpenAIErrorBody).
+  const parsed = isOpenAIErrorBody(body) ? parseUpstreamError(body) : { message: '', code: null, type: null };
   const said = scrubSecrets(parsed.message, p.credential);
   if (status === 401 || status === 403) {
     return Errors.upstream(
