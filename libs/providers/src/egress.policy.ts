@@ -327,7 +327,7 @@ export class EgressPolicy implements EgressChecker {
     const h = host.trim().replace(/^\[|\]$/g, '').toLowerCase().replace(/\.$/, '');
     const b = addressBytes(h);
     if (b) return this.checkAddress(b, port);
-    if (isLocalhostName(h)) return this.checkResolved(['127.0.0.1', '::1'], port, h);
+    if (isLocalhostName(h)) return this.checkResolved(['127.0.0.1', '::1'], port);
     const denied = this.denies.find((r) => r.name !== undefined && nameMatches(r.name, h) && portMatches(r, port));
     if (denied) return { allowed: false, rule: denied.label };
     const allowed = this.allows.find((r) => r.name !== undefined && nameMatches(r.name, h) && portMatches(r, port));
