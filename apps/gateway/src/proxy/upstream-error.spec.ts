@@ -117,3 +117,12 @@ describe('upstream error bodies that are not OpenAI errors', () => {
     expect(upstreamBodyForLog('key sk-live-credential-123456', P.credential)).toBe('key [redacted]');
   });
 });
+
+describe('answers that are not HTTP', () => {
+  it('an undici parser error (no code, raw bytes in data) is a network error shown without its bytes', () => {
+    const { errors } = jest.requireActual('undici') as typeof import('undici');
+    const e = new (errors.HTTPParserError as unknown as new (m: string, c?: string, d?: Buffer) => Error)('Response does not match the HTTP/1.1 protocol', undefined, Buffer.from('-ERR secret'));
+    expect(isNetworkError(e)).toBe(true);
+    expect(upstreamNetworkError(P, e).body.error).toMatchObject({ message: 'openai: did not answer in HTTP', code: 'bad_upstream_response' });
+  });
+});

@@ -1,5 +1,14 @@
 import { Errors, OpenAIError, errorTypeForStatus, isObject } from '@gw/common';
 import { ResolvedProvider } from '@gw/providers';
+import { errors as undiciErrors } from 'undici';
+
+/**
+ * An answer that is not HTTP at all (Redis' `-ERR …`, a database's binary greeting). undici's parser error
+ * often has no code; its `data` holds the raw bytes, which never reach a message.
+ */
+function isNotHttp(e: unknown): boolean {
+  return e instanceof undiciErrors.HTTPParserError || (e as { name?: unknown } | null)?.name === 'HTTPParserError';
+}
 
 /** Upstream error text kept in our error messages (and logs): enough to act on, never a whole page. */
 const MAX_MESSAGE_CHARS = 500;
@@ -153,6 +162,7 @@ export function upstreamQuotaError(provider: string, detail: string, said = ''):
 export function upstreamNetworkError(p: ResolvedProvider, e: unknown): OpenAIError {
   const raw = (e as { code?: unknown } | null | undefined)?.code;
   const code = typeof raw === 'string' ? raw : undefined;
+  if (isNotHttp(e)) return Errors.upstream(502, p.name, 'did not answer in HTTP', 'bad_upstream_response', 'server_error');
   switch (code) {
     case 'UND_ERR_HEADERS_TIMEOUT':
       return Errors.timeout(`${p.name} sent no response within the first-byte timeout`);
@@ -177,6 +187,7 @@ export function isTimeoutError(e: unknown): boolean {
 }
 
 export function isNetworkError(e: unknown): boolean {
+  if (isNotHttp(e)) return true;
   const code = (e as { code?: unknown } | null | undefined)?.code;
   if (typeof code !== 'string') return false;
   return (

@@ -148,6 +148,17 @@ export class UpstreamDispatcher {
               ...timeouts,
             });
             waiting = false;
+            if (res.statusCode >= 300 && res.statusCode < 400) {
+              // undici follows no redirect (and must not: the Location could be any address, unchecked by a
+              // create-time check). An API that redirects is misconfigured: up, but not serving here.
+              await res.body.dump().catch(() => undefined);
+              this.logger.warn(`${p.name} answered HTTP ${res.statusCode} (Location: ${JSON.stringify(String(res.headers.location ?? '').slice(0, 500))}); redirects are not followed: fix the provider's baseUrl`);
+              last = Errors.upstream(502, p.name, `answered with a redirect (HTTP ${res.statusCode}), which the gateway does not follow`, 'upstream_redirect', 'server_error');
+              this.metrics.upstreamError(p.name, `http_${res.statusCode}`);
+              this.breaker.success(pass);
+              settled = true;
+              break attempts;
+            }
             if (res.statusCode < 400) {
               this.metrics.upstreamOk(p.name);
               this.breaker.success(pass);
