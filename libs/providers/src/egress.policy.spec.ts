@@ -136,6 +136,14 @@ describe('EgressPolicy', () => {
     expect(t.check('::1', 6379).allowed).toBe(false);
   });
 
+  it('resolves EGRESS_DENY names at start too (docker compose: admin:8081 is another container)', async () => {
+    const resolver = async (h: string) => (h === 'admin' ? [{ address: '172.18.0.5', family: 4 }] : []);
+    const t = await EgressPolicy.create({ egressDefault: 'allow', egressDeny: 'admin:8081, *.corp', gatewayPort: 8080, adminPort: 8081 }, resolver);
+    expect(t.check('admin', 8081).allowed).toBe(false);
+    expect(t.check('172.18.0.5', 8081)).toEqual({ allowed: false, rule: 'EGRESS_DENY admin:8081 (admin:8081 = 172.18.0.5)' });
+    expect(t.check('172.18.0.5', 8000).allowed).toBe(true);
+  });
+
   it('parses addresses and URLs', () => {
     expect([...addressBytes('1.2.3.4')!]).toEqual([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 255, 255, 1, 2, 3, 4]);
     expect([...addressBytes('::ffff:1.2.3.4')!]).toEqual([...addressBytes('1.2.3.4')!]);

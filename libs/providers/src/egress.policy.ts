@@ -256,8 +256,8 @@ export class EgressPolicy implements EgressChecker {
   private readonly defaultVerdict: 'allow' | 'deny';
   private readonly ownPorts: number[];
   private readonly local: Bytes[];
-  /** Names of internal services (DATABASE_URL's host…) as given, for their resolution at start. */
-  readonly internalNames: Array<{ what: string; host: string; port: number }> = [];
+  /** Denied names (DATABASE_URL's host, EGRESS_DENY names), resolved at start to deny their addresses too. */
+  readonly internalNames: Array<{ what: string; host: string; port?: number }> = [];
 
   constructor(opts: EgressPolicyOptions = {}) {
     const problems: string[] = [];
@@ -294,6 +294,8 @@ export class EgressPolicy implements EgressChecker {
       }
     }
     this.denies = [...userDeny, ...builtIn];
+    // EGRESS_DENY names (`admin:8081` in docker compose) are denied on their addresses too, as resolved at start.
+    for (const r of userDeny) if (r.name && !r.name.startsWith('*.')) this.internalNames.push({ what: r.label, host: r.name, port: r.port });
   }
 
   /**
@@ -314,9 +316,13 @@ export class EgressPolicy implements EgressChecker {
     await Promise.all(
       policy.internalNames.map(async ({ what, host, port }) => {
         const addrs = await withTimeout(resolver(host), 2000).catch(() => []);
+        const label = `${what.startsWith('EGRESS_DENY') ? what : `built-in: ${what}`} (${host}${port ? `:${port}` : ''} = `;
         for (const a of addrs) {
           const b = addressBytes(a.address);
-          if (b) policy.denies.push(policy.isLocal(b) ? { label: `built-in: ${what} (${host}:${port})`, local: true, port } : { label: `built-in: ${what} (${host}:${port} = ${a.address})`, nets: [{ bytes: b, bits: 128 }], port });
+          if (!b) continue;
+          // Denying a whole local address (EGRESS_DENY=localhost) is the user's call; a local host:port stands for every local address.
+          if (policy.isLocal(b) && port) policy.denies.push({ label: `${label}this host)`, local: true, port });
+          else policy.denies.push({ label: `${label}${a.address})`, nets: [{ bytes: b, bits: 128 }], port });
         }
       }),
     );

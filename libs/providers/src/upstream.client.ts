@@ -129,6 +129,7 @@ export class UpstreamClient implements OnApplicationShutdown {
         (found) => {
           const want = family === 4 || family === 'IPv4' ? 4 : family === 6 || family === 'IPv6' ? 6 : 0;
           const addrs = found.filter((a) => !want || a.family === want);
+          if (!addrs.length) return callback(Object.assign(new Error(`${hostname}: no address`), { code: 'ENOTFOUND' }), '', 0);
           const v = this.policy.checkResolved(addrs.map((a) => a.address), port, hostname);
           if (!v.allowed) return callback(new EgressDeniedError(hostname, port, v.rule) as unknown as NodeJS.ErrnoException, '', 0);
           if (all) (callback as unknown as (e: null, a: typeof addrs) => void)(null, addrs);
