@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { Logger } from '@nestjs/common';
 import type { EgressResolver } from '@gw/providers';
 import { FakeProvider, Stack, startStack } from '@gw/testing';
+import { createGatewayApp } from '../apps/gateway/src/main';
 
 jest.setTimeout(60_000);
 
@@ -215,6 +216,10 @@ describe('egress policy: where providers may point', () => {
         expect(bad.status).toBe(400);
         expect(bad.body.error.param).toBe('baseUrl');
       }
+    });
+
+    it('a bad EGRESS_ALLOW / EGRESS_DENY entry stops the app at start, naming the variable', async () => {
+      await expect(createGatewayApp({ ...stack.config, egressDeny: 'loopback, 1.2.3.999' }, stack.options)).rejects.toThrow(/EGRESS_DENY: "1\.2\.3\.999" is not an address/);
     });
 
     it('nothing was connected to', () => {

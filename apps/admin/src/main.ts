@@ -6,7 +6,7 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 import { SwaggerModule } from '@nestjs/swagger';
 import { AppConfig, parseConfig } from '@gw/config';
 import { Errors, configureHttpApp, installGracefulShutdown } from '@gw/common';
-import { AppEgressOptions, registerOwnServer } from '@gw/providers';
+import { AppEgressOptions, registerOwnServer, validateEgressConfig } from '@gw/providers';
 import { ValidationError } from 'class-validator';
 import { AdminModule } from './admin.module';
 import { buildOpenApi } from './openapi';
@@ -55,6 +55,7 @@ class AdminValidationPipe extends ValidationPipe {
 
 export async function createAdminApp(overrides?: Partial<AppConfig>, opts: AppEgressOptions = {}): Promise<NestExpressApplication> {
   const cfg = { ...parseConfig(), ...overrides };
+  validateEgressConfig(cfg);
   const app = await NestFactory.create<NestExpressApplication>(AdminModule.forRoot(overrides, opts), {
     bodyParser: false,
     logger: logLevels(cfg.logLevel),

@@ -4,7 +4,7 @@ import { NestFactory } from '@nestjs/core';
 import { Logger as PinoLogger } from 'nestjs-pino';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { GatewayAuthGate } from '@gw/auth';
-import { AppEgressOptions, registerOwnServer } from '@gw/providers';
+import { AppEgressOptions, registerOwnServer, validateEgressConfig } from '@gw/providers';
 import { AppConfig, parseConfig } from '@gw/config';
 import { configureHttpApp, installGracefulShutdown } from '@gw/common';
 import { GatewayModule } from './gateway.module';
@@ -20,6 +20,7 @@ export function nestLogLevels(level: AppConfig['logLevel']): LogLevel[] | false 
 /** Builds the data-plane app (not listening yet): used by main, the all-in-one start and tests. */
 export async function createGatewayApp(overrides?: Partial<AppConfig>, opts: AppEgressOptions = {}): Promise<NestExpressApplication> {
   const cfg = { ...parseConfig(), ...overrides };
+  validateEgressConfig(cfg);
   const app = await NestFactory.create<NestExpressApplication>(GatewayModule.forRoot(overrides, opts), {
     bodyParser: false,
     logger: nestLogLevels(cfg.logLevel),

@@ -60,4 +60,10 @@ describe('parseConfig', () => {
   it('strips trailing slashes from base URLs', () => {
     expect(parseConfig({ OLLAMA_BASE_URL: 'http://localhost:11434/v1/' }).ollamaBaseUrl).toBe('http://localhost:11434/v1');
   });
+
+  it('reads the egress policy settings (entries are parsed by the policy itself, at start)', () => {
+    expect(parseConfig({})).toMatchObject({ egressDefault: 'allow', egressAllow: undefined, egressDeny: undefined });
+    expect(parseConfig({ EGRESS_DEFAULT: 'deny', EGRESS_ALLOW: 'api.openai.com', EGRESS_DENY: ' loopback ' })).toMatchObject({ egressDefault: 'deny', egressAllow: 'api.openai.com', egressDeny: 'loopback' });
+    expect(() => parseConfig({ EGRESS_DEFAULT: 'block' })).toThrow(/EGRESS_DEFAULT must be one of allow, deny/);
+  });
 });

@@ -250,6 +250,14 @@ export interface EgressPolicyOptions {
   localAddresses?: string[];
 }
 
+/**
+ * Throws a ConfigError naming EGRESS_ALLOW / EGRESS_DENY for a bad entry. The apps call it before Nest builds
+ * anything: an exception inside Nest's dependency injection would end the process without the message.
+ */
+export function validateEgressConfig(cfg: Partial<Pick<AppConfig, 'egressAllow' | 'egressDeny'>>): void {
+  new EgressPolicy({ allow: cfg.egressAllow, deny: cfg.egressDeny, localAddresses: [] });
+}
+
 export class EgressPolicy implements EgressChecker {
   private readonly denies: Rule[];
   private readonly allows: Rule[];
