@@ -110,6 +110,14 @@ describe('EgressPolicy', () => {
     expect(t.check('127.0.0.1', 5432).allowed).toBe(false);
   });
 
+  it('an IPv6 range never covers IPv4 (stored mapped), unless written in the mapped form', () => {
+    const t = policy({ deny: '::/0' });
+    expect(t.check('2001:db8::1', 443).allowed).toBe(false);
+    expect(t.check('8.8.8.8', 443).allowed).toBe(true);
+    expect(policy({ deny: '::ffff:0:0/96' }).check('8.8.8.8', 443).allowed).toBe(false);
+    expect(policy({ deny: '0.0.0.0/0' }).check('2001:db8::1', 443).allowed).toBe(true);
+  });
+
   it('EGRESS_DENY wins over EGRESS_ALLOW', () => {
     expect(policy({ allow: '10.0.0.0/8', deny: '10.0.0.7' }).check('10.0.0.7', 80)).toEqual({ allowed: false, rule: 'EGRESS_DENY 10.0.0.7' });
   });

@@ -132,6 +132,9 @@ function parseCidr(text: string): Cidr | undefined {
 }
 
 function inCidr(b: Bytes, c: Cidr): boolean {
+  // Families apart: an IPv6 range (even `::/0`) never covers IPv4 addresses, which are stored IPv4-mapped here;
+  // a range written in the mapped form (`::ffff:0:0/96`) is an IPv4 range.
+  if (isV4(b) !== (c.bits >= 96 && isV4(c.bytes))) return false;
   const full = c.bits >> 3;
   for (let i = 0; i < full; i++) if (b[i] !== c.bytes[i]) return false;
   const rest = c.bits & 7;
@@ -151,7 +154,7 @@ const UNSPECIFIED = [cidr('0.0.0.0/8'), cidr('::/128')];
  * One entry of EGRESS_ALLOW / EGRESS_DENY, or a built-in. `nets` empty and no `name`: any address (`*:port`).
  * `local`: any address of this host (loopback, unspecified, its interfaces), e.g. the gateway's own ports.
  */
-interface Rule {
+export interface EgressRule {
   label: string;
   nets?: Cidr[];
   name?: string;
@@ -162,7 +165,7 @@ interface Rule {
 const KEYWORDS: Record<string, Cidr[]> = { loopback: LOOPBACK, private: PRIVATE };
 
 /** `10.0.0.0/8`, `10.0.0.5`, `10.0.0.5:8000`, `[::1]:8000`, `[fd00::/8]:443`, `host.name[:port]`, `*.internal`, `*:5432`, `loopback`, `private`. */
-export function parseEgressEntry(entry: string): Rule | string {
+export function parseEgressEntry(entry: string): EgressRule | string {
   const e = entry.trim();
   const bad = `"${e}" is not an address, CIDR range, host name, keyword (loopback, private) or *, with an optional :port`;
   let host = e;
@@ -191,8 +194,8 @@ export function parseEgressEntry(entry: string): Rule | string {
   return bad;
 }
 
-function parseList(variable: string, raw: string | undefined, problems: string[]): Rule[] {
-  const out: Rule[] = [];
+function parseList(variable: string, raw: string | undefined, problems: string[]): EgressRule[] {
+  const out: EgressRule[] = [];
   for (const entry of (raw ?? '').split(',').map((s) => s.trim()).filter(Boolean)) {
     const r = parseEgressEntry(entry);
     if (typeof r === 'string') problems.push(`${variable}: ${r}`);
@@ -259,8 +262,8 @@ export function validateEgressConfig(cfg: Partial<Pick<AppConfig, 'egressAllow' 
 }
 
 export class EgressPolicy implements EgressChecker {
-  private readonly denies: Rule[];
-  private readonly allows: Rule[];
+  private readonly denies: EgressRule[];
+  private readonly allows: EgressRule[];
   private readonly defaultVerdict: 'allow' | 'deny';
   private readonly ownPorts: number[];
   private readonly local: Bytes[];
@@ -275,7 +278,7 @@ export class EgressPolicy implements EgressChecker {
     this.defaultVerdict = opts.defaultVerdict ?? 'allow';
     this.ownPorts = [...new Set((opts.ownPorts ?? []).filter((p) => p > 0))];
     this.local = (opts.localAddresses ?? interfaceAddresses()).map(addressBytes).filter((b): b is Bytes => !!b);
-    const builtIn: Rule[] = [
+    const builtIn: EgressRule[] = [
       { label: 'built-in: cloud metadata (169.254.169.254)', nets: [cidr('169.254.169.254/32')] },
       { label: 'built-in: cloud metadata (fd00:ec2::254)', nets: [cidr('fd00:ec2::254/128')] },
       { label: 'built-in: cloud metadata (100.100.100.200)', nets: [cidr('100.100.100.200/32')] },
@@ -381,7 +384,7 @@ export class EgressPolicy implements EgressChecker {
     return this.defaultVerdict === 'allow' ? { allowed: true, rule: 'EGRESS_DEFAULT allow' } : { allowed: false, rule: 'EGRESS_DEFAULT deny (not in EGRESS_ALLOW)' };
   }
 
-  private addressMatches(r: Rule, b: Bytes): boolean {
+  private addressMatches(r: EgressRule, b: Bytes): boolean {
     if (r.name !== undefined) return false;
     if (r.local) return this.isLocal(b);
     return r.nets!.length === 0 || r.nets!.some((c) => inCidr(b, c));
@@ -392,7 +395,7 @@ export class EgressPolicy implements EgressChecker {
   }
 }
 
-function portMatches(r: Rule, port: number): boolean {
+function portMatches(r: EgressRule, port: number): boolean {
   return r.port === undefined || r.port === port;
 }
 
