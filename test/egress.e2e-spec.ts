@@ -3,7 +3,7 @@ import * as net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { Logger } from '@nestjs/common';
 import type { EgressResolver } from '@gw/providers';
-import { FakeProvider, Stack, startStack } from '@gw/testing';
+import { FakeProvider, Stack, startGatewayReplica, startStack } from '@gw/testing';
 import { createGatewayApp } from '../apps/gateway/src/main';
 
 jest.setTimeout(60_000);
@@ -220,6 +220,20 @@ describe('egress policy: where providers may point', () => {
 
     it('a bad EGRESS_ALLOW / EGRESS_DENY entry stops the app at start, naming the variable', async () => {
       await expect(createGatewayApp({ ...stack.config, egressDeny: 'loopback, 1.2.3.999' }, stack.options)).rejects.toThrow(/EGRESS_DENY: "1\.2\.3\.999" is not an address/);
+    });
+
+    it('the environment bootstrap refuses a denied OPENAI_BASE_URL / OLLAMA_BASE_URL with a clear log, without probing it', async () => {
+      const replica = await startGatewayReplica(stack, {
+        openaiApiKey: 'sk-env-key-0123456789',
+        openaiBaseUrl: 'http://169.254.169.254/v1',
+        ollamaBaseUrl: `http://127.0.0.1:${trap.port}`,
+      });
+      await replica.close();
+      expect(errors.some((m) => m.startsWith('OPENAI_BASE_URL=http://169.254.169.254/v1 refused, provider not registered: baseUrl 169.254.169.254:80 is not allowed'))).toBe(true);
+      expect(errors.some((m) => m.startsWith(`OLLAMA_BASE_URL=http://127.0.0.1:${trap.port} refused`))).toBe(true);
+      const names = (await stack.api('GET', '/admin/providers')).body.map((p: { name: string }) => p.name);
+      expect(names).not.toContain('openai');
+      expect(names).not.toContain('ollama');
     });
 
     it('nothing was connected to', () => {
