@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { Client } from 'pg';
 import type { AppConfig } from '@gw/config';
 import { LedgerWriter } from '@gw/metering';
+import type { AppEgressOptions } from '@gw/providers';
 import { startEmbeddedPostgres } from '@gw/db';
 import { createAdminApp } from '../../apps/admin/src/main';
 import { createGatewayApp } from '../../apps/gateway/src/main';
@@ -29,6 +30,8 @@ export interface Stack {
   flushLedger(): Promise<void>;
   /** The configuration both apps were built with (replicas reuse it). */
   config: Partial<AppConfig>;
+  /** The app options both apps were built with (e.g. an egress resolver standing in for DNS; replicas reuse them). */
+  options: AppEgressOptions;
   close(): Promise<void>;
 }
 
@@ -39,7 +42,7 @@ const replicasOf = new WeakMap<Stack, GatewayReplica[]>();
  * A whole gateway + admin on loopback with a database of its own: a fresh PGlite directory, or a
  * fresh database on the server in TEST_DATABASE_URL (dropped afterwards), or `overrides.databaseUrl`.
  */
-export async function startStack(overrides: Partial<AppConfig> = {}): Promise<Stack> {
+export async function startStack(overrides: Partial<AppConfig> = {}, options: AppEgressOptions = {}): Promise<Stack> {
   const dataDir = mkdtempSync(join(tmpdir(), 'gw-stack-'));
   // A database the caller runs itself (e.g. PGlite in its own process) is used as it is, and left alone.
   const external = overrides.databaseUrl;
@@ -65,9 +68,9 @@ export async function startStack(overrides: Partial<AppConfig> = {}): Promise<St
     authRedisNamespace: `test-${randomBytes(6).toString('hex')}`,
     ...overrides,
   };
-  const gateway = await createGatewayApp(cfg);
+  const gateway = await createGatewayApp(cfg, options);
   await gateway.listen(0, '127.0.0.1');
-  const admin = await createAdminApp(cfg);
+  const admin = await createAdminApp(cfg, options);
   await admin.listen(0, '127.0.0.1');
   const gatewayUrl = await gateway.getUrl();
   const adminUrl = await admin.getUrl();
@@ -103,6 +106,7 @@ export async function startStack(overrides: Partial<AppConfig> = {}): Promise<St
       await gateway.get(LedgerWriter).drain();
     },
     config: cfg,
+    options,
     async close() {
       for (const r of replicasOf.get(stack) ?? []) await r.close().catch(() => undefined);
       await pg.end().catch(() => undefined);
@@ -129,7 +133,7 @@ export interface GatewayReplica {
  * second replica behind a load balancer would be. `overrides` can, e.g., drop Redis (`redisUrl: undefined`).
  */
 export async function startGatewayReplica(stack: Stack, overrides: Partial<AppConfig> = {}): Promise<GatewayReplica> {
-  const app = await createGatewayApp({ ...stack.config, ...overrides });
+  const app = await createGatewayApp({ ...stack.config, ...overrides }, stack.options);
   await app.listen(0, '127.0.0.1');
   const gatewayUrl = (await app.getUrl()).replace('[::1]', '127.0.0.1');
   let closed = false;

@@ -6,6 +6,7 @@ import { AdminAccessGuard, AdminAuthModule, AuditInterceptor } from '@gw/auth';
 import { SpendModule } from '@gw/limits';
 import { MeteringModule } from '@gw/metering';
 import { AdminObservabilityModule } from '@gw/observability';
+import { AppEgressOptions, EgressModule } from '@gw/providers';
 import { RoutingModule } from '@gw/routing';
 import { TenancyModule } from '@gw/tenancy';
 import { AuditController } from './audit/audit.controller';
@@ -23,10 +24,10 @@ import { UsageController } from './usage/usage.controller';
 
 @Module({})
 export class AdminModule {
-  static forRoot(overrides?: Partial<AppConfig>): DynamicModule {
+  static forRoot(overrides?: Partial<AppConfig>, opts: AppEgressOptions = {}): DynamicModule {
     return {
       module: AdminModule,
-      imports: [AppConfigModule.forRoot(overrides), DatabaseModule, AdminObservabilityModule.forRoot(), AdminAuthModule, TenancyModule, RoutingModule, MeteringModule, SpendModule],
+      imports: [AppConfigModule.forRoot(overrides), DatabaseModule, EgressModule.forRoot({ resolver: opts.egressResolver }), AdminObservabilityModule.forRoot(), AdminAuthModule, TenancyModule, RoutingModule, MeteringModule, SpendModule],
       controllers: [TenantsController, KeysController, ProvidersController, RoutesController, PricesController, UsageController, SpendController, AdminHealthController, TokensController, TenantTokensController, AuditController],
       // Global on purpose: every /admin route is authenticated, authorised (root-only unless it says
       // otherwise) and audited, including controllers added later that forget to ask.

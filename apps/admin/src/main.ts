@@ -6,6 +6,7 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 import { SwaggerModule } from '@nestjs/swagger';
 import { AppConfig, parseConfig } from '@gw/config';
 import { Errors, configureHttpApp, installGracefulShutdown } from '@gw/common';
+import { AppEgressOptions, registerOwnServer, validateEgressConfig } from '@gw/providers';
 import { ValidationError } from 'class-validator';
 import { AdminModule } from './admin.module';
 import { buildOpenApi } from './openapi';
@@ -52,15 +53,18 @@ class AdminValidationPipe extends ValidationPipe {
   }
 }
 
-export async function createAdminApp(overrides?: Partial<AppConfig>): Promise<NestExpressApplication> {
+export async function createAdminApp(overrides?: Partial<AppConfig>, opts: AppEgressOptions = {}): Promise<NestExpressApplication> {
   const cfg = { ...parseConfig(), ...overrides };
-  const app = await NestFactory.create<NestExpressApplication>(AdminModule.forRoot(overrides), {
+  validateEgressConfig(cfg);
+  const app = await NestFactory.create<NestExpressApplication>(AdminModule.forRoot(overrides, opts), {
     bodyParser: false,
     logger: logLevels(cfg.logLevel),
     // Start-up lines wait for the JSON logger instead of going out in Nest's text format.
     bufferLogs: true,
   });
   app.useLogger(app.get(PinoLogger));
+  // Whatever port it ends up on (0 in tests), no provider may point back at it.
+  registerOwnServer(app.getHttpServer());
   configureHttpApp(app, '1mb', { trustedProxies: cfg.trustedProxies });
   app.useGlobalPipes(
     new AdminValidationPipe({

@@ -5,7 +5,7 @@ import { AdminAuthModule, GatewayAdminGuard, GatewayAuthModule } from '@gw/auth'
 import { LimitsModule } from '@gw/limits';
 import { FileUsageJournal, LedgerWriter, PriceTable, USAGE_JOURNAL } from '@gw/metering';
 import { GatewayObservabilityModule } from '@gw/observability';
-import { ProviderCache, UpstreamClient } from '@gw/providers';
+import { AppEgressOptions, EgressModule, ProviderCache, UpstreamClient } from '@gw/providers';
 import { EnvProvidersBootstrap, RouteTable, RoutingModule } from '@gw/routing';
 import { KeyRefusalRecorder } from './auth/key-refusal.recorder';
 import { ChatController } from './chat/chat.controller';
@@ -24,10 +24,10 @@ import { TARGET_BACKOFF_PROVIDER } from './proxy/target-backoff.provider';
 
 @Module({})
 export class GatewayModule {
-  static forRoot(overrides?: Partial<AppConfig>): DynamicModule {
+  static forRoot(overrides?: Partial<AppConfig>, opts: AppEgressOptions = {}): DynamicModule {
     return {
       module: GatewayModule,
-      imports: [AppConfigModule.forRoot(overrides), DatabaseModule, GatewayObservabilityModule.forRoot(), GatewayAuthModule, AdminAuthModule, RoutingModule, LimitsModule],
+      imports: [AppConfigModule.forRoot(overrides), DatabaseModule, EgressModule.forRoot({ resolver: opts.egressResolver }), GatewayObservabilityModule.forRoot(), GatewayAuthModule, AdminAuthModule, RoutingModule, LimitsModule],
       controllers: [ChatController, ResponsesController, EmbeddingsController, ModelsController, HealthController, CircuitsController],
       providers: [ProviderCache, UpstreamClient, RouteTable, EnvProvidersBootstrap, PriceTable, { provide: USAGE_JOURNAL, useClass: FileUsageJournal }, LedgerWriter, JournalReplayer, UpstreamDispatcher, ProxyService, ResponsesService, DrainService, CIRCUIT_BREAKER_PROVIDER, TARGET_BACKOFF_PROVIDER, KeyRefusalRecorder, GatewayAdminGuard],
       exports: [LedgerWriter],

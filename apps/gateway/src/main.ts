@@ -4,6 +4,7 @@ import { NestFactory } from '@nestjs/core';
 import { Logger as PinoLogger } from 'nestjs-pino';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { GatewayAuthGate } from '@gw/auth';
+import { AppEgressOptions, registerOwnServer, validateEgressConfig } from '@gw/providers';
 import { AppConfig, parseConfig } from '@gw/config';
 import { configureHttpApp, installGracefulShutdown } from '@gw/common';
 import { GatewayModule } from './gateway.module';
@@ -17,15 +18,18 @@ export function nestLogLevels(level: AppConfig['logLevel']): LogLevel[] | false 
 }
 
 /** Builds the data-plane app (not listening yet): used by main, the all-in-one start and tests. */
-export async function createGatewayApp(overrides?: Partial<AppConfig>): Promise<NestExpressApplication> {
+export async function createGatewayApp(overrides?: Partial<AppConfig>, opts: AppEgressOptions = {}): Promise<NestExpressApplication> {
   const cfg = { ...parseConfig(), ...overrides };
-  const app = await NestFactory.create<NestExpressApplication>(GatewayModule.forRoot(overrides), {
+  validateEgressConfig(cfg);
+  const app = await NestFactory.create<NestExpressApplication>(GatewayModule.forRoot(overrides, opts), {
     bodyParser: false,
     logger: nestLogLevels(cfg.logLevel),
     // Start-up lines wait for the JSON logger instead of going out in Nest's text format.
     bufferLogs: true,
   });
   app.useLogger(app.get(PinoLogger));
+  // Whatever port it ends up on (0 in tests), no provider may point back at it.
+  registerOwnServer(app.getHttpServer());
   // First of all middleware: a draining gateway refuses new work before parsing a (possibly 50 MB) body.
   app.use(app.get(DrainService).middleware);
   // Before the body parser: POST /v1/… without a key-shaped credential, or from an address blocked for

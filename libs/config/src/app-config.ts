@@ -88,4 +88,13 @@ export interface AppConfig {
    * sharing one Redis keep apart by setting different ones. Empty by default.
    */
   authRedisNamespace: string;
+  /**
+   * Provider egress (docs/access-control.md#provider-egress): comma lists of CIDRs, addresses, host names,
+   * `*` or the keywords `loopback`/`private`, each with an optional `:port`. Deny wins; the built-in denies
+   * (metadata, link-local, own ports, DATABASE_URL/REDIS_URL) are never re-opened by EGRESS_ALLOW.
+   */
+  egressAllow?: string;
+  egressDeny?: string;
+  /** What is neither allowed nor denied: `allow` (loopback and private ranges work, e.g. a local Ollama) or `deny`. */
+  egressDefault: 'allow' | 'deny';
 }

@@ -76,4 +76,10 @@ describe('parseConfig', () => {
     expect(() => parseConfig({ TRUSTED_PROXIES: '10.0.0.0/33' })).toThrow(/TRUSTED_PROXIES/);
     expect(() => parseConfig({ TRUSTED_PROXIES: 'ingress.local' })).toThrow(/TRUSTED_PROXIES/);
   });
+
+  it('reads the egress policy settings (entries are parsed by the policy itself, at start)', () => {
+    expect(parseConfig({})).toMatchObject({ egressDefault: 'allow', egressAllow: undefined, egressDeny: undefined });
+    expect(parseConfig({ EGRESS_DEFAULT: 'deny', EGRESS_ALLOW: 'api.openai.com', EGRESS_DENY: ' loopback ' })).toMatchObject({ egressDefault: 'deny', egressAllow: 'api.openai.com', egressDeny: 'loopback' });
+    expect(() => parseConfig({ EGRESS_DEFAULT: 'block' })).toThrow(/EGRESS_DEFAULT must be one of allow, deny/);
+  });
 });

@@ -157,6 +157,10 @@ export function parseConfig(env: Env = process.env): AppConfig {
     upstreamQuotaBackoffMs: r.int('UPSTREAM_QUOTA_BACKOFF_MS', 60_000, 0, 3_600_000),
     trustedProxies: r.cidrs('TRUSTED_PROXIES'),
     authRedisNamespace: r.str('AUTH_REDIS_NAMESPACE') ?? '',
+    // Entries are parsed (and refused, naming the variable) by the egress policy (@gw/providers) at start.
+    egressAllow: r.str('EGRESS_ALLOW'),
+    egressDeny: r.str('EGRESS_DENY'),
+    egressDefault: r.oneOf('EGRESS_DEFAULT', ['allow', 'deny'] as const, 'allow'),
   };
   if (r.problems.length) throw new ConfigError(r.problems);
   return cfg;

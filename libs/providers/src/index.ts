@@ -4,6 +4,8 @@ export * from './provider.repository';
 export * from './provider.service';
 export * from './provider.cache';
 export * from './upstream.client';
+export * from './egress.policy';
+export * from './egress.module';
 export * from './providers.module';
 export * from './master-key';
 export { rotateMasterKey, parseRotateArgs } from './rotate-master-key.main';

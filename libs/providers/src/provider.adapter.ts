@@ -1,4 +1,5 @@
 import { ProviderKind, ProviderSettings } from '@gw/db';
+import type { Dispatcher } from 'undici';
 import { NormalisedUsage } from './translate';
 
 /** A provider as the hot path sees it: decrypted credential, adapter, all in memory. */
@@ -42,5 +43,5 @@ export interface ProviderAdapter {
   /** Extra words for an upstream error the user can act on (e.g. `ollama pull`). */
   errorHint(status: number, model: string): string;
   /** Models the provider serves, when it can tell (Ollama /api/tags). */
-  discoverModels?(p: ResolvedProvider, signal: AbortSignal): Promise<string[]>;
+  discoverModels?(p: ResolvedProvider, signal: AbortSignal, dispatcher?: Dispatcher): Promise<string[]>;
 }

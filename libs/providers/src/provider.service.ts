@@ -1,6 +1,7 @@
-import { Inject, Injectable } from '@nestjs/common';
-import { Errors, SecretBox } from '@gw/common';
+import { Inject, Injectable, Optional } from '@nestjs/common';
+import { Errors, OpenAIError, SecretBox } from '@gw/common';
 import { ChangeFeed, ProviderEntity, ProviderKind, ProviderSettings } from '@gw/db';
+import { EGRESS_POLICY, EgressChecker, EgressPolicy, hostPortOf } from './egress.policy';
 import { adapterFor } from './provider.registry';
 import { ProviderRepository } from './provider.repository';
 
@@ -44,6 +45,26 @@ export function toProviderView(p: ProviderEntity): ProviderView {
   return { ...rest, settings, hasCredential: !!credentialEnc };
 }
 
+/**
+ * A provider's baseUrl against the egress policy, as written (an address literal, or a name: names are judged
+ * again on what they resolve to, at connect time). Returns the refusal, for the admin API (400) and the
+ * environment bootstrap (a logged refusal).
+ */
+export function egressRefusal(policy: EgressChecker, baseUrl: string): OpenAIError | undefined {
+  let protocol: string;
+  try {
+    protocol = new URL(baseUrl).protocol;
+  } catch {
+    return Errors.badRequest(`baseUrl "${baseUrl}" is not a valid URL.`, 'baseUrl');
+  }
+  const hp = hostPortOf(baseUrl);
+  if ((protocol !== 'http:' && protocol !== 'https:') || !hp) return Errors.badRequest('baseUrl must be an http(s) URL with a host.', 'baseUrl');
+  const v = policy.check(hp.host, hp.port);
+  if (v.allowed) return undefined;
+  const where = hp.host.includes(':') ? `[${hp.host}]:${hp.port}` : `${hp.host}:${hp.port}`;
+  return Errors.badRequest(`baseUrl ${where} is not allowed by the gateway's egress policy (${v.rule}). See EGRESS_ALLOW / EGRESS_DENY in docs/access-control.md.`, 'baseUrl', 'egress_denied');
+}
+
 /** How `update` treats a new baseUrl that would carry the stored credential to another host. */
 export type BaseUrlChange = 'refuse' | 'clear';
 
@@ -53,7 +74,12 @@ export class ProviderService {
     private readonly providers: ProviderRepository,
     private readonly changes: ChangeFeed,
     @Inject(SECRET_BOX) private readonly box: SecretBox,
-  ) {}
+    @Optional() @Inject(EGRESS_POLICY) policy?: EgressChecker,
+  ) {
+    this.policy = policy ?? new EgressPolicy();
+  }
+
+  private readonly policy: EgressChecker;
 
   async list(): Promise<ProviderView[]> {
     return (await this.providers.list()).map(toProviderView);
@@ -64,11 +90,13 @@ export class ProviderService {
   }
 
   async create(input: ProviderInput): Promise<ProviderView> {
+    const baseUrl = (input.baseUrl ?? adapterFor(input.kind).defaultBaseUrl).replace(/\/+$/, '');
+    this.checkEgress(baseUrl);
     if (await this.providers.findByName(input.name)) throw Errors.conflict(`A provider named "${input.name}" already exists.`, 'name');
     const p = await this.providers.save({
       name: input.name,
       kind: input.kind,
-      baseUrl: (input.baseUrl ?? adapterFor(input.kind).defaultBaseUrl).replace(/\/+$/, ''),
+      baseUrl,
       credentialEnc: input.credential ? this.box.seal(input.credential) : null,
       settings: input.settings ?? {},
       enabled: input.enabled ?? true,
@@ -91,7 +119,10 @@ export class ProviderService {
     const next: Partial<ProviderEntity> = {};
     if (patch.name !== undefined) next.name = patch.name;
     if (patch.kind !== undefined) next.kind = patch.kind;
-    if (patch.baseUrl !== undefined) next.baseUrl = patch.baseUrl.replace(/\/+$/, '');
+    if (patch.baseUrl !== undefined) {
+      next.baseUrl = patch.baseUrl.replace(/\/+$/, '');
+      this.checkEgress(next.baseUrl);
+    }
     if (patch.credential !== undefined) next.credentialEnc = patch.credential ? this.box.seal(patch.credential) : null;
     if (patch.settings !== undefined) {
       next.settings = { ...current.settings, ...patch.settings };
@@ -113,6 +144,11 @@ export class ProviderService {
   async delete(id: string): Promise<void> {
     if (!(await this.providers.delete(id))) throw Errors.notFound(`No provider with id ${id}.`, 'provider_not_found');
     await this.changes.bump();
+  }
+
+  private checkEgress(baseUrl: string): void {
+    const refused = egressRefusal(this.policy, baseUrl);
+    if (refused) throw refused;
   }
 
   private unbindCredentials(current: ProviderEntity, patch: Partial<ProviderInput>, next: Partial<ProviderEntity>, mode: BaseUrlChange): void {

@@ -1,7 +1,7 @@
-import { Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
+import { Inject, Injectable, Logger, OnApplicationBootstrap, Optional } from '@nestjs/common';
 import { APP_CONFIG, AppConfig } from '@gw/config';
 import { DataSource } from 'typeorm';
-import { ADAPTERS, ProviderInput, ProviderService, ResolvedProvider } from '@gw/providers';
+import { ADAPTERS, EGRESS_POLICY, EgressChecker, ProviderInput, ProviderService, ResolvedProvider, UpstreamClient, egressRefusal } from '@gw/providers';
 import { RouteService } from './route.service';
 
 const BOOTSTRAP_LOCK = 7_346_114;
@@ -21,20 +21,30 @@ export class EnvProvidersBootstrap implements OnApplicationBootstrap {
     private readonly providers: ProviderService,
     private readonly routes: RouteService,
     private readonly dataSource: DataSource,
+    @Inject(EGRESS_POLICY) private readonly egress: EgressChecker,
+    @Optional() private readonly upstream?: UpstreamClient,
   ) {}
+
+  /** An address the egress policy refuses is not registered (nor probed): logged, and the gateway starts without it. */
+  private refused(variable: string, baseUrl: string): boolean {
+    const err = egressRefusal(this.egress, baseUrl);
+    if (!err) return false;
+    this.logger.error(`${variable}=${baseUrl} refused, provider not registered: ${err.body.error.message}`);
+    return true;
+  }
 
   async onApplicationBootstrap(): Promise<void> {
     const wanted: Array<{ input: ProviderInput; patterns: string[] }> = [];
-    if (this.cfg.openaiApiKey) {
+    if (this.cfg.openaiApiKey && !this.refused('OPENAI_BASE_URL', this.cfg.openaiBaseUrl)) {
       wanted.push({ input: { name: 'openai', kind: 'openai', baseUrl: this.cfg.openaiBaseUrl, credential: this.cfg.openaiApiKey }, patterns: ['*'] });
     }
-    if (this.cfg.openrouterApiKey) {
+    if (this.cfg.openrouterApiKey && !this.refused('OPENROUTER_BASE_URL', this.cfg.openrouterBaseUrl)) {
       wanted.push({
         input: { name: 'openrouter', kind: 'openrouter', baseUrl: this.cfg.openrouterBaseUrl, credential: this.cfg.openrouterApiKey },
         patterns: ['*/*'],
       });
     }
-    if (this.cfg.ollamaBaseUrl) {
+    if (this.cfg.ollamaBaseUrl && !this.refused('OLLAMA_BASE_URL', this.cfg.ollamaBaseUrl)) {
       const baseUrl = /\/v1$/.test(this.cfg.ollamaBaseUrl) ? this.cfg.ollamaBaseUrl : `${this.cfg.ollamaBaseUrl}/v1`;
       const models = await this.ollamaModels(baseUrl);
       wanted.push({ input: { name: 'ollama', kind: 'ollama', baseUrl, settings: { models } }, patterns: ['gpt-oss*', ...models] });
@@ -62,7 +72,8 @@ export class EnvProvidersBootstrap implements OnApplicationBootstrap {
   private async ollamaModels(baseUrl: string): Promise<string[]> {
     const probe = { baseUrl, settings: {} } as ResolvedProvider;
     try {
-      return await ADAPTERS.ollama.discoverModels!(probe, AbortSignal.timeout(3000));
+      // Through the upstream pool, so the probe obeys the egress policy at connect time like every call.
+      return await ADAPTERS.ollama.discoverModels!(probe, AbortSignal.timeout(3000), this.upstream?.agent);
     } catch (e) {
       this.logger.warn(`Ollama at ${baseUrl} did not list its models (${(e as Error).message}); only gpt-oss* is routed to it.`);
       return [];

@@ -1,5 +1,5 @@
 import type { ResolvedProvider } from '@gw/providers';
-import { isNetworkError, isTimeoutError, parseUpstreamError, scrubSecrets, upstreamFailureKind, upstreamHttpError, upstreamNetworkError } from './upstream-error';
+import { isNetworkError, isOpenAIErrorBody, isTimeoutError, parseUpstreamError, scrubSecrets, upstreamBodyForLog, upstreamFailureKind, upstreamHttpError, upstreamNetworkError } from './upstream-error';
 
 const P = {
   id: 'p', name: 'openai', kind: 'openai', baseUrl: 'http://x/v1', credential: 'sk-live-credential-123456', settings: {}, enabled: true, responsesNative: true,
@@ -87,5 +87,42 @@ describe('upstream errors', () => {
   it('timeouts are told apart from other network errors', () => {
     for (const code of ['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']) expect(isTimeoutError({ code })).toBe(true);
     for (const code of ['ECONNRESET', 'ECONNREFUSED', 'UND_ERR_SOCKET', 'ETIMEDOUT']) expect(isTimeoutError({ code })).toBe(false);
+  });
+});
+
+describe('upstream error bodies that are not OpenAI errors', () => {
+  it.each([
+    ['-ERR unknown command \'POST\', with args beginning with: \'/v1/chat/completions\''],
+    ['<html><body>Internal admin console: db password hunter2</body></html>'],
+    ['\u0000\u0000\u0000\u0008\u0004\u00d2\u0016/SFATAL C0A000 invalid frontend message'],
+    ['{"error":"plain"}'],
+    ['{"message":"top"}'],
+    ['"x"'],
+  ])('tells the tenant the status only: %s', (body) => {
+    const err = upstreamHttpError(P, 500, body, 'm');
+    expect(err.body.error.message).toBe('openai: upstream answered HTTP 500');
+    expect(isOpenAIErrorBody(body)).toBe(false);
+  });
+
+  it('keeps an OpenAI-style message, and the Ollama-style 404 hint', () => {
+    expect(upstreamHttpError(P, 400, '{"error":{"message":"bad thing","code":"bad_thing"}}', 'm').body.error).toMatchObject({ message: 'openai: bad thing', code: 'bad_thing' });
+    const hinted = { ...P, adapter: { errorHint: () => ' Pull it.' } } as unknown as ResolvedProvider;
+    expect(upstreamHttpError(hinted, 404, '<html>404</html>', 'm').body.error).toMatchObject({ message: 'openai: upstream answered HTTP 404 Pull it.', code: 'model_not_found' });
+    expect(upstreamHttpError(P, 401, 'Unauthorized: token for admin@corp', 'm').body.error.message).not.toMatch(/admin@corp|Provider said/);
+  });
+
+  it('logs a bounded, scrubbed copy', () => {
+    const out = upstreamBodyForLog(`${'x'.repeat(3000)} sk-live-credential-123456`, P.credential);
+    expect(out.length).toBe(2001);
+    expect(upstreamBodyForLog('key sk-live-credential-123456', P.credential)).toBe('key [redacted]');
+  });
+});
+
+describe('answers that are not HTTP', () => {
+  it('an undici parser error (no code, raw bytes in data) is a network error shown without its bytes', () => {
+    const { errors } = jest.requireActual('undici') as typeof import('undici');
+    const e = new (errors.HTTPParserError as unknown as new (m: string, c?: string, d?: Buffer) => Error)('Response does not match the HTTP/1.1 protocol', undefined, Buffer.from('-ERR secret'));
+    expect(isNetworkError(e)).toBe(true);
+    expect(upstreamNetworkError(P, e).body.error).toMatchObject({ message: 'openai: did not answer in HTTP', code: 'bad_upstream_response' });
   });
 });

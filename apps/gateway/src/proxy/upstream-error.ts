@@ -1,5 +1,14 @@
 import { Errors, OpenAIError, errorTypeForStatus, isObject } from '@gw/common';
 import { ResolvedProvider } from '@gw/providers';
+import { errors as undiciErrors } from 'undici';
+
+/**
+ * An answer that is not HTTP at all (Redis' `-ERR …`, a database's binary greeting). undici's parser error
+ * often has no code; its `data` holds the raw bytes, which never reach a message.
+ */
+function isNotHttp(e: unknown): boolean {
+  return e instanceof undiciErrors.HTTPParserError || (e as { name?: unknown } | null)?.name === 'HTTPParserError';
+}
 
 /** Upstream error text kept in our error messages (and logs): enough to act on, never a whole page. */
 const MAX_MESSAGE_CHARS = 500;
@@ -53,13 +62,37 @@ export function parseUpstreamError(body: string): { message: string; code: strin
 }
 
 /**
+ * Whether an upstream error body is an OpenAI-style error (a JSON object whose `error` is an object), the only
+ * kind whose words reach the tenant. Anything else (an HTML page, Redis' `-ERR …`, a database's bytes: what
+ * an internal service answers when a provider points at it) is reduced to "upstream answered HTTP <status>";
+ * its text goes to the log only (`upstreamBodyForLog`).
+ */
+export function isOpenAIErrorBody(body: unknown): boolean {
+  if (typeof body !== 'string' || body.length > 1_000_000) return false;
+  try {
+    const j: unknown = JSON.parse(body);
+    return isObject(j) && isObject(j.error);
+  } catch {
+    return false;
+  }
+}
+
+/** Upstream error text as the log shows it: secrets scrubbed, at most 2,000 characters (control bytes escaped by the JSON logger). */
+export function upstreamBodyForLog(body: unknown, credential: string | null): string {
+  const text = typeof body === 'string' ? body.slice(0, 4000) : '';
+  const out = scrubSecrets(text, credential);
+  return out.length > 2000 ? `${out.slice(0, 2000)}…` : out;
+}
+
+/**
  * An upstream's error response in our shape: status kept, message prefixed with the provider's name.
  * Except 401/403: the provider refused the gateway's own credential, which is no fault of the tenant's
  * key, so it becomes `502 upstream_auth_error` (a 401 would make every user think their key is bad);
  * and an exhausted provider account, `503 upstream_quota_exhausted` (see `upstreamQuotaError`).
  */
 export function upstreamHttpError(p: ResolvedProvider, status: number, body: string, model: string, retryAfter?: string): OpenAIError {
-  const parsed = parseUpstreamError(typeof body === 'string' ? body : '');
+  // Only an OpenAI-style error body is quoted to the tenant (see isOpenAIErrorBody).
+  const parsed = isOpenAIErrorBody(body) ? parseUpstreamError(body) : { message: '', code: null, type: null };
   const said = scrubSecrets(parsed.message, p.credential);
   if (status === 401 || status === 403) {
     return Errors.upstream(
@@ -129,6 +162,7 @@ export function upstreamQuotaError(provider: string, detail: string, said = ''):
 export function upstreamNetworkError(p: ResolvedProvider, e: unknown): OpenAIError {
   const raw = (e as { code?: unknown } | null | undefined)?.code;
   const code = typeof raw === 'string' ? raw : undefined;
+  if (isNotHttp(e)) return Errors.upstream(502, p.name, 'did not answer in HTTP', 'bad_upstream_response', 'server_error');
   switch (code) {
     case 'UND_ERR_HEADERS_TIMEOUT':
       return Errors.timeout(`${p.name} sent no response within the first-byte timeout`);
@@ -153,6 +187,7 @@ export function isTimeoutError(e: unknown): boolean {
 }
 
 export function isNetworkError(e: unknown): boolean {
+  if (isNotHttp(e)) return true;
   const code = (e as { code?: unknown } | null | undefined)?.code;
   if (typeof code !== 'string') return false;
   return (

@@ -2,14 +2,14 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { APP_CONFIG, AppConfig } from '@gw/config';
 import { Errors, OpenAIError } from '@gw/common';
 import { GatewayMetrics } from '@gw/observability';
-import { Operation, UpstreamClient } from '@gw/providers';
+import { EGRESS_DENIED_MESSAGE, Operation, UpstreamClient, isEgressDenied } from '@gw/providers';
 import { ResolvedRoute, ResolvedTarget, orderTargets } from '@gw/routing';
 import type { Dispatcher } from 'undici';
 import { CallContext, ClientGone } from './call-context';
 import { CircuitBreaker, CircuitLabels } from './circuit-breaker';
 import { retryAfterMs, upstreamWaitMs } from './retry-after.parser';
 import { BackoffReason, TargetBackoff, backoffKey } from './target.backoff';
-import { isNetworkError, isTimeoutError, upstreamFailureKind, upstreamHttpError, upstreamNetworkError, upstreamQuotaError } from './upstream-error';
+import { isNetworkError, isOpenAIErrorBody, isTimeoutError, upstreamBodyForLog, upstreamFailureKind, upstreamHttpError, upstreamNetworkError, upstreamQuotaError } from './upstream-error';
 
 export interface UpstreamResponse {
   res: Dispatcher.ResponseData;
@@ -149,6 +149,17 @@ export class UpstreamDispatcher {
               ...timeouts,
             });
             waiting = false;
+            if (res.statusCode >= 300 && res.statusCode < 400) {
+              // undici follows no redirect (and must not: the Location could be any address, unchecked by a
+              // create-time check). An API that redirects is misconfigured: up, but not serving here.
+              await res.body.dump().catch(() => undefined);
+              this.logger.warn(`${p.name} answered HTTP ${res.statusCode} (Location: ${JSON.stringify(String(res.headers.location ?? '').slice(0, 500))}); redirects are not followed: fix the provider's baseUrl`);
+              last = Errors.upstream(502, p.name, `answered with a redirect (HTTP ${res.statusCode}), which the gateway does not follow`, 'upstream_redirect', 'server_error');
+              this.metrics.upstreamError(p.name, `http_${res.statusCode}`);
+              this.breaker.success(pass);
+              settled = true;
+              break attempts;
+            }
             if (res.statusCode < 400) {
               this.metrics.upstreamOk(p.name);
               this.breaker.success(pass);
@@ -157,6 +168,10 @@ export class UpstreamDispatcher {
             }
             const text = await res.body.text().catch(() => '');
             last = upstreamHttpError(p, res.statusCode, text, model, res.headers['retry-after'] as string | undefined);
+            if (text && !isOpenAIErrorBody(text)) {
+              // The tenant reads only "upstream answered HTTP <status>": what was said is for the operator.
+              this.logger.warn(`${p.name} answered HTTP ${res.statusCode} with a body that is not an OpenAI error (the client was told only the status): ${JSON.stringify(upstreamBodyForLog(text, p.credential))}`);
+            }
             this.metrics.upstreamError(p.name, `http_${res.statusCode}`);
             const kind = upstreamFailureKind(res.statusCode, text);
             switch (kind) {
@@ -201,6 +216,17 @@ export class UpstreamDispatcher {
             }
             if (e === last) throw e;
             if (e instanceof OpenAIError) throw e;
+            if (isEgressDenied(e)) {
+              // The provider's address is refused by configuration: no socket was opened. Retrying cannot help and
+              // the upstream's health is unknown (not a circuit failure); another target may serve. The rule and
+              // address are the operator's to read, never the tenant's.
+              this.logger.error(`${p.name}: ${(e as Error).message}; no connection made. Fix the provider's baseUrl or the egress policy (EGRESS_ALLOW / EGRESS_DENY).`);
+              last = Errors.upstream(502, p.name, EGRESS_DENIED_MESSAGE, 'upstream_egress_denied', 'server_error');
+              this.metrics.upstreamError(p.name, 'egress_denied');
+              this.breaker.release(pass);
+              settled = true;
+              break attempts;
+            }
             // A bug of ours is no news about the upstream: not retried, not a circuit failure; a logged 500.
             if (!isNetworkError(e)) throw e;
             last = upstreamNetworkError(p, e);

@@ -1,4 +1,4 @@
-import { request } from 'undici';
+import { Dispatcher, request } from 'undici';
 import { OpenAIAdapter } from '../openai/openai.adapter';
 import { Operation, PrepareContext, ProviderAdapter, ResolvedProvider } from '../../provider.adapter';
 
@@ -14,9 +14,9 @@ export class OllamaAdapter extends OpenAIAdapter {
     return status === 404 ? ` Pull it on the Ollama host first: \`ollama pull ${model}\`.` : '';
   }
 
-  async discoverModels(p: ResolvedProvider, signal: AbortSignal): Promise<string[]> {
+  async discoverModels(p: ResolvedProvider, signal: AbortSignal, dispatcher?: Dispatcher): Promise<string[]> {
     const root = p.baseUrl.replace(/\/v1$/, '');
-    const res = await request(`${root}/api/tags`, { signal, headersTimeout: 5000, bodyTimeout: 5000 });
+    const res = await request(`${root}/api/tags`, { signal, headersTimeout: 5000, bodyTimeout: 5000, ...(dispatcher ? { dispatcher } : {}) });
     if (res.statusCode !== 200) {
       await res.body.dump();
       throw new Error(`GET /api/tags answered ${res.statusCode}`);
