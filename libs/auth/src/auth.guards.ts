@@ -1,9 +1,10 @@
-import { ExecutionContext, Injectable } from '@nestjs/common';
+import { CanActivate, ExecutionContext, Injectable } from '@nestjs/common';
 import { AuthGuard } from '@nestjs/passport';
 import { Errors, OpenAIError } from '@gw/common';
 import type { Request } from 'express';
 import { isAdminPrincipal, peerIp } from './admin-principal';
 import { AuthFailureLimiter, GatewayAuthFailureLimiter } from './auth-failure.limiter';
+import { PreBodyAuthenticator, authDecisionOf } from './pre-body.authenticator';
 
 /** Passport reports "no credentials" as a bare failure; turn it into the OpenAI-shaped 401. */
 function failure(err: unknown, user: unknown, ctx: ExecutionContext) {
@@ -38,23 +39,31 @@ function isGuess(err: unknown, user: unknown, ctx: ExecutionContext): boolean {
 
 /**
  * Data-plane authentication (virtual keys), with failed attempts counted per source address like the
- * admin API's, with the gateway's own counters and limits (`GatewayAuthFailureLimiter`).
+ * admin API's, with the gateway's own counters and limits (`GatewayAuthFailureLimiter`). The decision was
+ * made before the body was read (`GatewayAuthGate`); this answers with it, so the bearer is parsed and
+ * looked up once. A route outside the gate's paths is authenticated here the same way.
  */
 @Injectable()
-export class VirtualKeyGuard extends AuthGuard('virtual-key') {
-  constructor(private readonly failures: GatewayAuthFailureLimiter) {
-    super();
-  }
+export class VirtualKeyGuard implements CanActivate {
+  constructor(
+    private readonly failures: GatewayAuthFailureLimiter,
+    private readonly auth: PreBodyAuthenticator,
+  ) {}
 
-  override async canActivate(ctx: ExecutionContext): Promise<boolean> {
-    const wait = this.failures.retryAfterSeconds(peerIp(ctx.switchToHttp().getRequest<Request>()));
-    if (wait > 0) throw tooManyAuthFailures(wait);
-    return (await super.canActivate(ctx)) as boolean;
-  }
-
-  override handleRequest<T>(err: unknown, user: T, _info: unknown, ctx: ExecutionContext): T {
-    if (isGuess(err, user, ctx)) this.failures.recordFailure(peerIp(ctx.switchToHttp().getRequest<Request>()));
-    return failure(err, user, ctx) as T;
+  canActivate(ctx: ExecutionContext): boolean {
+    const req = ctx.switchToHttp().getRequest<Request>();
+    let decision = authDecisionOf(req);
+    if (!decision) {
+      const wait = this.failures.retryAfterSeconds(peerIp(req));
+      if (wait > 0) throw tooManyAuthFailures(wait);
+      decision = this.auth.authenticate(req);
+    }
+    if (!decision.ok) {
+      if (decision.guess) this.failures.recordFailure(peerIp(req));
+      throw decision.error;
+    }
+    req.user = decision.principal;
+    return true;
   }
 }
 

@@ -11,16 +11,17 @@ import { AuditService } from './audit.service';
 import { AuthFailureLimiter, GatewayAuthFailureLimiter } from './auth-failure.limiter';
 import { AdminGuard } from './auth.guards';
 import { GatewayAuthGate } from './gateway-auth.gate';
+import { PreBodyAuthenticator } from './pre-body.authenticator';
 import { VirtualKeyStrategy } from './virtual-key.strategy';
 
 /**
- * Data plane: tenant virtual keys, resolved from the in-memory key cache; failed authentications limited
- * per source address; `GatewayAuthGate` refuses requests without a key-shaped credential before their body is parsed.
+ * Data plane: tenant virtual keys, resolved from the in-memory key set; failed authentications limited
+ * per source address; `GatewayAuthGate` decides (`PreBodyAuthenticator`) before any body is read.
  */
 @Module({
   imports: [PassportModule, TenancyModule],
-  providers: [KeyCache, VirtualKeyStrategy, { provide: GatewayAuthFailureLimiter, useFactory: () => new GatewayAuthFailureLimiter() }, GatewayAuthGate],
-  exports: [KeyCache, TenancyModule, VirtualKeyStrategy, GatewayAuthFailureLimiter, GatewayAuthGate],
+  providers: [KeyCache, VirtualKeyStrategy, PreBodyAuthenticator, { provide: GatewayAuthFailureLimiter, useFactory: () => new GatewayAuthFailureLimiter() }, GatewayAuthGate],
+  exports: [KeyCache, TenancyModule, VirtualKeyStrategy, PreBodyAuthenticator, GatewayAuthFailureLimiter, GatewayAuthGate],
 })
 export class GatewayAuthModule {}
 
