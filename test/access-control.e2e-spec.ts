@@ -345,15 +345,19 @@ describe('access control: roles, admin tokens, audit log, IP ranges', () => {
       expect(((await refused!.json()) as any).error.code).toBe('ip_not_allowed');
     });
 
-    it('a known key refused for its source address still gets its ledger row', async () => {
+    it('a known key refused for its source address still gets its ledger row (without a model: its body is never read)', async () => {
       const k = await stack.api('POST', `/admin/tenants/${tenantA}/keys`, { name: 'elsewhere', allowedIps: ['192.0.2.0/24'] }, adminA.secret);
+      // Refused before the body is read: a broken body is not even noticed (a key-shaped credential used to get it parsed).
+      const broken = await fetch(`${stack.baseURL}/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${k.body.secret}`, 'content-type': 'application/json' }, body: '{"model": "gpt-4o-mini", "mess' });
+      expect(broken.status).toBe(403);
       const r = await chat(k.body.secret);
       expect(r.status).toBe(403);
       await stack.flushLedger();
       const rows = await stack.sql('SELECT * FROM usage_records WHERE key_id = $1', [k.body.id]);
-      expect(rows).toHaveLength(1);
-      expect(rows[0]).toMatchObject({ request_id: r.headers.get('x-request-id'), tenant_id: tenantA, endpoint: 'chat', requested_model: 'gpt-4o-mini', status: 403, error_code: 'ip_not_allowed', input_tokens: 0, output_tokens: 0 });
-      expect(Number(rows[0].cost_usd)).toBe(0);
+      expect(rows).toHaveLength(2);
+      const row = rows.find((x) => x.request_id === r.headers.get('x-request-id'));
+      expect(row).toMatchObject({ tenant_id: tenantA, endpoint: 'chat', requested_model: null, streamed: false, status: 403, error_code: 'ip_not_allowed', input_tokens: 0, output_tokens: 0 });
+      expect(Number(row.cost_usd)).toBe(0);
     });
   });
 

@@ -1,7 +1,13 @@
 import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { ApiKeyEntity, LimitSettings } from '@gw/db';
+import { PoolClient, Query } from 'pg';
 import { In, Repository } from 'typeorm';
+
+const ACTIVE_KEYS_SQL = `SELECT k.id, k.tenant_id, k.name, k.prefix, k.key_hash, k.allowed_models, k.allowed_ips, k.limits, k.expires_at,
+       t.name AS tenant_name, t.limits AS tenant_limits
+  FROM api_keys k JOIN tenants t ON t.id = k.tenant_id
+ WHERE k.revoked_at IS NULL AND t.enabled`;
 
 /** One row of the key cache's load (`forEachActive`): a usable key and what the gateway needs of its tenant. */
 export interface ActiveKeyRow {
@@ -42,31 +48,31 @@ export class ApiKeyRepository {
 
   /**
    * Cache loading (all tenants): the gateway's key cache is the one reader that spans tenants. Every usable key
-   * (not revoked, tenant enabled; expired ones too, so they can be refused as expired) with its tenant, as one
-   * query read through a cursor `batchSize` rows at a time: one snapshot, and at 100k keys the rows in memory
-   * at once are one batch, not the whole table as entities.
+   * (not revoked, tenant enabled; expired ones too, so they can be refused as expired) with its tenant, in one
+   * query whose rows are handed to `onRow` as they arrive: one snapshot, and at 100k keys the result is never
+   * held whole (pg does not accumulate rows when a `row` listener takes them). A plain query, not a cursor: a
+   * transaction on the embedded PGlite would stall every other connection's statements until it ends.
    */
-  async forEachActive(onBatch: (rows: ActiveKeyRow[]) => void, batchSize = 5000): Promise<void> {
+  async forEachActive(onRow: (row: ActiveKeyRow) => void): Promise<void> {
     const qr = this.repo.manager.connection.createQueryRunner();
-    await qr.connect();
+    const client = (await qr.connect()) as PoolClient;
     try {
-      await qr.startTransaction();
-      await qr.query(
-        `DECLARE gw_active_keys NO SCROLL CURSOR FOR
-           SELECT k.id, k.tenant_id, k.name, k.prefix, k.key_hash, k.allowed_models, k.allowed_ips, k.limits, k.expires_at,
-                  t.name AS tenant_name, t.limits AS tenant_limits
-             FROM api_keys k JOIN tenants t ON t.id = k.tenant_id
-            WHERE k.revoked_at IS NULL AND t.enabled`,
-      );
-      for (;;) {
-        const rows: ActiveKeyRow[] = await qr.query(`FETCH ${Math.max(1, Math.floor(batchSize))} FROM gw_active_keys`);
-        if (rows.length) onBatch(rows);
-        if (rows.length < batchSize) break;
-      }
-      await qr.commitTransaction();
-    } catch (e) {
-      if (qr.isTransactionActive) await qr.rollbackTransaction().catch(() => undefined);
-      throw e;
+      await new Promise<void>((resolve, reject) => {
+        let failed: unknown;
+        const q = new Query(ACTIVE_KEYS_SQL);
+        q.on('row', (r: ActiveKeyRow) => {
+          if (failed === undefined) {
+            try {
+              onRow(r);
+            } catch (e) {
+              failed = e;
+            }
+          }
+        });
+        q.on('error', reject);
+        q.on('end', () => (failed === undefined ? resolve() : reject(failed)));
+        void client.query(q);
+      });
     } finally {
       await qr.release();
     }

@@ -17,21 +17,21 @@ const row = (secret: string, over: Partial<ActiveKeyRow> = {}): ActiveKeyRow => 
   ...over,
 });
 
-/** A repository whose table is `rows`, served in batches like the cursor; counts every read. */
-function fakeRepo(rows: ActiveKeyRow[], batchSize = 2) {
+/** A repository whose table is `rows`, streamed row by row; counts every read. */
+function fakeRepo(rows: ActiveKeyRow[]) {
   const repo = {
     rows,
     loads: 0,
-    /** Set to make the next load stop after its first batch until released. */
+    /** Set to make the next load stop after its first two rows until released. */
     gate: undefined as Promise<void> | undefined,
     fail: false,
-    async forEachActive(onBatch: (b: ActiveKeyRow[]) => void) {
+    async forEachActive(onRow: (r: ActiveKeyRow) => void) {
       repo.loads++;
       if (repo.fail) throw new Error('database unreachable');
       const snapshot = [...repo.rows];
-      for (let i = 0; i < snapshot.length; i += batchSize) {
-        onBatch(snapshot.slice(i, i + batchSize));
-        if (i === 0 && repo.gate) await repo.gate;
+      for (let i = 0; i < snapshot.length; i++) {
+        onRow(snapshot[i]);
+        if (i === 1 && repo.gate) await repo.gate;
       }
     },
     touch: jest.fn(async () => undefined),
@@ -91,7 +91,7 @@ describe('KeyCache', () => {
     const repo = fakeRepo([row('sk-a'), row('sk-b'), row('sk-c'), row('sk-d')]);
     const cache = new KeyCache(repo as any, noFeed);
     await cache.onApplicationBootstrap();
-    // sk-d is revoked and sk-e created; the reload stops after its first batch (sk-a, sk-b)
+    // sk-d is revoked and sk-e created; the reload stops after its first two rows (sk-a, sk-b)
     repo.rows = [row('sk-a'), row('sk-b'), row('sk-c'), row('sk-e')];
     let release!: () => void;
     repo.gate = new Promise((r) => (release = r));
@@ -121,10 +121,10 @@ describe('KeyCache', () => {
     await cache.onApplicationShutdown();
   });
 
-  it('holds 100k keys: loaded batch by batch, every one found, tenants shared', async () => {
+  it('holds 100k keys: every one found, tenants shared', async () => {
     const n = 100_000;
     const rows = Array.from({ length: n }, (_, i) => row(`sk-gw-${i}`, { tenant_id: `t${i % 10}`, tenant_name: `tenant-${i % 10}`, tenant_limits: {} }));
-    const repo = fakeRepo(rows, 5000);
+    const repo = fakeRepo(rows);
     const cache = new KeyCache(repo as any, noFeed);
     const t0 = performance.now();
     await cache.onApplicationBootstrap();

@@ -89,9 +89,7 @@ export class KeyCache implements OnApplicationBootstrap, OnApplicationShutdown {
     const next = new Map<string, Principal>();
     // One tenant name and limits object per tenant, shared by its keys (a 100k-key tenant stores them once).
     const tenants = new Map<string, { id: string; name: string; limits: LimitSettings }>();
-    await this.keys.forEachActive((rows) => {
-      for (const r of rows) next.set(r.key_hash, toPrincipal(r, tenants));
-    });
+    await this.keys.forEachActive((r) => next.set(r.key_hash, toPrincipal(r, tenants)));
     this.byHash = next;
     this.loaded = true;
     this.counters.keys = next.size;
