@@ -262,6 +262,32 @@ describe('no body is read for a caller who is not a tenant', () => {
     await replica.close();
   });
 
+  it('Expect: 100-continue (curl, bodies over 1 MB): a refused client is answered instead of invited to upload', async () => {
+    /** Sends the head with Expect: 100-continue, waits for the first answer; sends `body` only after a 100. */
+    const expectContinue = (key: string, body: string) =>
+      new Promise<string>((resolve, reject) => {
+        const sock = connect({ port, host: '127.0.0.1', localAddress: '127.0.3.2' });
+        let got = '';
+        sock.on('connect', () =>
+          sock.write(`POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${key}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n`),
+        );
+        sock.on('data', (d) => {
+          const first = !got;
+          got += d.toString();
+          if (first && got.startsWith('HTTP/1.1 100')) sock.write(body);
+        });
+        sock.on('error', reject);
+        sock.on('close', () => resolve(got));
+      });
+    const body = JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] });
+    const refused = await expectContinue(fakeKey(), body);
+    expect(refused).toMatch(/^HTTP\/1\.1 401 /);
+    expect(refused).not.toContain('100 Continue');
+    const served = await expectContinue(secret, body);
+    expect(served).toMatch(/^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 200 /);
+    expect(served).toContain('chat.completion');
+  });
+
   it('a valid key still has its body read and served', async () => {
     const ok = await chat(secret);
     expect(ok.status).toBe(200);

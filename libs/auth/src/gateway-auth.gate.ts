@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { skipBodyParsing } from '@gw/common';
 import type { NextFunction, Request, Response } from 'express';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { peerIp } from './admin-principal';
 import { GatewayAuthFailureLimiter } from './auth-failure.limiter';
 import { tooManyAuthFailures } from './auth.guards';
@@ -25,17 +26,35 @@ export class GatewayAuthGate {
   ) {}
 
   readonly middleware = (req: Request, res: Response, next: NextFunction): void => {
+    let refused = false;
     if (req.path.startsWith('/v1/')) {
       const decision = this.decide(req);
       attachAuthDecision(req, decision);
-      if (!decision.ok) skipBodyParsing(req, res);
+      refused = !decision.ok;
+      if (refused) skipBodyParsing(req, res);
     }
+    // `Expect: 100-continue` (curl sends it for bodies over 1 MB): only a request we will read is told to send
+    // its body; a refused one gets its answer instead and never uploads it (see `answerExpectContinue`).
+    if (!refused && expectsContinue(req)) res.writeContinue();
     next();
   };
+
+  /**
+   * Node answers `100 Continue` itself unless the server has a `checkContinue` listener; this one hands the
+   * request on as usual and leaves the interim answer to the middleware above, after the decision.
+   */
+  static answerExpectContinue(server: Server): void {
+    server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => server.emit('request', req, res));
+  }
 
   private decide(req: Request): AuthDecision {
     const wait = this.failures.retryAfterSeconds(peerIp(req));
     if (wait > 0) return { ok: false, error: tooManyAuthFailures(wait), guess: false };
     return this.auth.authenticate(req);
   }
+}
+
+function expectsContinue(req: Request): boolean {
+  const e = req.headers.expect;
+  return typeof e === 'string' && e.toLowerCase() === '100-continue';
 }
