@@ -123,6 +123,12 @@ async function streams(origin, path, headers, body, n) {
 
 async function main() {
   if (spawnSync(process.execPath, ['scripts/build.mjs'], { stdio: 'inherit' }).status !== 0) process.exit(1);
+  // The pre-body authentication on its own (issue 13): CPU per decision with 100k keys in memory.
+  const preBodyAuth = await new Promise((resolve, reject) => {
+    const c = fork('scripts/bench/pre-body-auth.mjs', [], { execArgv: ['--expose-gc'], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+    c.once('message', resolve);
+    c.once('exit', (code) => code && reject(new Error(`pre-body-auth bench exited ${code}`)));
+  });
   const upstream = await child('scripts/bench/fake-upstream.mjs', ['2', '0', '5']);
   const streamUpstream = await child('scripts/bench/fake-upstream.mjs', ['2', '5', '20']);
   const bare = await child('scripts/bench/bare-proxy.mjs', [`http://127.0.0.1:${upstream.port}`]);
@@ -230,12 +236,13 @@ async function main() {
     perStreamAfterFirstByteMs: streamsViaGw.totalP50 - streamsViaGw.ttfbP50 - (streamDirect.totalP50 - streamDirect.ttfbP50),
   };
   console.log(`\nstreaming (20 chunks, 5 ms apart): TTFB p50 direct ${f(streamDirect.ttfbP50)} ms, gateway ${f(streamsViaGw.ttfbP50)} ms (+${f(streamRow.ttfbOverheadP50Ms)} ms, p99 +${f(streamRow.ttfbOverheadP99Ms)} ms); after the first byte the gateway adds ${f(streamRow.perStreamAfterFirstByteMs)} ms per whole stream`);
+  console.log(`pre-body authentication: ${f(preBodyAuth.validKeyCpuUs)} µs CPU per request with a valid key, ${f(preBodyAuth.unknownKeyCpuUs)} µs per unknown key (${preBodyAuth.keys} keys in memory, ${preBodyAuth.heapBytesPerKey} bytes of heap per key)`);
   const rssValid = rss.filter(Number.isFinite);
   console.log(`gateway RSS: max ${f(Math.max(...rssValid), 0)} MB during the run (after warm-up ${f(rssValid[Math.min(4, rssValid.length - 1)], 0)} MB, at the end ${f(rssValid[rssValid.length - 1], 0)} MB)`);
   if (soak) console.log(`soak ${SOAK}s at 16 connections: RSS ${f(soak.rssStartMb, 0)} → ${f(soak.rssEndMb, 0)} MB (max ${f(soak.rssMaxMb, 0)} MB)`);
   const machine = { cpus: cpus().length, cpuModel: cpus()[0]?.model, memGb: Math.round(totalmem() / 2 ** 30), node: process.version };
   console.log(`machine: ${machine.cpus} × ${machine.cpuModel}, ${machine.memGb} GB, Node ${machine.node}; ${SECONDS}s per cell after ${WARMUP}s warm-up`);
-  writeFileSync('bench/results.json', JSON.stringify({ at: new Date().toISOString(), machine, seconds: SECONDS, rows, streaming: streamRow, rssMb: { max: Math.max(...rssValid), end: rssValid[rssValid.length - 1] }, soak }, null, 2) + '\n');
+  writeFileSync('bench/results.json', JSON.stringify({ at: new Date().toISOString(), machine, seconds: SECONDS, rows, streaming: streamRow, rssMb: { max: Math.max(...rssValid), end: rssValid[rssValid.length - 1] }, soak, preBodyAuth }, null, 2) + '\n');
   await stop(gw);
   cleanup();
   rmSync(dataDir, { recursive: true, force: true });

@@ -1,13 +1,12 @@
-import { ExecutionContext, Injectable } from '@nestjs/common';
+import { CanActivate, ExecutionContext, Injectable } from '@nestjs/common';
 import { AuthGuard } from '@nestjs/passport';
 import { Errors, OpenAIError, sha256Hex } from '@gw/common';
-import { KeyCache } from '@gw/tenancy';
 import type { Request } from 'express';
 import { isAdminPrincipal } from './admin-principal';
 import { AdminTokenService } from './admin-token.service';
 import { AuthFailureLimiter, GatewayAuthFailureLimiter, authBucketOf } from './auth-failure.limiter';
 import { bearerToken } from './header-bearer.strategy';
-import { looksLikeVirtualKey, rememberKnownPrincipal } from './virtual-key.strategy';
+import { PreBodyAuthenticator, authDecisionOf } from './pre-body.authenticator';
 
 /** Passport reports "no credentials" as a bare failure; turn it into the OpenAI-shaped 401. */
 function failure(err: unknown, user: unknown, ctx: ExecutionContext) {
@@ -78,32 +77,38 @@ async function underBudget(
 }
 
 /**
- * Data-plane authentication (virtual keys), with failed attempts limited per client address bucket like
- * the admin API's, with the gateway's own budget (`GatewayAuthFailureLimiter`). A key in the key cache
- * costs no reservation (and no Redis call).
+ * Data-plane authentication (virtual keys). The decision was made before the body was read
+ * (`GatewayAuthGate`, from the in-memory key set); this answers with it, so the bearer is parsed and looked
+ * up once. A route outside the gate's paths is authenticated here the same way. A refused guess takes one
+ * of its address bucket's places before it is answered (atomically: memory, or one Redis step), so a burst
+ * of concurrent guesses gets at most the limit's worth of answers; a known key reserves nothing.
  */
 @Injectable()
-export class VirtualKeyGuard extends AuthGuard('virtual-key') {
+export class VirtualKeyGuard implements CanActivate {
   constructor(
     private readonly failures: GatewayAuthFailureLimiter,
-    private readonly keys: KeyCache,
-  ) {
-    super();
-  }
+    private readonly auth: PreBodyAuthenticator,
+  ) {}
 
-  override canActivate(ctx: ExecutionContext): Promise<boolean> {
+  async canActivate(ctx: ExecutionContext): Promise<boolean> {
     const req = ctx.switchToHttp().getRequest<Request>();
-    return underBudget(req, this.failures, (token) => this.known(req, token), async () => (await super.canActivate(ctx)) as boolean);
-  }
-
-  private known(req: Request, token: string): boolean {
-    const p = looksLikeVirtualKey(token) ? this.keys.lookupInMemory(token) : undefined;
-    if (p) rememberKnownPrincipal(req, p);
-    return !!p;
-  }
-
-  override handleRequest<T>(err: unknown, user: T, _info: unknown, ctx: ExecutionContext): T {
-    return failure(err, user, ctx) as T;
+    const bucket = authBucketOf(req);
+    let decision = authDecisionOf(req);
+    if (!decision) {
+      const wait = this.failures.retryAfterSeconds(bucket);
+      if (wait > 0) throw tooManyAuthFailures(wait);
+      decision = this.auth.authenticate(req);
+    }
+    if (decision.ok) {
+      req.user = decision.principal;
+      return true;
+    }
+    if (decision.guess) {
+      const r = await this.failures.reserve(bucket);
+      if (!r.ok) throw tooManyAuthFailures(Math.max(1, Math.ceil(r.retryAfterMs / 1000)));
+      await this.failures.fail(r.ticket);
+    }
+    throw decision.error;
   }
 }
 

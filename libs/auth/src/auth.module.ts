@@ -12,17 +12,19 @@ import { APP_CONFIG, AppConfig } from '@gw/config';
 import { AuthFailureLimiter, DEFAULT_AUTH_FAILURE_LIMITS, GATEWAY_AUTH_FAILURE_LIMITS, GatewayAuthFailureLimiter, authBlockTable } from './auth-failure.limiter';
 import { AdminGuard } from './auth.guards';
 import { GatewayAuthGate } from './gateway-auth.gate';
+import { PreBodyAuthenticator } from './pre-body.authenticator';
 import { VirtualKeyStrategy } from './virtual-key.strategy';
 
 /**
  * Data plane: tenant virtual keys, resolved from the in-memory key cache; failed authentications limited
- * per client address (memory, or Redis with REDIS_URL); `GatewayAuthGate` refuses requests without a key-shaped credential before their body is parsed.
+ * per client address (memory, or Redis with REDIS_URL); `GatewayAuthGate` decides (`PreBodyAuthenticator`) before any body is read.
  */
 @Module({
   imports: [PassportModule, TenancyModule],
   providers: [
     KeyCache,
     VirtualKeyStrategy,
+    PreBodyAuthenticator,
     {
       provide: GatewayAuthFailureLimiter,
       inject: [APP_CONFIG],
@@ -30,7 +32,7 @@ import { VirtualKeyStrategy } from './virtual-key.strategy';
     },
     GatewayAuthGate,
   ],
-  exports: [KeyCache, TenancyModule, VirtualKeyStrategy, GatewayAuthFailureLimiter, GatewayAuthGate],
+  exports: [KeyCache, TenancyModule, VirtualKeyStrategy, PreBodyAuthenticator, GatewayAuthFailureLimiter, GatewayAuthGate],
 })
 export class GatewayAuthModule {}
 

@@ -15,7 +15,8 @@ export function bearerToken(header: string | string[] | undefined): string | und
  * Passport strategy reading the credential from the `Authorization: Bearer` header only.
  * passport-http-bearer also takes `?access_token=` and a body field `access_token`: a query string ends
  * up in access logs, proxies' logs and browser history, and a body field would be forwarded upstream with
- * the rest of the body. Both the virtual-key (gateway) and the admin strategies use this one.
+ * the rest of the body. The admin strategy uses this one; the gateway reads the same header with `bearerToken`
+ * before the body (`PreBodyAuthenticator`), without passport.
  */
 export class HeaderBearerStrategy extends Strategy {
   constructor(private readonly verify: BearerVerify) {

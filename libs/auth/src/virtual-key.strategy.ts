@@ -1,10 +1,8 @@
 import { Injectable, Logger } from '@nestjs/common';
-import { PassportStrategy } from '@nestjs/passport';
 import { Errors, OpenAIError, clientAddressOf } from '@gw/common';
 import { KEY_PREFIX, KeyCache, Principal } from '@gw/tenancy';
 import type { Request } from 'express';
 import { BlockList, isIP } from 'node:net';
-import { HeaderBearerStrategy } from './header-bearer.strategy';
 
 /**
  * What a virtual key looks like: `sk-gw-` and base64url (24 random bytes make 32 characters; a little
@@ -22,17 +20,6 @@ export interface KeyRefusal {
   req: Request;
   principal: Principal;
   error: OpenAIError;
-}
-
-const KNOWN_PRINCIPAL = Symbol('gw.knownPrincipal');
-
-/** The guard found this request's key in memory already: the strategy takes it rather than hashing the key again. */
-export function rememberKnownPrincipal(req: Request, p: Principal): void {
-  (req as unknown as Record<symbol, Principal>)[KNOWN_PRINCIPAL] = p;
-}
-
-function knownPrincipalOf(req: Request): Principal | undefined {
-  return (req as unknown as Record<symbol, Principal | undefined>)[KNOWN_PRINCIPAL];
 }
 
 type IpList = { ok: true; list: BlockList } | { ok: false };
@@ -63,32 +50,32 @@ export function buildIpList(cidrs: string[]): IpList {
   }
 }
 
-/** `Authorization: Bearer sk-gw-…` → the tenant principal, from memory. */
+/**
+ * A virtual key → the tenant principal, from memory (no passport on the data plane: `PreBodyAuthenticator`
+ * calls this with the bearer it parsed before the body, synchronously, and the guard reuses its answer).
+ */
 @Injectable()
-export class VirtualKeyStrategy extends PassportStrategy(HeaderBearerStrategy, 'virtual-key') {
+export class VirtualKeyStrategy {
   private readonly logger = new Logger('VirtualKey');
   private readonly refusalListeners: Array<(r: KeyRefusal) => void> = [];
 
-  constructor(private readonly keys: KeyCache) {
-    super();
-  }
+  constructor(private readonly keys: KeyCache) {}
 
   /** Called for every request refused after its key was recognised (today: `ip_not_allowed`). */
   onRefused(listener: (r: KeyRefusal) => void): void {
     this.refusalListeners.push(listener);
   }
 
-  async validate(req: Request, token: string): Promise<Principal> {
-    let p = knownPrincipalOf(req);
-    if (!p) {
-      if (!looksLikeVirtualKey(token)) throw unknownKey();
-      const r = await this.keys.lookup(token);
-      if (!r.ok) {
-        if (r.reason === 'expired') throw Errors.invalidKey('This API key has expired.');
-        throw unknownKey();
-      }
-      p = r.principal;
+  /** The principal of `token`, or throws the OpenAI error to answer (401, 403 `ip_not_allowed`, 503 before the key set is loaded). */
+  check(req: Request, token: string): Principal {
+    if (!looksLikeVirtualKey(token)) throw unknownKey();
+    const r = this.keys.lookup(token);
+    if (!r.ok) {
+      if (r.reason === 'not_ready') throw keysNotLoaded();
+      if (r.reason === 'expired') throw Errors.invalidKey('This API key has expired.');
+      throw unknownKey();
     }
+    const p = r.principal;
     if (p.allowedIps) this.checkSource(req, p);
     return p;
   }
@@ -114,6 +101,11 @@ export class VirtualKeyStrategy extends PassportStrategy(HeaderBearerStrategy, '
       throw error;
     }
   }
+}
+
+/** Start-up with the database unreachable: no key can be told from a wrong one yet (readiness is false too). */
+function keysNotLoaded(): OpenAIError {
+  return new OpenAIError(503, 'The gateway has not loaded its keys yet; retry shortly.', 'server_error', 'keys_not_loaded', null, { 'Retry-After': '1' });
 }
 
 function unknownKey(): OpenAIError {

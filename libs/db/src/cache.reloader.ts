@@ -60,7 +60,7 @@ export class CacheReloader {
   /** Subscribes to the change feed, starts the periodic reload and does the first load. */
   async start(changes?: ChangeFeed): Promise<void> {
     this.stopped = false;
-    this.unsubscribe = changes?.subscribe(() => void this.reload());
+    this.unsubscribe = changes?.subscribe(() => this.reload());
     if (this.periodMs > 0) {
       this.periodTimer = setInterval(() => void this.reload(), this.periodMs);
       this.periodTimer.unref();

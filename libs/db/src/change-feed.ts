@@ -1,12 +1,16 @@
 import { BeforeApplicationShutdown, Inject, Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import { APP_CONFIG, AppConfig } from '@gw/config';
-import { EventEmitter } from 'node:events';
 import { DataSource } from 'typeorm';
 import { MigrationRunner } from './migration.runner';
 
-/** Shared by every Nest app in this process (gateway + admin in `npm start`): instant invalidation. */
-const localBus = new EventEmitter();
-localBus.setMaxListeners(0);
+/** Every feed of this process (gateway + admin in `npm start`): instant invalidation. */
+const localFeeds = new Set<ChangeFeed>();
+/**
+ * How long `bump()` waits for this process's caches to reload: an admin's 201 for a new key then means the
+ * gateway in the same process already accepts it (the key cache has no per-request read to fall back on).
+ * Bounded, so a cache that cannot reload (database trouble) delays the admin answer, never blocks it.
+ */
+const LOCAL_RELOAD_WAIT_MS = 2_000;
 
 /**
  * Tells in-memory caches that admin data changed. Admin mutations `bump()` a version row; each process
@@ -16,17 +20,18 @@ localBus.setMaxListeners(0);
  * Telling is fire-and-forget: the version recorded here moves on as soon as listeners were called, whether
  * or not their reloads succeed. Each listener owns that: the caches reload through `CacheReloader`, which
  * retries a failed reload with backoff until it succeeds and also reloads whole every minute, so a transient
- * database error right after a change (a revocation) delays it by seconds, never loses it.
+ * database error right after a change (a revocation) delays it by seconds, never loses it. The one wait:
+ * `bump()` lets this process's reloads finish (up to LOCAL_RELOAD_WAIT_MS) before the admin answers, so in
+ * `npm start` a key is usable as soon as its creation returns; other processes see it after their next poll.
  */
 @Injectable()
 export class ChangeFeed implements OnModuleInit, BeforeApplicationShutdown, OnApplicationShutdown {
   private readonly logger = new Logger('ChangeFeed');
-  private readonly listeners = new Set<() => void>();
+  private readonly listeners = new Set<() => void | Promise<void>>();
   private version = '';
   private timer?: NodeJS.Timeout;
   private polling?: Promise<void>;
   private stopped = false;
-  private readonly onLocal = () => this.emit();
 
   constructor(
     private readonly dataSource: DataSource,
@@ -40,7 +45,7 @@ export class ChangeFeed implements OnModuleInit, BeforeApplicationShutdown, OnAp
     // On a fresh database the `settings` table only exists once migrations are done.
     await this.migrations.ready();
     await this.poll();
-    localBus.on('change', this.onLocal);
+    localFeeds.add(this);
     this.timer = setInterval(() => {
       if (!this.polling && !this.stopped) this.polling = this.poll().finally(() => (this.polling = undefined));
     }, this.cfg.cacheRefreshMs);
@@ -55,10 +60,11 @@ export class ChangeFeed implements OnModuleInit, BeforeApplicationShutdown, OnAp
   }
 
   onApplicationShutdown(): void {
-    localBus.off('change', this.onLocal);
+    localFeeds.delete(this);
   }
 
-  subscribe(listener: () => void): () => void {
+  /** A listener may return the promise of its reload: `bump()` in this process waits for it (bounded). */
+  subscribe(listener: () => void | Promise<void>): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
   }
@@ -68,7 +74,10 @@ export class ChangeFeed implements OnModuleInit, BeforeApplicationShutdown, OnAp
       `UPDATE settings SET value = (value::bigint + 1)::text, updated_at = now() WHERE key = 'config_version' RETURNING value`,
     );
     this.version = rows[0]?.value ?? this.version;
-    localBus.emit('change');
+    const reloads = Promise.all([...localFeeds].map((f) => f.emit()));
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([reloads, new Promise((r) => (timer = setTimeout(r, LOCAL_RELOAD_WAIT_MS)))]);
+    clearTimeout(timer);
   }
 
   private async poll(): Promise<void> {
@@ -78,14 +87,23 @@ export class ChangeFeed implements OnModuleInit, BeforeApplicationShutdown, OnAp
       if (v !== this.version) {
         const first = this.version === '';
         this.version = v;
-        if (!first) this.emit();
+        if (!first) void this.emit();
       }
     } catch (e) {
       this.logger.warn(`poll failed: ${(e as Error).message}`);
     }
   }
 
-  private emit(): void {
-    for (const l of this.listeners) l();
+  /** Tells every listener; the promise settles when their reloads have (a listener's failure is its own). */
+  private emit(): Promise<unknown> {
+    const pending: Array<void | Promise<void>> = [];
+    for (const l of this.listeners) {
+      try {
+        pending.push(l());
+      } catch (e) {
+        this.logger.error(`listener failed: ${(e as Error).message}`);
+      }
+    }
+    return Promise.allSettled(pending);
   }
 }

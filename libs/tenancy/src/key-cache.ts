@@ -1,8 +1,7 @@
 import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { sha256Hex } from '@gw/common';
-import { ApiKeyEntity, CacheReloader, ChangeFeed, LimitSettings, TenantEntity } from '@gw/db';
-import { ApiKeyRepository } from './api-key.repository';
-import { TenantRepository } from './tenant.repository';
+import { CacheReloader, ChangeFeed, LimitSettings } from '@gw/db';
+import { ActiveKeyRow, ApiKeyRepository } from './api-key.repository';
 
 /** Everything the hot path needs to know about the caller, resolved from memory. */
 export interface Principal {
@@ -18,35 +17,48 @@ export interface Principal {
   tenantLimits: LimitSettings;
 }
 
-export type KeyLookup = { ok: true; principal: Principal } | { ok: false; reason: 'unknown' | 'expired' | 'tenant_disabled' };
+/**
+ * `not_ready`: the key set has not been loaded yet (start-up with the database unreachable): nothing can be
+ * told apart, so the caller answers 503 rather than calling a real key unknown.
+ */
+export type KeyLookup = { ok: true; principal: Principal } | { ok: false; reason: 'unknown' | 'expired' | 'not_ready' };
 
-const NEGATIVE_TTL_MS = 1000;
+export interface KeyCacheStats {
+  /** Usable keys in the current snapshot. */
+  keys: number;
+  /** Completed loads (the first one makes the cache ready). */
+  loads: number;
+  /** Duration of the last completed load, ms. */
+  lastLoadMs: number;
+  /** When the current snapshot was taken (epoch ms), null before the first load. */
+  loadedAt: number | null;
+}
 
 /**
- * In-memory snapshot of active keys by hash. Reloaded whole when the change feed fires (a failed reload is
- * retried with backoff, and a full reload runs every minute anyway: see CacheReloader); a miss falls back to
- * one indexed read (coalesced, negatively cached) so that a key created on another replica works at once
- * without letting unknown keys hammer the database. A miss read is only remembered if no reload started
- * while it ran: otherwise it could put a key revoked meanwhile back into the fresh snapshot.
+ * The whole set of usable keys (not revoked, tenant enabled) by sha256, in memory. Loaded at start (readiness
+ * stays false until then) and reloaded whole when the change feed fires, every minute anyway, and with backoff
+ * after a failed load (see CacheReloader). A lookup never reads the database: a key the snapshot does not
+ * have is unknown, so an anonymous caller spraying random keys costs a hash and a map miss, and a key created
+ * or revoked on another replica takes effect with the next reload (within CACHE_REFRESH_MS, by the feed's poll).
+ * A load builds a new map and swaps it in one assignment: a lookup sees the old set or the new, never half.
  */
 @Injectable()
 export class KeyCache implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger('KeyCache');
-  private byHash = new Map<string, Principal>();
-  private tenants = new Map<string, TenantEntity>();
-  private readonly negative = new Map<string, number>();
-  private readonly inflight = new Map<string, Promise<Principal | undefined>>();
+  private byHash: ReadonlyMap<string, Principal> = new Map();
+  private loaded = false;
+  private readonly counters: KeyCacheStats = { keys: 0, loads: 0, lastLoadMs: 0, loadedAt: null };
   private readonly used = new Set<string>();
   private readonly reloader = new CacheReloader('KeyCache', () => this.load());
   private touchTimer?: NodeJS.Timeout;
 
   constructor(
     private readonly keys: ApiKeyRepository,
-    private readonly tenantRepo: TenantRepository,
     private readonly changes: ChangeFeed,
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
+    // Never rejects: with the database down at start the app still starts, not ready, and the load is retried.
     await this.reloader.start(this.changes);
     this.touchTimer = setInterval(() => void this.flushTouches(), 5000);
     this.touchTimer.unref();
@@ -58,90 +70,43 @@ export class KeyCache implements OnApplicationBootstrap, OnApplicationShutdown {
     await this.flushTouches();
   }
 
+  /** True once a key set has been loaded; until then every lookup is `not_ready`. */
+  get ready(): boolean {
+    return this.loaded;
+  }
+
+  stats(): KeyCacheStats {
+    return { ...this.counters };
+  }
+
   /** Coalesces bursts of changes into at most one reload in flight plus one queued; never rejects (retries). */
   reload(): Promise<void> {
     return this.reloader.reload();
   }
 
   private async load(): Promise<void> {
-    const [tenants, keys] = await Promise.all([this.tenantRepo.list(), this.keys.listAllActive()]);
-    const tmap = new Map(tenants.map((t) => [t.id, t]));
+    const t0 = performance.now();
     const next = new Map<string, Principal>();
-    for (const k of keys) {
-      const p = this.toPrincipal(k, tmap);
-      if (p) next.set(k.keyHash, p);
-    }
-    this.tenants = tmap;
+    // One tenant name and limits object per tenant, shared by its keys (a 100k-key tenant stores them once).
+    const tenants = new Map<string, { id: string; name: string; limits: LimitSettings }>();
+    await this.keys.forEachActive((r) => next.set(r.key_hash, toPrincipal(r, tenants)));
     this.byHash = next;
-    this.negative.clear();
+    this.loaded = true;
+    this.counters.keys = next.size;
+    this.counters.loads++;
+    this.counters.lastLoadMs = Math.round(performance.now() - t0);
+    this.counters.loadedAt = Date.now();
+    if (this.counters.lastLoadMs > 1000) this.logger.warn(`loaded ${next.size} keys in ${this.counters.lastLoadMs} ms`);
   }
 
-  async lookup(secret: string): Promise<KeyLookup> {
-    const hash = sha256Hex(secret);
-    let p = this.byHash.get(hash);
-    if (!p) p = await this.missLookup(hash);
+  /** From memory only: one sha256 and one map read. Expiry is checked here, against the clock. */
+  lookup(secret: string): KeyLookup {
+    if (!this.loaded) return { ok: false, reason: 'not_ready' };
+    const p = this.byHash.get(sha256Hex(secret));
     if (!p) return { ok: false, reason: 'unknown' };
     if (p.expiresAt !== null && p.expiresAt <= Date.now()) return { ok: false, reason: 'expired' };
     this.used.add(p.keyId);
     return { ok: true, principal: p };
-  }
-
-  /**
-   * `lookup` without the database: the principal of a key this process holds in memory and that has not
-   * expired, else undefined (unknown here, or expired: ask `lookup`). Lets callers tell a known-good key
-   * apart synchronously (the failed-authentication limiter reserves nothing for it).
-   */
-  lookupInMemory(secret: string): Principal | undefined {
-    const p = this.byHash.get(sha256Hex(secret));
-    if (!p || (p.expiresAt !== null && p.expiresAt <= Date.now())) return undefined;
-    this.used.add(p.keyId);
-    return p;
-  }
-
-  private missLookup(hash: string): Promise<Principal | undefined> {
-    const neg = this.negative.get(hash);
-    if (neg !== undefined && neg > Date.now()) return Promise.resolve(undefined);
-    let pending = this.inflight.get(hash);
-    if (!pending) {
-      pending = (async () => {
-        const generation = this.reloader.generation;
-        try {
-          const k = await this.keys.findActiveByHash(hash);
-          const t = k ? (this.tenants.get(k.tenantId) ?? (await this.tenantRepo.get(k.tenantId)) ?? undefined) : undefined;
-          const p = k && t ? this.toPrincipal(k, new Map([[t.id, t]])) : undefined;
-          // A reload began while we read: what we read may predate a revocation (or a creation) that the
-          // reload's snapshot already reflects. Answer this one request, but do not remember it.
-          if (this.reloader.generation !== generation) return p;
-          if (p) this.byHash.set(hash, p);
-          else {
-            if (this.negative.size > 10_000) this.negative.clear();
-            this.negative.set(hash, Date.now() + NEGATIVE_TTL_MS);
-          }
-          return p;
-        } finally {
-          this.inflight.delete(hash);
-        }
-      })();
-      this.inflight.set(hash, pending);
-    }
-    return pending;
-  }
-
-  private toPrincipal(k: ApiKeyEntity, tenants: Map<string, TenantEntity>): Principal | undefined {
-    const t = tenants.get(k.tenantId);
-    if (!t || !t.enabled || k.revokedAt) return undefined;
-    return {
-      keyId: k.id,
-      keyName: k.name,
-      keyPrefix: k.prefix,
-      tenantId: t.id,
-      tenantName: t.name,
-      allowedModels: k.allowedModels && k.allowedModels.length ? k.allowedModels : null,
-      allowedIps: k.allowedIps && k.allowedIps.length ? k.allowedIps : null,
-      expiresAt: k.expiresAt ? k.expiresAt.getTime() : null,
-      keyLimits: k.limits ?? {},
-      tenantLimits: t.limits ?? {},
-    };
   }
 
   private async flushTouches(): Promise<void> {
@@ -150,4 +115,21 @@ export class KeyCache implements OnApplicationBootstrap, OnApplicationShutdown {
     this.used.clear();
     await this.keys.touch(ids).catch((e: Error) => this.logger.warn(`last_used_at update failed: ${e.message}`));
   }
+}
+
+function toPrincipal(r: ActiveKeyRow, tenants: Map<string, { id: string; name: string; limits: LimitSettings }>): Principal {
+  let t = tenants.get(r.tenant_id);
+  if (!t) tenants.set(r.tenant_id, (t = { id: r.tenant_id, name: r.tenant_name, limits: r.tenant_limits ?? {} }));
+  return {
+    keyId: r.id,
+    keyName: r.name,
+    keyPrefix: r.prefix,
+    tenantId: t.id,
+    tenantName: t.name,
+    allowedModels: r.allowed_models && r.allowed_models.length ? r.allowed_models : null,
+    allowedIps: r.allowed_ips && r.allowed_ips.length ? r.allowed_ips : null,
+    expiresAt: r.expires_at ? new Date(r.expires_at).getTime() : null,
+    keyLimits: r.limits ?? {},
+    tenantLimits: t.limits,
+  };
 }

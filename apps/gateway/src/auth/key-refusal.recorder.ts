@@ -8,11 +8,12 @@ import { recordedModelName } from '../proxy/model-name';
 const ENDPOINTS: Record<string, string> = { '/v1/chat/completions': 'chat', '/v1/responses': 'responses', '/v1/embeddings': 'embeddings' };
 
 /**
- * A key the gateway recognised but refused in its guard (`ip_not_allowed`: a known key used from an
- * address outside its `allowedIps`) still gets its one ledger row, like a request refused later by a
- * limit: status 403, its `error_code`, no tokens, no cost. The guard runs before ProxyService, so this
- * listens to the strategy's refusals. Requests whose key is unknown, revoked or expired have no row:
- * KeyCache does not say whose they were (see docs/limits.md).
+ * A key the gateway recognised but refused (`ip_not_allowed`: a known key used from an address outside its
+ * `allowedIps`) still gets its one ledger row, like a request refused later by a limit: status 403, its
+ * `error_code`, no tokens, no cost. The refusal is decided before the body is read (the key may have leaked:
+ * its holder elsewhere must not make the gateway read 50 MB either), so the row has no requested model and
+ * `streamed` false. Requests whose key is unknown, revoked or expired have no row: KeyCache does not say
+ * whose they were (see docs/limits.md).
  */
 @Injectable()
 export class KeyRefusalRecorder implements OnModuleInit {
@@ -28,6 +29,7 @@ export class KeyRefusalRecorder implements OnModuleInit {
   record({ req, principal, error }: KeyRefusal): void {
     const endpoint = ENDPOINTS[req.path];
     if (!endpoint) return;
+    // Empty when refused before the body (always, today); kept so a later refusal point records what it has.
     const body = (req.body ?? {}) as { model?: unknown; stream?: unknown };
     const now = new Date();
     this.ledger.record({

@@ -1,14 +1,19 @@
 import { Controller, Get, HttpCode, Res } from '@nestjs/common';
+import { KeyCache } from '@gw/tenancy';
 import { DataSource } from 'typeorm';
 import type { Response } from 'express';
 import { DrainService } from './drain.service';
 
-/** Liveness says the process answers; readiness says it can serve (database reachable, not draining). */
+/**
+ * Liveness says the process answers; readiness says it can serve: not draining, the key set loaded (until
+ * then every `/v1` request answers 503 `keys_not_loaded`), database reachable.
+ */
 @Controller()
 export class HealthController {
   constructor(
     private readonly dataSource: DataSource,
     private readonly drain: DrainService,
+    private readonly keys: KeyCache,
   ) {}
 
   @Get('healthz')
@@ -21,6 +26,10 @@ export class HealthController {
   async ready(@Res() res: Response): Promise<void> {
     if (this.drain.draining) {
       res.status(503).json({ status: 'draining' });
+      return;
+    }
+    if (!this.keys.ready) {
+      res.status(503).json({ status: 'unavailable', reason: 'keys not loaded' });
       return;
     }
     try {
