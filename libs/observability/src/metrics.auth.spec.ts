@@ -2,9 +2,9 @@ import type { NextFunction, Request, Response } from 'express';
 import { isLoopback, metricsAuth } from './metrics.auth';
 
 /** Runs the middleware for a peer address and headers; returns what it passed to next(). */
-function run(token: string | undefined, remoteAddress: string, authorization?: string): unknown {
+function run(token: string | undefined, remoteAddress: string, authorization?: string, extra: Record<string, string> = {}): unknown {
   let passed: unknown = 'not called';
-  const req = { socket: { remoteAddress }, headers: authorization ? { authorization } : {} } as unknown as Request;
+  const req = { socket: { remoteAddress }, headers: { ...(authorization ? { authorization } : {}), ...extra } } as unknown as Request;
   const res = { setHeader: () => undefined } as unknown as Response;
   metricsAuth(token)(req, res, ((e?: unknown) => (passed = e)) as NextFunction);
   return passed;
@@ -22,6 +22,14 @@ describe('metricsAuth', () => {
     expect(e.getStatus()).toBe(403);
     expect(e.body.error.code).toBe('metrics_loopback_only');
   });
+
+  it.each<Record<string, string>>([{ 'x-forwarded-for': '203.0.113.9' }, { forwarded: 'for=203.0.113.9' }, { 'x-real-ip': '203.0.113.9' }])(
+    'without a token, loopback relayed by a local proxy (%j) is refused',
+    (headers) => {
+      const e = run(undefined, '127.0.0.1', undefined, headers) as { getStatus(): number };
+      expect(e.getStatus()).toBe(403);
+    },
+  );
 
   it('with a token, any address needs it, loopback included', () => {
     const token = 'metrics-token-0123456789';

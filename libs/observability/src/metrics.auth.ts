@@ -16,12 +16,16 @@ export function isLoopback(address: string | undefined): boolean {
  * - with a token (METRICS_TOKEN or METRICS_TOKEN_FILE), a scrape must send `Authorization: Bearer <token>`
  *   (Prometheus: `authorization.credentials_file` in the scrape job);
  * - without one, it answers only clients on loopback (a laptop's `npm start`, a sidecar), and a 403 that
- *   says how to open it to everyone else. The peer address is the socket's, never `X-Forwarded-For`.
+ *   says how to open it to everyone else. The peer address is the socket's, never `X-Forwarded-For`; a
+ *   request that carries a forwarding header (`X-Forwarded-For`, `Forwarded`, `X-Real-IP`) came through a
+ *   proxy on this host and is refused like a remote one.
  */
 export function metricsAuth(token: string | undefined): MetricsAuthMiddleware {
   if (!token) {
     return (req, _res, next) => {
-      if (isLoopback(req.socket?.remoteAddress)) return next();
+      // A forwarding header means a proxy on this host relayed someone else's request over loopback.
+      const h = req.headers;
+      if (isLoopback(req.socket?.remoteAddress) && !h['x-forwarded-for'] && !h.forwarded && !h['x-real-ip']) return next();
       next(
         new OpenAIError(
           403,

@@ -69,6 +69,13 @@ export class CallContext {
   }
 
   /** Records `service_tier`: the request's, then the one an upstream reports having served (which wins). */
+  /** The tier the client asked for: priced until the upstream says which it served, except a discount one. */
+  noteRequestedTier(v: unknown): void {
+    // `flex` is cheaper: believed only when the upstream confirms it (a server that ignores it serves default).
+    if (typeof v === 'string' && v && v !== 'flex') this.serviceTier = v.slice(0, 32);
+  }
+
+  /** The tier the upstream reports it served: authoritative. */
   noteServiceTier(v: unknown): void {
     if (typeof v === 'string' && v) this.serviceTier = v.slice(0, 32);
   }

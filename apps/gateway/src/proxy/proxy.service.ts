@@ -106,7 +106,7 @@ export class ProxyService {
     if (b.service_tier !== undefined && b.service_tier !== null && typeof b.service_tier !== 'string') {
       throw Errors.badRequest('`service_tier` must be a string.', 'service_tier');
     }
-    ctx.noteServiceTier(b.service_tier);
+    ctx.noteRequestedTier(b.service_tier);
     const model = b.model;
     if (!matchesAny(ctx.principal.allowedModels, model)) {
       throw Errors.forbidden(`This API key is not allowed to use model \`${model}\`.`, 'model_not_allowed');
@@ -121,8 +121,9 @@ export class ProxyService {
   }
 
   /**
-   * The output cap the client asked for in `fields` (first one set wins), each checked: an integer in
-   * [1, MAX_OUTPUT_TOKENS], else 400 naming the field. `null` counts as not set.
+   * The output cap the client asked for in `fields`, each checked: an integer in [1, MAX_OUTPUT_TOKENS], else
+   * 400 naming the field. `null` counts as not set. The largest wins: providers read different fields
+   * (Ollama and OpenRouter only `max_tokens`), so a small one beside a large one must not size the reservation.
    */
   maxOutputTokens(body: Body, ...fields: string[]): number | undefined {
     let out: number | undefined;
@@ -132,7 +133,7 @@ export class ProxyService {
       if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > MAX_OUTPUT_TOKENS) {
         throw Errors.badRequest(`\`${f}\` must be an integer between 1 and ${MAX_OUTPUT_TOKENS}.`, f, 'invalid_value');
       }
-      out ??= v;
+      out = Math.max(out ?? 0, v);
     }
     return out;
   }
@@ -168,8 +169,15 @@ export class ProxyService {
     const firstTarget = ctx.route!.groups[0][0];
     const model = firstTarget.model ?? ctx.model!;
     this.prices.assertPriced([model, ctx.model], firstTarget.provider.kind, this.prices.policyFor(ctx.principal.keyLimits, ctx.principal.tenantLimits));
-    const opts = { ...this.pricing(ctx, firstTarget), estimate: true };
-    const costAt = (cap: number) => this.prices.cost([model, ctx.model], { inputTokens: promptTokens, outputTokens: cap * choices, cachedTokens: 0 }, opts);
+    // Priced at the dearest target the request may reach: a fallback (or a target the client steers to, e.g.
+    // with `previous_response_id`) must not be reserved at the price of a cheap (or local, free) first one.
+    const targets = ctx.route!.groups.flat();
+    const costAt = (cap: number) => {
+      const usage = { inputTokens: promptTokens, outputTokens: cap * choices, cachedTokens: 0 };
+      let max = 0;
+      for (const t of targets) max = Math.max(max, this.prices.cost([t.model ?? ctx.model, ctx.model], usage, { ...this.pricing(ctx, t), estimate: true }));
+      return max;
+    };
     const costUsd = costAt(out);
     const minOut = Math.min(out, this.cfg.budgetMinOutputTokens);
     ctx.admission = await this.limits.admit(ctx.principal, {
@@ -437,6 +445,9 @@ export class ProxyService {
     ctx.usage = up.target.provider.adapter.usage(op, json.usage);
     ctx.usageReported = isObject(json.usage);
     ctx.noteServiceTier(json.service_tier);
+    // An answer without usage is not free: metered like a stream without usage, its output estimated from
+    // the answer's size (about 4 bytes a token).
+    if (!ctx.usageReported) this.estimateIfUnreported(ctx, op === 'embeddings' ? 0 : Math.ceil(buf.length / 4));
     ctx.status = up.res.statusCode;
     this.writeHead(ctx, res, up.res.statusCode, { 'content-type': 'application/json' });
     this.end(ctx, res, buf);

@@ -126,7 +126,8 @@ export function upstreamHttpError(p: ResolvedProvider, status: number, body: str
  *   operator must act; fail over, else 503 `upstream_quota_exhausted`;
  * - `auth`: 401/403, the provider refused the gateway's credential: fail over, else 502 `upstream_auth_error`;
  * - `server`: 5xx: retried, then fail over; a circuit failure;
- * - `client`: any other 4xx: the request's own fault, passed on at once.
+ * - `client`: any other 4xx (and a 429 for a request too large for the limit by itself): the request's own
+ *   fault, passed on at once.
  */
 export type UpstreamFailureKind = 'rate_limit' | 'quota' | 'auth' | 'server' | 'client';
 
@@ -134,8 +135,12 @@ export function upstreamFailureKind(status: number, body: string): UpstreamFailu
   if (status === 401 || status === 403) return 'auth';
   if (status === 402) return 'quota';
   if (status === 429) {
-    const { code, type } = parseUpstreamError(typeof body === 'string' ? body : '');
-    return code === 'insufficient_quota' || type === 'insufficient_quota' ? 'quota' : 'rate_limit';
+    const { code, type, message } = parseUpstreamError(typeof body === 'string' ? body : '');
+    if (code === 'insufficient_quota' || type === 'insufficient_quota') return 'quota';
+    // "Request too large for … on tokens per min": this request alone exceeds a limit; the target is fine for
+    // everyone else, so no backoff (one tenant could otherwise stop a provider for all at will).
+    if (/request too large|must be reduced/i.test(message)) return 'client';
+    return 'rate_limit';
   }
   return status >= 500 ? 'server' : 'client';
 }

@@ -113,10 +113,12 @@ export class UpstreamDispatcher {
       const p = target.provider;
       const model = target.model ?? ctx.model ?? '';
       const circuit = circuitLabels(route, target);
-      const key = backoffKey(circuit);
-      const held = this.backoff.check(key);
+      // Backoffs are per upstream model (a glob route's 429 on one model must not stop its others); the
+      // circuit keeps the route pattern, a bounded label.
+      const limitedTarget: CircuitLabels = model ? { ...circuit, model } : circuit;
+      const held = this.backoff.check(backoffKey(limitedTarget));
       if (held) {
-        (held.reason === 'rate_limit' ? rateLimited : quotaSkipped).push(circuit);
+        (held.reason === 'rate_limit' ? rateLimited : quotaSkipped).push(limitedTarget);
         this.metrics.upstreamError(p.name, 'backoff');
         continue;
       }
@@ -192,8 +194,8 @@ export class UpstreamDispatcher {
                 settled = true;
                 const reason: BackoffReason = kind;
                 const ms = kind === 'rate_limit' ? this.rateLimitWait(res.headers) : this.cfg.upstreamQuotaBackoffMs;
-                this.hold(circuit, ms, reason);
-                if (kind === 'rate_limit') rateLimited.push(circuit);
+                this.hold(limitedTarget, ms, reason);
+                if (kind === 'rate_limit') rateLimited.push(limitedTarget);
                 break attempts;
               }
               case 'server':

@@ -226,6 +226,7 @@ export class ResponsesService {
     ctx.usage = up.target.provider.adapter.usage('chat', completion.usage);
     ctx.usageReported = isObject(completion.usage);
     ctx.noteServiceTier((completion as { service_tier?: unknown }).service_tier);
+    if (!ctx.usageReported) this.proxy.estimateIfUnreported(ctx, Math.ceil(text.length / 4));
     const response = chatCompletionToResponse(completion, this.translationContext(ctx, body, tr));
     ctx.status = 200;
     this.proxy.writeHead(ctx, res, 200, { 'content-type': 'application/json' });

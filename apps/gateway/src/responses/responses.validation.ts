@@ -89,4 +89,9 @@ export function validateResponsesRequest(body: Body): void {
   if (prev !== undefined && prev !== null && typeof prev !== 'string') bad('previous_response_id', 'must be a string.');
   const choice = body.tool_choice;
   if (choice !== undefined && choice !== null && typeof choice !== 'string' && !isObject(choice)) bad('tool_choice', 'must be a string or an object.');
+  // A background response answers at once (`queued`, no usage) and runs on after the request ended, past
+  // its reservation and its ledger row: the gateway could neither bound nor meter it.
+  if (body.background === true) {
+    throw Errors.badRequest('`background` responses are not supported through this gateway (they cannot be metered); send the request without it.', 'background', 'unsupported_parameter');
+  }
 }

@@ -24,7 +24,12 @@ export class OpenRouterAdapter extends OpenAIAdapter {
     const prefs = ctx.providerPreferences ?? p.settings.providerPreferences;
     // The client's own `provider` object wins over the route's and provider's defaults.
     if (prefs && body.provider === undefined) body.provider = prefs;
-    // Ask OpenRouter to report cost in usage (it does for chat when usage accounting is on).
-    if (body.usage === undefined) body.usage = { include: true };
+    // OpenRouter reports its cost in usage only with usage accounting on: always asked, whatever the client
+    // sent, since that cost is what the request is billed.
+    body.usage = { include: true };
+    // Its own fallback list (`models`, `route`) would let another model than the routed (and allowed, and
+    // reserved-for) one serve: the gateway's route decides which model serves.
+    delete body.models;
+    delete body.route;
   }
 }
