@@ -1,5 +1,6 @@
 import { Logger, OnApplicationShutdown } from '@nestjs/common';
 import Redis from 'ioredis';
+import { randomBytes } from 'node:crypto';
 import { BACKOFF_REASONS, BackoffReason, MemoryTargetBackoff } from './target.backoff';
 
 const CHANNEL = 'gw:backoff';
@@ -26,6 +27,8 @@ export class RedisTargetBackoff extends MemoryTargetBackoff implements OnApplica
   private readonly sub: Redis;
   private closed = false;
   private warned = 0;
+  /** Names this replica's messages: its own echo must not extend the hold it applied at once (by the latency). */
+  private readonly origin = randomBytes(6).toString('hex');
 
   constructor(url: string, now: () => number = Date.now) {
     super(now);
@@ -57,7 +60,7 @@ export class RedisTargetBackoff extends MemoryTargetBackoff implements OnApplica
     this.pub
       .multi()
       .set(KEY_PREFIX + key, reason, 'PX', px)
-      .publish(CHANNEL, JSON.stringify({ k: key, ms: px, r: reason }))
+      .publish(CHANNEL, JSON.stringify({ k: key, ms: px, r: reason, o: this.origin }))
       .exec()
       .catch((e: unknown) => this.warn('publishing a backoff', e));
   }
@@ -79,7 +82,8 @@ export class RedisTargetBackoff extends MemoryTargetBackoff implements OnApplica
     } catch {
       return;
     }
-    const { k, ms, r } = (m ?? {}) as { k?: unknown; ms?: unknown; r?: unknown };
+    const { k, ms, r, o } = (m ?? {}) as { k?: unknown; ms?: unknown; r?: unknown; o?: unknown };
+    if (o === this.origin) return;
     if (typeof k !== 'string' || k.length > MAX_KEY_CHARS || typeof ms !== 'number' || !Number.isFinite(ms) || !BACKOFF_REASONS.includes(r as BackoffReason)) return;
     // Local only: re-publishing would echo forever.
     super.hold(k, ms, r as BackoffReason);
