@@ -1,9 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import * as http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { LimitsService } from '@gw/limits';
 import type { Principal } from '@gw/tenancy';
-import { FakeProvider, Stack, eventually, seedTenant, startStack } from '@gw/testing';
+import { FakeProvider, RawUpstream, Stack, eventually, rawUpstream, seedTenant, startStack } from '@gw/testing';
 
 jest.setTimeout(60_000);
 
@@ -17,55 +15,6 @@ const CIRCUIT_COOLDOWN_MS = 200;
 
 type Json = Record<string, unknown>;
 
-/** A scripted upstream speaking raw HTTP: each POST takes the next responder off the queue. */
-async function rawUpstream() {
-  const queue: Array<(res: http.ServerResponse) => void> = [];
-  const received: Array<{ path: string; body: any }> = [];
-  const server = http.createServer((req, res) => {
-    const parts: Buffer[] = [];
-    req.on('data', (c: Buffer) => parts.push(c));
-    req.on('end', () => {
-      let body: any;
-      try {
-        body = JSON.parse(Buffer.concat(parts).toString('utf8'));
-      } catch {
-        body = undefined;
-      }
-      received.push({ path: req.url ?? '', body });
-      const next = queue.shift();
-      if (next) return next(res);
-      res.writeHead(500, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ error: { message: 'raw upstream: nothing scripted' } }));
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  const port = (server.address() as AddressInfo).port;
-  return {
-    baseUrl: `http://127.0.0.1:${port}/v1`,
-    received,
-    /** Queue an SSE reply: each string is one event's data (or a raw event when it starts with `event:`). */
-    sse(events: string[], opts: { abruptEnd?: boolean } = {}) {
-      queue.push((res) => {
-        res.writeHead(200, { 'content-type': 'text/event-stream' });
-        for (const e of events) res.write(e.startsWith('event:') ? `${e}\n\n` : `data: ${e}\n\n`);
-        if (opts.abruptEnd) res.socket?.destroy();
-        else res.end();
-      });
-    },
-    json(status: number, body: string) {
-      queue.push((res) => {
-        res.writeHead(status, { 'content-type': 'application/json' });
-        res.end(body);
-      });
-    },
-    reset() {
-      queue.length = 0;
-      received.length = 0;
-    },
-    close: () => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }),
-  };
-}
-
 const chunk = (delta: Json, finish: string | null = null) =>
   JSON.stringify({ id: 'chatcmpl-r', object: 'chat.completion.chunk', created: 1, model: 'raw', choices: [{ index: 0, delta, finish_reason: finish }] });
 const ROLE = chunk({ role: 'assistant', content: '' });
@@ -76,7 +25,7 @@ describe('robustness: malformed requests and odd upstreams never 500', () => {
   let stack: Stack;
   let openai: FakeProvider;
   let ollama: FakeProvider;
-  let raw: Awaited<ReturnType<typeof rawUpstream>>;
+  let raw: RawUpstream;
   let secret: string;
   const ids: Record<string, string> = {};
 
