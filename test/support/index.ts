@@ -4,3 +4,4 @@ export * from './codex';
 export * from './metrics';
 export * from './test-database';
 export * from './processes';
+export * from './hostile';
