@@ -53,7 +53,7 @@ function IsIpOrCidr(options?: ValidationOptions) {
   );
 }
 
-const ALLOWED_IPS_DOC: ApiPropertyOptions = { type: [String], example: ['10.0.0.0/8', '192.168.1.7'], description: 'Source addresses or CIDR ranges (IPv4 or IPv6, at most 100); omitted = anywhere' };
+const ALLOWED_IPS_DOC: ApiPropertyOptions = { type: [String], nullable: true, example: ['10.0.0.0/8', '192.168.1.7'], description: 'Source addresses or CIDR ranges (IPv4 or IPv6, at most 100); omitted = anywhere' };
 
 export class CreateTenantDto {
   @ApiProperty({ example: 'team-a' }) @IsString() @MinLength(1) @MaxLength(100) @Matches(/^[\w.-]+$/, { message: 'name may use letters, digits, _ . and - only' }) name: string;
@@ -70,7 +70,7 @@ export class UpdateTenantDto {
 
 export class CreateKeyDto {
   @ApiProperty({ example: 'alice-laptop' }) @IsString() @MinLength(1) @MaxLength(100) name: string;
-  @ApiPropertyOptional({ type: [String], example: ['gpt-4o-mini', 'gpt-oss*'], description: 'Model names or globs; omitted = all routed models' })
+  @ApiPropertyOptional({ type: [String], nullable: true, example: ['gpt-4o-mini', 'gpt-oss*'], description: 'Model names or globs; omitted or null = all routed models' })
   @IsOptional() @IsArray() @IsString({ each: true }) allowedModels?: string[] | null;
   @ApiPropertyOptional(ALLOWED_IPS_DOC)
   @IsOptional() @IsArray() @ArrayMaxSize(100) @IsIpOrCidr({ each: true }) allowedIps?: string[] | null;
@@ -80,7 +80,7 @@ export class CreateKeyDto {
 
 export class UpdateKeyDto {
   @ApiPropertyOptional() @IsOptional() @IsString() @MinLength(1) @MaxLength(100) name?: string;
-  @ApiPropertyOptional({ type: [String] }) @IsOptional() @IsArray() @IsString({ each: true }) allowedModels?: string[] | null;
+  @ApiPropertyOptional({ type: [String], nullable: true }) @IsOptional() @IsArray() @IsString({ each: true }) allowedModels?: string[] | null;
   @ApiPropertyOptional(ALLOWED_IPS_DOC) @IsOptional() @IsArray() @ArrayMaxSize(100) @IsIpOrCidr({ each: true }) allowedIps?: string[] | null;
   @ApiPropertyOptional({ type: String, format: 'date-time', nullable: true }) @IsOptional() @IsDateString() expiresAt?: string | null;
   @ApiPropertyOptional({ type: LimitsDto }) @IsOptional() @ValidateNested() @Type(() => LimitsDto) limits?: LimitsDto;

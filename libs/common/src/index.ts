@@ -7,3 +7,4 @@ export * from './http-app.setup';
 export * from './json.guards';
 export * from './request-body';
 export * from './client-address';
+export * from './json-depth';
