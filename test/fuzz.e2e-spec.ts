@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  FakeProvider, HOSTILE_VALUES, Stack, TEST_ADMIN_TOKEN, fieldPaths, hostileBodies, pathLabel, pooled, rawRequest, startStack, stringifyHostile, withField,
+  FakeProvider, HOSTILE_CORE, HOSTILE_VALUES, Stack, TEST_ADMIN_TOKEN, fieldPaths, hostileBodies, pathLabel, pooled, rawRequest, startStack, stringifyHostile, withField,
 } from '@gw/testing';
 
 jest.setTimeout(180_000);
@@ -27,6 +27,8 @@ interface Case {
   label: string;
   body?: string | Buffer;
   headers?: Record<string, string>;
+  /** Instead of the root token (admin) or the data plane's key. */
+  token?: string;
 }
 
 /** Path ids that are no id: each replaces one `{param}` at a time. */
@@ -91,7 +93,7 @@ describe('fuzz: no input makes either app answer 500', () => {
 
   async function send(c: Case): Promise<void> {
     const base = c.app === 'admin' ? stack.adminUrl : stack.gatewayUrl;
-    const token = c.app === 'admin' || c.path.startsWith('/admin/') ? TEST_ADMIN_TOKEN : keySecret;
+    const token = c.token ?? (c.app === 'admin' || c.path.startsWith('/admin/') ? TEST_ADMIN_TOKEN : keySecret);
     const headers: Record<string, string> = { authorization: `Bearer ${token}`, 'x-forwarded-for': nextAddress(), ...(c.body !== undefined ? { 'content-type': 'application/json' } : {}), ...c.headers };
     let status: number;
     let text: string;
@@ -147,6 +149,8 @@ describe('fuzz: no input makes either app answer 500', () => {
     v.key = ok(await stack.api('POST', `/admin/tenants/${v.tenant}/keys`, { name: 'vk' }), 'victim key').id;
     v.tenantToken = ok(await stack.api('POST', `/admin/tenants/${v.tenant}/tokens`, { name: 'vt', role: 'viewer' }), 'victim tenant token').id;
     v.token = ok(await stack.api('POST', '/admin/tokens', { name: 'vr', role: 'admin', tenantId: v.tenant }), 'victim token').id;
+    // A tenant admin goes through other code (quota checks, tenant scoping): it fuzzes its tenant's operations too.
+    v.tenantAdminSecret = ok(await stack.api('POST', `/admin/tenants/${v.tenant}/tokens`, { name: 'va', role: 'admin' }), 'victim tenant admin').secret;
     v.provider = ok(await stack.api('POST', '/admin/providers', { name: 'fuzz-victim', kind: 'openai', baseUrl: openai.baseUrl }), 'victim provider').id;
     v.route = ok(await stack.api('POST', '/admin/routes', { modelPattern: 'fuzz-victim', targets: [{ providerId: v.provider }] }), 'victim route').id;
     v.price = ok(await stack.api('POST', '/admin/prices', { modelPattern: 'fuzz-victim-*', inputPerM: 1, outputPerM: 1 }), 'victim price').id;
@@ -162,11 +166,15 @@ describe('fuzz: no input makes either app answer 500', () => {
     await Promise.all([openai?.close(), ollama?.close()]);
   });
 
+  let sentBefore = 0;
   beforeEach(() => {
     findings.length = 0;
+    sentBefore = sent;
   });
 
   afterEach(() => {
+    // eslint-disable-next-line no-console
+    if (process.env.FUZZ_VERBOSE) console.log(`${expect.getState().currentTestName}: ${sent - sentBefore} requests`);
     openai.reset();
     ollama.reset();
   });
@@ -219,7 +227,7 @@ describe('fuzz: no input makes either app answer 500', () => {
     METHODS.filter((m) => item[m]).map((m) => [m, path, path === '/metrics' ? 'gateway' : 'admin'] as [string, string, 'admin' | 'gateway']),
   );
 
-  function mutationsOf(method: string, path: string, app: 'admin' | 'gateway'): Case[] {
+  function mutationsOf(method: string, path: string, app: 'admin' | 'gateway', values = HOSTILE_VALUES): Case[] {
     const M = method.toUpperCase();
     const cases: Case[] = [];
     const params = [...path.matchAll(/\{(\w+)\}/g)].map((m) => m[1]);
@@ -239,7 +247,7 @@ describe('fuzz: no input makes either app answer 500', () => {
     }
     if (ex) {
       for (const field of fieldPaths(ex)) {
-        for (const [label, value] of HOSTILE_VALUES) {
+        for (const [label, value] of values) {
           cases.push({ app, method: M, path: url, label: `${pathLabel(field)} = ${label}`, body: stringifyHostile(withField(ex, field, value)) });
         }
       }
@@ -272,6 +280,20 @@ describe('fuzz: no input makes either app answer 500', () => {
     expect(sent).toBeGreaterThan(3000);
   });
 
+  it("admin API as the tenant's own admin: its tenant's keys, tokens, routes, usage and audit, 0 × 500", async () => {
+    const before = sent;
+    const mine = (p: string) => p.startsWith('/admin/tenants/{tenantId}/') || p.startsWith('/admin/routes') || p === '/admin/usage' || p === '/admin/audit' || p === '/admin/tenants/{id}/spend';
+    const cases = operations
+      .filter(([m, p]) => m !== 'delete' && mine(p) && !p.endsWith('/revoke'))
+      .flatMap(([m, p, app]) => mutationsOf(m, p, app, HOSTILE_CORE))
+      // Path ids and whole bodies are judged before the role matters: the root sweep has them.
+      .filter((c) => c.label.includes(' = ') || c.label.startsWith('?'))
+      .map((c) => ({ ...c, token: v.tenantAdminSecret }));
+    await run(cases);
+    expect(findings).toEqual([]);
+    expect(sent - before).toBeGreaterThan(500);
+  });
+
   // ───────────────────────────── data plane ─────────────────────────────
 
   const user = [{ role: 'user', content: 'hi' }];
@@ -284,6 +306,8 @@ describe('fuzz: no input makes either app answer 500', () => {
       input: [{ role: 'user', content: [{ type: 'input_text', text: 'hi' }] }, { type: 'function_call', call_id: 'c1', name: 'f', arguments: '{}' }, { type: 'function_call_output', call_id: 'c1', output: 'ok' }],
       instructions: 'be brief', max_output_tokens: 16, tools: [{ type: 'function', name: 'f', parameters: { type: 'object', properties: { a: { type: 'string' } } } }], reasoning: { effort: 'low' }, text: { format: { type: 'text' } },
     }],
+    ['responses (translated, streamed)', '/v1/responses', { model: 'gpt-oss:20b', input: 'hi', stream: true, max_output_tokens: 16, tools: [{ type: 'function', name: 'f', parameters: { type: 'object' } }] }],
+    ['chat (streamed)', '/v1/chat/completions', { model: 'gpt-4o-mini', messages: user, stream: true, stream_options: { include_usage: true } }],
     ['embeddings', '/v1/embeddings', { model: 'text-embedding-3-small', input: ['x'], encoding_format: 'float' }],
   ];
 
@@ -291,8 +315,9 @@ describe('fuzz: no input makes either app answer 500', () => {
     const before = sent;
     const cases: Case[] = [];
     for (const [name, path, ex] of dataPlane) {
+      // A stream repeats its non-streamed twin's validation: the core values suffice there.
       for (const field of fieldPaths(ex, 4)) {
-        for (const [label, value] of HOSTILE_VALUES) cases.push({ app: 'gateway', method: 'POST', path, label: `${name}: ${pathLabel(field)} = ${label}`, body: stringifyHostile(withField(ex, field, value)) });
+        for (const [label, value] of ex.stream ? HOSTILE_CORE : HOSTILE_VALUES) cases.push({ app: 'gateway', method: 'POST', path, label: `${name}: ${pathLabel(field)} = ${label}`, body: stringifyHostile(withField(ex, field, value)) });
       }
       for (const [label, body] of hostileBodies(ex)) cases.push({ app: 'gateway', method: 'POST', path, label: `${name}: ${label}`, body });
       for (const ct of ['text/plain', 'application/x-www-form-urlencoded', 'application/json; charset=utf-16', 'application/json; charset=bogus']) {
