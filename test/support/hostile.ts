@@ -111,13 +111,15 @@ export function hostileBodies(example: Record<string, unknown>): Array<[string, 
  * send (control characters, NUL, bytes above 0x7f). Answers the status code (0 when the server closed silently).
  */
 export function rawRequest(url: string, method: string, headers: Array<[string, string]>, body = ''): Promise<{ status: number; text: string }> {
-  const u = new URL(url);
+  // The path as written: URL() would resolve `..` segments (as fetch does) before they reach the server.
+  const [, origin, rawPath] = /^(https?:\/\/[^/]+)(.*)$/.exec(url) ?? [];
+  const u = new URL(origin);
   return new Promise((resolve, reject) => {
     const sock = net.connect(Number(u.port), u.hostname);
     const chunks: Buffer[] = [];
     const payload = Buffer.from(body, 'utf8');
     const head =
-      `${method} ${u.pathname}${u.search} HTTP/1.1\r\nhost: ${u.host}\r\nconnection: close\r\ncontent-length: ${payload.length}\r\n` +
+      `${method} ${rawPath || '/'} HTTP/1.1\r\nhost: ${u.host}\r\nconnection: close\r\ncontent-length: ${payload.length}\r\n` +
       headers.map(([k, v]) => `${k}: ${v}\r\n`).join('') +
       '\r\n';
     sock.setTimeout(10_000, () => sock.destroy(new Error(`raw request to ${url} timed out`)));
