@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { LimitsService } from '@gw/limits';
 import type { Principal } from '@gw/tenancy';
-import { FakeProvider, RawUpstream, Stack, eventually, rawUpstream, seedTenant, startStack } from '@gw/testing';
+import { DEEP, FakeProvider, HOSTILE_VALUES, RawUpstream, Stack, deepArrayText, deepObjectText, eventually, rawUpstream, seedTenant, startStack, stringifyHostile } from '@gw/testing';
 
 jest.setTimeout(60_000);
 
@@ -250,6 +250,87 @@ describe('robustness: malformed requests and odd upstreams never 500', () => {
       expect(r.status).toBeLessThan(500);
       if (r.status >= 400) expectOpenAIError(r.body);
     });
+  });
+
+  // ───────────────────────────── hostile values (test/support/hostile.ts; test/fuzz.e2e-spec.ts tries them everywhere) ─────────────────────────────
+
+  function expectNot500(r: { status: number; body: any }): void {
+    expect(r.status).toBeLessThan(500);
+    if (r.status >= 400) expectOpenAIError(r.body);
+  }
+
+  describe.each(HOSTILE_VALUES.map(([label, value]) => [label, value] as [string, unknown]))('the hostile value %s', (_label, value) => {
+    it.each([
+      ['/chat/completions', 'messages[0].content', (v: unknown) => ({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: v }] })],
+      ['/chat/completions', 'max_tokens', (v: unknown) => ({ model: 'gpt-4o-mini', messages: user, max_tokens: v })],
+      ['/responses', 'tools[0].parameters (translated)', (v: unknown) => ({ model: 'gpt-oss:20b', input: 'hi', tools: [{ type: 'function', name: 'f', parameters: v }] })],
+      ['/responses', 'input[0].content[0].text (translated)', (v: unknown) => ({ model: 'gpt-oss:20b', input: [{ role: 'user', content: [{ type: 'input_text', text: v }] }] })],
+      ['/embeddings', 'input', (v: unknown) => ({ model: 'text-embedding-3-small', input: v })],
+    ] as Array<[string, string, (v: unknown) => unknown]>)('in %s %s is never a 500', async (path, _field, body) => {
+      expectNot500(await call(path, stringifyHostile(body(value))));
+    });
+
+    it.each([
+      ['POST', '/admin/tenants', 'name', (v: unknown) => ({ name: v })],
+      ['POST', '/admin/routes', 'modelPattern', (v: unknown) => ({ modelPattern: v, targets: [] })],
+      ['POST', '/admin/prices', 'inputPerM', (v: unknown) => ({ modelPattern: 'hostile-*', inputPerM: v, outputPerM: 1 })],
+      ['PATCH', '/admin/providers/:raw', 'settings.responsesApi', (v: unknown) => ({ settings: { responsesApi: v } })],
+      // A query carries bytes: a string's UTF-8 (a lone surrogate as U+FFFD), anything else as its text.
+      ['GET', '/admin/usage?model=', 'model', (v: unknown) => [...Buffer.from(typeof v === 'string' ? v.slice(0, 2000) : String(v))].map((b) => `%${b.toString(16).padStart(2, '0')}`).join('')],
+    ] as Array<[string, string, string, (v: unknown) => unknown]>)('admin %s %s with %s is never a 500', async (method, path, _field, body) => {
+      const url = path.replace(':raw', ids.raw);
+      const r = method === 'GET'
+        ? await stack.api(method, url + (body(value) as string))
+        : await fetch(`${stack.adminUrl}${url}`, { method, headers: { authorization: `Bearer ${stack.config.adminToken}`, 'content-type': 'application/json' }, body: stringifyHostile(body(value)) })
+          .then(async (res) => ({ status: res.status, body: await res.json().catch(() => undefined) }));
+      expectNot500(r);
+    });
+  });
+
+  it.each([
+    ['an array', deepArrayText()],
+    ['an object', deepObjectText()],
+  ])(`a body nested ${DEEP} levels deep (%s) is a 400 invalid_json on both apps`, async (_label, text) => {
+    const gw = await call('/responses', text);
+    expect(gw.status).toBe(400);
+    expect(gw.body.error.code).toBe('invalid_json');
+    const tools = `{"model":"gpt-oss:20b","input":"hi","tools":[{"type":"function","name":"f","parameters":${text}}]}`;
+    expect((await call('/responses', tools)).body.error.code).toBe('invalid_json');
+    const adm = await fetch(`${stack.adminUrl}/admin/tenants`, { method: 'POST', headers: { authorization: `Bearer ${stack.config.adminToken}`, 'content-type': 'application/json' }, body: text });
+    expect(adm.status).toBe(400);
+    expect(((await adm.json()) as any).error.code).toBe('invalid_json');
+  });
+
+  it('a body nested 100 levels deep (under the limit) is translated and forwarded, not refused', async () => {
+    const schema = `{"type":"object","properties":{"a":${'{"type":"array","items":'.repeat(98)}{"type":"string"}${'}'.repeat(98)}}}`;
+    const r = await call('/responses', `{"model":"gpt-oss:20b","input":"hi","tools":[{"type":"function","name":"f","parameters":${schema}}]}`);
+    expect(r.status).toBe(200);
+  });
+
+  it.each([
+    ['PATCH', 'a null name', { name: null }, 'name'],
+    ['PATCH', 'a null responsesApi', { settings: { responsesApi: null } }, 'settings.responsesApi'],
+    ['PATCH', 'settings an array', { settings: [] }, 'settings'],
+  ])('admin: %s with %s on a provider is a 400 naming the field', async (method, _label, body, param) => {
+    const r = await stack.api(method, `/admin/providers/${ids.raw}`, body);
+    expect(r.status).toBe(400);
+    expect(r.body.error.param).toBe(param);
+  });
+
+  it.each([
+    ['a null modelPattern', { modelPattern: null, targets: [] }, 'modelPattern'],
+    ['targets [[]]', { modelPattern: 'x', targets: [[]] }, 'targets'],
+    ['a null target weight', { modelPattern: 'x', targets: [{ providerId: '00000000-0000-4000-8000-000000000000', weight: null }] }, 'targets[0].weight'],
+  ])('admin: a route with %s is a 400 naming the field', async (_label, body, param) => {
+    const r = await stack.api('POST', '/admin/routes', body);
+    expect(r.status).toBe(400);
+    expect(r.body.error.param).toBe(param);
+  });
+
+  it('admin: an empty PATCH changes nothing and answers the object', async () => {
+    const r = await stack.api('PATCH', `/admin/providers/${ids.raw}`, {});
+    expect(r.status).toBe(200);
+    expect(r.body.id).toBe(ids.raw);
   });
 
   // ───────────────────────────── odd upstream answers ─────────────────────────────

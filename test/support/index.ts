@@ -5,3 +5,4 @@ export * from './metrics';
 export * from './test-database';
 export * from './processes';
 export * from './raw-upstream';
+export * from './hostile';

@@ -53,37 +53,37 @@ function IsIpOrCidr(options?: ValidationOptions) {
   );
 }
 
-const ALLOWED_IPS_DOC: ApiPropertyOptions = { type: [String], example: ['10.0.0.0/8', '192.168.1.7'], description: 'Source addresses or CIDR ranges (IPv4 or IPv6, at most 100); omitted = anywhere' };
+const ALLOWED_IPS_DOC: ApiPropertyOptions = { type: [String], nullable: true, example: ['10.0.0.0/8', '192.168.1.7'], description: 'Source addresses or CIDR ranges (IPv4 or IPv6, at most 100); omitted = anywhere' };
 
 export class CreateTenantDto {
   @ApiProperty({ example: 'team-a' }) @IsString() @MinLength(1) @MaxLength(100) @Matches(/^[\w.-]+$/, { message: 'name may use letters, digits, _ . and - only' }) name: string;
-  @ApiPropertyOptional({ type: LimitsDto }) @IsOptional() @ValidateNested() @Type(() => LimitsDto) limits?: LimitsDto;
+  @ApiPropertyOptional({ type: LimitsDto }) @IsOptional() @IsObject() @ValidateNested() @Type(() => LimitsDto) limits?: LimitsDto;
   @ApiPropertyOptional({ default: false, description: "Root only: the tenant's own admins may manage routes scoped to the tenant" }) @IsOptional() @IsBoolean() allowTenantRoutes?: boolean;
 }
 
 export class UpdateTenantDto {
   @ApiPropertyOptional() @IsOptional() @IsString() @MinLength(1) @MaxLength(100) @Matches(/^[\w.-]+$/, { message: 'name may use letters, digits, _ . and - only' }) name?: string;
-  @ApiPropertyOptional({ type: LimitsDto }) @IsOptional() @ValidateNested() @Type(() => LimitsDto) limits?: LimitsDto;
+  @ApiPropertyOptional({ type: LimitsDto }) @IsOptional() @IsObject() @ValidateNested() @Type(() => LimitsDto) limits?: LimitsDto;
   @ApiPropertyOptional() @IsOptional() @IsBoolean() enabled?: boolean;
   @ApiPropertyOptional({ default: false, description: "Root only: the tenant's own admins may manage routes scoped to the tenant" }) @IsOptional() @IsBoolean() allowTenantRoutes?: boolean;
 }
 
 export class CreateKeyDto {
   @ApiProperty({ example: 'alice-laptop' }) @IsString() @MinLength(1) @MaxLength(100) name: string;
-  @ApiPropertyOptional({ type: [String], example: ['gpt-4o-mini', 'gpt-oss*'], description: 'Model names or globs; omitted = all routed models' })
+  @ApiPropertyOptional({ type: [String], nullable: true, example: ['gpt-4o-mini', 'gpt-oss*'], description: 'Model names or globs; omitted or null = all routed models' })
   @IsOptional() @IsArray() @IsString({ each: true }) allowedModels?: string[] | null;
   @ApiPropertyOptional(ALLOWED_IPS_DOC)
   @IsOptional() @IsArray() @ArrayMaxSize(100) @IsIpOrCidr({ each: true }) allowedIps?: string[] | null;
   @ApiPropertyOptional({ type: String, format: 'date-time', nullable: true, example: '2027-01-01T00:00:00Z' }) @IsOptional() @IsDateString() expiresAt?: string | null;
-  @ApiPropertyOptional({ type: LimitsDto }) @IsOptional() @ValidateNested() @Type(() => LimitsDto) limits?: LimitsDto;
+  @ApiPropertyOptional({ type: LimitsDto }) @IsOptional() @IsObject() @ValidateNested() @Type(() => LimitsDto) limits?: LimitsDto;
 }
 
 export class UpdateKeyDto {
   @ApiPropertyOptional() @IsOptional() @IsString() @MinLength(1) @MaxLength(100) name?: string;
-  @ApiPropertyOptional({ type: [String] }) @IsOptional() @IsArray() @IsString({ each: true }) allowedModels?: string[] | null;
+  @ApiPropertyOptional({ type: [String], nullable: true }) @IsOptional() @IsArray() @IsString({ each: true }) allowedModels?: string[] | null;
   @ApiPropertyOptional(ALLOWED_IPS_DOC) @IsOptional() @IsArray() @ArrayMaxSize(100) @IsIpOrCidr({ each: true }) allowedIps?: string[] | null;
   @ApiPropertyOptional({ type: String, format: 'date-time', nullable: true }) @IsOptional() @IsDateString() expiresAt?: string | null;
-  @ApiPropertyOptional({ type: LimitsDto }) @IsOptional() @ValidateNested() @Type(() => LimitsDto) limits?: LimitsDto;
+  @ApiPropertyOptional({ type: LimitsDto }) @IsOptional() @IsObject() @ValidateNested() @Type(() => LimitsDto) limits?: LimitsDto;
 }
 
 export class ProviderSettingsDto {
@@ -98,7 +98,7 @@ export class CreateProviderDto {
   @ApiProperty({ enum: PROVIDER_KINDS }) @IsIn(PROVIDER_KINDS as string[]) kind: ProviderKind;
   @ApiPropertyOptional({ example: 'https://api.openai.com/v1' }) @IsOptional() @Matches(/^https?:\/\/\S+$/, { message: 'baseUrl must be an http(s) URL' }) baseUrl?: string;
   @ApiPropertyOptional({ type: String, nullable: true, writeOnly: true, description: 'API key; write-only, stored encrypted, never returned' }) @IsOptional() @IsString() credential?: string | null;
-  @ApiPropertyOptional({ type: ProviderSettingsDto }) @IsOptional() @ValidateNested() @Type(() => ProviderSettingsDto) settings?: ProviderSettingsDto;
+  @ApiPropertyOptional({ type: ProviderSettingsDto }) @IsOptional() @IsObject() @ValidateNested() @Type(() => ProviderSettingsDto) settings?: ProviderSettingsDto;
   @ApiPropertyOptional() @IsOptional() @IsBoolean() enabled?: boolean;
 }
 
@@ -107,7 +107,7 @@ export class UpdateProviderDto {
   @ApiPropertyOptional({ enum: PROVIDER_KINDS }) @IsOptional() @IsIn(PROVIDER_KINDS as string[]) kind?: ProviderKind;
   @ApiPropertyOptional() @IsOptional() @Matches(/^https?:\/\/\S+$/, { message: 'baseUrl must be an http(s) URL' }) baseUrl?: string;
   @ApiPropertyOptional({ type: String, nullable: true, writeOnly: true }) @IsOptional() @IsString() credential?: string | null;
-  @ApiPropertyOptional({ type: ProviderSettingsDto }) @IsOptional() @ValidateNested() @Type(() => ProviderSettingsDto) settings?: ProviderSettingsDto;
+  @ApiPropertyOptional({ type: ProviderSettingsDto }) @IsOptional() @IsObject() @ValidateNested() @Type(() => ProviderSettingsDto) settings?: ProviderSettingsDto;
   @ApiPropertyOptional() @IsOptional() @IsBoolean() enabled?: boolean;
 }
 
@@ -136,15 +136,15 @@ export class RouteSettingsDto {
 export class CreateRouteDto {
   @ApiProperty({ example: 'gpt-4o-mini', description: 'Public model name, alias or glob (gpt-oss*, */*)' }) @IsString() @MinLength(1) @MaxLength(200) modelPattern: string;
   @ApiPropertyOptional({ type: String, format: 'uuid', nullable: true, description: 'Scope the route to one tenant (overrides global routes)' }) @IsOptional() @IsUUID() tenantId?: string | null;
-  @ApiProperty({ type: [RouteTargetDto] }) @IsArray() @ValidateNested({ each: true }) @Type(() => RouteTargetDto) targets: RouteTargetDto[];
-  @ApiPropertyOptional({ type: RouteSettingsDto }) @IsOptional() @ValidateNested() @Type(() => RouteSettingsDto) settings?: RouteSettingsDto;
+  @ApiProperty({ type: [RouteTargetDto] }) @IsArray() @IsObject({ each: true }) @ValidateNested({ each: true }) @Type(() => RouteTargetDto) targets: RouteTargetDto[];
+  @ApiPropertyOptional({ type: RouteSettingsDto }) @IsOptional() @IsObject() @ValidateNested() @Type(() => RouteSettingsDto) settings?: RouteSettingsDto;
   @ApiPropertyOptional() @IsOptional() @IsBoolean() enabled?: boolean;
 }
 
 export class UpdateRouteDto {
   @ApiPropertyOptional() @IsOptional() @IsString() @MinLength(1) modelPattern?: string;
-  @ApiPropertyOptional({ type: [RouteTargetDto] }) @IsOptional() @IsArray() @ValidateNested({ each: true }) @Type(() => RouteTargetDto) targets?: RouteTargetDto[];
-  @ApiPropertyOptional({ type: RouteSettingsDto }) @IsOptional() @ValidateNested() @Type(() => RouteSettingsDto) settings?: RouteSettingsDto;
+  @ApiPropertyOptional({ type: [RouteTargetDto] }) @IsOptional() @IsArray() @IsObject({ each: true }) @ValidateNested({ each: true }) @Type(() => RouteTargetDto) targets?: RouteTargetDto[];
+  @ApiPropertyOptional({ type: RouteSettingsDto }) @IsOptional() @IsObject() @ValidateNested() @Type(() => RouteSettingsDto) settings?: RouteSettingsDto;
   @ApiPropertyOptional() @IsOptional() @IsBoolean() enabled?: boolean;
 }
 

@@ -10,6 +10,7 @@ import { AppEgressOptions, registerOwnServer, validateEgressConfig } from '@gw/p
 import { ValidationError } from 'class-validator';
 import { AdminModule } from './admin.module';
 import { buildOpenApi } from './openapi';
+import { nullWhereNotNullable } from './nullable.guard';
 
 function logLevels(level: AppConfig['logLevel']): LogLevel[] | false {
   if (level === 'silent') return false;
@@ -49,7 +50,12 @@ function dropUndefined<T>(value: T): T {
 
 class AdminValidationPipe extends ValidationPipe {
   override async transform(value: unknown, metadata: ArgumentMetadata): Promise<unknown> {
-    return dropUndefined(await super.transform(value, metadata));
+    const out = dropUndefined(await super.transform(value, metadata));
+    if (metadata.type === 'body' || metadata.type === 'query') {
+      const param = nullWhereNotNullable(out);
+      if (param) throw Errors.badRequest(`${param}: must not be null`, param);
+    }
+    return out;
   }
 }
 

@@ -6,10 +6,13 @@ import { TrustedProxies, stampClientAddress } from './client-address';
 import { OpenAIExceptionFilter, toOpenAIError } from './openai-exception.filter';
 import { assignRequestId } from './request-id';
 import { recordBodyBytes, unsupportedContentEncoding, unsupportedEncodingError } from './request-body';
+import { MAX_JSON_DEPTH, jsonNestingExceeds } from './json-depth';
+import { Errors } from './openai-error';
 
 export type HttpMiddleware = (req: Request, res: Response, next: NextFunction) => void;
 
 const SKIP_BODY = Symbol('gw.skipBody');
+const TOO_DEEP = Symbol('gw.tooDeep');
 
 /**
  * Marks a request whose body is not worth reading: it will be refused (no usable credential) by a guard
@@ -43,7 +46,15 @@ export function configureHttpApp(app: NestExpressApplication, bodyLimit: string,
   // Our own parser wrapper: its errors become OpenAI errors here, before Nest maps them to a bare 400.
   // The limit bounds the inflated body (raw-body counts what the decompressor yields and stops it there),
   // and `verify` records that inflated size for the budget estimate.
-  const parse = json({ limit: bodyLimit, type: () => true, verify: recordBodyBytes });
+  // `verify` also measures the nesting on the raw bytes (parsed values are walked recursively downstream).
+  const parse = json({
+    limit: bodyLimit,
+    type: () => true,
+    verify: (req, res, buf) => {
+      recordBodyBytes(req, res, buf);
+      if (jsonNestingExceeds(buf)) (req as unknown as Record<symbol, boolean>)[TOO_DEEP] = true;
+    },
+  });
   app.use((req: Request, res: Response, next: NextFunction) => {
     if ((req as unknown as Record<symbol, boolean>)[SKIP_BODY]) return next();
     const enc = unsupportedContentEncoding(req);
@@ -52,7 +63,14 @@ export function configureHttpApp(app: NestExpressApplication, bodyLimit: string,
       res.setHeader('connection', 'close');
       return next(unsupportedEncodingError(enc));
     }
-    parse(req, res, (err?: unknown) => next(err ? toOpenAIError(err) : undefined));
+    parse(req, res, (err?: unknown) => {
+      if (err) return next(toOpenAIError(err));
+      if ((req as unknown as Record<symbol, boolean>)[TOO_DEEP]) {
+        req.body = undefined;
+        return next(Errors.badRequest(`The JSON body nests deeper than ${MAX_JSON_DEPTH} levels.`, null, 'invalid_json'));
+      }
+      next();
+    });
   });
   app.useGlobalFilters(new OpenAIExceptionFilter());
 }

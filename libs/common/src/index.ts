@@ -8,3 +8,4 @@ export * from './json.guards';
 export * from './request-body';
 export * from './client-address';
 export * from './redis-script';
+export * from './json-depth';

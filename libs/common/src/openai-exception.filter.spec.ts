@@ -15,6 +15,14 @@ describe('toOpenAIError', () => {
     }
   });
 
+  it('a not-null or check violation (23502, 23514) is a 400 invalid_value, not a 500', () => {
+    for (const code of ['23502', '23514']) {
+      const e = toOpenAIError(pgError(code, 'null value in column "name" of relation "tenants" violates not-null constraint'));
+      expect(e.getStatus()).toBe(400);
+      expect(e.body.error.code).toBe('invalid_value');
+    }
+  });
+
   it('a unique violation (23505) is a 409 conflict naming the field', () => {
     const e = toOpenAIError(pgError('23505', 'duplicate key value violates unique constraint "prices_model_pattern_key"', 'Key (model_pattern)=(gpt-4o) already exists.'));
     expect(e.getStatus()).toBe(409);

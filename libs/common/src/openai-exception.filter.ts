@@ -44,6 +44,7 @@ function conflictingField(detail: string | undefined): string | null {
  *   23503 foreign_key_violation → 409 `conflict` when a row is still referred to (delete), else 400
  *                                 `invalid_reference` (the object referred to no longer exists)
  *   22xxx data_exception        → 400 `invalid_value`
+ *   23502, 23514 (not null, check) → 400 `invalid_value` (a backstop: validation should have said which field)
  */
 function fromDatabase(e: { code?: unknown; detail?: unknown; message?: unknown; driverError?: { code?: unknown; detail?: unknown } }): OpenAIError | undefined {
   const code = typeof e.code === 'string' ? e.code : e.driverError?.code;
@@ -51,6 +52,10 @@ function fromDatabase(e: { code?: unknown; detail?: unknown; message?: unknown; 
   // sent that the database cannot store or compare: its fault, not ours.
   if (typeof code === 'string' && code.startsWith('22')) {
     return Errors.badRequest('A value in this request cannot be stored or compared (e.g. it contains a NUL character or is out of range).', null, 'invalid_value');
+  }
+  // 23502 not_null_violation, 23514 check_violation: a value the API let through that the schema refuses.
+  if (code === '23502' || code === '23514') {
+    return Errors.badRequest('A value in this request is missing or out of the allowed range.', null, 'invalid_value');
   }
   if (code !== '23505' && code !== '23503') return undefined;
   const detail = typeof e.detail === 'string' ? e.detail : typeof e.driverError?.detail === 'string' ? e.driverError.detail : undefined;

@@ -36,6 +36,7 @@ async function boot(dir: string, maxConnections: number): Promise<EmbeddedPostgr
   const { PGLiteSocketServer } = require('@electric-sql/pglite-socket') as typeof import('@electric-sql/pglite-socket');
   const db = await PGlite.create(dir);
   const server = new PGLiteSocketServer({ db, host: '127.0.0.1', port: 0, maxConnections });
+  keepExtendedQueriesWhole(server as unknown as { queryQueue?: unknown }, db);
   await server.start();
   const conn = server.getServerConn();
   const port = Number(conn.split(':').pop());
@@ -50,5 +51,76 @@ async function boot(dir: string, maxConnections: number): Promise<EmbeddedPostgr
       await server.stop();
       await db.close();
     },
+  };
+}
+
+/** Extended-query messages (Parse, Bind, Describe, Execute, Close, Flush): a sequence that ends at Sync. */
+const EXTENDED = new Set([0x50, 0x42, 0x44, 0x45, 0x43, 0x48]);
+
+interface QueuedMessage {
+  handlerId: number;
+  message: Uint8Array;
+  resolve(bytes: number): void;
+  reject(e: unknown): void;
+  onData(data: Uint8Array): void;
+}
+interface QueryQueue {
+  queue: QueuedMessage[];
+  processing: boolean;
+  lastHandlerId: number | null;
+  processQueue(): Promise<void>;
+  clearQueueForHandler(id: number): void;
+}
+
+/**
+ * pglite-socket (0.2.x) runs every connection's messages on the one PGlite backend, one message at a time, and
+ * keeps a connection's turn only inside a transaction. node-pg sends each query as Parse, Bind, Describe,
+ * Execute, Sync: interleaved with another connection's, one Bind runs against the other's unnamed statement
+ * ("bind message supplies 11 parameters, but prepared statement requires 1"), and after any error (a NUL byte
+ * in a value, 22021) the backend discards everything up to the next Sync, other connections' messages included
+ * ("unnamed prepared statement does not exist", "portal does not exist"): 500s for innocent concurrent requests.
+ * So a connection keeps its turn from its first extended-query message through its Sync as well.
+ */
+export function keepExtendedQueriesWhole(server: { queryQueue?: unknown }, db: { isInTransaction(): boolean; runExclusive<T>(fn: () => Promise<T>): Promise<T>; execProtocolRawStream(m: Uint8Array, o: { onRawData: (d: Uint8Array) => void }): Promise<unknown> }): void {
+  const q = server.queryQueue as QueryQueue | undefined;
+  if (!q || !Array.isArray(q.queue) || typeof q.processQueue !== 'function' || typeof q.clearQueueForHandler !== 'function') {
+    new Logger('EmbeddedPostgres').warn('pglite-socket changed shape: concurrent queries may interleave');
+    return;
+  }
+  let midQuery = false;
+  const clear = q.clearQueueForHandler.bind(q);
+  q.clearQueueForHandler = (id: number) => {
+    // A connection that went away in the middle of a query gives its turn back.
+    if (q.lastHandlerId === id) midQuery = false;
+    clear(id);
+  };
+  q.processQueue = async function processQueue(this: QueryQueue) {
+    if (q.processing || q.queue.length === 0) return;
+    q.processing = true;
+    try {
+      while (q.queue.length > 0) {
+        let item: QueuedMessage | undefined;
+        if ((midQuery || db.isInTransaction()) && q.lastHandlerId !== null) {
+          const i = q.queue.findIndex((m) => m.handlerId === q.lastHandlerId);
+          // The connection whose turn it is has not sent its next message yet: wait for it.
+          if (i === -1) break;
+          item = q.queue.splice(i, 1)[0];
+        } else item = q.queue.shift()!;
+        let bytes = 0;
+        try {
+          await db.runExclusive(() => db.execProtocolRawStream(item!.message, { onRawData: (d) => { bytes += d.length; item!.onData(d); } }));
+        } catch (e) {
+          // (pglite-socket stopped its loop here with `processing` still set: every later query hung.)
+          midQuery = false;
+          item.reject(e);
+          continue;
+        }
+        q.lastHandlerId = item.handlerId;
+        midQuery = EXTENDED.has(item.message[0]);
+        item.resolve(bytes);
+      }
+    } finally {
+      q.processing = false;
+    }
   };
 }

@@ -39,7 +39,8 @@ export class PriceService {
 
   async update(id: string, patch: Partial<PriceInput>): Promise<PriceEntity> {
     await this.get(id);
-    await this.repo.update({ id }, patch);
+    // An empty patch (PATCH {}) changes nothing; TypeORM refuses an UPDATE without values.
+    if (Object.keys(patch).length) await this.repo.update({ id }, patch);
     await this.changes.bump();
     return this.get(id);
   }

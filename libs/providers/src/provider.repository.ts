@@ -21,7 +21,8 @@ export class ProviderRepository {
     return this.repo.save(this.repo.create(data));
   }
   async update(id: string, patch: Partial<ProviderEntity>): Promise<ProviderEntity | null> {
-    await this.repo.update({ id }, patch as Parameters<Repository<ProviderEntity>['update']>[1]);
+    // An empty patch (PATCH {}) changes nothing; TypeORM refuses an UPDATE without values.
+    if (Object.keys(patch).length) await this.repo.update({ id }, patch as Parameters<Repository<ProviderEntity>['update']>[1]);
     return this.get(id);
   }
   async delete(id: string): Promise<boolean> {

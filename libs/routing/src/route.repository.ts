@@ -29,7 +29,8 @@ export class RouteRepository {
     return this.repo.save(this.repo.create({ ...data, tenantId }));
   }
   async update(tenantId: string | null, id: string, patch: Partial<RouteEntity>): Promise<RouteEntity | null> {
-    await this.repo.update({ id, tenantId: tenantId ?? IsNull() }, patch as Parameters<Repository<RouteEntity>['update']>[1]);
+    // An empty patch (PATCH {}) changes nothing; TypeORM refuses an UPDATE without values.
+    if (Object.keys(patch).length) await this.repo.update({ id, tenantId: tenantId ?? IsNull() }, patch as Parameters<Repository<RouteEntity>['update']>[1]);
     return this.get(tenantId, id);
   }
   async delete(tenantId: string | null, id: string): Promise<boolean> {

@@ -39,7 +39,8 @@ export class ApiKeyRepository {
     return this.repo.save(this.repo.create({ ...data, tenantId }));
   }
   async update(tenantId: string, keyId: string, patch: Partial<ApiKeyEntity>): Promise<ApiKeyEntity | null> {
-    await this.repo.update({ tenantId, id: keyId }, patch);
+    // An empty patch (PATCH {}) changes nothing; TypeORM refuses an UPDATE without values.
+    if (Object.keys(patch).length) await this.repo.update({ tenantId, id: keyId }, patch);
     return this.get(tenantId, keyId);
   }
   async delete(tenantId: string, keyId: string): Promise<boolean> {

@@ -20,7 +20,8 @@ export class TenantRepository {
     return this.repo.save(this.repo.create(data));
   }
   async update(tenantId: string, patch: Partial<TenantEntity>): Promise<TenantEntity | null> {
-    await this.repo.update({ id: tenantId }, patch);
+    // An empty patch (PATCH {}) changes nothing; TypeORM refuses an UPDATE without values.
+    if (Object.keys(patch).length) await this.repo.update({ id: tenantId }, patch);
     return this.get(tenantId);
   }
   async delete(tenantId: string): Promise<boolean> {
