@@ -61,7 +61,7 @@ export async function createAdminApp(overrides?: Partial<AppConfig>): Promise<Ne
     bufferLogs: true,
   });
   app.useLogger(app.get(PinoLogger));
-  configureHttpApp(app, '1mb', { trustedProxies: cfg.trustedProxies });
+  configureHttpApp(app, '1mb', { trustedProxies: cfg.trustedProxies, clientLimits: cfg });
   app.useGlobalPipes(
     new AdminValidationPipe({
       whitelist: true,

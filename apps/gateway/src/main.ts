@@ -30,7 +30,7 @@ export async function createGatewayApp(overrides?: Partial<AppConfig>): Promise<
   app.use(app.get(DrainService).middleware);
   // Before the body parser: POST /v1/… without a key-shaped credential, or from an address blocked for
   // failed authentications, is refused without reading its body.
-  configureHttpApp(app, cfg.bodyLimit, { beforeBody: [app.get(GatewayAuthGate).middleware], trustedProxies: cfg.trustedProxies });
+  configureHttpApp(app, cfg.bodyLimit, { beforeBody: [app.get(GatewayAuthGate).middleware], trustedProxies: cfg.trustedProxies, clientLimits: cfg });
   return app;
 }
 

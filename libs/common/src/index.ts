@@ -7,3 +7,6 @@ export * from './http-app.setup';
 export * from './json.guards';
 export * from './request-body';
 export * from './client-address';
+export * from './body-rate.guard';
+export * from './connection-cap.guard';
+export * from './client-limits.setup';
