@@ -76,4 +76,20 @@ describe('parseConfig', () => {
     expect(() => parseConfig({ TRUSTED_PROXIES: '10.0.0.0/33' })).toThrow(/TRUSTED_PROXIES/);
     expect(() => parseConfig({ TRUSTED_PROXIES: 'ingress.local' })).toThrow(/TRUSTED_PROXIES/);
   });
+
+  it('slow-client limits: documented defaults (docs/access-control.md#slow-clients), 0 turns the body rate and the cap off, bad values named', () => {
+    expect(parseConfig({})).toMatchObject({
+      headersTimeoutMs: 10_000,
+      maxHeaderBytes: 16_384,
+      keepAliveTimeoutMs: 5_000,
+      bodyMinBytesPerSecond: 8_192,
+      bodyRateWindowMs: 10_000,
+      maxConnectionsPerAddress: 256,
+    });
+    expect(parseConfig({ BODY_MIN_RATE_BYTES_PER_S: '0', MAX_CONNECTIONS_PER_ADDRESS: '0' })).toMatchObject({ bodyMinBytesPerSecond: 0, maxConnectionsPerAddress: 0 });
+    // 0 would mean "never" to Node for these.
+    expect(() => parseConfig({ HEADERS_TIMEOUT_MS: '0' })).toThrow(/HEADERS_TIMEOUT_MS/);
+    expect(() => parseConfig({ KEEP_ALIVE_TIMEOUT_MS: '0' })).toThrow(/KEEP_ALIVE_TIMEOUT_MS/);
+    expect(() => parseConfig({ MAX_HEADER_BYTES: '16k' })).toThrow(/MAX_HEADER_BYTES/);
+  });
 });
