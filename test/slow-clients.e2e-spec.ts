@@ -13,7 +13,7 @@ jest.setTimeout(60_000);
  */
 
 /** The main stack: long enough windows for the 2,000-connection measurement to run inside them. */
-const MAIN_WINDOW_MS = 6_000;
+const MAIN_WINDOW_MS = 8_000;
 /** The replica: short windows for the single-connection tests. */
 const R = { headersTimeoutMs: 1_000, bodyRateWindowMs: 1_000, bodyMinBytesPerSecond: 1_048_576, maxConnectionsPerAddress: 8, keepAliveTimeoutMs: 1_000 };
 /** How late a close may come after its deadline: the sweep (≤ 1 s; 200 ms on the replica) plus scheduling on 2 busy cores. */
@@ -114,10 +114,12 @@ describe('slow clients are bounded', () => {
   let secret: string;
 
   beforeAll(async () => {
+    const t0 = performance.now();
     fake = await FakeProvider.start({ flavor: 'openai' });
     stack = await startStack({ headersTimeoutMs: MAIN_WINDOW_MS, bodyRateWindowMs: MAIN_WINDOW_MS });
     ({ secret } = await seedTenant(stack, { provider: { kind: 'openai', baseUrl: fake.baseUrl }, patterns: ['gpt-4o-mini'] }));
     replica = await startGatewayReplica(stack, { ...R, trustedProxies: [TRUSTED] });
+    measured.setupMs = Math.round(performance.now() - t0);
   });
 
   afterAll(async () => {
@@ -130,15 +132,23 @@ describe('slow clients are bounded', () => {
     `Authorization: Bearer ${key}\r\n` +
     (length === 'chunked' ? 'Transfer-Encoding: chunked\r\n\r\n' : `Content-Length: ${length}\r\n\r\n`);
 
-  it('headers must arrive within HEADERS_TIMEOUT_MS: 408 request_timeout and closed, however they trickle', async () => {
+  it('headers must arrive within HEADERS_TIMEOUT_MS: 408 request_timeout and closed, however they trickle; idle keep-alive closed after KEEP_ALIVE_TIMEOUT_MS', async () => {
     const port = portOf(replica.gatewayUrl);
-    const [silent, partial, trickle] = await Promise.all([connect(port), connect(port), connect(port)]);
+    const [silent, partial, trickle, idle] = await Promise.all([connect(port), connect(port), connect(port), connect(port)]);
     partial.socket.write('POST /v1/chat/completions HTTP/1.1\r\nHost: gw\r\n');
     trickle.socket.write('GET /healthz HTTP/1.1\r\nX-Slow: ');
     // One header byte every 100 ms: a busy socket, but its headers never finish.
     const timer = setInterval(() => !trickle.socket.destroyed && trickle.socket.write('a'), 100);
-    await Promise.all([silent.closed, partial.closed, trickle.closed]);
+    // A complete request, then nothing: the keep-alive timeout (Node adds 1 s to what it advertises).
+    idle.socket.write('GET /healthz HTTP/1.1\r\nHost: gw\r\n\r\n');
+    await eventually(() => responseOf(idle).status === 200, 2_000);
+    idle.clockAt = performance.now();
+    expect(responseOf(idle).head.toLowerCase()).toContain(`keep-alive: timeout=${R.keepAliveTimeoutMs / 1_000}`);
+    await Promise.all([silent.closed, partial.closed, trickle.closed, idle.closed]);
     clearInterval(timer);
+    expect(heldMs(idle)).toBeGreaterThanOrEqual(R.keepAliveTimeoutMs + 1_000 - 100);
+    expect(heldMs(idle)).toBeLessThan(R.keepAliveTimeoutMs + 1_000 + LATE_MS);
+    measured.keepAliveIdleHeldMs = Math.round(heldMs(idle));
     for (const c of [silent, partial, trickle]) {
       expect(heldMs(c)).toBeGreaterThanOrEqual(R.headersTimeoutMs - 50);
       expect(heldMs(c)).toBeLessThan(R.headersTimeoutMs + LATE_MS);
@@ -227,16 +237,6 @@ describe('slow clients are bounded', () => {
     expect(fake.requestsTo('/chat/completions').length).toBe(1);
   });
 
-  it('idle keep-alive connections are closed after KEEP_ALIVE_TIMEOUT_MS', async () => {
-    const c = await connect(portOf(replica.gatewayUrl));
-    c.socket.write('GET /healthz HTTP/1.1\r\nHost: gw\r\n\r\n');
-    await eventually(() => responseOf(c).status === 200, 2_000);
-    c.clockAt = performance.now();
-    await c.closed;
-    expect(heldMs(c)).toBeGreaterThanOrEqual(R.keepAliveTimeoutMs - 100);
-    expect(heldMs(c)).toBeLessThan(R.keepAliveTimeoutMs + LATE_MS);
-  });
-
   it('MAX_CONNECTIONS_PER_ADDRESS: the (cap+1)th connection from one address gets 429 too_many_connections; others, and trusted proxies, are not affected', async () => {
     const port = portOf(replica.gatewayUrl);
     const held = await Promise.all(Array.from({ length: R.maxConnectionsPerAddress }, () => connect(port, '127.0.0.77')));
@@ -300,7 +300,9 @@ describe('slow clients are bounded', () => {
     const pct = (sorted: number[], q: number) => sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)];
 
     await normalRun(150, 4); // warm-up: JIT, pools, key cache
-    const quiet = await normalRun(300, 4);
+    // The quiet run is measured before and after the slow connections and pooled, so that a burst of
+    // someone else's load on the shared machine during one of them does not set the bar alone.
+    const quietBefore = await normalRun(300, 4);
 
     // 2,000 slow connections from 16 addresses (125 each, under the default cap of 256).
     const kinds: Array<{ port: number; head: string; body: boolean; n: number }> = [
@@ -312,9 +314,12 @@ describe('slow clients are bounded', () => {
     const slow: Array<Conn & { body: boolean }> = [];
     const plan = kinds.flatMap((k) => Array.from({ length: k.n }, () => k));
     const tOpen = performance.now();
-    for (let i = 0; i < plan.length; i += 500) {
+    // In batches with a breath between them: client and servers share one event loop here, and a burst of
+    // connects overflows the listen queue (SYN retried after 1 s) before the servers get to accept.
+    for (let i = 0; i < plan.length; i += 200) {
+      if (i) await sleep(50);
       const batch = await Promise.all(
-        plan.slice(i, i + 500).map(async (k, j) => {
+        plan.slice(i, i + 200).map(async (k, j) => {
           const c = await connect(k.port, `127.0.0.${2 + ((i + j) % 16)}`);
           c.socket.write(k.head);
           c.clockAt = performance.now();
@@ -326,6 +331,7 @@ describe('slow clients are bounded', () => {
     measured.openSlowMs = Math.round(performance.now() - tOpen);
     // One byte every 2 s on every slow connection (a quarter of them each 500 ms): busy, never done.
     let tick = 0;
+    let loaded: number[] | undefined;
     const trickle = setInterval(() => {
       tick++;
       for (let i = tick % 4; i < slow.length; i += 4) if (!slow[i].socket.destroyed) slow[i].socket.write(slow[i].body ? ' ' : 'a');
@@ -333,26 +339,33 @@ describe('slow clients are bounded', () => {
     try {
       await eventually(async () => (await openConnections(stack.gateway.getHttpServer())) >= 1_800 && (await openConnections(stack.admin.getHttpServer())) >= 200, 5_000);
 
-      const loaded = await normalRun(300, 4);
+      loaded = await normalRun(400, 4);
       const stillOpen = slow.filter((c) => c.closedAt === undefined).length;
       // The measurement counts only if the slow connections were all there for all of it.
       expect(stillOpen).toBe(2_000);
 
-      Object.assign(measured, {
-        quietP50Ms: +pct(quiet, 0.5).toFixed(2),
-        quietP99Ms: +pct(quiet, 0.99).toFixed(2),
-        loadedP50Ms: +pct(loaded, 0.5).toFixed(2),
-        loadedP99Ms: +pct(loaded, 0.99).toFixed(2),
-      });
-      // 2× the quiet p99, plus 5 ms for scheduling noise on two shared cores.
-      expect(pct(loaded, 0.99)).toBeLessThanOrEqual(2 * pct(quiet, 0.99) + 5);
+      measured.loadedP50Ms = +pct(loaded, 0.5).toFixed(2);
+      measured.loadedP99Ms = +pct(loaded, 0.99).toFixed(2);
 
-      // Every slow connection is answered 408 and closed within its window.
-      await Promise.all(slow.map((c) => c.closed));
+      // Every slow connection is answered 408 and closed within its window (checked below; one never closed holds ∞).
+      await Promise.race([Promise.all(slow.map((c) => c.closed)), sleep(MAIN_WINDOW_MS + LATE_MS + 3_000)]);
     } finally {
       clearInterval(trickle);
       for (const c of slow) c.socket.destroy();
     }
+    // The servers hold nothing afterwards.
+    await eventually(async () => (await openConnections(stack.gateway.getHttpServer())) < 10 && (await openConnections(stack.admin.getHttpServer())) < 10, 5_000);
+    const quietAfter = await normalRun(300, 4);
+    const quiet = [...quietBefore, ...quietAfter].sort((a, b) => a - b);
+    Object.assign(measured, {
+      quietP50Ms: +pct(quiet, 0.5).toFixed(2),
+      quietP99Ms: +pct(quiet, 0.99).toFixed(2),
+      quietBeforeP99Ms: +pct(quietBefore, 0.99).toFixed(2),
+      quietAfterP99Ms: +pct(quietAfter, 0.99).toFixed(2),
+    });
+    // 2× the quiet p99, plus 10 ms for scheduling noise on two shared cores.
+    expect(pct(loaded!, 0.99)).toBeLessThanOrEqual(2 * pct(quiet, 0.99) + 10);
+
     const held = slow.map(heldMs).sort((a, b) => a - b);
     measured.slowHeldMinMs = Math.round(held[0]);
     measured.slowHeldMaxMs = Math.round(held[held.length - 1]);
@@ -366,7 +379,5 @@ describe('slow clients are bounded', () => {
       statuses.set(key, (statuses.get(key) ?? 0) + 1);
     }
     expect(Object.fromEntries(statuses)).toEqual({ 'body:408:request_timeout': 1_000, 'headers:408:request_timeout': 1_000 });
-    // The servers hold nothing afterwards.
-    await eventually(async () => (await openConnections(stack.gateway.getHttpServer())) < 10, 5_000);
   });
 });
