@@ -5,7 +5,22 @@ import { BodyRateGuard } from './body-rate.guard';
 function fakeRequest(headers: Record<string, string> = { 'content-length': '1000000' }) {
   const socket: { bytesRead: number; destroyed: boolean; destroy: jest.Mock } = { bytesRead: 500, destroyed: false, destroy: jest.fn() };
   socket.destroy.mockImplementation(() => (socket.destroyed = true));
-  const req = { complete: false, readableFlowing: true as boolean | null, headers, socket };
+  const listeners: Record<string, Array<(this: unknown) => void>> = {};
+  const req = {
+    complete: false,
+    readableFlowing: true as boolean | null,
+    headers,
+    socket,
+    on(event: string, fn: (this: unknown) => void) {
+      (listeners[event] ??= []).push(fn);
+      return req;
+    },
+    /** The body has been read: Node sets `complete` and emits 'end'. */
+    finish() {
+      req.complete = true;
+      for (const fn of listeners.end ?? []) fn.call(req);
+    },
+  };
   const res: { headersSent: boolean; status: number; head: Record<string, unknown>; body: string; writeHead: jest.Mock; end: jest.Mock } = {
     headersSent: false,
     status: 0,
@@ -75,8 +90,7 @@ describe('BodyRateGuard', () => {
     }
     expect(f.res.writeHead).not.toHaveBeenCalled();
     expect(g.size).toBe(1);
-    f.req.complete = true;
-    jest.advanceTimersByTime(1_000);
+    f.req.finish();
     expect(g.size).toBe(0);
     expect(g.timedOut).toBe(0);
   });
@@ -153,6 +167,16 @@ describe('BodyRateGuard', () => {
     const off = guard(0);
     fakeRequest().watch(off);
     expect(off.size).toBe(0);
+    g.stop();
+  });
+
+  it("forgets a request as soon as its body has been read ('end'), without waiting for a sweep", () => {
+    const g = guard();
+    const f = fakeRequest();
+    f.watch(g);
+    expect(g.size).toBe(1);
+    f.req.finish();
+    expect(g.size).toBe(0);
     g.stop();
   });
 

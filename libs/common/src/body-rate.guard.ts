@@ -17,6 +17,9 @@ interface Watched {
   bytesAtSince: number;
 }
 
+const ENTRY = Symbol('gw.bodyRate');
+type WatchedRequest = IncomingMessage & { [ENTRY]?: Watched };
+
 /** Socket destroyed this long after the 408 even if the client never reads it. */
 const CLOSE_AFTER_MS = 1_000;
 
@@ -25,7 +28,9 @@ const CLOSE_AFTER_MS = 1_000;
  * (one byte every few seconds, holding a connection and a parser for hours) is not.
  *
  * One shared sweep timer for every body in flight (running only while there are some), no per-chunk work:
- * a watched request costs one Set insert and, at the next sweep, one delete. Each sweep looks at the socket's
+ * a watched request costs one small object, one Set insert and one 'end' listener that deletes it as soon as
+ * the body has been read (held until the next sweep instead, every request would survive a garbage
+ * collection or two: measured ~9 µs of CPU per request). Each sweep looks at the socket's
  * `bytesRead` (counted by libuv whoever consumes the stream) and, once a window has passed, requires
  * `minBytesPerSecond` on average over it; otherwise the client gets 408 `request_timeout` and the connection
  * is closed. Not judged: a body the app is not reading (paused: its bytes wait in the kernel, not the
@@ -41,11 +46,19 @@ export class BodyRateGuard {
   /** Bodies cut off for arriving too slowly, since start. */
   timedOut = 0;
 
+  /** 'end' listener of a watched request (`this` is the request: one function for all of them): its body has arrived. */
+  private readonly unwatch: (this: WatchedRequest) => void;
+
   constructor(
     private readonly opts: BodyRateOptions,
     private readonly now: () => number = Date.now,
   ) {
     this.sweepMs = Math.min(1_000, Math.max(50, Math.floor(opts.windowMs / 5)));
+    const watched = this.watched;
+    this.unwatch = function (this: WatchedRequest): void {
+      const w = this[ENTRY];
+      if (w) watched.delete(w);
+    };
   }
 
   /** Bodies being watched now. */
@@ -57,7 +70,11 @@ export class BodyRateGuard {
   readonly watch = (req: IncomingMessage, res: ServerResponse): void => {
     if (this.opts.minBytesPerSecond <= 0 || req.complete || !hasBody(req)) return;
     const now = this.now();
-    this.watched.add({ req, res, socket: req.socket, since: now, bytesAtSince: req.socket.bytesRead });
+    const w: Watched = { req, res, socket: req.socket, since: now, bytesAtSince: req.socket.bytesRead };
+    this.watched.add(w);
+    (req as WatchedRequest)[ENTRY] = w;
+    // 'end' does not start the stream flowing (only 'data' and 'readable' do): the app still reads it as it likes.
+    req.on('end', this.unwatch);
     if (!this.timer) {
       this.lastSweep = now;
       this.timer = setInterval(() => this.sweep(), this.sweepMs).unref();
