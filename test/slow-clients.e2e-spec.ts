@@ -277,12 +277,13 @@ describe('slow clients are bounded', () => {
     const gwPort = portOf(stack.gatewayUrl);
     const adminPort = portOf(stack.adminUrl);
 
-    async function normalRun(n: number, concurrency: number): Promise<number[]> {
+    /** `n` small chat requests, `concurrency` at a time, sorted latencies; stops early at `until` (performance.now()). */
+    async function normalRun(n: number, concurrency: number, until = Infinity): Promise<number[]> {
       const lat: number[] = [];
       let next = 0;
       await Promise.all(
         Array.from({ length: concurrency }, async () => {
-          while (next++ < n) {
+          while (next++ < n && performance.now() < until) {
             const t = performance.now();
             const res = await fetch(`${stack.baseURL}/chat/completions`, {
               method: 'POST',
@@ -329,20 +330,26 @@ describe('slow clients are bounded', () => {
       slow.push(...batch);
     }
     measured.openSlowMs = Math.round(performance.now() - tOpen);
-    // One byte every 2 s on every slow connection (a quarter of them each 500 ms): busy, never done.
+    // One byte every 4 s on every slow connection, spread out (a fortieth of them each 100 ms): busy, never
+    // done. Spread, because this process also plays the attacker: 2,000 writes in one burst would block
+    // the event loop the servers share with it, which a remote attacker's writes would not.
     let tick = 0;
     let loaded: number[] | undefined;
     const trickle = setInterval(() => {
       tick++;
-      for (let i = tick % 4; i < slow.length; i += 4) if (!slow[i].socket.destroyed) slow[i].socket.write(slow[i].body ? ' ' : 'a');
-    }, 500);
+      for (let i = tick % 40; i < slow.length; i += 40) if (!slow[i].socket.destroyed) slow[i].socket.write(slow[i].body ? ' ' : 'a');
+    }, 100);
     try {
       await eventually(async () => (await openConnections(stack.gateway.getHttpServer())) >= 1_800 && (await openConnections(stack.admin.getHttpServer())) >= 200, 5_000);
 
-      loaded = await normalRun(400, 4);
+      // Time-boxed to end before the first slow connection's deadline: on a slow day, fewer samples rather
+      // than a measurement the slow connections were not all there for.
+      const firstDeadline = Math.min(...slow.map((c) => c.clockAt)) + MAIN_WINDOW_MS;
+      loaded = await normalRun(400, 4, firstDeadline - 1_000);
       const stillOpen = slow.filter((c) => c.closedAt === undefined).length;
-      // The measurement counts only if the slow connections were all there for all of it.
       expect(stillOpen).toBe(2_000);
+      expect(loaded.length).toBeGreaterThanOrEqual(200);
+      measured.loadedSamples = loaded.length;
 
       measured.loadedP50Ms = +pct(loaded, 0.5).toFixed(2);
       measured.loadedP99Ms = +pct(loaded, 0.99).toFixed(2);
