@@ -1,7 +1,7 @@
 import type { Server } from 'node:http';
 import type { Socket } from 'node:net';
 import { BodyRateGuard } from './body-rate.guard';
-import { TrustedProxies, unmapIPv4 } from './client-address';
+import { TrustedProxies } from './client-address';
 import { ConnectionCap } from './connection-cap.guard';
 
 /** What bounds slow and greedy clients at the HTTP edge (AppConfig has these fields: pass it as is). */
@@ -57,7 +57,7 @@ export function applyClientLimits(server: Server, limits: ClientLimits, trusted 
   server.prependListener('request', bodyRate.watch);
   server.on('close', () => bodyRate.stop());
 
-  const connections = new ConnectionCap(limits.maxConnectionsPerAddress, (peer) => trusted.has(unmapIPv4(peer)));
+  const connections = new ConnectionCap(limits.maxConnectionsPerAddress, (peer) => trusted.has(peer));
   connections.install(server);
   return { bodyRate, connections };
 }
