@@ -71,7 +71,7 @@ export async function createAdminApp(overrides?: Partial<AppConfig>, opts: AppEg
   app.useLogger(app.get(PinoLogger));
   // Whatever port it ends up on (0 in tests), no provider may point back at it.
   registerOwnServer(app.getHttpServer());
-  configureHttpApp(app, '1mb', { trustedProxies: cfg.trustedProxies });
+  configureHttpApp(app, '1mb', { trustedProxies: cfg.trustedProxies, clientLimits: cfg });
   app.useGlobalPipes(
     new AdminValidationPipe({
       whitelist: true,

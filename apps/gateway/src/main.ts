@@ -34,7 +34,7 @@ export async function createGatewayApp(overrides?: Partial<AppConfig>, opts: App
   app.use(app.get(DrainService).middleware);
   // Before the body parser: POST /v1/… without a key-shaped credential, or from an address blocked for
   // failed authentications, is refused without reading its body.
-  configureHttpApp(app, cfg.bodyLimit, { beforeBody: [app.get(GatewayAuthGate).middleware], trustedProxies: cfg.trustedProxies });
+  configureHttpApp(app, cfg.bodyLimit, { beforeBody: [app.get(GatewayAuthGate).middleware], trustedProxies: cfg.trustedProxies, clientLimits: cfg });
   // `Expect: 100-continue` is answered after that decision, so a refused client never uploads its body.
   GatewayAuthGate.answerExpectContinue(app.getHttpServer());
   return app;

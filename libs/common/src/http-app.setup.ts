@@ -3,6 +3,7 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 import { json } from 'express';
 import type { NextFunction, Request, Response } from 'express';
 import { TrustedProxies, stampClientAddress } from './client-address';
+import { ClientLimitGuards, ClientLimits, DEFAULT_CLIENT_LIMITS, applyClientLimits } from './client-limits.setup';
 import { OpenAIExceptionFilter, toOpenAIError } from './openai-exception.filter';
 import { assignRequestId } from './request-id';
 import { recordBodyBytes, unsupportedContentEncoding, unsupportedEncodingError } from './request-body';
@@ -31,11 +32,18 @@ export function skipBodyParsing(req: Request, res: Response): void {
  * OpenAI-shaped error filter, and the client address (`clientAddressOf`) stamped on every request. `beforeBody` middleware runs after the request id is assigned and before
  * the body is read, and may `skipBodyParsing`: the gateway does so for requests without a usable
  * credential (`GatewayAuthGate`), so an anonymous client cannot make it read and parse a 50 MB body.
+ * `clientLimits` bound slow and greedy clients on the app's HTTP server (header time and size, body rate,
+ * connections per address: `applyClientLimits`).
  */
-export function configureHttpApp(app: NestExpressApplication, bodyLimit: string, opts: { beforeBody?: HttpMiddleware[]; trustedProxies?: readonly string[] } = {}): void {
+export function configureHttpApp(
+  app: NestExpressApplication,
+  bodyLimit: string,
+  opts: { beforeBody?: HttpMiddleware[]; trustedProxies?: readonly string[]; clientLimits?: ClientLimits } = {},
+): ClientLimitGuards {
   app.disable('x-powered-by');
   app.set('etag', false);
   const trusted = new TrustedProxies(opts.trustedProxies ?? []);
+  const guards = applyClientLimits(app.getHttpServer(), opts.clientLimits ?? DEFAULT_CLIENT_LIMITS, trusted);
   app.use((req: Request, res: Response, next: () => void) => {
     assignRequestId(req, res);
     // The one client address (TRUSTED_PROXIES decides whether X-Forwarded-For counts): limiter, allowedIps, logs.
@@ -73,6 +81,7 @@ export function configureHttpApp(app: NestExpressApplication, bodyLimit: string,
     });
   });
   app.useGlobalFilters(new OpenAIExceptionFilter());
+  return guards;
 }
 
 export interface GracefulShutdownOptions {

@@ -9,3 +9,6 @@ export * from './request-body';
 export * from './client-address';
 export * from './redis-script';
 export * from './json-depth';
+export * from './body-rate.guard';
+export * from './connection-cap.guard';
+export * from './client-limits.setup';

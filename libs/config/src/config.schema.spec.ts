@@ -82,4 +82,20 @@ describe('parseConfig', () => {
     expect(parseConfig({ EGRESS_DEFAULT: 'deny', EGRESS_ALLOW: 'api.openai.com', EGRESS_DENY: ' loopback ' })).toMatchObject({ egressDefault: 'deny', egressAllow: 'api.openai.com', egressDeny: 'loopback' });
     expect(() => parseConfig({ EGRESS_DEFAULT: 'block' })).toThrow(/EGRESS_DEFAULT must be one of allow, deny/);
   });
+
+  it('slow-client limits: documented defaults (docs/access-control.md#slow-clients), 0 turns the body rate and the cap off, bad values named', () => {
+    expect(parseConfig({})).toMatchObject({
+      headersTimeoutMs: 10_000,
+      maxHeaderBytes: 16_384,
+      keepAliveTimeoutMs: 5_000,
+      bodyMinBytesPerSecond: 8_192,
+      bodyRateWindowMs: 10_000,
+      maxConnectionsPerAddress: 256,
+    });
+    expect(parseConfig({ BODY_MIN_RATE_BYTES_PER_S: '0', MAX_CONNECTIONS_PER_ADDRESS: '0' })).toMatchObject({ bodyMinBytesPerSecond: 0, maxConnectionsPerAddress: 0 });
+    // 0 would mean "never" to Node for these.
+    expect(() => parseConfig({ HEADERS_TIMEOUT_MS: '0' })).toThrow(/HEADERS_TIMEOUT_MS/);
+    expect(() => parseConfig({ KEEP_ALIVE_TIMEOUT_MS: '0' })).toThrow(/KEEP_ALIVE_TIMEOUT_MS/);
+    expect(() => parseConfig({ MAX_HEADER_BYTES: '16k' })).toThrow(/MAX_HEADER_BYTES/);
+  });
 });

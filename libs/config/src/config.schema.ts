@@ -161,6 +161,12 @@ export function parseConfig(env: Env = process.env): AppConfig {
     egressAllow: r.str('EGRESS_ALLOW'),
     egressDeny: r.str('EGRESS_DENY'),
     egressDefault: r.oneOf('EGRESS_DEFAULT', ['allow', 'deny'] as const, 'allow'),
+    headersTimeoutMs: r.int('HEADERS_TIMEOUT_MS', 10_000, 100, 600_000),
+    maxHeaderBytes: r.int('MAX_HEADER_BYTES', 16_384, 1_024, 1_048_576),
+    keepAliveTimeoutMs: r.int('KEEP_ALIVE_TIMEOUT_MS', 5_000, 100, 600_000),
+    bodyMinBytesPerSecond: r.int('BODY_MIN_RATE_BYTES_PER_S', 8_192, 0, 1_000_000_000),
+    bodyRateWindowMs: r.int('BODY_RATE_WINDOW_MS', 10_000, 100, 600_000),
+    maxConnectionsPerAddress: r.int('MAX_CONNECTIONS_PER_ADDRESS', 256, 0, 1_000_000),
   };
   if (r.problems.length) throw new ConfigError(r.problems);
   return cfg;
