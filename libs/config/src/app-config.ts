@@ -1,8 +1,11 @@
+import type { ClientLimits } from '@gw/common';
+
 /**
  * The whole runtime configuration, parsed once from the environment.
  * Every field is validated at start: a bad value stops the process with a message naming the variable.
+ * The slow-client limits are `ClientLimits` (@gw/common, where they are enforced).
  */
-export interface AppConfig {
+export interface AppConfig extends ClientLimits {
   host: string;
   gatewayPort: number;
   adminPort: number;
@@ -97,20 +100,4 @@ export interface AppConfig {
   egressDeny?: string;
   /** What is neither allowed nor denied: `allow` (loopback and private ranges work, e.g. a local Ollama) or `deny`. */
   egressDefault: 'allow' | 'deny';
-  /**
-   * Slow and greedy clients (both apps; see docs/access-control.md#slow-clients). A request's line and headers
-   * must arrive within `headersTimeoutMs` (else 408) and fit in `maxHeaderBytes` (else 431).
-   */
-  headersTimeoutMs: number;
-  maxHeaderBytes: number;
-  /** An idle keep-alive connection is closed after this; keep it above a load balancer's own idle timeout. */
-  keepAliveTimeoutMs: number;
-  /**
-   * A request body must keep arriving at this average rate, judged over every `bodyRateWindowMs` (else 408
-   * `request_timeout` and the connection is closed); 0 turns the check off. Bodies have no total deadline.
-   */
-  bodyMinBytesPerSecond: number;
-  bodyRateWindowMs: number;
-  /** Open connections one client address (IPv6: its /64) may hold per app; TRUSTED_PROXIES are exempt; 0 = no cap. */
-  maxConnectionsPerAddress: number;
 }
