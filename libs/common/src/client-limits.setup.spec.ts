@@ -1,7 +1,17 @@
 import * as http from 'node:http';
 import * as net from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { DEFAULT_CLIENT_LIMITS, applyClientLimits } from './client-limits.setup';
+import { ClientLimits, applyClientLimits } from './client-limits.setup';
+
+/** The documented defaults (AppConfig's, from parseConfig: docs/access-control.md#slow-and-greedy-clients). */
+const DEFAULT_CLIENT_LIMITS: ClientLimits = {
+  headersTimeoutMs: 10_000,
+  maxHeaderBytes: 16_384,
+  keepAliveTimeoutMs: 5_000,
+  bodyMinBytesPerSecond: 8_192,
+  bodyRateWindowMs: 10_000,
+  maxConnectionsPerAddress: 256,
+};
 
 describe('applyClientLimits', () => {
   it("sets the server's timeouts and header size: no total request deadline (bodies are bounded by rate)", () => {

@@ -19,15 +19,6 @@ export interface ClientLimits {
   maxConnectionsPerAddress: number;
 }
 
-export const DEFAULT_CLIENT_LIMITS: ClientLimits = {
-  headersTimeoutMs: 10_000,
-  maxHeaderBytes: 16_384,
-  keepAliveTimeoutMs: 5_000,
-  bodyMinBytesPerSecond: 8_192,
-  bodyRateWindowMs: 10_000,
-  maxConnectionsPerAddress: 256,
-};
-
 export interface ClientLimitGuards {
   bodyRate: BodyRateGuard;
   connections: ConnectionCap;

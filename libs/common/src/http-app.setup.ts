@@ -3,7 +3,7 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 import { json } from 'express';
 import type { NextFunction, Request, Response } from 'express';
 import { TrustedProxies, stampClientAddress } from './client-address';
-import { ClientLimitGuards, ClientLimits, DEFAULT_CLIENT_LIMITS, applyClientLimits } from './client-limits.setup';
+import { ClientLimitGuards, ClientLimits, applyClientLimits } from './client-limits.setup';
 import { OpenAIExceptionFilter, toOpenAIError } from './openai-exception.filter';
 import { assignRequestId } from './request-id';
 import { recordBodyBytes, unsupportedContentEncoding, unsupportedEncodingError } from './request-body';
@@ -38,12 +38,12 @@ export function skipBodyParsing(req: Request, res: Response): void {
 export function configureHttpApp(
   app: NestExpressApplication,
   bodyLimit: string,
-  opts: { beforeBody?: HttpMiddleware[]; trustedProxies?: readonly string[]; clientLimits?: ClientLimits } = {},
+  opts: { beforeBody?: HttpMiddleware[]; trustedProxies?: readonly string[]; clientLimits: ClientLimits },
 ): ClientLimitGuards {
   app.disable('x-powered-by');
   app.set('etag', false);
   const trusted = new TrustedProxies(opts.trustedProxies ?? []);
-  const guards = applyClientLimits(app.getHttpServer(), opts.clientLimits ?? DEFAULT_CLIENT_LIMITS, trusted);
+  const guards = applyClientLimits(app.getHttpServer(), opts.clientLimits, trusted);
   app.use((req: Request, res: Response, next: () => void) => {
     assignRequestId(req, res);
     // The one client address (TRUSTED_PROXIES decides whether X-Forwarded-For counts): limiter, allowedIps, logs.
