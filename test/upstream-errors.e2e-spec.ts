@@ -1,5 +1,7 @@
 import OpenAI from 'openai';
+import Redis from 'ioredis';
 import { randomBytes } from 'node:crypto';
+import { RedisTargetBackoff } from '../apps/gateway/src/proxy/redis-target.backoff';
 import {
   FakeProvider, GatewayReplica, Stack, TEST_ADMIN_TOKEN, delta, eventually, metricValue, scrape, seedTenant, startGatewayReplica, startStack,
 } from '@gw/testing';
@@ -280,6 +282,31 @@ describe('upstream errors: 429 backoff, quota, auth, timeouts', () => {
     } finally {
       await late?.close();
       await replica?.close();
+    }
+  });
+
+  withRedis('a shorter backoff from another replica never shortens a longer one in Redis (a replica started later reads the longer)', async () => {
+    const key = `test-${randomBytes(4).toString('hex')}/m`;
+    const a1 = new RedisTargetBackoff(REDIS!);
+    const a2 = new RedisTargetBackoff(REDIS!);
+    const redis = new Redis(REDIS!);
+    try {
+      await Promise.all([a1.start(), a2.start()]);
+      a1.hold(key, 30_000, 'rate_limit');
+      await eventually(async () => (await redis.pttl(`gw:backoff:${key}`)) > 25_000, 2000, 20);
+      a2.hold(key, 1_000, 'rate_limit');
+      await new Promise((r) => setTimeout(r, 150));
+      expect(await redis.pttl(`gw:backoff:${key}`)).toBeGreaterThan(25_000);
+      const late = new RedisTargetBackoff(REDIS!);
+      try {
+        await late.start();
+        expect(late.check(key)?.remainingMs ?? 0).toBeGreaterThan(25_000);
+      } finally {
+        await late.close();
+      }
+    } finally {
+      await Promise.all([a1.close(), a2.close()]);
+      await redis.quit();
     }
   });
 });

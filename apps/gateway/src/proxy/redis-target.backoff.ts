@@ -1,10 +1,19 @@
 import { Logger, OnApplicationShutdown } from '@nestjs/common';
 import Redis from 'ioredis';
 import { randomBytes } from 'node:crypto';
+import { RedisScript } from '@gw/common';
 import { BACKOFF_REASONS, BackoffReason, MemoryTargetBackoff } from './target.backoff';
 
 const CHANNEL = 'gw:backoff';
 const KEY_PREFIX = 'gw:backoff:';
+/**
+ * KEYS: the backoff key. ARGV: reason, px, channel, message. Stores the backoff unless a longer one is already
+ * there (as the in-memory table does: two replicas' answers must not shorten each other's), and publishes it.
+ */
+const HOLD = new RedisScript(`
+if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[2]) then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) end
+redis.call('PUBLISH', ARGV[3], ARGV[4])
+return 0`);
 /** Keys are `<provider uuid>/<configured model or route pattern>`: bounded; anything longer is not ours. */
 const MAX_KEY_CHARS = 600;
 /** At most this many backoffs are read back on (re)connect. */
@@ -14,7 +23,7 @@ const MAX_LOADED = 10_000;
  * Backoffs shared by every replica through Redis (REDIS_URL). Each replica keeps the known backoffs in its
  * own memory and checks only that on the hot path (no Redis round trip per request). A replica that sees a
  * 429 applies it locally at once, then, without waiting, stores it in Redis (`SET gw:backoff:<target> PX
- * <ms>`, so it expires by itself) and publishes it on `gw:backoff`; the other replicas apply it as the
+ * <ms>` unless a longer one is there, so it expires by itself) and publishes it on `gw:backoff`; the other replicas apply it as the
  * message arrives (milliseconds). A replica that (re)connects reads the running backoffs back with SCAN,
  * covering messages it missed while away. The trade-off: during the publish latency, or while Redis is
  * unreachable, another replica may still send a request or two to a backed-off target; it then gets its own
@@ -57,12 +66,9 @@ export class RedisTargetBackoff extends MemoryTargetBackoff implements OnApplica
     super.hold(key, ms, reason);
     if (this.closed || !(ms > 0) || key.length > MAX_KEY_CHARS) return;
     const px = Math.ceil(ms);
-    this.pub
-      .multi()
-      .set(KEY_PREFIX + key, reason, 'PX', px)
-      .publish(CHANNEL, JSON.stringify({ k: key, ms: px, r: reason, o: this.origin }))
-      .exec()
-      .catch((e: unknown) => this.warn('publishing a backoff', e));
+    HOLD.run(this.pub, [KEY_PREFIX + key], [reason, px, CHANNEL, JSON.stringify({ k: key, ms: px, r: reason, o: this.origin })]).catch((e: unknown) =>
+      this.warn('publishing a backoff', e),
+    );
   }
 
   async onApplicationShutdown(): Promise<void> {
