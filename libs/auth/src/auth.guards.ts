@@ -6,7 +6,6 @@ import { isAdminPrincipal } from './admin-principal';
 import { AdminTokenService } from './admin-token.service';
 import { AuthFailureLimiter, GatewayAuthFailureLimiter, authBucketOf } from './auth-failure.limiter';
 import { bearerToken } from './header-bearer.strategy';
-import { PreBodyAuthenticator, authDecisionOf } from './pre-body.authenticator';
 
 /** Passport reports "no credentials" as a bare failure; turn it into the OpenAI-shaped 401. */
 function failure(err: unknown, user: unknown, ctx: ExecutionContext) {
@@ -73,42 +72,6 @@ async function underBudget(
     if (isGuess(e)) await failures.fail(r.ticket);
     else failures.release(r.ticket);
     throw e;
-  }
-}
-
-/**
- * Data-plane authentication (virtual keys). The decision was made before the body was read
- * (`GatewayAuthGate`, from the in-memory key set); this answers with it, so the bearer is parsed and looked
- * up once. A route outside the gate's paths is authenticated here the same way. A refused guess takes one
- * of its address bucket's places before it is answered (atomically: memory, or one Redis step), so a burst
- * of concurrent guesses gets at most the limit's worth of answers; a known key reserves nothing.
- */
-@Injectable()
-export class VirtualKeyGuard implements CanActivate {
-  constructor(
-    private readonly failures: GatewayAuthFailureLimiter,
-    private readonly auth: PreBodyAuthenticator,
-  ) {}
-
-  async canActivate(ctx: ExecutionContext): Promise<boolean> {
-    const req = ctx.switchToHttp().getRequest<Request>();
-    const bucket = authBucketOf(req);
-    let decision = authDecisionOf(req);
-    if (!decision) {
-      const wait = this.failures.retryAfterSeconds(bucket);
-      if (wait > 0) throw tooManyAuthFailures(wait);
-      decision = this.auth.authenticate(req);
-    }
-    if (decision.ok) {
-      req.user = decision.principal;
-      return true;
-    }
-    if (decision.guess) {
-      const r = await this.failures.reserve(bucket);
-      if (!r.ok) throw tooManyAuthFailures(Math.max(1, Math.ceil(r.retryAfterMs / 1000)));
-      await this.failures.fail(r.ticket);
-    }
-    throw decision.error;
   }
 }
 

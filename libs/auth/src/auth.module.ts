@@ -13,7 +13,6 @@ import { AuthFailureLimiter, DEFAULT_AUTH_FAILURE_LIMITS, GATEWAY_AUTH_FAILURE_L
 import { AdminGuard } from './auth.guards';
 import { GatewayAuthGate } from './gateway-auth.gate';
 import { PreBodyAuthenticator } from './pre-body.authenticator';
-import { VirtualKeyStrategy } from './virtual-key.strategy';
 
 /**
  * Data plane: tenant virtual keys, resolved from the in-memory key cache; failed authentications limited
@@ -23,7 +22,6 @@ import { VirtualKeyStrategy } from './virtual-key.strategy';
   imports: [PassportModule, TenancyModule],
   providers: [
     KeyCache,
-    VirtualKeyStrategy,
     PreBodyAuthenticator,
     {
       provide: GatewayAuthFailureLimiter,
@@ -32,7 +30,7 @@ import { VirtualKeyStrategy } from './virtual-key.strategy';
     },
     GatewayAuthGate,
   ],
-  exports: [KeyCache, TenancyModule, VirtualKeyStrategy, PreBodyAuthenticator, GatewayAuthFailureLimiter, GatewayAuthGate],
+  exports: [KeyCache, TenancyModule, PreBodyAuthenticator, GatewayAuthFailureLimiter, GatewayAuthGate],
 })
 export class GatewayAuthModule {}
 

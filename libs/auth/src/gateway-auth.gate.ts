@@ -15,7 +15,7 @@ import { AuthDecision, PreBodyAuthenticator, attachAuthDecision } from './pre-bo
  * The decision is attached to the request; a refused request's body is never read (nor drained: the
  * connection is closed after the answer), so an anonymous caller cannot make the gateway read or parse up to
  * BODY_LIMIT (50 MB), nor hold a connection open by trickling a body. The refusal itself, its log line and
- * metrics, and the failure count stay the guard's (`VirtualKeyGuard`), which answers with the decision.
+ * metrics, and the failure count are the gateway's authenticate step's, which answers with the decision.
  */
 @Injectable()
 export class GatewayAuthGate {
@@ -46,7 +46,8 @@ export class GatewayAuthGate {
     server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => server.emit('request', req, res));
   }
 
-  private decide(req: Request): AuthDecision {
+  /** The decision for a request head: a blocked address first (429, its credential not even looked at). */
+  decide(req: Request): AuthDecision {
     const wait = this.failures.retryAfterSeconds(authBucketOf(req));
     if (wait > 0) return { ok: false, error: tooManyAuthFailures(wait), guess: false };
     return this.auth.authenticate(req);

@@ -3,7 +3,6 @@ export * from './admin-token.repository';
 export * from './admin-token.service';
 export * from './admin.strategy';
 export * from './header-bearer.strategy';
-export * from './virtual-key.strategy';
 export * from './pre-body.authenticator';
 export * from './gateway-auth.gate';
 export * from './auth.guards';

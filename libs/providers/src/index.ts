@@ -11,6 +11,7 @@ export * from './master-key';
 export { rotateMasterKey, parseRotateArgs } from './rotate-master-key.main';
 export type { RotateOptions, RotateResult } from './rotate-master-key.main';
 export * from './translate';
+export * from './dialects';
 export * from './providers/openai/openai.adapter';
 export * from './providers/openrouter/openrouter.adapter';
 export * from './providers/ollama/ollama.adapter';

@@ -26,8 +26,11 @@ export interface PrepareContext {
 }
 
 /**
- * One provider's differences from plain OpenAI, as data and small pure functions (Portkey-style).
- * Everything else (HTTP, streaming, retries, metering) is shared.
+ * One provider's differences from plain OpenAI, as data and small pure functions (Portkey-style), so a
+ * provider that does not speak OpenAI's wire format is one folder: where each operation is posted (`path`),
+ * the request (`prepare`), the answer (`response`), each stream event (`chunk`) and its errors (`errorHint`).
+ * Everything else (HTTP, streaming, retries, metering) is shared. Without `response` and `chunk` the answer's
+ * bytes pass through untouched.
  */
 export interface ProviderAdapter {
   readonly kind: ProviderKind;
@@ -36,8 +39,14 @@ export interface ProviderAdapter {
   readonly responsesNativeByDefault: boolean;
   /** Headers for every upstream call: credential and static extras. */
   headers(p: ResolvedProvider): Record<string, string>;
+  /** The path, under `baseUrl`, an operation is posted to. */
+  path(op: Operation): string;
   /** Shapes the (already model-rewritten) body in place before it is sent. */
   prepare(op: Operation, body: Record<string, unknown>, p: ResolvedProvider, ctx: PrepareContext): void;
+  /** A non-stream answer into OpenAI's shape (only a provider that needs it: else the bytes pass through). */
+  response?(op: Operation, answer: Record<string, unknown>): Record<string, unknown>;
+  /** One stream event (the text between blank lines) into OpenAI's shape; same rule. */
+  chunk?(op: Operation, event: string): string;
   /** Usage in one shape, whatever the provider reports (OpenRouter adds its own cost). */
   usage(op: Operation, raw: unknown): NormalisedUsage;
   /** Extra words for an upstream error the user can act on (e.g. `ollama pull`). */

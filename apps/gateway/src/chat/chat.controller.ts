@@ -1,16 +1,17 @@
-import { Controller, Post, Req, Res, UseGuards } from '@nestjs/common';
-import { VirtualKeyGuard } from '@gw/auth';
-import { Principal } from '@gw/tenancy';
+import { Controller, Post, Req, Res } from '@nestjs/common';
 import type { Request, Response } from 'express';
-import { ProxyService } from '../proxy/proxy.service';
+import { ChatHandler } from '../handlers/chat.handler';
+import { DataPlanePipeline } from '../pipeline/pipeline';
 
 @Controller('v1')
-@UseGuards(VirtualKeyGuard)
 export class ChatController {
-  constructor(private readonly proxy: ProxyService) {}
+  constructor(
+    private readonly pipeline: DataPlanePipeline,
+    private readonly handler: ChatHandler,
+  ) {}
 
   @Post('chat/completions')
   chat(@Req() req: Request, @Res() res: Response): Promise<void> {
-    return this.proxy.chat(req, res, req.user as Principal);
+    return this.pipeline.run(this.handler, req, res);
   }
 }

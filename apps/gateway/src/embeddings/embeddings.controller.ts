@@ -1,16 +1,17 @@
-import { Controller, Post, Req, Res, UseGuards } from '@nestjs/common';
-import { VirtualKeyGuard } from '@gw/auth';
-import { Principal } from '@gw/tenancy';
+import { Controller, Post, Req, Res } from '@nestjs/common';
 import type { Request, Response } from 'express';
-import { ProxyService } from '../proxy/proxy.service';
+import { EmbeddingsHandler } from '../handlers/embeddings.handler';
+import { DataPlanePipeline } from '../pipeline/pipeline';
 
 @Controller('v1')
-@UseGuards(VirtualKeyGuard)
 export class EmbeddingsController {
-  constructor(private readonly proxy: ProxyService) {}
+  constructor(
+    private readonly pipeline: DataPlanePipeline,
+    private readonly handler: EmbeddingsHandler,
+  ) {}
 
   @Post('embeddings')
   embeddings(@Req() req: Request, @Res() res: Response): Promise<void> {
-    return this.proxy.embeddings(req, res, req.user as Principal);
+    return this.pipeline.run(this.handler, req, res);
   }
 }

@@ -4,7 +4,7 @@ import { APP_CONFIG, AppConfig } from '@gw/config';
 import { OpenAIError } from '@gw/common';
 import type { NextFunction, Request, Response } from 'express';
 import type { Server } from 'node:http';
-import type { CallContext } from '../proxy/call-context';
+import type { CallContext } from '../pipeline/call-context';
 
 /** Probes and scrapes keep being answered while draining: readiness must be able to say 503. */
 const ALWAYS_SERVED = new Set(['/healthz', '/readyz', '/metrics']);

@@ -1,9 +1,9 @@
-import { Controller, Get, Param, Req, UseGuards } from '@nestjs/common';
-import { VirtualKeyGuard } from '@gw/auth';
+import { Controller, Get, Param, Req } from '@nestjs/common';
 import { Errors, matchesAny } from '@gw/common';
 import { RouteTable } from '@gw/routing';
 import { Principal } from '@gw/tenancy';
 import type { Request } from 'express';
+import { AuthenticateStep } from '../pipeline/authenticate.step';
 
 interface ModelObject {
   id: string;
@@ -14,20 +14,23 @@ interface ModelObject {
 
 /** Only the models this key may call: routed names (exact routes and discovered models) ∩ the key's allow-list. */
 @Controller('v1/models')
-@UseGuards(VirtualKeyGuard)
 export class ModelsController {
-  constructor(private readonly routes: RouteTable) {}
+  constructor(
+    private readonly routes: RouteTable,
+    private readonly auth: AuthenticateStep,
+  ) {}
 
   @Get()
-  list(@Req() req: Request): { object: 'list'; data: ModelObject[] } {
-    return { object: 'list', data: this.visible(req.user as Principal) };
+  async list(@Req() req: Request): Promise<{ object: 'list'; data: ModelObject[] }> {
+    return { object: 'list', data: this.visible(await this.auth.principal(req)) };
   }
 
   /** Model ids may contain slashes (`openai/gpt-4o-mini`). */
   @Get('*model')
-  get(@Req() req: Request, @Param('model') parts: string | string[]): ModelObject {
+  async get(@Req() req: Request, @Param('model') parts: string | string[]): Promise<ModelObject> {
+    const principal = await this.auth.principal(req);
     const model = Array.isArray(parts) ? parts.join('/') : parts;
-    const m = this.visible(req.user as Principal).find((x) => x.id === model);
+    const m = this.visible(principal).find((x) => x.id === model);
     if (!m) throw Errors.modelNotFound(model);
     return m;
   }

@@ -1,5 +1,6 @@
 import type { ResolvedProvider } from '@gw/providers';
-import { isNetworkError, isOpenAIErrorBody, isTimeoutError, parseUpstreamError, scrubSecrets, upstreamBodyForLog, upstreamFailureKind, upstreamHttpError, upstreamNetworkError } from './upstream-error';
+import { scrubSecrets } from '@gw/providers';
+import { isNetworkError, isOpenAIErrorBody, isTimeoutError, parseUpstreamError, upstreamBodyForLog, upstreamFailureKind, upstreamHttpError, upstreamNetworkError } from './upstream-error';
 
 const P = {
   id: 'p', name: 'openai', kind: 'openai', baseUrl: 'http://x/v1', credential: 'sk-live-credential-123456', settings: {}, enabled: true, responsesNative: true,

@@ -1,5 +1,5 @@
 import { Errors, OpenAIError, errorTypeForStatus, isObject } from '@gw/common';
-import { ResolvedProvider } from '@gw/providers';
+import { ResolvedProvider, scrubSecrets } from '@gw/providers';
 import { errors as undiciErrors } from 'undici';
 
 /**
@@ -12,19 +12,6 @@ function isNotHttp(e: unknown): boolean {
 
 /** Upstream error text kept in our error messages (and logs): enough to act on, never a whole page. */
 const MAX_MESSAGE_CHARS = 500;
-
-/**
- * Keys in upstream error messages (OpenAI echoes a masked one) never reach our clients or logs; nor do the
- * gateway's own OpenAI organization and project ids (`org-…`, `proj_…`), which say whose account it is.
- * Accepts anything: upstream JSON is not trusted to put a string where a string belongs.
- */
-export function scrubSecrets(text: unknown, credential: string | null): string {
-  let out = typeof text === 'string' ? text : text === undefined || text === null ? '' : String(text);
-  if (credential) out = out.split(credential).join('[redacted]');
-  out = out.replace(/\b(sk|rk|or|pk)-[A-Za-z0-9_*\-]{6,}/g, '$1-[redacted]');
-  out = out.replace(/\b(org|proj)([-_])[A-Za-z0-9_*\-]{6,}/g, '$1$2[redacted]');
-  return out;
-}
 
 /** A JSON value from an upstream as a short string: strings as they are, anything else serialised. */
 function textOf(v: unknown): string {

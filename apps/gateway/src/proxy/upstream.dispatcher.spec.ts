@@ -3,7 +3,7 @@ import type { GatewayMetrics } from '@gw/observability';
 import type { ResolvedProvider, UpstreamClient } from '@gw/providers';
 import type { ResolvedRoute } from '@gw/routing';
 import type { Principal } from '@gw/tenancy';
-import { CallContext, ClientGone } from './call-context';
+import { CallContext, ClientGone } from '../pipeline/call-context';
 import { CircuitBreaker } from './circuit-breaker';
 import { MemoryTargetBackoff } from './target.backoff';
 import { BackoffConfig, UpstreamDispatcher } from './upstream.dispatcher';
@@ -15,7 +15,7 @@ const CFG: BackoffConfig = { upstreamRateLimitBackoffMs: 1000, upstreamMaxBackof
 function provider(name: string): ResolvedProvider {
   return {
     id: `id-${name}`, name, kind: 'openai', baseUrl: `http://${name}.test/v1`, credential: null, settings: {}, enabled: true, responsesNative: true,
-    adapter: { headers: () => ({}), errorHint: () => '' } as unknown as ResolvedProvider['adapter'],
+    adapter: { headers: () => ({}), path: (op: string) => `/${op}`, errorHint: () => '' } as unknown as ResolvedProvider['adapter'],
   };
 }
 

@@ -5,21 +5,23 @@ import { GatewayMetrics } from '@gw/observability';
 import { EGRESS_DENIED_MESSAGE, Operation, UpstreamClient, isEgressDenied } from '@gw/providers';
 import { ResolvedRoute, ResolvedTarget, orderTargets } from '@gw/routing';
 import type { Dispatcher } from 'undici';
-import { CallContext, ClientGone } from './call-context';
+import { CallContext, ClientGone } from '../pipeline/call-context';
 import { CircuitBreaker, CircuitLabels } from './circuit-breaker';
 import { retryAfterMs, upstreamWaitMs } from './retry-after.parser';
 import { BackoffReason, TargetBackoff, backoffKey } from './target.backoff';
-import { isNetworkError, isOpenAIErrorBody, isTimeoutError, upstreamBodyForLog, upstreamFailureKind, upstreamHttpError, upstreamNetworkError, upstreamQuotaError } from './upstream-error';
+import { isNetworkError, isOpenAIErrorBody, isTimeoutError, upstreamBodyForLog, upstreamFailureKind, upstreamHttpError, upstreamNetworkError } from './upstream-error';
+import { unservedError } from './unserved.error';
 
 export interface UpstreamResponse {
   res: Dispatcher.ResponseData;
   target: ResolvedTarget;
+  /** The operation the target was asked for (a Responses request goes as chat to a chat-only provider). */
+  op: Operation;
 }
 
 /** The backoff settings the dispatcher reads (a subset of AppConfig). */
 export type BackoffConfig = Pick<AppConfig, 'upstreamRateLimitBackoffMs' | 'upstreamMaxBackoffMs' | 'upstreamQuotaBackoffMs'>;
 
-const PATHS: Record<Operation, string> = { chat: '/chat/completions', responses: '/responses', embeddings: '/embeddings' };
 const DEFAULT_MAX_ATTEMPTS = 2;
 const DEFAULT_BACKOFF_MS = 250;
 const MAX_RETRY_AFTER_MS = 30_000;
@@ -111,7 +113,7 @@ export class UpstreamDispatcher {
     for (let ti = 0; ti < targets.length; ti++) {
       const target = targets[ti];
       const p = target.provider;
-      const model = target.model ?? ctx.model ?? '';
+      const model = ctx.modelFor(target);
       const circuit = circuitLabels(route, target);
       // Backoffs are per upstream model (a glob route's 429 on one model must not stop its others); the
       // circuit keeps the route pattern, a bounded label.
@@ -143,7 +145,7 @@ export class UpstreamDispatcher {
           try {
             ctx.onDispatch?.();
             waiting = true;
-            const res = await this.upstream.request(p.baseUrl + PATHS[op], {
+            const res = await this.upstream.request(p.baseUrl + p.adapter.path(op), {
               method: 'POST',
               headers: { 'content-type': 'application/json', accept: stream ? 'text/event-stream' : 'application/json', ...p.adapter.headers(p) },
               body: payload,
@@ -166,7 +168,7 @@ export class UpstreamDispatcher {
               this.metrics.upstreamOk(p.name);
               this.breaker.success(pass);
               settled = true;
-              return { res, target };
+              return { res, target, op };
             }
             const text = await res.body.text().catch(() => '');
             last = upstreamHttpError(p, res.statusCode, text, model, res.headers['retry-after'] as string | undefined);
@@ -255,27 +257,9 @@ export class UpstreamDispatcher {
     // Nothing served. Whatever is thrown, the ledger and headers name a target (the last tried, else the first).
     if (!ctx.target && targets.length) {
       ctx.target = targets[0];
-      ctx.upstreamModel = targets[0].model ?? ctx.model;
+      ctx.upstreamModel = ctx.modelFor(targets[0]);
     }
-    if (rateLimited.length) throw this.rateLimitedError(ctx, route, rateLimited);
-    if (last) throw last;
-    if (quotaSkipped.length) {
-      const c = quotaSkipped[0];
-      const secs = Math.max(1, Math.ceil((this.backoff.check(backoffKey(c))?.remainingMs ?? 0) / 1000));
-      throw upstreamQuotaError(c.provider, ` (it said so recently; the gateway skips it for another ${secs}s)`);
-    }
-    if (skipped.length) {
-      const secs = Math.max(1, Math.ceil(this.breaker.retryInMs(skipped) / 1000));
-      throw new OpenAIError(
-        503,
-        `Every provider for \`${ctx.model ?? route.pattern}\` is failing (${skipped.map((c) => `${c.provider}/${c.model}`).join(', ')}); circuit open, retry in ${secs}s.`,
-        'server_error',
-        'circuit_open',
-        null,
-        { 'retry-after': String(secs) },
-      );
-    }
-    throw new OpenAIError(503, `No enabled provider serves route "${route.pattern}".`, 'server_error', 'no_provider');
+    throw unservedError(ctx.model ?? route.pattern, route.pattern, { rateLimited, last, quotaSkipped, circuitOpen: skipped }, this.breaker, this.backoff);
   }
 
   /** The wait a 429 asks for, capped; a default when it names none. */
@@ -290,25 +274,6 @@ export class UpstreamDispatcher {
     this.metrics.upstreamBackoff(c.provider, reason);
     const what = reason === 'quota' ? 'the account is out of credit or quota: the operator must act' : 'rate limited (HTTP 429)';
     this.logger.warn(`${c.provider}/${c.model} backed off for ${Math.round(ms)} ms: ${what}`);
-  }
-
-  /**
-   * Every target left is rate-limited: the limit is the operator's account's, but waiting is all the client
-   * can do, so a retryable 429 with Retry-After = the shortest remaining backoff (at least 1 s).
-   */
-  private rateLimitedError(ctx: CallContext, route: ResolvedRoute, limited: CircuitLabels[]): OpenAIError {
-    let min = Infinity;
-    for (const c of limited) min = Math.min(min, this.backoff.check(backoffKey(c))?.remainingMs ?? 0);
-    const secs = Math.max(1, Math.ceil((Number.isFinite(min) ? min : 0) / 1000));
-    const who = limited.map((c) => `${c.provider}/${c.model}`).join(', ');
-    return new OpenAIError(
-      429,
-      `The provider behind \`${ctx.model ?? route.pattern}\` is rate-limiting the gateway (${who}, HTTP 429). Please try again in ${secs}s.`,
-      'rate_limit_exceeded',
-      'rate_limit_exceeded',
-      null,
-      { 'retry-after': String(secs) },
-    );
   }
 
   /**

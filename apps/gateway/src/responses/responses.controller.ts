@@ -1,16 +1,17 @@
-import { Controller, Post, Req, Res, UseGuards } from '@nestjs/common';
-import { VirtualKeyGuard } from '@gw/auth';
-import { Principal } from '@gw/tenancy';
+import { Controller, Post, Req, Res } from '@nestjs/common';
 import type { Request, Response } from 'express';
-import { ResponsesService } from './responses.service';
+import { ResponsesHandler } from '../handlers/responses.handler';
+import { DataPlanePipeline } from '../pipeline/pipeline';
 
 @Controller('v1')
-@UseGuards(VirtualKeyGuard)
 export class ResponsesController {
-  constructor(private readonly responses: ResponsesService) {}
+  constructor(
+    private readonly pipeline: DataPlanePipeline,
+    private readonly handler: ResponsesHandler,
+  ) {}
 
   @Post('responses')
   create(@Req() req: Request, @Res() res: Response): Promise<void> {
-    return this.responses.handle(req, res, req.user as Principal);
+    return this.pipeline.run(this.handler, req, res);
   }
 }

@@ -1,6 +1,8 @@
 import { chatUsageToNormalised, responsesUsageToNormalised, NormalisedUsage } from '../../translate';
 import { Operation, PrepareContext, ProviderAdapter, ResolvedProvider } from '../../provider.adapter';
 
+const PATHS: Record<Operation, string> = { chat: '/chat/completions', responses: '/responses', embeddings: '/embeddings' };
+
 /** The reference: everything is OpenAI's wire format already. */
 export class OpenAIAdapter implements ProviderAdapter {
   readonly kind: ProviderAdapter['kind'] = 'openai';
@@ -11,6 +13,10 @@ export class OpenAIAdapter implements ProviderAdapter {
     const h: Record<string, string> = { ...(p.settings.headers ?? {}) };
     if (p.credential) h.authorization = `Bearer ${p.credential}`;
     return h;
+  }
+
+  path(op: Operation): string {
+    return PATHS[op];
   }
 
   prepare(_op: Operation, _body: Record<string, unknown>, _p: ResolvedProvider, _ctx: PrepareContext): void {}

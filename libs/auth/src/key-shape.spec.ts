@@ -1,5 +1,5 @@
 import { bearerToken } from './header-bearer.strategy';
-import { buildIpList, looksLikeVirtualKey } from './virtual-key.strategy';
+import { buildIpList, looksLikeVirtualKey } from './pre-body.authenticator';
 
 describe('bearerToken', () => {
   it('reads `Bearer <token>` from the header only, the scheme in any case', () => {

@@ -1,4 +1,4 @@
-import { NormalisedUsage } from '@gw/providers';
+import { NormalisedUsage, StreamMeter } from '@gw/providers';
 import { Admission } from '@gw/limits';
 import { ResolvedRoute, ResolvedTarget } from '@gw/routing';
 import { Principal } from '@gw/tenancy';
@@ -13,7 +13,7 @@ export class ClientGone extends Error {
 }
 
 /** Everything one request accumulates on its way through the pipeline; becomes its ledger row. */
-export class CallContext {
+export class CallContext implements StreamMeter {
   readonly t0 = performance.now();
   readonly startedAt = new Date();
   readonly abort = new AbortController();
@@ -39,7 +39,7 @@ export class CallContext {
   serviceTier: string | null = null;
   /** Called where the dispatcher issues each upstream attempt: the usage journal's "sent upstream" record. */
   onDispatch?: () => void;
-  /** Metered already (settled, ledger row journaled): `ProxyService.finish` runs once, before the last byte. */
+  /** Metered already (settled, ledger row journaled): `SettleStep.settle` runs once, before the last byte. */
   finished = false;
 
   constructor(
@@ -68,7 +68,6 @@ export class CallContext {
     clearTimeout(this.deadline);
   }
 
-  /** Records `service_tier`: the request's, then the one an upstream reports having served (which wins). */
   /** The tier the client asked for: priced until the upstream says which it served, except a discount one. */
   noteRequestedTier(v: unknown): void {
     // `flex` is cheaper: believed only when the upstream confirms it (a server that ignores it serves default).
@@ -80,8 +79,22 @@ export class CallContext {
     if (typeof v === 'string' && v) this.serviceTier = v.slice(0, 32);
   }
 
+  /** The model name target `t` is asked for: the one place it is worked out (a pass-through target keeps the client's). */
+  modelFor(t: ResolvedTarget): string {
+    return t.model ?? this.model ?? '';
+  }
+
   markFirstByte(): void {
     if (this.ttfbMs === null) this.ttfbMs = Math.round(performance.now() - this.t0);
+  }
+
+  /**
+   * A stream cut short (or one that reported no usage) is not free: the prompt estimate plus what was
+   * streamed, about one token per delta.
+   */
+  estimateCutShort(deltas: number): void {
+    const u = this.usage;
+    this.usage = { inputTokens: u.inputTokens || this.promptEstimate, outputTokens: Math.max(u.outputTokens, deltas), cachedTokens: u.cachedTokens, reasoningTokens: 0 };
   }
 
   get clientGone(): boolean {

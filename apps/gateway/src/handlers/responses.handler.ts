@@ -1,0 +1,86 @@
+import { Injectable } from '@nestjs/common';
+import { Errors } from '@gw/common';
+import { JsonDialect, OpenAIResponsesObserver, Operation, PASS_THROUGH_JSON, ResponsesFromChatObserver, ResponsesFromChatTranslator, SseObserver } from '@gw/providers';
+import type { ResolvedTarget } from '@gw/routing';
+import type { UpstreamResponse } from '../proxy/upstream.dispatcher';
+import type { CallContext } from '../pipeline/call-context';
+import type { Body, CallPlan, EndpointHandler } from '../pipeline/call-plan';
+import { capChatOutput, capResponsesOutput } from '../pipeline/output-cap';
+import { maxOutputOf } from '../pipeline/resolve.step';
+import { validateResponsesRequest } from './responses.validation';
+
+const OUTPUT_FIELDS = ['max_output_tokens'];
+const nativeOnly = (t: ResolvedTarget): boolean => t.provider.responsesNative;
+
+/**
+ * `POST /v1/responses` (what Codex CLI speaks). Providers that serve the Responses API natively get the
+ * request passed through with only the model rewritten; chat-only providers (Ollama, OpenRouter by default)
+ * get a faithful translation both ways (libs/providers/src/dialects, translate).
+ */
+@Injectable()
+export class ResponsesHandler implements EndpointHandler {
+  readonly endpoint = 'responses';
+
+  plan(body: Body, ctx: CallContext): CallPlan {
+    validateResponsesRequest(body);
+    const maxOutput = maxOutputOf(body, OUTPUT_FIELDS);
+    // Translation is stateless: a chat-only provider cannot continue a stored response, so such a request goes
+    // to the route's native targets only (never silently dropping the reference on fallback).
+    const continues = typeof body.previous_response_id === 'string' && body.previous_response_id !== '';
+    const targets = ctx.route!.groups.flat();
+    if (continues && !targets.some(nativeOnly)) {
+      throw Errors.badRequest('`previous_response_id` needs a provider that speaks the Responses API natively; send the full `input` history instead.', 'previous_response_id');
+    }
+    const plan = new ResponsesPlan(body, maxOutput, ctx, continues ? nativeOnly : undefined);
+    // Translated up front when a chat-only target may serve: a request the translation cannot take is the
+    // client's 400, before anything is reserved or sent.
+    if (!continues && !targets.every(nativeOnly)) plan.translator();
+    return plan;
+  }
+}
+
+class ResponsesPlan implements CallPlan {
+  readonly stream: boolean;
+  readonly choices = 1;
+  private translated?: ResponsesFromChatTranslator;
+
+  constructor(
+    private readonly client: Body,
+    readonly maxOutput: number | undefined,
+    private readonly ctx: CallContext,
+    readonly accept: ((t: ResolvedTarget) => boolean) | undefined,
+  ) {
+    this.stream = client.stream === true;
+  }
+
+  /** Responses → chat, translated once, on first need. */
+  translator(): ResponsesFromChatTranslator {
+    return (this.translated ??= new ResponsesFromChatTranslator(this.client, this.ctx));
+  }
+
+  operation(t: ResolvedTarget): Operation {
+    return t.provider.responsesNative ? 'responses' : 'chat';
+  }
+
+  body(t: ResolvedTarget): Body {
+    return t.provider.responsesNative ? this.client : (this.translator().chat.chat as unknown as Body);
+  }
+
+  shape(b: Body, t: ResolvedTarget, ctx: CallContext): void {
+    if (t.provider.responsesNative) {
+      if (ctx.outputCap !== undefined) capResponsesOutput(b, ctx.outputCap);
+      return;
+    }
+    if (ctx.outputCap !== undefined) capChatOutput(b, ctx.outputCap, t.provider.kind);
+    b.stream = this.stream;
+    if (this.stream) b.stream_options = { include_usage: true };
+    else delete b.stream_options;
+  }
+
+  relay(ctx: CallContext, up: UpstreamResponse): JsonDialect | SseObserver {
+    const p = up.target.provider;
+    if (!p.responsesNative) return this.stream ? new ResponsesFromChatObserver(ctx, p, this.translator()) : this.translator();
+    if (!this.stream) return PASS_THROUGH_JSON.responses;
+    return new OpenAIResponsesObserver(ctx, p.adapter, `resp_${ctx.requestId.replace(/^req_/, '')}`, ctx.model);
+  }
+}

@@ -1,0 +1,90 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { APP_CONFIG, AppConfig } from '@gw/config';
+import { Errors, clientRequestIdOf, requestIdOf } from '@gw/common';
+import { GatewayMetrics, annotateRequestLog } from '@gw/observability';
+import type { Principal } from '@gw/tenancy';
+import type { Request, Response } from 'express';
+import { DrainService } from '../health/drain.service';
+import { AdmitStep } from './admit.step';
+import { AuthenticateStep } from './authenticate.step';
+import { CallContext, ClientGone } from './call-context';
+import type { EndpointHandler } from './call-plan';
+import { DispatchStep } from './dispatch.step';
+import { recordedModelName } from './model-name';
+import { RelayStep } from './relay.step';
+import { ResolveStep } from './resolve.step';
+import { SettleStep } from './settle.step';
+
+/**
+ * The data plane, one request at a time:
+ *   authenticate → resolve → admit → dispatch → relay → settle
+ * An endpoint's handler supplies only what differs (its validation and a `CallPlan`); whatever ends the
+ * request, it is settled once: one ledger row, one metrics observation. Nothing here waits on Postgres:
+ * keys, routes and prices are in memory, the ledger is batched.
+ */
+@Injectable()
+export class DataPlanePipeline {
+  constructor(
+    @Inject(APP_CONFIG) private readonly cfg: AppConfig,
+    private readonly metrics: GatewayMetrics,
+    private readonly drain: DrainService,
+    private readonly authenticate: AuthenticateStep,
+    private readonly resolve: ResolveStep,
+    private readonly admit: AdmitStep,
+    private readonly dispatch: DispatchStep,
+    private readonly relay: RelayStep,
+    private readonly settle: SettleStep,
+  ) {}
+
+  async run(handler: EndpointHandler, req: Request, res: Response): Promise<void> {
+    const ctx = this.begin(req, res, await this.authenticate.principal(req, handler.endpoint), handler);
+    try {
+      const plan = handler.plan(this.resolve.run(ctx, req.body), ctx);
+      await this.admit.run(ctx, req, plan);
+      const up = await this.dispatch.run(ctx, plan);
+      await this.relay.run(ctx, res, up, plan.relay(ctx, up));
+    } catch (e) {
+      this.settle.fail(ctx, res, e);
+    } finally {
+      this.settle.settle(ctx);
+    }
+  }
+
+  /** The request's context: ids, its log line, abort on client close, the total deadline, drain tracking. */
+  private begin(req: Request, res: Response, principal: Principal, handler: EndpointHandler): CallContext {
+    const body = req.body as unknown;
+    const endpoint = handler.endpoint;
+    // Recorded (log line, ledger row) even when resolve refuses it, so bounded here already.
+    const ctx = new CallContext(requestIdOf(req), principal, endpoint, recordedModelName(body && typeof body === 'object' ? (body as { model?: unknown }).model : undefined));
+    ctx.clientRequestId = clientRequestIdOf(req);
+    this.metrics.started(endpoint);
+    // The request's one log line (written when the response ends): metadata only, never prompt or completion.
+    annotateRequestLog(res, () => ({
+      tenant: principal.tenantName,
+      keyPrefix: principal.keyPrefix,
+      endpoint,
+      model: ctx.model,
+      provider: ctx.target?.provider.name ?? null,
+      upstreamModel: ctx.upstreamModel,
+      status: ctx.status,
+      errorCode: ctx.errorCode,
+      streamed: ctx.streamed,
+      attempts: ctx.attempts,
+      ttfbMs: ctx.ttfbMs,
+      inputTokens: ctx.usage.inputTokens,
+      outputTokens: ctx.usage.outputTokens,
+    }));
+    // The client leaving aborts the upstream at once: no orphaned upstream streams.
+    res.on('close', () => {
+      if (!res.writableFinished && !ctx.abort.signal.aborted) ctx.abort.abort(new ClientGone());
+      ctx.clearDeadline();
+    });
+    // A client that hung up before we got here (e.g. during auth) fired its 'close' already: meter it as 499 now.
+    if (req.socket?.destroyed && !ctx.abort.signal.aborted) ctx.abort.abort(new ClientGone());
+    // The default budget until the route is known (resolve applies the route's own).
+    const total = this.cfg.upstreamTotalTimeoutMs;
+    ctx.setDeadline(total, () => Errors.timeout(`total request time of ${total} ms exceeded`));
+    this.drain.track(ctx);
+    return ctx;
+  }
+}
