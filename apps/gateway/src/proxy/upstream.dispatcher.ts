@@ -11,6 +11,7 @@ import { retryAfterMs, upstreamWaitMs } from './retry-after.parser';
 import { BackoffReason, TargetBackoff, backoffKey } from './target.backoff';
 import { isNetworkError, isOpenAIErrorBody, isTimeoutError, upstreamBodyForLog, upstreamFailureKind, upstreamHttpError, upstreamNetworkError } from './upstream-error';
 import { unservedError } from './unserved.error';
+import { circuitLabels, isDeadline, networkReason, payloadFor, sleep, timeoutsFor } from './attempt.util';
 
 export interface UpstreamResponse {
   res: Dispatcher.ResponseData;
@@ -25,31 +26,6 @@ export type BackoffConfig = Pick<AppConfig, 'upstreamRateLimitBackoffMs' | 'upst
 const DEFAULT_MAX_ATTEMPTS = 2;
 const DEFAULT_BACKOFF_MS = 250;
 const MAX_RETRY_AFTER_MS = 30_000;
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal.aborted) return reject(signal.reason);
-    const t = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(t);
-      reject(signal.reason);
-    };
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
-}
-
-/** Connection errors and timeouts (no HTTP answer) as a short, bounded reason for metrics. */
-function networkReason(e: unknown): string {
-  return isTimeoutError(e) ? 'timeout' : 'network';
-}
-
-/** Our own total deadline fired (as opposed to the client leaving or a shutdown). */
-function isDeadline(reason: unknown): reason is OpenAIError {
-  return reason instanceof OpenAIError && reason.body.error.code === 'upstream_timeout';
-}
 
 /**
  * Sends one request to a route's targets and returns once an upstream answered 2xx with its head: what
@@ -97,15 +73,7 @@ export class UpstreamDispatcher {
     const s = route.settings;
     const maxAttempts = Math.max(1, s.maxAttempts ?? DEFAULT_MAX_ATTEMPTS);
     const backoff = s.backoffMs ?? DEFAULT_BACKOFF_MS;
-    // A stream's head comes at once from real providers: it waits UPSTREAM_FIRST_BYTE_TIMEOUT_MS (the pool's
-    // default). A non-stream head comes with the whole answer, which may take minutes: only the total
-    // deadline bounds it (0 turns undici's timer off), unless the route sets its own first-byte timeout.
-    const headersTimeout = s.firstByteTimeoutMs ?? (stream ? undefined : 0);
-    const timeouts = {
-      ...(s.connectTimeoutMs ? { connectTimeout: s.connectTimeoutMs } : {}),
-      ...(headersTimeout !== undefined ? { headersTimeout } : {}),
-      ...(s.idleTimeoutMs ? { bodyTimeout: s.idleTimeoutMs } : {}),
-    };
+    const timeouts = timeoutsFor(s, stream);
     let last: OpenAIError | undefined;
     const skipped: CircuitLabels[] = [];
     const rateLimited: CircuitLabels[] = [];
@@ -137,7 +105,7 @@ export class UpstreamDispatcher {
       let settled = false;
       try {
         const op = typeof opOf === 'function' ? opOf(target) : opOf;
-        const payload = this.payload(p.name, bodyFor, target);
+        const payload = payloadFor(p.name, bodyFor, target);
         attempts: for (let attempt = 1; attempt <= maxAttempts; attempt++) {
           ctx.attempts++;
           let wait: number | undefined;
@@ -275,25 +243,4 @@ export class UpstreamDispatcher {
     const what = reason === 'quota' ? 'the account is out of credit or quota: the operator must act' : 'rate limited (HTTP 429)';
     this.logger.warn(`${c.provider}/${c.model} backed off for ${Math.round(ms)} ms: ${what}`);
   }
-
-  /**
-   * The serialised upstream body for one target. It is built from the client's request alone, so a
-   * failure here is the request's fault (an odd shape the translation cannot take): 400, never retried.
-   */
-  private payload(provider: string, bodyFor: (t: ResolvedTarget) => Record<string, unknown>, target: ResolvedTarget): string {
-    try {
-      return JSON.stringify(bodyFor(target));
-    } catch (e) {
-      if (e instanceof OpenAIError) throw e;
-      throw Errors.badRequest(`The request could not be prepared for ${provider}: ${(e as Error)?.message ?? String(e)}`);
-    }
-  }
-}
-
-/**
- * A circuit per configured route target: provider + upstream model. A pass-through target (no model
- * set) is keyed by the route pattern, so client-chosen model names never become circuits or labels.
- */
-export function circuitLabels(route: ResolvedRoute, t: ResolvedTarget): CircuitLabels {
-  return { providerId: t.provider.id, provider: t.provider.name, model: t.model ?? route.pattern };
 }
