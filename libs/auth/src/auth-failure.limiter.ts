@@ -18,7 +18,7 @@ const BUCKET = Symbol('gw.authBucket');
 /** The bucket a request's failures count in: its client address (TRUSTED_PROXIES applied), IPv6 per /64. */
 export function authBucketOf(req: object): string {
   const r = req as Record<symbol, string | undefined>;
-  // Asked by the pre-body gate and by the guard: computed once.
+  // Asked by the pre-body gate and by the gateway's authenticate step: computed once.
   return (r[BUCKET] ??= addressBucket(clientAddressOf(req)));
 }
 

@@ -185,7 +185,7 @@ export class GatewayMetrics implements OnModuleDestroy {
     this.ledgers.clear();
   }
 
-  // ───────────────────────── requests (ProxyService) ─────────────────────────
+  // ───────────────────────── requests (the data-plane pipeline) ─────────────────────────
 
   started(endpoint: string): void {
     this.inFlight.inc({ endpoint });
