@@ -1,6 +1,6 @@
 import { Module } from '@nestjs/common';
 import { PassportModule } from '@nestjs/passport';
-import { KeyCache, TenancyModule } from '@gw/tenancy';
+import { TenancyGatewayModule, TenancyModule } from '@gw/tenancy';
 import { AdminAccessGuard } from './admin-access.guard';
 import { AdminStrategy } from './admin.strategy';
 import { AdminTokenRepository } from './admin-token.repository';
@@ -16,13 +16,25 @@ import { PreBodyAuthenticator } from './pre-body.authenticator';
 import { VirtualKeyStrategy } from './virtual-key.strategy';
 
 /**
- * Data plane: tenant virtual keys, resolved from the in-memory key cache; failed authentications limited
- * per client address (memory, or Redis with REDIS_URL); `GatewayAuthGate` decides (`PreBodyAuthenticator`) before any body is read.
+ * Admin-token verification, and nothing else: the bootstrap root token (ADMIN_TOKEN, or generated once and
+ * kept as a hash) and the `admin_tokens` table, behind the passport `admin` strategy. The admin app builds its
+ * access control on it; the gateway needs it only for `GET /admin/circuits` (`GatewayAdminGuard`).
  */
 @Module({
   imports: [PassportModule, TenancyModule],
+  providers: [AdminTokenRepository, AdminTokenService, AdminStrategy],
+  exports: [AdminTokenService],
+})
+export class AdminTokenModule {}
+
+/**
+ * Data plane: tenant virtual keys, resolved from the in-memory key cache; failed authentications limited
+ * per client address (memory, or Redis with REDIS_URL); `GatewayAuthGate` decides (`PreBodyAuthenticator`) before any body is read.
+ * Root admin tokens are accepted on the gateway's port for `/admin/circuits` only (`GatewayAdminGuard`), under the same failure budget.
+ */
+@Module({
+  imports: [PassportModule, TenancyGatewayModule, AdminTokenModule],
   providers: [
-    KeyCache,
     VirtualKeyStrategy,
     PreBodyAuthenticator,
     {
@@ -32,7 +44,8 @@ import { VirtualKeyStrategy } from './virtual-key.strategy';
     },
     GatewayAuthGate,
   ],
-  exports: [KeyCache, TenancyModule, VirtualKeyStrategy, PreBodyAuthenticator, GatewayAuthFailureLimiter, GatewayAuthGate],
+  // `@UseGuards(VirtualKeyGuard | GatewayAdminGuard)` builds the guards in the controller's module from these.
+  exports: [TenancyGatewayModule, VirtualKeyStrategy, PreBodyAuthenticator, GatewayAuthFailureLimiter, GatewayAuthGate, AdminTokenModule],
 })
 export class GatewayAuthModule {}
 
@@ -41,18 +54,15 @@ export class GatewayAuthModule {}
  * the audit log. The admin app installs `AdminAccessGuard` and `AuditInterceptor` globally.
  */
 @Module({
-  imports: [PassportModule, TenancyModule],
+  imports: [PassportModule, TenancyModule, AdminTokenModule],
   providers: [
     { provide: AuthFailureLimiter, inject: [APP_CONFIG], useFactory: (cfg: AppConfig) => new AuthFailureLimiter(authBlockTable(cfg, DEFAULT_AUTH_FAILURE_LIMITS, 'admin')) },
-    AdminTokenRepository,
-    AdminTokenService,
-    AdminStrategy,
     AdminGuard,
     AdminAccessGuard,
     AuditRepository,
     AuditService,
     AuditInterceptor,
   ],
-  exports: [AdminTokenService, AuthFailureLimiter, AdminGuard, AdminAccessGuard, AuditService, AuditInterceptor],
+  exports: [AdminTokenModule, AuthFailureLimiter, AdminGuard, AdminAccessGuard, AuditService, AuditInterceptor],
 })
 export class AdminAuthModule {}

@@ -7,4 +7,5 @@ export * from './migration.runner';
 export * from './change-feed';
 export * from './cache.reloader';
 export * from './settings.repository';
+export * from './database.repository';
 export * from './migrate.main';
