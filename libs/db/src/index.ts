@@ -8,4 +8,5 @@ export * from './change-feed';
 export * from './cache.reloader';
 export * from './settings.repository';
 export * from './database.repository';
+export * from './audit.repository';
 export * from './migrate.main';
