@@ -27,9 +27,11 @@ export class SettingsRepository {
 
   /** Admin data changed: increments `config_version`, resolving to the new value (undefined without that row). */
   async bumpConfigVersion(): Promise<string | undefined> {
-    const rows: { value: string }[] = await this.repo.query(
+    const out: unknown[] = await this.repo.query(
       `UPDATE settings SET value = (value::bigint + 1)::text, updated_at = now() WHERE key = 'config_version' RETURNING value`,
     );
+    // TypeORM's Postgres driver answers an UPDATE with [rows, affected count], not the rows.
+    const rows = (Array.isArray(out[0]) ? out[0] : out) as { value: string }[];
     return rows[0]?.value;
   }
 
