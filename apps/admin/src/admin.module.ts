@@ -3,8 +3,8 @@ import { APP_GUARD, APP_INTERCEPTOR } from '@nestjs/core';
 import { AppConfig, AppConfigModule } from '@gw/config';
 import { DatabaseModule } from '@gw/db';
 import { AdminAccessGuard, AdminAuthModule, AuditInterceptor } from '@gw/auth';
-import { SpendModule } from '@gw/limits';
-import { MeteringModule } from '@gw/metering';
+import { LimitsAdminModule } from '@gw/limits';
+import { MeteringAdminModule } from '@gw/metering';
 import { AdminObservabilityModule } from '@gw/observability';
 import { AppEgressOptions, EgressModule } from '@gw/providers';
 import { RoutingModule } from '@gw/routing';
@@ -27,7 +27,7 @@ export class AdminModule {
   static forRoot(overrides?: Partial<AppConfig>, opts: AppEgressOptions = {}): DynamicModule {
     return {
       module: AdminModule,
-      imports: [AppConfigModule.forRoot(overrides), DatabaseModule, EgressModule.forRoot({ resolver: opts.egressResolver }), AdminObservabilityModule.forRoot(), AdminAuthModule, TenancyModule, RoutingModule, MeteringModule, SpendModule],
+      imports: [AppConfigModule.forRoot(overrides), DatabaseModule, EgressModule.forRoot({ resolver: opts.egressResolver }), AdminObservabilityModule.forRoot(), AdminAuthModule, TenancyModule, RoutingModule, MeteringAdminModule, LimitsAdminModule],
       controllers: [TenantsController, KeysController, ProvidersController, RoutesController, PricesController, UsageController, SpendController, AdminHealthController, TokensController, TenantTokensController, AuditController],
       // Global on purpose: every /admin route is authenticated, authorised (root-only unless it says
       // otherwise) and audited, including controllers added later that forget to ask.

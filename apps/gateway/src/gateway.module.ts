@@ -1,12 +1,12 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { AppConfig, AppConfigModule } from '@gw/config';
 import { DatabaseModule } from '@gw/db';
-import { AdminAuthModule, GatewayAdminGuard, GatewayAuthModule } from '@gw/auth';
-import { LimitsModule } from '@gw/limits';
-import { FileUsageJournal, LedgerWriter, PriceTable, USAGE_JOURNAL } from '@gw/metering';
+import { GatewayAuthModule } from '@gw/auth';
+import { LimitsGatewayModule } from '@gw/limits';
+import { MeteringGatewayModule } from '@gw/metering';
 import { GatewayObservabilityModule } from '@gw/observability';
-import { AppEgressOptions, EgressModule, ProviderCache, UpstreamClient } from '@gw/providers';
-import { EnvProvidersBootstrap, RouteTable, RoutingModule } from '@gw/routing';
+import { AppEgressOptions, EgressModule } from '@gw/providers';
+import { RoutingGatewayModule } from '@gw/routing';
 import { ChatController } from './chat/chat.controller';
 import { EmbeddingsController } from './embeddings/embeddings.controller';
 import { CircuitsController } from './health/circuits.controller';
@@ -25,10 +25,14 @@ export class GatewayModule {
   static forRoot(overrides?: Partial<AppConfig>, opts: AppEgressOptions = {}): DynamicModule {
     return {
       module: GatewayModule,
-      imports: [AppConfigModule.forRoot(overrides), DatabaseModule, EgressModule.forRoot({ resolver: opts.egressResolver }), GatewayObservabilityModule.forRoot(), GatewayAuthModule, AdminAuthModule, RoutingModule, LimitsModule],
+      // Lib internals come from the libs' data-plane modules; the providers below are this app's own classes.
+      imports: [
+        AppConfigModule.forRoot(overrides), DatabaseModule, EgressModule.forRoot({ resolver: opts.egressResolver }), GatewayObservabilityModule.forRoot(),
+        GatewayAuthModule, RoutingGatewayModule, MeteringGatewayModule, LimitsGatewayModule,
+      ],
       controllers: [ChatController, ResponsesController, EmbeddingsController, ModelsController, HealthController, CircuitsController],
-      providers: [ProviderCache, UpstreamClient, RouteTable, EnvProvidersBootstrap, PriceTable, { provide: USAGE_JOURNAL, useClass: FileUsageJournal }, LedgerWriter, JournalReplayer, UpstreamDispatcher, ...PIPELINE_PROVIDERS, DrainService, CIRCUIT_BREAKER_PROVIDER, TARGET_BACKOFF_PROVIDER, GatewayAdminGuard],
-      exports: [LedgerWriter],
+      providers: [JournalReplayer, UpstreamDispatcher, ...PIPELINE_PROVIDERS, DrainService, CIRCUIT_BREAKER_PROVIDER, TARGET_BACKOFF_PROVIDER],
+      exports: [MeteringGatewayModule],
     };
   }
 }

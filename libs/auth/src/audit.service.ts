@@ -1,7 +1,6 @@
 import { Injectable } from '@nestjs/common';
-import { AuditEntryEntity } from '@gw/db';
+import { AuditEntryEntity, AuditFilter, AuditRepository } from '@gw/db';
 import { AdminPrincipal, TenantScope, readScope } from './admin-principal';
-import { AuditFilter, AuditRepository } from './audit.repository';
 import { redactForAudit } from './audit.redact';
 
 export interface AuditRecord {

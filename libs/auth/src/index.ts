@@ -12,7 +12,6 @@ export * from './redis-auth-block.table';
 export * from './access.decorators';
 export * from './admin-access.guard';
 export * from './audit.redact';
-export * from './audit.repository';
 export * from './audit.service';
 export * from './audit.interceptor';
 export * from './auth.module';

@@ -1,7 +1,7 @@
 import { BeforeApplicationShutdown, Inject, Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import { APP_CONFIG, AppConfig } from '@gw/config';
-import { DataSource } from 'typeorm';
 import { MigrationRunner } from './migration.runner';
+import { SettingsRepository } from './settings.repository';
 
 /** Every feed of this process (gateway + admin in `npm start`): instant invalidation. */
 const localFeeds = new Set<ChangeFeed>();
@@ -34,7 +34,7 @@ export class ChangeFeed implements OnModuleInit, BeforeApplicationShutdown, OnAp
   private stopped = false;
 
   constructor(
-    private readonly dataSource: DataSource,
+    private readonly settings: SettingsRepository,
     @Inject(APP_CONFIG) private readonly cfg: AppConfig,
     private readonly migrations: MigrationRunner,
   ) {}
@@ -70,10 +70,7 @@ export class ChangeFeed implements OnModuleInit, BeforeApplicationShutdown, OnAp
   }
 
   async bump(): Promise<void> {
-    const rows: { value: string }[] = await this.dataSource.query(
-      `UPDATE settings SET value = (value::bigint + 1)::text, updated_at = now() WHERE key = 'config_version' RETURNING value`,
-    );
-    this.version = rows[0]?.value ?? this.version;
+    this.version = (await this.settings.bumpConfigVersion()) ?? this.version;
     const reloads = Promise.all([...localFeeds].map((f) => f.emit()));
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([reloads, new Promise((r) => (timer = setTimeout(r, LOCAL_RELOAD_WAIT_MS)))]);
@@ -82,8 +79,7 @@ export class ChangeFeed implements OnModuleInit, BeforeApplicationShutdown, OnAp
 
   private async poll(): Promise<void> {
     try {
-      const rows: { value: string }[] = await this.dataSource.query(`SELECT value FROM settings WHERE key = 'config_version'`);
-      const v = rows[0]?.value ?? '';
+      const v = (await this.settings.configVersion()) ?? '';
       if (v !== this.version) {
         const first = this.version === '';
         this.version = v;

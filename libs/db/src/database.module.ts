@@ -2,6 +2,7 @@ import { Global, Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { APP_CONFIG, AppConfig } from '@gw/config';
 import { ChangeFeed } from './change-feed';
+import { DatabaseRepository } from './database.repository';
 import { resolveDatabaseUrl } from './database-url';
 import { ENTITIES } from './entities';
 import { MIGRATIONS } from './migrations';
@@ -26,7 +27,7 @@ import { SettingsRepository } from './settings.repository';
     }),
     TypeOrmModule.forFeature(ENTITIES),
   ],
-  providers: [MigrationRunner, ChangeFeed, SettingsRepository],
-  exports: [TypeOrmModule, ChangeFeed, SettingsRepository],
+  providers: [MigrationRunner, ChangeFeed, SettingsRepository, DatabaseRepository],
+  exports: [TypeOrmModule, ChangeFeed, SettingsRepository, DatabaseRepository],
 })
 export class DatabaseModule {}

@@ -7,4 +7,6 @@ export * from './migration.runner';
 export * from './change-feed';
 export * from './cache.reloader';
 export * from './settings.repository';
+export * from './database.repository';
+export * from './audit.repository';
 export * from './migrate.main';

@@ -4,7 +4,6 @@ export * from './rate-limit.headers';
 export * from './limit.errors';
 export * from './memory-limit.store';
 export * from './redis-limit.store';
-export * from './spend.repository';
 export * from './spend.service';
 export * from './reservation.reader';
 export * from './budget.decision';

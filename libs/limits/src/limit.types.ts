@@ -111,6 +111,19 @@ export interface PeriodSpend {
   keys: Map<string, { day: number; month: number }>;
 }
 
+/** The ledger's spend per key (`UsageRepository.spendByKey`, USD) in counter units, ready to seed a limit store. */
+export function periodSpendOf(rows: ReadonlyArray<{ keyId: string | null; dayUsd: number; monthUsd: number }>): PeriodSpend {
+  const spend: PeriodSpend = { tenant: { day: 0, month: 0 }, keys: new Map() };
+  for (const r of rows) {
+    const day = toUnits(r.dayUsd);
+    const month = toUnits(r.monthUsd);
+    spend.tenant.day += day;
+    spend.tenant.month += month;
+    if (r.keyId) spend.keys.set(r.keyId, { day, month });
+  }
+  return spend;
+}
+
 export interface BudgetCounter {
   spentUnits: number;
   reservedUnits: number;

@@ -2,10 +2,10 @@ import type { AppConfig } from '@gw/config';
 import { OpenAIError } from '@gw/common';
 import type { LimitSettings } from '@gw/db';
 import type { Principal } from '@gw/tenancy';
-import { LimitStore, PeriodSpend, toUnits } from './limit.types';
+import type { KeyPeriodSpend, SpendPeriods, UsageRepository } from '@gw/metering';
+import { LimitStore, PeriodSpend, toUnits, toUsd } from './limit.types';
 import { LimitsService, UsageEstimate } from './limits.service';
 import { MemoryLimitStore } from './memory-limit.store';
-import { SpendRepository } from './spend.repository';
 
 const T1 = '00000000-0000-4000-8000-000000000001';
 const K1 = '00000000-0000-4000-8000-0000000000a1';
@@ -24,10 +24,15 @@ const est = (tokens: number, costUsd = 0): UsageEstimate => ({ model: 'm', token
 class FakeLedger {
   calls: Array<{ tenantId: string; dayStart: Date; monthStart: Date }> = [];
   spend: PeriodSpend = { tenant: { day: 0, month: 0 }, keys: new Map() };
-  async periodSpend(tenantId: string, dayStart: Date, monthStart: Date): Promise<PeriodSpend> {
-    this.calls.push({ tenantId, dayStart, monthStart });
+  async spendByKey(tenantId: string, p: SpendPeriods): Promise<KeyPeriodSpend[]> {
+    this.calls.push({ tenantId, dayStart: p.dayStart, monthStart: p.monthStart });
     await new Promise((r) => setImmediate(r)); // a real query yields; concurrent first requests must share it
-    return this.spend;
+    // The ledger's rows: one per key, and what no key accounts for under keyId null.
+    const rows: KeyPeriodSpend[] = [...this.spend.keys].map(([keyId, s]) => ({ keyId, dayUsd: toUsd(s.day), monthUsd: toUsd(s.month) }));
+    const rest = { day: this.spend.tenant.day, month: this.spend.tenant.month };
+    for (const s of this.spend.keys.values()) (rest.day -= s.day), (rest.month -= s.month);
+    if (rest.day || rest.month) rows.push({ keyId: null, dayUsd: toUsd(rest.day), monthUsd: toUsd(rest.month) });
+    return rows;
   }
 }
 
@@ -35,7 +40,7 @@ function setup(start = Date.parse('2026-01-10T12:00:00Z')) {
   const clock = { now: start };
   const ledger = new FakeLedger();
   const store = new MemoryLimitStore(() => clock.now);
-  const service = new LimitsService({ upstreamTotalTimeoutMs: 600_000 } as AppConfig, store, ledger as unknown as SpendRepository, () => clock.now);
+  const service = new LimitsService({ upstreamTotalTimeoutMs: 600_000 } as AppConfig, store, ledger as unknown as UsageRepository, () => clock.now);
   return { clock, ledger, store, service };
 }
 
@@ -271,7 +276,7 @@ describe('LimitsService with the in-memory store', () => {
       budgetUtilisation: (t: string, period: string, ratio: number) => calls.push(`ratio ${t} ${period} ${ratio}`),
     };
     const clock = () => Date.parse('2026-01-10T12:00:00Z');
-    const service = new LimitsService({ upstreamTotalTimeoutMs: 1000 } as AppConfig, new MemoryLimitStore(clock), new FakeLedger() as unknown as SpendRepository, clock, undefined, observer);
+    const service = new LimitsService({ upstreamTotalTimeoutMs: 1000 } as AppConfig, new MemoryLimitStore(clock), new FakeLedger() as unknown as UsageRepository, clock, observer);
     const p = principal({ concurrentRequests: 1 }, { dailyBudgetUsd: 1, monthlyBudgetUsd: 4 });
     const a = await service.admit(p, est(1, 0.5));
     await refusal(service.admit(p, est(1, 0.1)));
@@ -300,7 +305,7 @@ describe('LimitsService with the in-memory store', () => {
       renew: async () => undefined,
       close: async () => undefined,
     };
-    const service = new LimitsService({ upstreamTotalTimeoutMs: 1000 } as AppConfig, broken, new FakeLedger() as unknown as SpendRepository, Date.now);
+    const service = new LimitsService({ upstreamTotalTimeoutMs: 1000 } as AppConfig, broken, new FakeLedger() as unknown as UsageRepository, Date.now);
     const e = await refusal(service.admit(principal({ requestsPerMinute: 1 }), est(1)));
     expect(e.getStatus()).toBe(503);
   });

@@ -1,5 +1,4 @@
 import { Inject, Injectable, Logger, OnApplicationShutdown, OnModuleInit, Optional } from '@nestjs/common';
-import { ModuleRef } from '@nestjs/core';
 import { randomBytes } from 'node:crypto';
 
 const PROCESS_TAG = randomBytes(4).toString('hex');
@@ -7,16 +6,15 @@ let ticketSeq = 0;
 import { APP_CONFIG, AppConfig } from '@gw/config';
 import { Errors, OpenAIError } from '@gw/common';
 import { LimitSettings } from '@gw/db';
-import { GatewayMetrics } from '@gw/observability';
+import { UsageRepository } from '@gw/metering';
 import { Principal } from '@gw/tenancy';
 import { Period, periodTtlMs, utcDay, utcMonth } from './budget.periods';
 import { LeaseKeeper } from './lease.keeper';
 import { budgetRefusalIsFinal, refusalError } from './limit.errors';
 import {
-  AdmitPlan, AdmitResult, BUDGETS, Clock, CounterSnapshot, LIMITS_CLOCK, LIMIT_STORE, LimitStore, ScopeLimits, Ticket, toUnits, toUsd,
+  AdmitPlan, AdmitResult, BUDGETS, Clock, CounterSnapshot, LIMITS_CLOCK, LIMIT_STORE, LimitStore, ScopeLimits, Ticket, periodSpendOf, toUnits, toUsd,
 } from './limit.types';
 import { rateLimitHeaders } from './rate-limit.headers';
-import { SpendRepository } from './spend.repository';
 
 /** What a request is expected to consume, reserved before it is forwarded. */
 export interface UsageEstimate {
@@ -107,23 +105,16 @@ export class LimitsService implements OnModuleInit, OnApplicationShutdown {
   constructor(
     @Inject(APP_CONFIG) private readonly cfg: AppConfig,
     @Inject(LIMIT_STORE) readonly store: LimitStore,
-    private readonly spend: SpendRepository,
+    private readonly ledger: UsageRepository,
     @Inject(LIMITS_CLOCK) private readonly clock: Clock,
-    @Optional() private readonly moduleRef?: ModuleRef,
-    /** Set from the app's GatewayMetrics at init; tests may pass their own. */
-    @Optional() @Inject(LIMITS_OBSERVER) private observer?: LimitsObserver,
+    /** The gateway's metrics (`LimitsGatewayModule` binds it to `GatewayMetrics`); none: nothing is reported. */
+    @Optional() @Inject(LIMITS_OBSERVER) private readonly observer?: LimitsObserver,
   ) {
     this.leases = new LeaseKeeper(store, cfg.limitsLeaseMs ?? DEFAULT_LEASE_MS);
   }
 
   onModuleInit(): void {
     if (this.store.kind === 'redis') this.leases.start();
-    // Found app-wide: importing the observability module here would register its metrics a second time.
-    try {
-      this.observer ??= this.moduleRef?.get(GatewayMetrics, { strict: false });
-    } catch {
-      /* no gateway metrics in this app */
-    }
   }
 
   async admit(principal: Principal, estimate: UsageEstimate): Promise<Admission> {
@@ -262,7 +253,7 @@ export class LimitsService implements OnModuleInit, OnApplicationShutdown {
     let p = this.seeding.get(id);
     if (!p) {
       p = (async () => {
-        const spend = await this.spend.periodSpend(tenantId, new Date(day.start), new Date(month.start), new Date(month.end));
+        const spend = periodSpendOf(await this.ledger.spendByKey(tenantId, { dayStart: new Date(day.start), monthStart: new Date(month.start), monthEnd: new Date(month.end) }));
         const now = this.clock();
         await this.store.seed(tenantId, day.id, month.id, periodTtlMs(day, now), periodTtlMs(month, now), spend);
       })().finally(() => this.seeding.delete(id));

@@ -1,10 +1,10 @@
 import { Injectable } from '@nestjs/common';
+import { UsageRepository } from '@gw/metering';
 import { ApiKeyRepository, TenantService } from '@gw/tenancy';
 import { utcDay, utcMonth } from './budget.periods';
 import { BudgetPeriod, USD_UNITS, toUnits, toUsd } from './limit.types';
 import { scopeLimits } from './limits.service';
 import { ReservationReader } from './reservation.reader';
-import { SpendRepository } from './spend.repository';
 
 export interface BudgetStatus {
   /** null = no budget for this period. */
@@ -49,7 +49,7 @@ export class SpendService {
   constructor(
     private readonly tenants: TenantService,
     private readonly keys: ApiKeyRepository,
-    private readonly spend: SpendRepository,
+    private readonly ledger: UsageRepository,
     private readonly reservations: ReservationReader,
   ) {}
 
@@ -58,7 +58,7 @@ export class SpendService {
     const keys = await this.keys.list(tenantId);
     const day = utcDay(now);
     const month = utcMonth(now);
-    const rows = await this.spend.byKey(tenantId, new Date(day.start), new Date(month.start), new Date(month.end));
+    const rows = await this.ledger.spendByKey(tenantId, { dayStart: new Date(day.start), monthStart: new Date(month.start), monthEnd: new Date(month.end) });
     const byKey = new Map(rows.map((r) => [r.keyId, r]));
     // Summed in ledger units so that totals are exact, not float sums.
     const total = { day: 0, month: 0 };

@@ -1,3 +1,4 @@
+export * from './price.repository';
 export * from './price.service';
 export * from './price.catalog';
 export * from './genai-prices.catalog';
@@ -6,5 +7,6 @@ export * from './supplement.catalog';
 export * from './price.table';
 export * from './ledger.writer';
 export * from './usage.journal';
+export * from './usage.repository';
 export * from './usage.service';
 export * from './metering.module';

@@ -1,6 +1,7 @@
 import type { AppConfig } from '@gw/config';
 import type { DataSource } from 'typeorm';
-import { LedgerWriter, UsageRow, sanitizeUsageRow } from './ledger.writer';
+import { LedgerWriter, sanitizeUsageRow } from './ledger.writer';
+import { UsageRepository, UsageRow } from './usage.repository';
 
 const now = new Date('2026-01-10T10:00:00Z');
 const row = (id: string, over: Partial<UsageRow> = {}): UsageRow => ({
@@ -28,7 +29,7 @@ function fakeDb(opts: { poison?: Set<string>; down?: () => boolean } = {}) {
 }
 
 function writer(db: DataSource, batch = 100): LedgerWriter {
-  const w = new LedgerWriter(db, { ledgerFlushMs: 1000, ledgerBatchSize: batch } as AppConfig);
+  const w = new LedgerWriter(new UsageRepository(db), { ledgerFlushMs: 1000, ledgerBatchSize: batch } as AppConfig);
   for (const level of ['error', 'warn', 'log'] as const) jest.spyOn((w as any).logger, level).mockImplementation(() => undefined);
   return w;
 }
@@ -135,7 +136,7 @@ describe('LedgerWriter', () => {
       confirm: (n: number) => events.push(`confirm ${n}`),
       adoptDead: () => undefined,
     };
-    const w = new LedgerWriter(db, { ledgerFlushMs: 1000, ledgerBatchSize: 100 } as AppConfig, journal);
+    const w = new LedgerWriter(new UsageRepository(db), { ledgerFlushMs: 1000, ledgerBatchSize: 100 } as AppConfig, journal);
     for (const level of ['error', 'warn', 'log'] as const) jest.spyOn((w as any).logger, level).mockImplementation(() => undefined);
     w.record(row('a'));
     w.record(row('bad'));

@@ -1,10 +1,7 @@
 import { BeforeApplicationShutdown, Inject, Injectable, Logger, OnModuleInit, Optional } from '@nestjs/common';
 import { APP_CONFIG, AppConfig } from '@gw/config';
-import { UsageRecordEntity } from '@gw/db';
-import { DataSource } from 'typeorm';
+import { UsageRepository, UsageRow } from './usage.repository';
 import { SentRecord, USAGE_JOURNAL, UsageJournal } from './usage.journal';
-
-export type UsageRow = Omit<UsageRecordEntity, never>;
 
 export interface LedgerStats {
   queued: number;
@@ -27,45 +24,6 @@ const INT_MAX = 2_147_483_647;
 const MAX_COST_USD = 999_999_999;
 /** Free-text columns hold client- or upstream-supplied names; Postgres `text` cannot hold NUL. */
 const MAX_TEXT = 1000;
-
-/**
- * One statement per batch whatever its size: each column travels as one array parameter and `unnest`
- * turns them back into rows. Building a multi-row VALUES list through the query builder cost more CPU
- * than the rest of a request (profiled under `npm run bench`).
- */
-const COLUMNS: Array<[keyof UsageRow, string, string]> = [
-  ['requestId', 'request_id', 'text'],
-  ['clientRequestId', 'client_request_id', 'text'],
-  ['tenantId', 'tenant_id', 'uuid'],
-  ['keyId', 'key_id', 'uuid'],
-  ['routeId', 'route_id', 'uuid'],
-  ['providerId', 'provider_id', 'uuid'],
-  ['endpoint', 'endpoint', 'text'],
-  ['requestedModel', 'requested_model', 'text'],
-  ['upstreamModel', 'upstream_model', 'text'],
-  ['status', 'status', 'int'],
-  ['errorCode', 'error_code', 'text'],
-  ['inputTokens', 'input_tokens', 'int'],
-  ['outputTokens', 'output_tokens', 'int'],
-  ['cachedTokens', 'cached_tokens', 'int'],
-  ['costUsd', 'cost_usd', 'numeric'],
-  ['latencyMs', 'latency_ms', 'int'],
-  ['ttfbMs', 'ttfb_ms', 'int'],
-  ['streamed', 'streamed', 'boolean'],
-  ['attempts', 'attempts', 'int'],
-  ['startedAt', 'started_at', 'timestamptz'],
-  ['finishedAt', 'finished_at', 'timestamptz'],
-];
-const INSERT_SQL =
-  `INSERT INTO usage_records (${COLUMNS.map((c) => c[1]).join(', ')}) ` +
-  `SELECT * FROM unnest(${COLUMNS.map((c, i) => `$${i + 1}::${c[2]}[]`).join(', ')}) ` +
-  `ON CONFLICT (request_id) DO NOTHING`;
-/** For replays: tells which rows were new (a row already in the ledger is skipped, and must not be charged twice). */
-const INSERT_RETURNING_SQL = `${INSERT_SQL} RETURNING request_id`;
-
-function columnsOf(rows: UsageRow[]): unknown[][] {
-  return COLUMNS.map(([field]) => rows.map((r) => r[field] ?? null));
-}
 
 const INT_FIELDS = ['status', 'inputTokens', 'outputTokens', 'cachedTokens', 'attempts'] as const;
 const NULLABLE_INT_FIELDS = ['latencyMs', 'ttfbMs'] as const;
@@ -137,7 +95,7 @@ function isRowError(e: unknown): boolean {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
- * The request path only pushes into an array; a timer writes batches with one multi-row INSERT. Ids are the
+ * The request path only pushes into an array; a timer writes batches (`UsageRepository.insertBatch`: one statement). Ids are the
  * gateway's own (never client-chosen), so `ON CONFLICT (request_id) DO NOTHING` only makes a retried flush
  * idempotent; it cannot merge two requests.
  *
@@ -166,7 +124,7 @@ export class LedgerWriter implements OnModuleInit, BeforeApplicationShutdown {
   onFlush?: (rows: number, ms: number, error?: Error) => void;
 
   constructor(
-    private readonly dataSource: DataSource,
+    private readonly usage: UsageRepository,
     @Inject(APP_CONFIG) private readonly cfg: AppConfig,
     @Optional() @Inject(USAGE_JOURNAL) private readonly journal?: UsageJournal,
   ) {}
@@ -222,8 +180,7 @@ export class LedgerWriter implements OnModuleInit, BeforeApplicationShutdown {
       while (pending.length) {
         const chunk = pending.shift()!;
         try {
-          const out = (await this.dataSource.query(INSERT_RETURNING_SQL, columnsOf(chunk))) as Array<{ request_id: string }>;
-          for (const r of out) inserted.add(r.request_id);
+          for (const id of await this.usage.insertBatchReturningNew(chunk)) inserted.add(id);
         } catch (e) {
           if (!isRowError(e)) throw e;
           if (chunk.length > 1) pending.unshift(chunk.slice(0, chunk.length >> 1), chunk.slice(chunk.length >> 1));
@@ -298,7 +255,7 @@ export class LedgerWriter implements OnModuleInit, BeforeApplicationShutdown {
       while (pending.length) {
         const rows = pending.shift()!;
         try {
-          await this.dataSource.query(INSERT_SQL, columnsOf(rows));
+          await this.usage.insertBatch(rows);
           written += rows.length;
           this.journal?.confirm(rows.length);
         } catch (e) {

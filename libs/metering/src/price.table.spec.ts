@@ -11,7 +11,7 @@ type Row = { modelPattern: string; inputPerM: number; outputPerM: number; cached
 const catalog = new GenaiPricesCatalog();
 
 async function table(rows: Row[], cfg: Partial<AppConfig> = {}, sources?: PriceSources) {
-  const repo = { find: async () => rows };
+  const repo = { list: async () => rows };
   const changes = { subscribe: () => () => undefined };
   const t = new PriceTable(repo as any, changes as any, { defaultPricePerMInput: 10, defaultPricePerMOutput: 30, unknownModelPricing: 'fallback', ...cfg } as AppConfig, sources);
   const warn = jest.spyOn((t as any).logger, 'warn').mockImplementation(() => undefined);

@@ -1,10 +1,9 @@
 import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown, Optional } from '@nestjs/common';
-import { InjectRepository } from '@nestjs/typeorm';
 import { Errors, globToRegExp, isGlob, patternSpecificity } from '@gw/common';
 import { APP_CONFIG, AppConfig } from '@gw/config';
-import { CacheReloader, ChangeFeed, LimitSettings, PriceEntity } from '@gw/db';
-import { Repository } from 'typeorm';
+import { CacheReloader, ChangeFeed, LimitSettings } from '@gw/db';
 import { GenaiPricesCatalog } from './genai-prices.catalog';
+import { PriceRepository } from './price.repository';
 import { CatalogHit, ConditionalCard, MatchKind, PriceCatalog, PriceSource, cardAt, priceUsage } from './price.catalog';
 import { SupplementCatalog } from './supplement.catalog';
 
@@ -97,7 +96,7 @@ export class PriceTable implements OnApplicationBootstrap, OnApplicationShutdown
   observer?: PricingObserver;
 
   constructor(
-    @InjectRepository(PriceEntity) private readonly repo: Repository<PriceEntity>,
+    private readonly prices: PriceRepository,
     private readonly changes: ChangeFeed,
     @Inject(APP_CONFIG) cfg: AppConfig,
     @Optional() @Inject(PRICE_SOURCES) sources?: PriceSources,
@@ -128,7 +127,7 @@ export class PriceTable implements OnApplicationBootstrap, OnApplicationShutdown
   }
 
   private async load(): Promise<void> {
-    const rows = await this.repo.find();
+    const rows = await this.prices.list();
     this.overrides = rows
       .map((r) => ({
         exact: isGlob(r.modelPattern) ? undefined : r.modelPattern,

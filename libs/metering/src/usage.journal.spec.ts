@@ -2,7 +2,7 @@ import type { AppConfig } from '@gw/config';
 import { appendFileSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { UsageRow } from './ledger.writer';
+import type { UsageRow } from './usage.repository';
 import { FileUsageJournal, GATEWAY_RESTARTED, SentRecord } from './usage.journal';
 
 const row = (requestId: string, over: Partial<UsageRow> = {}): UsageRow => ({

@@ -6,7 +6,7 @@ import {
 } from 'node:fs';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
-import type { UsageRow } from './ledger.writer';
+import type { UsageRow } from './usage.repository';
 
 /** A request sent upstream that had not finished when its process died: billed at its reservation with this code. */
 export const GATEWAY_RESTARTED = 'gateway_restarted';

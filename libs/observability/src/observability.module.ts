@@ -39,6 +39,9 @@ export class GatewayObservabilityModule implements NestModule {
     const c = common('gateway');
     return {
       module: GatewayObservabilityModule,
+      // Global: libs that report to the gateway's metrics bind their observer ports to GatewayMetrics
+      // (LimitsGatewayModule); importing this module there would register every metric a second time.
+      global: true,
       imports: c.imports,
       providers: [...c.providers, ...GATEWAY_METRIC_PROVIDERS, GatewayMetrics],
       exports: [GatewayMetrics],

@@ -28,4 +28,15 @@ export class ProviderRepository {
   async delete(id: string): Promise<boolean> {
     return ((await this.repo.delete({ id })).affected ?? 0) > 0;
   }
+
+  /**
+   * Master-key rotation, inside its transaction: every sealed credential, locked until the transaction ends
+   * (a provider saved meanwhile waits rather than being sealed with the old key after the rotation read it).
+   */
+  lockSealedCredentials(): Promise<Array<{ id: string; name: string; credentialEnc: string }>> {
+    return this.repo.query(`SELECT id, name, credential_enc AS "credentialEnc" FROM providers WHERE credential_enc IS NOT NULL ORDER BY name FOR UPDATE`);
+  }
+  async setSealedCredential(id: string, credentialEnc: string): Promise<void> {
+    await this.repo.query(`UPDATE providers SET credential_enc = $1, updated_at = now() WHERE id = $2`, [credentialEnc, id]);
+  }
 }

@@ -1,11 +1,12 @@
 import 'reflect-metadata';
 import { AppConfig, decodeKey, parseConfig } from '@gw/config';
 import { SecretBox } from '@gw/common';
-import { resolveDatabaseUrl, startEmbeddedPostgres } from '@gw/db';
+import { AuditEntryEntity, AuditRepository, ENTITIES, ProviderEntity, SettingEntity, SettingsRepository, resolveDatabaseUrl, startEmbeddedPostgres } from '@gw/db';
 import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
 import { DataSource } from 'typeorm';
+import { ProviderRepository } from './provider.repository';
 
 export interface RotateOptions {
   cfg: AppConfig;
@@ -56,39 +57,40 @@ export async function rotateMasterKey(opts: RotateOptions): Promise<RotateResult
   if (from.keyId === to.keyId) throw new Error(`The new key is the current key (${from.keyId}).`);
 
   const staged = current.file ? `${current.file}.new` : undefined;
-  const ds = new DataSource({ type: 'postgres', url: await resolveDatabaseUrl(cfg), entities: [], synchronize: false, migrationsRun: false });
+  const ds = new DataSource({ type: 'postgres', url: await resolveDatabaseUrl(cfg), entities: ENTITIES, synchronize: false, migrationsRun: false });
   await ds.initialize();
   try {
     if (staged) writeFileSync(staged, toRaw.toString('base64') + '\n', { mode: 0o600 });
     const counts = await ds.transaction(async (m) => {
-      const rows: { id: string; name: string; credential_enc: string }[] = await m.query(
-        `SELECT id, name, credential_enc FROM providers WHERE credential_enc IS NOT NULL ORDER BY name FOR UPDATE`,
-      );
+      // The repositories, bound to this transaction.
+      const providers = new ProviderRepository(m.getRepository(ProviderEntity));
+      const settings = new SettingsRepository(m.getRepository(SettingEntity));
+      const audit = new AuditRepository(m.getRepository(AuditEntryEntity));
+      const rows = await providers.lockSealedCredentials();
       let resealed = 0;
       let alreadyNew = 0;
       for (const r of rows) {
-        if (r.credential_enc.split(':')[1] === to.keyId) {
+        if (r.credentialEnc.split(':')[1] === to.keyId) {
           alreadyNew++;
           continue;
         }
         let plain: string;
         try {
-          plain = from.open(r.credential_enc);
+          plain = from.open(r.credentialEnc);
         } catch (e) {
           // Never print the sealed value; the provider's name and the reason are enough to act on.
           throw new Error(`provider "${r.name}": ${(e as Error).message}; nothing was changed`);
         }
-        await m.query(`UPDATE providers SET credential_enc = $1, updated_at = now() WHERE id = $2`, [to.seal(plain), r.id]);
+        await providers.setSealedCredential(r.id, to.seal(plain));
         resealed++;
       }
       // Running processes reload providers (and, holding the old key, say loudly that they cannot read them).
-      await m.query(`UPDATE settings SET value = (value::bigint + 1)::text, updated_at = now() WHERE key = 'config_version'`);
-      const [{ audit }] = await m.query(`SELECT to_regclass('audit_log') IS NOT NULL AS audit`);
-      if (audit) {
-        await m.query(
-          `INSERT INTO audit_log (actor_role, action, object_type, object_id, before, after) VALUES ('system', 'master_key.rotate', 'master_key', $1, $2, $3)`,
-          [to.keyId, JSON.stringify({ keyId: from.keyId }), JSON.stringify({ keyId: to.keyId, resealed, alreadyNew })],
-        );
+      await settings.bumpConfigVersion();
+      if (await audit.exists()) {
+        await audit.append({
+          actorRole: 'system', action: 'master_key.rotate', objectType: 'master_key', objectId: to.keyId,
+          before: { keyId: from.keyId }, after: { keyId: to.keyId, resealed, alreadyNew },
+        });
       }
       return { resealed, alreadyNew };
     });

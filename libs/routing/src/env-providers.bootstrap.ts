@@ -1,10 +1,8 @@
 import { Inject, Injectable, Logger, OnApplicationBootstrap, Optional } from '@nestjs/common';
 import { APP_CONFIG, AppConfig } from '@gw/config';
-import { DataSource } from 'typeorm';
+import { DatabaseLock, DatabaseRepository } from '@gw/db';
 import { ADAPTERS, EGRESS_POLICY, EgressChecker, ProviderInput, ProviderService, ResolvedProvider, UpstreamClient, egressRefusal } from '@gw/providers';
 import { RouteService } from './route.service';
-
-const BOOTSTRAP_LOCK = 7_346_114;
 
 /**
  * Zero-config providers, as in the seed proxy: OPENAI_API_KEY, OPENROUTER_API_KEY and OLLAMA_BASE_URL
@@ -20,7 +18,7 @@ export class EnvProvidersBootstrap implements OnApplicationBootstrap {
     @Inject(APP_CONFIG) private readonly cfg: AppConfig,
     private readonly providers: ProviderService,
     private readonly routes: RouteService,
-    private readonly dataSource: DataSource,
+    private readonly database: DatabaseRepository,
     @Inject(EGRESS_POLICY) private readonly egress: EgressChecker,
     @Optional() private readonly upstream?: UpstreamClient,
   ) {}
@@ -51,10 +49,7 @@ export class EnvProvidersBootstrap implements OnApplicationBootstrap {
     }
     if (!wanted.length) return;
     // Gateway replicas start together: one registers, the others wait and find it done.
-    const lock = this.dataSource.createQueryRunner();
-    await lock.connect();
-    try {
-      await lock.query('SELECT pg_advisory_lock($1)', [BOOTSTRAP_LOCK]);
+    await this.database.withLock(DatabaseLock.EnvProviders, async () => {
       for (const w of wanted) {
         const p = await this.providers.upsertByName(w.input);
         for (const pattern of w.patterns) {
@@ -63,10 +58,7 @@ export class EnvProvidersBootstrap implements OnApplicationBootstrap {
         }
         this.logger.log(`provider "${p.name}" registered from the environment (${w.patterns.length} default route(s))`);
       }
-    } finally {
-      await lock.query('SELECT pg_advisory_unlock($1)', [BOOTSTRAP_LOCK]).catch(() => undefined);
-      await lock.release();
-    }
+    });
   }
 
   private async ollamaModels(baseUrl: string): Promise<string[]> {

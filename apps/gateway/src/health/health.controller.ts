@@ -1,6 +1,6 @@
 import { Controller, Get, HttpCode, Res } from '@nestjs/common';
+import { DatabaseRepository } from '@gw/db';
 import { KeyCache } from '@gw/tenancy';
-import { DataSource } from 'typeorm';
 import type { Response } from 'express';
 import { DrainService } from './drain.service';
 
@@ -11,7 +11,7 @@ import { DrainService } from './drain.service';
 @Controller()
 export class HealthController {
   constructor(
-    private readonly dataSource: DataSource,
+    private readonly database: DatabaseRepository,
     private readonly drain: DrainService,
     private readonly keys: KeyCache,
   ) {}
@@ -33,7 +33,7 @@ export class HealthController {
       return;
     }
     try {
-      await this.dataSource.query('SELECT 1');
+      await this.database.ping();
       res.status(200).json({ status: 'ready' });
     } catch {
       res.status(503).json({ status: 'unavailable', reason: 'database unreachable' });

@@ -1,8 +1,10 @@
 import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
-import { AuditEntryEntity } from '@gw/db';
 import { Repository } from 'typeorm';
-import type { TenantScope } from './admin-principal';
+import { AuditEntryEntity } from './entities';
+
+/** Whose entries a read sees: one tenant's, or every tenant's (root callers only). */
+export type AuditScope = { tenantId: string } | 'all';
 
 export interface AuditFilter {
   /** Exact action, or a prefix ending in `*` (`key.*`). */
@@ -20,16 +22,26 @@ export interface AuditFilter {
 const TABLE = /^[a-z_]+$/;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-/** Append-only. Reads take their scope first: one tenant's rows, or `'all'` (root callers only). */
+/**
+ * The audit log (`audit_log`). Append-only. Reads take their scope first: one tenant's rows, or `'all'` (root
+ * callers only). Here rather than in libs/auth because the admin API (auth's `AuditService`) is not its only
+ * writer: the master-key rotation (libs/providers) records itself too.
+ */
 @Injectable()
 export class AuditRepository {
   constructor(@InjectRepository(AuditEntryEntity) private readonly repo: Repository<AuditEntryEntity>) {}
+
+  /** Whether the table exists (a tool run against a database not migrated that far writes no entry). */
+  async exists(): Promise<boolean> {
+    const [{ present }]: { present: boolean }[] = await this.repo.query(`SELECT to_regclass('audit_log') IS NOT NULL AS present`);
+    return present;
+  }
 
   async append(entry: Partial<AuditEntryEntity>): Promise<void> {
     await this.repo.insert(entry as Parameters<Repository<AuditEntryEntity>['insert']>[0]);
   }
 
-  list(scope: TenantScope, f: AuditFilter): Promise<AuditEntryEntity[]> {
+  list(scope: AuditScope, f: AuditFilter): Promise<AuditEntryEntity[]> {
     const q = this.repo.createQueryBuilder('a');
     if (scope !== 'all') q.andWhere('a.tenant_id = :tenantId', { tenantId: scope.tenantId });
     if (f.action?.endsWith('*')) q.andWhere('a.action LIKE :action', { action: f.action.slice(0, -1).replace(/[\\%_]/g, '\\$&') + '%' });
@@ -48,7 +60,7 @@ export class AuditRepository {
    * scope sees its own tenant's row (`tenants`) and rows whose `tenant_id` is that tenant, nothing else.
    * `table` comes from controller metadata (code), never from the request; ids that are not UUIDs cannot name a row.
    */
-  async rowOf(scope: TenantScope, table: string, id: string): Promise<Record<string, unknown> | null> {
+  async rowOf(scope: AuditScope, table: string, id: string): Promise<Record<string, unknown> | null> {
     if (!TABLE.test(table) || !UUID.test(id)) return null;
     const rows: { row: Record<string, unknown> }[] = await this.repo.query(`SELECT row_to_json(t) AS row FROM ${table} t WHERE t.id = $1`, [id]);
     const row = rows[0]?.row ?? null;
