@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { eventually } from './stack';
-import { freePort } from './test-database';
+import { copyPgliteTemplate, freePort } from './test-database';
 
 const ROOT = resolve(__dirname, '../..');
 
@@ -95,6 +95,8 @@ export async function spawnGateway(built: string, env: Record<string, string | u
  */
 export async function startPgliteProcess(): Promise<ChildServer & { dataDir: string; dbUrl: string }> {
   const dataDir = mkdtempSync(join(tmpdir(), 'gw-pglite-'));
+  // Starts from the run's migrated template when there is one: an empty directory costs an initdb.
+  copyPgliteTemplate(dataDir);
   const port = await freePort();
   const script = join(ROOT, 'node_modules/@electric-sql/pglite-socket/dist/scripts/server.js');
   const child = spawn(process.execPath, [script, `--db=${join(dataDir, 'pg')}`, `--port=${port}`, '--host=127.0.0.1', '--max-connections=100'], {

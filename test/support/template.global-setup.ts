@@ -27,7 +27,8 @@ async function migrate(url: string): Promise<void> {
 /**
  * Migrates one template per run, which every test file copies (`mediumDatabase()`, `startStack()`) instead of
  * migrating a database of its own: `CREATE DATABASE … TEMPLATE` on TEST_DATABASE_URL, else a PGlite data
- * directory copied with cpSync. Both the medium and e2e projects name this file; the second call finds the first's.
+ * directory copied with cpSync (a fresh PGlite directory costs an initdb). Both the medium and e2e projects name
+ * this file; the second call finds the first's.
  */
 export default async function setup(): Promise<void> {
   if (process.env[TEMPLATE_DB_ENV] || process.env[TEMPLATE_DIR_ENV]) return;
