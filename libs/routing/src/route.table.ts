@@ -19,6 +19,13 @@ export interface ResolvedRoute {
   groups: ResolvedTarget[][];
 }
 
+/** A model name a tenant can call, with the target a request for it tries first. */
+export interface ListedModel {
+  id: string;
+  ownedBy: string;
+  target: ResolvedTarget;
+}
+
 interface CompiledRoute extends ResolvedRoute {
   exact: boolean;
   regex?: RegExp;
@@ -77,16 +84,16 @@ export class RouteTable implements OnApplicationBootstrap, OnApplicationShutdown
    * Each name is resolved as a request would be (tenant over global), and left out when that route has
    * no enabled provider left: listing it would only promise a 503.
    */
-  modelsFor(tenantId: string): Array<{ id: string; ownedBy: string }> {
-    const out = new Map<string, string>();
+  modelsFor(tenantId: string): ListedModel[] {
+    const out = new Map<string, ResolvedTarget>();
     const scopes = [this.tenants.get(tenantId), this.global].filter((s): s is Scope => !!s);
     const names = [...scopes.flatMap((s) => [...s.exact.keys()]), ...this.providers.all().flatMap((p) => p.settings.models ?? [])];
     for (const name of names) {
       if (out.has(name)) continue;
       const first = this.resolve(tenantId, name)?.groups[0]?.[0];
-      if (first) out.set(name, first.provider.name);
+      if (first) out.set(name, first);
     }
-    return [...out].map(([id, ownedBy]) => ({ id, ownedBy }));
+    return [...out].map(([id, target]) => ({ id, ownedBy: target.provider.name, target }));
   }
 
   /** Coalesced (one in flight plus one queued); never rejects: a failure is retried with backoff. */
