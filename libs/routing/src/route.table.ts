@@ -151,12 +151,27 @@ export class RouteTable implements OnApplicationBootstrap, OnApplicationShutdown
 
   private lookup(scope: Scope | undefined, model: string): ResolvedRoute | undefined {
     if (!scope) return undefined;
-    const exact = scope.exact.get(model);
+    const exact = scope.exact.get(model) ?? this.ollamaTagAlias(scope, model);
     if (exact) return exact;
     for (const g of scope.globs) if (g.regex!.test(model)) return g;
     return undefined;
   }
+
+  /**
+   * Ollama resolves `name` and `name:latest` to the same model, so a route for one also serves the other when
+   * all its targets are Ollama: before any glob of the scope (which would send it elsewhere, e.g. `*` → openai).
+   * The upstream gets the name the route lists (Ollama's own name from /api/tags); built once per name (memoised).
+   */
+  private ollamaTagAlias(scope: Scope, model: string): ResolvedRoute | undefined {
+    const other = model.endsWith(OLLAMA_DEFAULT_TAG) ? model.slice(0, -OLLAMA_DEFAULT_TAG.length) : model.includes(':') ? undefined : model + OLLAMA_DEFAULT_TAG;
+    const route = other ? scope.exact.get(other) : undefined;
+    if (!route || !route.groups.length || !route.groups.every((g) => g.every((t) => t.provider.kind === 'ollama'))) return undefined;
+    return { ...route, groups: route.groups.map((g) => g.map((t) => ({ ...t, model: t.model ?? route.pattern }))) };
+  }
 }
+
+/** The tag Ollama assumes for a model name without one. */
+const OLLAMA_DEFAULT_TAG = ':latest';
 
 /** Orders a group's targets for one request: weighted random first pick, the rest as in-group fallbacks. */
 export function orderTargets(route: ResolvedRoute, random: () => number = Math.random): ResolvedTarget[] {
