@@ -6,6 +6,8 @@
  * matches what the pinned binary bundles.
  */
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FakeProvider, Stack, runCodexExec, seedTenant, startStack } from '@gw/testing';
 
@@ -160,6 +162,37 @@ describe.each([
       const patch = tools.find((t) => t.function?.name === 'apply_patch');
       expect(patch.type).toBe('function');
       expect(Object.keys(patch.function.parameters.properties)).toEqual(['input']);
+    }
+  });
+  it('applies a patch the model sends through the freeform tool', async () => {
+    const patch = ['*** Begin Patch', '*** Add File: hello.txt', '+hello from the catalog', '*** End Patch', ''].join('\n');
+    const cwd = mkdtempSync(join(tmpdir(), 'codex-patch-'));
+    fake.reset();
+    // Pass-through: the provider's custom_tool_call reaches Codex as sent. Translated: the model calls the
+    // one-string function and the gateway turns it back into a custom_tool_call.
+    const call = upstreamPath === '/responses' ? { custom: true, arguments: patch } : { arguments: JSON.stringify({ input: patch }) };
+    fake.script({ toolCalls: [{ id: 'call_patch_1', name: 'apply_patch', ...call }] }, { text: 'patched' });
+    const r = await runCodexExec({
+      baseUrl: stack.baseURL,
+      apiKey: tenant.secret,
+      model,
+      prompt: 'Create hello.txt.',
+      cwd,
+      timeoutMs: 90_000,
+      args: ['-c', `model_providers.team.model_catalog_url=${JSON.stringify(`${stack.baseURL}/models`)}`],
+    });
+    if (r.code !== 0) console.error(r.stderr.slice(-4000));
+    expect(r.code).toBe(0);
+    expect(r.stdout.trim()).toBe('patched');
+    expect(readFileSync(join(cwd, 'hello.txt'), 'utf8')).toBe('hello from the catalog\n');
+    const calls = fake.requestsTo(upstreamPath);
+    expect(calls).toHaveLength(2);
+    if (upstreamPath === '/responses') {
+      const output = calls[1].body.input.find((i: any) => i.type === 'custom_tool_call_output' && i.call_id === 'call_patch_1');
+      expect(JSON.stringify(output.output)).toContain('hello.txt');
+    } else {
+      const result = calls[1].body.messages.find((m: any) => m.role === 'tool' && m.tool_call_id === 'call_patch_1');
+      expect(result.content).toContain('hello.txt');
     }
   });
 });
