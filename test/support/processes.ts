@@ -1,5 +1,5 @@
 import { ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { cpSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { eventually } from './stack';
@@ -16,6 +16,8 @@ export function buildGateway(): string {
   const built = mkdtempSync(join(tmpdir(), 'gw-build-'));
   const r = spawnSync(process.execPath, ['node_modules/@swc/cli/bin/swc.js', 'apps', 'libs', '-d', built, '--ignore', '**/*.spec.ts', '-q'], { cwd: ROOT, encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`build failed: ${r.stderr}`);
+  // Data the gateway reads next to its code (as scripts/build.mjs copies it).
+  cpSync(join(ROOT, 'apps/gateway/src/models/codex-models.json'), join(built, 'apps/gateway/src/models/codex-models.json'));
   symlinkSync(join(ROOT, 'node_modules'), join(built, 'node_modules'), 'dir');
   return built;
 }
