@@ -1,4 +1,5 @@
-// `npm test`: typecheck, unit tests, then the medium and end-to-end suites on embedded PGlite and, when
+// `npm test`: typecheck, lint (scripts/lint.mjs: ESLint, Prettier, layering; run alongside the unit tests, its
+// output printed after them; a failure counts as one failed), unit tests, then the medium and end-to-end suites on embedded PGlite and, when
 // TEST_DATABASE_URL is set (CI sets it), again on a real PostgreSQL (and Redis when TEST_REDIS_URL is set).
 // Ends with one line `N passed, N failed` summing every run.
 //
@@ -6,8 +7,8 @@
 // PostgreSQL, Redis and Prometheus, so: TEST_DATABASE_URL and TEST_REDIS_URL must be set, the suites that need
 // Redis or Prometheus fail instead of skipping (REQUIRE_REDIS=1, REQUIRE_PROMETHEUS=1), and the run on
 // PostgreSQL + Redis (which has every dependency) fails on any skipped test.
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { closeSync, mkdtempSync, openSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 
@@ -71,7 +72,26 @@ if (tsc.status !== 0) {
   ok = false;
   failed += 1;
 }
+// Lint takes ~40 s of CPU (type-aware rules): it runs beside the unit tests instead of before them. Its output goes
+// to a file (not a pipe: the spawnSync runs below block this event loop) and is printed once the unit tests end.
+const lintLog = join(out, 'lint.log');
+const lintFd = openSync(lintLog, 'w');
+const lintStarted = Date.now();
+const lint = new Promise((resolve) => {
+  spawn(process.execPath, ['scripts/lint.mjs'], { stdio: ['ignore', lintFd, lintFd] })
+    .on('exit', (code) => resolve(code))
+    .on('error', () => resolve(1));
+});
 run('unit', ['--selectProjects', 'unit'], {}, { noSkips: ci });
+const lintCode = await lint;
+closeSync(lintFd);
+console.log(`\n=== lint (${((Date.now() - lintStarted) / 1000).toFixed(0)} s, alongside unit) ===`);
+console.log(readFileSync(lintLog, 'utf8').trimEnd());
+if (lintCode !== 0) {
+  ok = false;
+  failed += 1;
+  problems.push('lint failed (npm run lint): see its output above');
+}
 const required = ci ? { REQUIRE_PROMETHEUS: '1' } : {};
 // PGlite without Redis: the Redis cases skip here by design (they run in the PostgreSQL + Redis run).
 const pgliteEnv = { TEST_DATABASE_URL: '', TEST_REDIS_URL: '', REQUIRE_REDIS: '', ...required };
