@@ -341,8 +341,8 @@ describe('access control: roles, admin tokens, audit log, IP ranges', () => {
         const r = await chat(k.body.secret);
         return r.status === 200 ? undefined : r;
       }, 3000);
-      expect(refused!.status).toBe(403);
-      expect(((await refused!.json()) as any).error.code).toBe('ip_not_allowed');
+      expect(refused.status).toBe(403);
+      expect(((await refused.json()) as any).error.code).toBe('ip_not_allowed');
     });
 
     it('a known key refused for its source address still gets its ledger row (without a model: its body is never read)', async () => {

@@ -8,7 +8,7 @@ jest.setTimeout(60_000);
 const NOBODY = '00000000-0000-4000-8000-000000000000';
 const uniq = (prefix: string) => `${prefix}-${randomBytes(3).toString('hex')}`;
 
-type ApiResult = { status: number; body: any };
+interface ApiResult { status: number; body: any }
 
 /** Asserts an OpenAI-shaped error: exactly message/type/param/code, with the given status and fields. */
 function expectError(res: ApiResult, status: number, fields: { code?: string | null; param?: string | null; type?: string } = {}): void {
@@ -36,15 +36,26 @@ function parseCsv(text: string): string[][] {
   for (let i = 0; i < text.length; i++) {
     const c = text[i];
     if (quoted) {
-      if (c === '"' && text[i + 1] === '"') (field += '"'), i++;
-      else if (c === '"') quoted = false;
+      if (c === '"' && text[i + 1] === '"') {
+        field += '"';
+        i++;
+      } else if (c === '"') quoted = false;
       else field += c;
     } else if (c === '"') quoted = true;
-    else if (c === ',') row.push(field), (field = '');
-    else if (c === '\n') row.push(field), rows.push(row), (row = []), (field = '');
-    else field += c;
+    else if (c === ',') {
+      row.push(field);
+      field = '';
+    } else if (c === '\n') {
+      row.push(field);
+      rows.push(row);
+      row = [];
+      field = '';
+    } else field += c;
   }
-  if (field !== '' || row.length) row.push(field), rows.push(row);
+  if (field !== '' || row.length) {
+    row.push(field);
+    rows.push(row);
+  }
   return rows;
 }
 
@@ -596,7 +607,7 @@ describe('admin API (root token): CRUD, validation, errors, usage', () => {
       const other = await newTenant();
       const kOther = (await newKey(other)).id;
       // Fixed past rows around UTC midnights, to check day buckets and the from/to bounds exactly.
-      const rows: Array<[string, string, string, string, number, number, number, number, number]> = [
+      const rows: [string, string, string, string, number, number, number, number, number][] = [
         [tenantId, k1, 'm-a', '2025-03-01T10:00:00Z', 200, 100, 10, 5, 0.001],
         [tenantId, k1, 'm-b', '2025-03-01T23:59:59.999Z', 200, 200, 20, 0, 0.002],
         [tenantId, k2, 'm-a', '2025-03-02T00:00:00Z', 429, 0, 0, 0, 0],

@@ -9,7 +9,7 @@ const REDIS = process.env.TEST_REDIS_URL;
 // scripts/test.mjs sets REQUIRE_REDIS=1 for the CI run that has Redis: skipping there would be a silent pass.
 if (!REDIS && process.env.REQUIRE_REDIS === '1') throw new Error('brute-force.e2e-spec: REQUIRE_REDIS=1 but TEST_REDIS_URL is not set');
 if (!REDIS) {
-  // eslint-disable-next-line no-console
+   
   console.warn('brute-force.e2e-spec: TEST_REDIS_URL is not set, so the two-replica shared-block tests are SKIPPED (not passed).');
 }
 const withRedis = REDIS ? describe : describe.skip;
@@ -19,7 +19,7 @@ const LIMIT = 30;
 const measured: Record<string, number> = {};
 
 afterAll(() => {
-  // eslint-disable-next-line no-console
+   
   console.log(`brute-force.e2e-spec measured: ${JSON.stringify(measured)}`);
 });
 

@@ -84,7 +84,7 @@ describe(`budgets can be used, and refusals tell the truth (${process.env.TEST_R
     await stack.flushLedger();
     return stack.sql(`SELECT * FROM usage_records WHERE tenant_id = $1 ORDER BY started_at`, [tenantId]);
   }
-  const usd = (rows: Array<{ cost_usd: string }>) => toUsd(rows.reduce((s, r) => s + toUnits(Number(r.cost_usd)), 0));
+  const usd = (rows: { cost_usd: string }[]) => toUsd(rows.reduce((s, r) => s + toUnits(Number(r.cost_usd)), 0));
 
   it('$0.01 budget, 64 clients at once retrying as SDKs do: at least half of it is used, overshoot within the bound', async () => {
     const BUDGET = 0.01;
@@ -109,7 +109,7 @@ describe(`budgets can be used, and refusals tell the truth (${process.env.TEST_R
 
     const rows = await ledger(tenantId);
     const spent = usd(rows);
-    // eslint-disable-next-line no-console
+     
     if (process.env.BUDGET_REPORT) console.log(`$0.01 burst: ${ok.length} served, ${quota.length} insufficient_quota, spent $${spent.toFixed(6)} (${((spent / BUDGET) * 100).toFixed(1)}%), max attempts ${Math.max(...results.map((r) => r.attempt))}`);
     expect(spent).toBeGreaterThanOrEqual(BUDGET * 0.5);
     // Overshoot bound: a reservation below a request's worst case is only ever a clamped one, a clamp needs

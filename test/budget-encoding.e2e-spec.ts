@@ -159,7 +159,7 @@ describe(`budgets hold whatever the body encoding (${process.env.TEST_REDIS_URL 
       // Each reservation (inflated bytes / 4 ≥ what the fake bills) covers its request, so spend can pass
       // the budget by at most what requests in flight used beyond their reservations: here $0.00.
       const spent = ok.reduce((s, r) => s + (r.body.usage.prompt_tokens * INPUT_PER_M) / 1e6, 0);
-      // eslint-disable-next-line no-console
+       
       if (process.env.BUDGET_REPORT) console.log(`${enc}: ${ok.length}/64 admitted, spent $${spent.toFixed(4)} of $${BUDGET}, overshoot $${Math.max(0, spent - BUDGET).toFixed(4)}`);
       expect(spent).toBeLessThanOrEqual(BUDGET);
       expect(ok.length).toBeGreaterThanOrEqual(1);

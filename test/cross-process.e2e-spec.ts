@@ -25,7 +25,6 @@ class DatabaseRelay {
   private constructor(private readonly server: Server) {}
 
   static async start(target: URL): Promise<{ relay: DatabaseRelay; url: string }> {
-    let relay!: DatabaseRelay;
     const server = createServer((client) => {
       if (relay.down) return void client.destroy();
       const upstream = connect(Number(target.port || 5432), target.hostname);
@@ -39,7 +38,7 @@ class DatabaseRelay {
       client.on('close', () => upstream.destroy());
       upstream.on('close', () => client.destroy());
     });
-    relay = new DatabaseRelay(server);
+    const relay = new DatabaseRelay(server);
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     const url = new URL(target.toString());
     url.hostname = '127.0.0.1';
@@ -164,7 +163,7 @@ describe('a gateway in another process picks up admin changes through the databa
   });
 
   afterAll(async () => {
-    if (child && child.exitCode === null) {
+    if (child?.exitCode === null) {
       const exited = new Promise((r) => child.once('exit', r));
       child.kill('SIGTERM');
       const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);

@@ -64,7 +64,7 @@ describe('deployment files', () => {
       if (r.status !== 0) console.error(r.stdout, r.stderr);
       expect(r.status).toBe(0);
       // The linter really ran on the file (an empty run would also exit 0).
-      const report = JSON.parse(r.stdout || '[]') as Array<{ filePath: string; errorCount: number }>;
+      const report = JSON.parse(r.stdout || '[]') as { filePath: string; errorCount: number }[];
       expect(report.some((f) => f.filePath.endsWith('docker-compose.yml'))).toBe(true);
       expect(report.reduce((n, f) => n + f.errorCount, 0)).toBe(0);
     });

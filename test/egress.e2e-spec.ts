@@ -270,7 +270,7 @@ describe('egress policy: where providers may point', () => {
     });
 
     it('is logged for the operator with the address and the rule', () => {
-      expect(errors.some((m) => /evil: egress to evil\.test:80 denied \(built-in: cloud metadata \(169\.254\.169\.254\)\); no connection made/.test(m))).toBe(true);
+      expect(errors.some((m) => m.includes('evil: egress to evil.test:80 denied (built-in: cloud metadata (169.254.169.254)); no connection made'))).toBe(true);
       expect(errors.some((m) => new RegExp(`trapname: egress to trap\\.test:${trap.port} denied \\(EGRESS_DENY 127\\.0\\.0\\.1:${trap.port}\\)`).test(m))).toBe(true);
     });
 

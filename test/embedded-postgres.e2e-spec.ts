@@ -42,7 +42,7 @@ describe('embedded Postgres: concurrent connections', () => {
           } else if ((i + n) % 3 === 0) {
             await c.query('SELECT $1::text AS v', ['a\u0000b']).then(
               () => wrong.push('a NUL was accepted'),
-              (e: { code?: string }) => { if (e.code !== '22021') wrong.push(`NUL: ${e.code} ${String(e)}`); },
+              (e: { code?: string }) => { if (e.code !== '22021') wrong.push(`NUL: ${e.code} ${(e as Error).message}`); },
             );
           } else {
             // Different parameter counts per connection: a Bind against another's statement would show.

@@ -87,7 +87,7 @@ describe('tenant isolation', () => {
     function candidates(path: string, param: string): string[] {
       if (param === 'tenantId') return [A.tenantId];
       if (param !== 'id') return aIds();
-      if (/^\/admin\/tenants\/\{id\}/.test(path)) return [A.tenantId];
+      if (path.startsWith("/admin/tenants/{id}")) return [A.tenantId];
       if (path.includes('/keys/')) return [A.key.id];
       if (path.includes('/tokens/')) return [A.admin.id, A.viewer.id];
       if (path.startsWith('/admin/routes/')) return [A.routeId];

@@ -11,7 +11,7 @@ const REDIS = process.env.TEST_REDIS_URL;
 // scripts/test.mjs sets REQUIRE_REDIS=1 for the CI run that has Redis: skipping there would be a silent pass.
 if (!REDIS && process.env.REQUIRE_REDIS === '1') throw new Error('lease-crash.e2e-spec: REQUIRE_REDIS=1 but TEST_REDIS_URL is not set');
 if (!REDIS) {
-  // eslint-disable-next-line no-console
+   
   console.warn('lease-crash.e2e-spec: TEST_REDIS_URL is not set, so the two-replica lease tests are SKIPPED (not passed).');
 }
 const withRedis = REDIS ? describe : describe.skip;
@@ -124,7 +124,7 @@ withRedis('a replica killed while holding all of a key\'s concurrency slots', ()
       'replica B to admit again',
     );
     const freedMs = Date.now() - t0;
-    // eslint-disable-next-line no-console
+     
     console.log(`replica B admitted ${freedMs} ms after replica A was killed holding ${CONCURRENCY} slots (lease ${LEASE_MS} ms)`);
     expect(freedMs).toBeLessThan(30_000);
     expect(freedMs).toBeLessThan(LEASE_MS + 5_000);

@@ -135,7 +135,7 @@ describe(`SIGKILL of a gateway under load (${process.env.TEST_DATABASE_URL ? 'Po
       new Set((await stack.sql<{ request_id: string }>('SELECT request_id FROM usage_records WHERE request_id = ANY($1)', [ids])).map((r) => r.request_id));
     const before = await idsIn(ok);
     const lostWithoutJournal = ok.filter((id) => !before.has(id)).length;
-    // eslint-disable-next-line no-console
+     
     console.log(`SIGKILL after ${sent} requests sent, ${okAtKill} answered 200 (${STREAMS} of them streams in flight); ${lostWithoutJournal} of those had no ledger row at the kill`);
     expect(lostWithoutJournal).toBeGreaterThanOrEqual(STREAMS);
 
@@ -145,7 +145,7 @@ describe(`SIGKILL of a gateway under load (${process.env.TEST_DATABASE_URL ? 'Po
     const restartMs = Date.now() - t0;
     const after = await idsIn(ok);
     const missing = ok.filter((id) => !after.has(id));
-    // eslint-disable-next-line no-console
+     
     console.log(`restart + replay took ${restartMs} ms; 200 answers without a row after it: ${missing.length}`);
     expect(missing).toEqual([]);
     expect(gateway.output()).toContain('replayed dead journal');
@@ -177,7 +177,7 @@ describe(`SIGKILL of a gateway under load (${process.env.TEST_DATABASE_URL ? 'Po
       expect(Number(r.cost_usd)).toBeCloseTo((r.input_tokens * 1 + 50 * 2) / 1e6, 8);
     }
     const restarted = rows.filter((r) => r.error_code === 'gateway_restarted').length;
-    // eslint-disable-next-line no-console
+     
     console.log(`${rows.length} ledger rows; ${restarted} billed at their reservation (sent upstream, unfinished at the kill)`);
 
     // The dead process's journal is gone (replayed once); only the new process's own remains.

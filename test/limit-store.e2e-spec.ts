@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { AdmitPlan, LimitStore, MemoryLimitStore, RedisLimitStore, ScopeLimits, Ticket } from '@gw/limits';
+import { AdmitPlan, LimitStore, MemoryLimitStore, RedisLimitStore, ScopeLimits } from '@gw/limits';
 
 jest.setTimeout(30_000);
 
@@ -11,7 +11,7 @@ const REDIS = process.env.TEST_REDIS_URL;
 // scripts/test.mjs sets REQUIRE_REDIS=1 for the CI run that has Redis: skipping there would be a silent pass.
 if (!REDIS && process.env.REQUIRE_REDIS === '1') throw new Error('limit-store.e2e-spec: REQUIRE_REDIS=1 but TEST_REDIS_URL is not set');
 if (!REDIS) {
-  // eslint-disable-next-line no-console
+   
   console.warn('limit-store.e2e-spec: TEST_REDIS_URL is not set, so the Redis store cases are SKIPPED (not passed).');
 }
 
@@ -26,7 +26,7 @@ function plan(tenantId: string, over: Partial<AdmitPlan> = {}): AdmitPlan {
 }
 const noSpend = { tenant: { day: 0, month: 0 }, keys: new Map<string, { day: number; month: number }>() };
 
-const stores: Array<[string, () => LimitStore]> = [['memory', () => new MemoryLimitStore()]];
+const stores: [string, () => LimitStore][] = [['memory', () => new MemoryLimitStore()]];
 if (REDIS) stores.push(['redis', () => new RedisLimitStore(REDIS)]);
 
 describe.each(stores)('%s limit store', (kind, make) => {
@@ -108,7 +108,7 @@ describe.each(stores)('%s limit store', (kind, make) => {
     const t = randomUUID();
     await store.seed(t, '2026-01-10', '2026-01', 60_000, 60_000, noSpend);
     const p = { leaseMs: 200, costUnits: 6, tenant: { ...NONE, dailyUnits: 10, concurrency: 1 } };
-    const orphan = (await store.admit(plan(t, p))).ticket as Ticket; // never finished: its process "crashed"
+    const orphan = (await store.admit(plan(t, p))).ticket!; // never finished: its process "crashed"
     expect((await store.admit(plan(t, p))).status).toBe('refused');
     await new Promise((r) => setTimeout(r, 300));
     const next = await store.admit(plan(t, p));
@@ -123,7 +123,7 @@ describe.each(stores)('%s limit store', (kind, make) => {
     const t = randomUUID();
     await store.seed(t, '2026-01-10', '2026-01', 60_000, 60_000, noSpend);
     const p = { leaseMs: 400, costUnits: 6, tenant: { ...NONE, dailyUnits: 10 }, key: { ...NONE, concurrency: 1 } };
-    const live = (await store.admit(plan(t, p))).ticket as Ticket;
+    const live = (await store.admit(plan(t, p))).ticket!;
     for (let i = 0; i < 4; i++) {
       await new Promise((r) => setTimeout(r, 150));
       await store.renew([live], 400);

@@ -75,7 +75,7 @@ describe(`limits and budgets (${process.env.TEST_REDIS_URL ? 'Redis' : 'in-memor
     await stack.flushLedger();
     return stack.sql(`SELECT * FROM usage_records WHERE tenant_id = $1 ORDER BY started_at`, [tenantId]);
   }
-  const units = (rows: Array<{ cost_usd: string }>) => rows.reduce((s, r) => s + toUnits(Number(r.cost_usd)), 0);
+  const units = (rows: { cost_usd: string }[]) => rows.reduce((s, r) => s + toUnits(Number(r.cost_usd)), 0);
 
   describe('race: 64 concurrent requests on a budget for 10', () => {
     it('admits exactly 10 when the reservation is exact; the ledger, the counters and /spend agree', async () => {
@@ -198,7 +198,7 @@ describe(`limits and budgets (${process.env.TEST_REDIS_URL ? 'Redis' : 'in-memor
       while ((seen.match(/"content":"[^"]/g) ?? []).length < 3) {
         const { value, done } = await reader.read();
         if (done) break;
-        seen += Buffer.from(value!).toString('utf8');
+        seen += Buffer.from(value).toString('utf8');
       }
       ac.abort();
       await reader.cancel().catch(() => undefined);

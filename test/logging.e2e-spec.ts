@@ -124,7 +124,7 @@ describe('structured logs', () => {
   });
 
   it('the admin API logs its requests too, with the caller role', async () => {
-    const r = await fetch(`${info.adminUrl}/admin/tenants`, { headers: { authorization: `Bearer ${'test-admin-token-0123456789abcdef'}` } });
+    const r = await fetch(`${info.adminUrl}/admin/tenants`, { headers: { authorization: `Bearer test-admin-token-0123456789abcdef` } });
     expect(r.status).toBe(200);
     expect(linesFor(r.headers.get('x-request-id'))[0]).toMatchObject({ app: 'admin', method: 'GET', url: '/admin/tenants', status: 200, role: 'root' });
   });

@@ -41,7 +41,7 @@ describe('metrics: GET /metrics moves with the traffic', () => {
       maxRetries: 0,
       // Every request id the gateway hands out, to prove none becomes a label.
       fetch: async (url, init) => {
-        const res = await fetch(url as string, init as RequestInit);
+        const res = await fetch(url, init);
         const id = res.headers.get('x-request-id');
         if (id) requestIds.push(id);
         return res;
@@ -201,7 +201,7 @@ describe('metrics: GET /metrics moves with the traffic', () => {
         return delta(flushed, s, 'gateway_ledger_flush_seconds_count', { result: 'error' }) >= 1 && metricValue(s, 'gateway_ledger_queue_depth') >= 1 ? s : undefined;
       }, 5000, 20);
       expect(failing).toBeDefined();
-      expect(metricValue(failing!, 'gateway_ledger_queue_depth')).toBe(1);
+      expect(metricValue(failing, 'gateway_ledger_queue_depth')).toBe(1);
     } finally {
       await stack.sql('ALTER TABLE usage_records_away RENAME TO usage_records');
       await stack.flushLedger();

@@ -149,7 +149,7 @@ describe('no body is read for a caller who is not a tenant', () => {
    */
   async function refusalRounds(key: () => string, mode: 'flood' | 'slow', label: string, n = 7, rounds = 3) {
     let best = Infinity;
-    let all: Array<RawResult & { serverRead: number }> = [];
+    let all: (RawResult & { serverRead: number })[] = [];
     for (let i = 0; i < rounds && best >= REFUSE_MS; i++) {
       const rs = await refusals(key, mode, n);
       all = all.concat(rs);
@@ -165,7 +165,7 @@ describe('no body is read for a caller who is not a tenant', () => {
   /** Runs `n` raw requests, checks each was refused with `status` and the connection closed, returns the timings. */
   let rounds = 0;
   async function refusals(key: () => string, mode: 'flood' | 'slow', n: number, status = 401) {
-    const results: Array<RawResult & { serverRead: number }> = [];
+    const results: (RawResult & { serverRead: number })[] = [];
     // Each round from an address of its own: these refusals count as failed authentications (30 a minute
     // block an address), and must block neither each other nor the other tests' clients (127.0.0.1).
     const from = `127.0.2.${++rounds}`;
@@ -341,7 +341,7 @@ describe('no body is read for a caller who is not a tenant', () => {
       { stdio: ['ignore', 'pipe', 'inherit'] },
     );
     let refusedByFlood = 0;
-    flood.stdout!.on('data', (d: Buffer) => (refusedByFlood = Number(d.toString().trim().split('\n').pop())));
+    flood.stdout.on('data', (d: Buffer) => (refusedByFlood = Number(d.toString().trim().split('\n').pop())));
     try {
       await eventually(() => refusedByFlood > 20, 10_000, 50, 'the flood to be under way');
       // The gateway runs in this process: its event loop is what a parsed 49 MB body would block (270–480 ms each).

@@ -22,7 +22,7 @@ const ROOT = join(__dirname, '..');
 
 interface BundledModel {
   slug: string;
-  service_tiers?: Array<{ id: string }>;
+  service_tiers?: { id: string }[];
 }
 
 /** The models the pinned binary bundles. Offline: `--bundled` skips the refresh; HOME is a throw-away dir. */

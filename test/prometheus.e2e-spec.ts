@@ -251,7 +251,7 @@ function substitute(expr: string): string {
   }
 
   afterAll(async () => {
-    if (prom && prom.exitCode === null) {
+    if (prom?.exitCode === null) {
       const exited = new Promise((r) => prom!.once('exit', r));
       prom.kill('SIGTERM');
       const t = setTimeout(() => prom!.kill('SIGKILL'), 5000);

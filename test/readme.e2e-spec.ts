@@ -61,7 +61,7 @@ describe('README walkthrough', () => {
   });
 
   afterAll(async () => {
-    if (app && app.exitCode === null) {
+    if (app?.exitCode === null) {
       const exited = new Promise((r) => app.once('exit', r));
       app.kill('SIGTERM');
       await exited;

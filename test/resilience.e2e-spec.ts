@@ -73,7 +73,7 @@ async function blackhole(): Promise<{ port: number; close(): void }> {
     ['-e', "const s=require('net').createServer();s.listen({port:0,host:'127.0.0.1',backlog:1},()=>process.stdout.write(s.address().port+'\\n'))"],
     { stdio: ['ignore', 'pipe', 'inherit'] },
   );
-  const port = await new Promise<number>((r) => child.stdout!.once('data', (d) => r(Number(String(d).trim()))));
+  const port = await new Promise<number>((r) => child.stdout.once('data', (d) => r(Number(String(d).trim()))));
   process.kill(child.pid!, 'SIGSTOP');
   // Linux queues backlog + 1 completed handshakes; fill them so the gateway's SYN goes unanswered.
   const fillers = await Promise.all(
@@ -140,7 +140,7 @@ describe('resilience: retries, fallback, timeouts, circuit breaker, disconnects,
   let tenant: Awaited<ReturnType<typeof seedTenant>>;
   let client: OpenAI;
   const providers: Record<string, string> = {};
-  const cleanups: Array<() => unknown> = [];
+  const cleanups: (() => unknown)[] = [];
   let relay: Awaited<ReturnType<typeof countingRelay>>;
 
   async function provider(name: string, kind: 'openai' | 'openrouter', baseUrl: string): Promise<string> {

@@ -123,7 +123,7 @@ describe('robustness: malformed requests and odd upstreams never 500', () => {
 
   // ───────────────────────────── malformed requests ─────────────────────────────
 
-  const chatCases: Array<[string, unknown, number, string | null]> = [
+  const chatCases: [string, unknown, number, string | null][] = [
     ['a JSON array', '[1,2]', 400, null],
     ['a JSON string', '"x"', 400, null],
     ['no model', { messages: user }, 400, 'model'],
@@ -151,7 +151,7 @@ describe('robustness: malformed requests and odd upstreams never 500', () => {
     expect(openai.received).toHaveLength(0);
   });
 
-  const responsesCases: Array<[string, Json, string | null]> = [
+  const responsesCases: [string, Json, string | null][] = [
     ['input missing', {}, 'input'],
     ['input a number', { input: 42 }, 'input'],
     ['input [null]', { input: [null] }, 'input[0]'],
@@ -192,7 +192,7 @@ describe('robustness: malformed requests and odd upstreams never 500', () => {
     });
   });
 
-  const embeddingCases: Array<[string, unknown, string | null]> = [
+  const embeddingCases: [string, unknown, string | null][] = [
     ['input missing', { model: 'text-embedding-3-small' }, 'input'],
     ['input []', { model: 'text-embedding-3-small', input: [] }, 'input'],
     ['model an object', { model: {}, input: 'x' }, 'model'],
@@ -243,7 +243,7 @@ describe('robustness: malformed requests and odd upstreams never 500', () => {
     ['a usage filter with NUL', 'GET', '/admin/usage?model=%00', undefined],
     ['a usage filter with control characters', 'GET', '/admin/usage?model=%01%1b%7f', undefined],
     ['a tenant name with NUL', 'POST', '/admin/tenants', { name: 'x\u0000y' }],
-  ] as Array<[string, string, string, unknown]>)('admin: %s is a 4xx, never a 500', (_label, method, path, body) => {
+  ] as [string, string, string, unknown][])('admin: %s is a 4xx, never a 500', (_label, method, path, body) => {
     it('answers OpenAI-shaped', async () => {
       const r = await stack.api(method, path, body);
       expect(r.status).toBeGreaterThanOrEqual(200);
@@ -266,7 +266,7 @@ describe('robustness: malformed requests and odd upstreams never 500', () => {
       ['/responses', 'tools[0].parameters (translated)', (v: unknown) => ({ model: 'gpt-oss:20b', input: 'hi', tools: [{ type: 'function', name: 'f', parameters: v }] })],
       ['/responses', 'input[0].content[0].text (translated)', (v: unknown) => ({ model: 'gpt-oss:20b', input: [{ role: 'user', content: [{ type: 'input_text', text: v }] }] })],
       ['/embeddings', 'input', (v: unknown) => ({ model: 'text-embedding-3-small', input: v })],
-    ] as Array<[string, string, (v: unknown) => unknown]>)('in %s %s is never a 500', async (path, _field, body) => {
+    ] as [string, string, (v: unknown) => unknown][])('in %s %s is never a 500', async (path, _field, body) => {
       expectNot500(await call(path, stringifyHostile(body(value))));
     });
 
@@ -277,7 +277,7 @@ describe('robustness: malformed requests and odd upstreams never 500', () => {
       ['PATCH', '/admin/providers/:raw', 'settings.responsesApi', (v: unknown) => ({ settings: { responsesApi: v } })],
       // A query carries bytes: a string's UTF-8 (a lone surrogate as U+FFFD), anything else as its text.
       ['GET', '/admin/usage?model=', 'model', (v: unknown) => [...Buffer.from(typeof v === 'string' ? v.slice(0, 2000) : String(v))].map((b) => `%${b.toString(16).padStart(2, '0')}`).join('')],
-    ] as Array<[string, string, string, (v: unknown) => unknown]>)('admin %s %s with %s is never a 500', async (method, path, _field, body) => {
+    ] as [string, string, string, (v: unknown) => unknown][])('admin %s %s with %s is never a 500', async (method, path, _field, body) => {
       const url = path.replace(':raw', ids.raw);
       const r = method === 'GET'
         ? await stack.api(method, url + (body(value) as string))
@@ -335,7 +335,7 @@ describe('robustness: malformed requests and odd upstreams never 500', () => {
 
   // ───────────────────────────── odd upstream answers ─────────────────────────────
 
-  const oddBodies: Array<[string, unknown]> = [['null', null], ['[]', []], ['"x"', 'x']];
+  const oddBodies: [string, unknown][] = [['null', null], ['[]', []], ['"x"', 'x']];
   describe.each(oddBodies)('an upstream answering 200 with %s', (_label, body) => {
     it.each([
       ['/chat/completions', { model: 'gpt-4o-mini', messages: user }, () => openai],

@@ -22,7 +22,7 @@ const TRUSTED = '127.0.0.79';
 
 const measured: Record<string, number | string> = {};
 afterAll(() => {
-  // eslint-disable-next-line no-console
+   
   console.log(`slow-clients.e2e-spec measured: ${JSON.stringify(measured)}`);
 });
 
@@ -306,13 +306,13 @@ describe('slow clients are bounded', () => {
     const quietBefore = await normalRun(300, 4);
 
     // 2,000 slow connections from 16 addresses (125 each, under the default cap of 256).
-    const kinds: Array<{ port: number; head: string; body: boolean; n: number }> = [
+    const kinds: { port: number; head: string; body: boolean; n: number }[] = [
       { port: gwPort, head: chatHead(100_000), body: true, n: 900 },
       { port: gwPort, head: 'POST /v1/chat/completions HTTP/1.1\r\nHost: gw\r\nX-Slow: ', body: false, n: 900 },
       { port: adminPort, head: `POST /admin/tenants HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer ${TEST_ADMIN_TOKEN}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n`, body: true, n: 100 },
       { port: adminPort, head: 'GET /admin/tenants HTTP/1.1\r\nHost: gw\r\nX-Slow: ', body: false, n: 100 },
     ];
-    const slow: Array<Conn & { body: boolean }> = [];
+    const slow: (Conn & { body: boolean })[] = [];
     const plan = kinds.flatMap((k) => Array.from({ length: k.n }, () => k));
     const tOpen = performance.now();
     // In batches with a breath between them: client and servers share one event loop here, and a burst of
@@ -373,7 +373,7 @@ describe('slow clients are bounded', () => {
       quietAfterP99Ms: +pct(quietAfter, 0.99).toFixed(2),
     });
     // 2× the quiet p99, plus 10 ms for scheduling noise on two shared cores.
-    expect(pct(loaded!, 0.99)).toBeLessThanOrEqual(2 * pct(quiet, 0.99) + 10);
+    expect(pct(loaded, 0.99)).toBeLessThanOrEqual(2 * pct(quiet, 0.99) + 10);
 
     const held = slow.map(heldMs).sort((a, b) => a - b);
     measured.slowHeldMinMs = Math.round(held[0]);

@@ -60,8 +60,8 @@ function launch(env: Record<string, string>): Proc {
     stderr: '',
     exited: new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal }))),
   };
-  child.stdout!.on('data', (b: Buffer) => (proc.stdout += b.toString()));
-  child.stderr!.on('data', (b: Buffer) => (proc.stderr += b.toString()));
+  child.stdout.on('data', (b: Buffer) => (proc.stdout += b.toString()));
+  child.stderr.on('data', (b: Buffer) => (proc.stderr += b.toString()));
   running.add(proc);
   void proc.exited.then(() => running.delete(proc));
   return proc;

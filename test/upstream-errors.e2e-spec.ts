@@ -17,7 +17,7 @@ const REDIS = process.env.TEST_REDIS_URL;
 // scripts/test.mjs sets REQUIRE_REDIS=1 for the CI run that has Redis: skipping there would be a silent pass.
 if (!REDIS && process.env.REQUIRE_REDIS === '1') throw new Error('upstream-errors.e2e-spec: REQUIRE_REDIS=1 but TEST_REDIS_URL is not set');
 if (!REDIS) {
-  // eslint-disable-next-line no-console
+   
   console.warn('upstream-errors.e2e-spec: TEST_REDIS_URL is not set, so the shared-backoff replica test is SKIPPED (not passed).');
 }
 const withRedis = REDIS ? it : it.skip;

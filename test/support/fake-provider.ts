@@ -599,7 +599,7 @@ export class FakeProvider {
       custom: tc.custom === true,
     }));
     const text =
-      reply?.text !== undefined ? reply.text : toolCalls.length > 0 ? null : defaultReplyText(this.flavor, model);
+      reply?.text ?? (toolCalls.length > 0 ? null : defaultReplyText(this.flavor, model));
     const textPieces = text === null ? [] : splitIntoChunks(text, n);
     const u = reply?.usage ?? {};
     const inputTokens = u.input ?? estimateTokens(promptBasis);

@@ -19,7 +19,7 @@ export const deepArrayText = (depth = DEEP): string => '['.repeat(depth) + ']'.r
 export const deepObjectText = (depth = DEEP): string => '{"a":'.repeat(depth) + '1' + '}'.repeat(depth);
 
 /** What a single field is replaced by. Strings first (the most frequent finders), then types, numbers, nesting. */
-export const HOSTILE_VALUES: ReadonlyArray<readonly [string, unknown]> = [
+export const HOSTILE_VALUES: readonly (readonly [string, unknown])[] = [
   ['NUL', 'a\u0000b'],
   ['only NUL', '\u0000'],
   ['control characters', 'x\u0001\u001b\u007fy'],
@@ -50,7 +50,7 @@ export const HOSTILE_VALUES: ReadonlyArray<readonly [string, unknown]> = [
 ];
 
 /** The values that found something at least once, for the sweeps that repeat a covered path (a second role, a stream). */
-export const HOSTILE_CORE: ReadonlyArray<readonly [string, unknown]> = HOSTILE_VALUES.filter(([label]) =>
+export const HOSTILE_CORE: readonly (readonly [string, unknown])[] = HOSTILE_VALUES.filter(([label]) =>
   ['NUL', 'control characters', 'line separator', 'lone high surrogate', 'overlong string (100 kB)', 'path traversal', 'empty string', 'a number', 'null', 'an empty array', 'an empty object', '1e308', '2**63', '2**31', 'deep array'].includes(label),
 );
 
@@ -59,13 +59,13 @@ export function stringifyHostile(value: unknown): string {
   return JSON.stringify(value).replace(/"\\u0000raw:(\d+)"/g, (_m, i: string) => RAW_TEXTS[Number(i)]);
 }
 
-type Path = Array<string | number>;
+type Path = (string | number)[];
 
 /** Paths of every field of `example` (objects and array elements, to `maxDepth`), the containers included. */
 export function fieldPaths(example: unknown, maxDepth = 3, prefix: Path = []): Path[] {
   if (prefix.length >= maxDepth || example === null || typeof example !== 'object') return [];
   const out: Path[] = [];
-  const entries: Array<[string | number, unknown]> = Array.isArray(example) ? example.slice(0, 1).map((v, i) => [i, v]) : Object.entries(example);
+  const entries: [string | number, unknown][] = Array.isArray(example) ? example.slice(0, 1).map((v, i) => [i, v]) : Object.entries(example);
   for (const [k, v] of entries) {
     out.push([...prefix, k]);
     out.push(...fieldPaths(v, maxDepth, [...prefix, k]));
@@ -84,7 +84,7 @@ export function withField(example: unknown, path: Path, value: unknown): unknown
 export const pathLabel = (path: Path): string => path.map((k, i) => (typeof k === 'number' ? `[${k}]` : i ? `.${k}` : k)).join('');
 
 /** Whole bodies that are wrong as a whole: not JSON, not an object, nested too deep, duplicate keys. */
-export function hostileBodies(example: Record<string, unknown>): Array<[string, string | Buffer]> {
+export function hostileBodies(example: Record<string, unknown>): [string, string | Buffer][] {
   const first = Object.keys(example)[0];
   const valid = JSON.stringify(example);
   return [
@@ -110,7 +110,7 @@ export function hostileBodies(example: Record<string, unknown>): Array<[string, 
  * One HTTP/1.1 request written by hand on a socket, for header values that fetch and http.request refuse to
  * send (control characters, NUL, bytes above 0x7f). Answers the status code (0 when the server closed silently).
  */
-export function rawRequest(url: string, method: string, headers: Array<[string, string]>, body = ''): Promise<{ status: number; text: string }> {
+export function rawRequest(url: string, method: string, headers: [string, string][], body = ''): Promise<{ status: number; text: string }> {
   // The path as written: URL() would resolve `..` segments (as fetch does) before they reach the server.
   const [, origin, rawPath] = /^(https?:\/\/[^/]+)(.*)$/.exec(url) ?? [];
   const u = new URL(origin);
@@ -135,7 +135,7 @@ export function rawRequest(url: string, method: string, headers: Array<[string, 
 }
 
 /** Runs `tasks` with at most `n` at once (in order of start), answering their results in order. */
-export async function pooled<T>(n: number, tasks: Array<() => Promise<T>>): Promise<T[]> {
+export async function pooled<T>(n: number, tasks: (() => Promise<T>)[]): Promise<T[]> {
   const out: T[] = new Array(tasks.length);
   let next = 0;
   await Promise.all(

@@ -3,8 +3,8 @@ import type { AddressInfo } from 'node:net';
 
 /** A scripted upstream speaking raw HTTP: each POST takes the next responder off the queue. */
 export async function rawUpstream() {
-  const queue: Array<(res: http.ServerResponse) => void> = [];
-  const received: Array<{ path: string; body: any }> = [];
+  const queue: ((res: http.ServerResponse) => void)[] = [];
+  const received: { path: string; body: any }[] = [];
   const server = http.createServer((req, res) => {
     const parts: Buffer[] = [];
     req.on('data', (c: Buffer) => parts.push(c));

@@ -41,6 +41,7 @@ function dropUndefined<T>(value: T): T {
   else if (value && typeof value === 'object') {
     const o = value as Record<string, unknown>;
     for (const k of Object.keys(o)) {
+      // eslint-disable-next-line @typescript-eslint/no-dynamic-delete -- drops undefined fields of a parsed body in place
       if (o[k] === undefined) delete o[k];
       else dropUndefined(o[k]);
     }
@@ -50,7 +51,7 @@ function dropUndefined<T>(value: T): T {
 
 class AdminValidationPipe extends ValidationPipe {
   override async transform(value: unknown, metadata: ArgumentMetadata): Promise<unknown> {
-    const out = dropUndefined(await super.transform(value, metadata));
+    const out = dropUndefined((await super.transform(value, metadata)) as unknown);
     if (metadata.type === 'body' || metadata.type === 'query') {
       const param = nullWhereNotNullable(out);
       if (param) throw Errors.badRequest(`${param}: must not be null`, param);
@@ -96,8 +97,8 @@ async function main(): Promise<void> {
 }
 
 if (require.main === module) {
-  main().catch((e: Error) => {
-    process.stderr.write(`${e.message}\n`);
+  main().catch((e: unknown) => {
+    process.stderr.write(`${(e as Error).message}\n`);
     process.exit(1);
   });
 }

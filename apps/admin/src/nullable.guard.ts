@@ -15,7 +15,7 @@ export function nullWhereNotNullable(value: unknown, path = ''): string | null {
     return null;
   }
   if (!value || typeof value !== 'object') return null;
-  const proto = Object.getPrototypeOf(value);
+  const proto = Object.getPrototypeOf(value) as object | null;
   // Only DTO instances are checked: free-form objects (headers, providerPreferences) may hold anything.
   if (!proto || proto === Object.prototype) return null;
   for (const [k, v] of Object.entries(value)) {

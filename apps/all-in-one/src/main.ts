@@ -25,7 +25,7 @@ async function main(): Promise<void> {
   log.log(`database: ${cfg.databaseUrl ? 'DATABASE_URL' : `embedded PGlite in ${cfg.dataDir}/pg`}   limits: ${cfg.redisUrl ? 'Redis' : 'in-process memory'}`);
 }
 
-main().catch((e: Error) => {
-  process.stderr.write(e instanceof ConfigError ? `${e.message}\n` : `${e.stack ?? e.message}\n`);
+main().catch((e: unknown) => {
+  process.stderr.write(e instanceof ConfigError ? `${e.message}\n` : `${(e as Error).stack ?? (e as Error).message}\n`);
   process.exit(1);
 });

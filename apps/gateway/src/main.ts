@@ -49,8 +49,8 @@ async function main(): Promise<void> {
 }
 
 if (require.main === module) {
-  main().catch((e: Error) => {
-    process.stderr.write(`${e.message}\n`);
+  main().catch((e: unknown) => {
+    process.stderr.write(`${(e as Error).message}\n`);
     process.exit(1);
   });
 }

@@ -79,7 +79,7 @@ export class AdminTokenService implements OnApplicationBootstrap {
     if (!t || t.revokedAt) return { ok: false, reason: 'unknown' };
     if (t.expiresAt && t.expiresAt.getTime() <= Date.now()) return { ok: false, reason: 'expired' };
     if (!t.lastUsedAt || Date.now() - t.lastUsedAt.getTime() > TOUCH_EVERY_MS) {
-      this.tokens.touch(t.id).catch((e: Error) => this.logger.warn(`last_used_at update failed: ${e.message}`));
+      this.tokens.touch(t.id).catch((e: unknown) => this.logger.warn(`last_used_at update failed: ${(e as Error).message}`));
     }
     return { ok: true, principal: { role: t.role, tenantId: t.tenantId, tokenId: t.id, prefix: t.prefix } };
   }

@@ -14,7 +14,7 @@ const CREDENTIAL_HEADER = /authorization|cookie|token|secret|passw|credential|ke
  * replaced. The log must never become the place a dump reveals credentials.
  */
 export function redactForAudit<T>(value: T): T {
-  if (Array.isArray(value)) return value.map((v) => redactForAudit(v)) as T;
+  if (Array.isArray(value)) return (value as unknown[]).map((v) => redactForAudit(v)) as T;
   if (value === null || typeof value !== 'object' || value instanceof Date) return value;
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(value as Record<string, unknown>)) {

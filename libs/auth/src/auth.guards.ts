@@ -9,9 +9,9 @@ import { bearerToken } from './header-bearer.strategy';
 
 /** Passport reports "no credentials" as a bare failure; turn it into the OpenAI-shaped 401. */
 function failure(err: unknown, user: unknown, ctx: ExecutionContext) {
-  if (err) throw err;
+  if (err) throw err as Error;
   if (!user) {
-    const auth = ctx.switchToHttp().getRequest().headers?.authorization as string | undefined;
+    const auth = ctx.switchToHttp().getRequest<{ headers?: { authorization?: string } }>().headers?.authorization;
     throw auth ? Errors.invalidKey() : Errors.missingKey();
   }
   return user;
@@ -119,6 +119,7 @@ export class AdminGuard extends AuthGuard('admin') {
  */
 @Injectable()
 export class GatewayAdminGuard extends AdminGuard {
+  // eslint-disable-next-line @typescript-eslint/no-useless-constructor -- Nest injects by these parameter types, not the parent's
   constructor(failures: GatewayAuthFailureLimiter, tokens: AdminTokenService) {
     super(failures, tokens);
   }

@@ -28,8 +28,8 @@ export class HeaderBearerStrategy extends Strategy {
     // No credential, or not a Bearer one: the guard turns this into 401 missing_api_key / invalid_api_key.
     if (!token) return this.fail(401);
     this.verify(req, token, (err, user) => {
-      if (err) this.error(err as Error);
-      else if (user) this.success(user as Express.User);
+      if (err) this.error(err);
+      else if (user) this.success(user);
       else this.fail(401);
     });
   }

@@ -48,7 +48,7 @@ const RELEASE = new RedisScript(RELEASE_LUA);
 interface RedisTicket extends AttemptTicket {
   redis: true;
 }
-const isRedisTicket = (t: AttemptTicket): t is RedisTicket => (t as RedisTicket).redis === true;
+const isRedisTicket = (t: AttemptTicket): t is RedisTicket => (t as RedisTicket).redis;
 
 /**
  * The block table in Redis (REDIS_URL): counters and blocks shared by every replica, each step one atomic
@@ -100,7 +100,7 @@ export class RedisAuthBlockTable implements AuthBlockTable {
     this.subscriber = sub;
     const subscribed = new Promise<void>((resolve) => {
       sub.on('ready', () => {
-        sub.subscribe(this.channel).then(() => resolve(), (e: Error) => this.degraded(e));
+        sub.subscribe(this.channel).then(() => resolve(), (e: unknown) => this.degraded(e));
       });
     });
     // Never holds up start-up for long: with Redis away, the subscription follows once it connects.
@@ -155,7 +155,7 @@ export class RedisAuthBlockTable implements AuthBlockTable {
     if (!isRedisTicket(ticket)) return this.local.release(ticket);
     this.stats.release++;
     // Fire and forget: a lost release only over-counts until the window ends.
-    RELEASE.run(this.redis, [this.keys(ticket.bucket)[0]], []).catch((e) => this.degraded(e));
+    RELEASE.run(this.redis, [this.keys(ticket.bucket)[0]], []).catch((e: unknown) => this.degraded(e));
   }
 
   async close(): Promise<void> {

@@ -5,7 +5,7 @@ import { BodyRateGuard } from './body-rate.guard';
 function fakeRequest(headers: Record<string, string> = { 'content-length': '1000000' }) {
   const socket: { bytesRead: number; destroyed: boolean; destroy: jest.Mock } = { bytesRead: 500, destroyed: false, destroy: jest.fn() };
   socket.destroy.mockImplementation(() => (socket.destroyed = true));
-  const listeners: Record<string, Array<(this: unknown) => void>> = {};
+  const listeners: Record<string, ((this: unknown) => void)[]> = {};
   const req = {
     complete: false,
     readableFlowing: true as boolean | null,

@@ -12,7 +12,7 @@ import { BlockList, isIP } from 'node:net';
  */
 export class TrustedProxies {
   /** IPv4 ranges as [network, mask] (unsigned 32-bit): checked in JS, a few ns, on every request behind a proxy. */
-  private readonly v4: Array<[number, number]> = [];
+  private readonly v4: [number, number][] = [];
   private readonly v6 = new BlockList();
   private hasV6 = false;
   readonly size: number;
@@ -95,7 +95,7 @@ export function resolveClientAddress(peer: string | undefined, xff: string | str
 }
 
 const CLIENT_ADDRESS = Symbol('gw.clientAddress');
-type Stamped = { [CLIENT_ADDRESS]?: string; socket?: { remoteAddress?: string }; headers?: Record<string, string | string[] | undefined> };
+interface Stamped { [CLIENT_ADDRESS]?: string; socket?: { remoteAddress?: string }; headers?: Record<string, string | string[] | undefined> }
 
 const NO_PROXIES = new TrustedProxies();
 

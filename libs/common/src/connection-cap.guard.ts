@@ -65,6 +65,7 @@ export class ConnectionCap {
       return;
     }
     server.removeListener('connection', http);
+    // eslint-disable-next-line @typescript-eslint/no-this-alias -- the listener needs its own `this` (the server) for Node's handler
     const cap = this;
     server.on('connection', function (this: Server, socket: Socket) {
       if (cap.admit(socket)) http.call(this, socket);

@@ -3,7 +3,7 @@ import { Logger } from '@nestjs/common';
 import { installGracefulShutdown } from './http-app.setup';
 
 describe('installGracefulShutdown', () => {
-  let handlers: Record<string, Array<() => void>>;
+  let handlers: Record<string, (() => void)[]>;
   let exit: jest.SpyInstance;
   let clock: number;
 

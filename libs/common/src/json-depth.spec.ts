@@ -15,7 +15,7 @@ describe('jsonNestingExceeds', () => {
     expect(jsonNestingExceeds(Buffer.from(JSON.stringify(['"[[[', ['\\']])), 2)).toBe(false);
     // A string that ends in an escaped backslash ends there: the brackets after it count.
     expect(jsonNestingExceeds(Buffer.from(JSON.stringify(['x\\', [[[1]]]])), 3)).toBe(true);
-    expect(jsonNestingExceeds(Buffer.from(JSON.stringify(['x\\\"', [[[1]]]])), 3)).toBe(true);
+    expect(jsonNestingExceeds(Buffer.from(JSON.stringify(['x\\"', [[[1]]]])), 3)).toBe(true);
     expect(jsonNestingExceeds(Buffer.from(JSON.stringify(['x\\', [[1]]])), 3)).toBe(false);
   });
 

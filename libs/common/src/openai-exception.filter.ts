@@ -63,7 +63,8 @@ function fromDatabase(e: { code?: unknown; detail?: unknown; message?: unknown; 
     const field = conflictingField(detail);
     return Errors.conflict(`This conflicts with an existing object${field ? `: ${field} is already taken` : ''}.`, field);
   }
-  if (/is still referenced/.test(detail ?? '') || /update or delete on table/.test(String(e.message ?? ''))) {
+  // eslint-disable-next-line @typescript-eslint/no-base-to-string -- a driver error's message, whatever its type
+  if ((detail ?? '').includes('is still referenced') || String(e.message ?? '').includes('update or delete on table')) {
     return Errors.conflict('This object is still referred to by others; remove those first.');
   }
   return Errors.badRequest('This refers to an object that does not exist (any more).', null, 'invalid_reference');
@@ -71,7 +72,7 @@ function fromDatabase(e: { code?: unknown; detail?: unknown; message?: unknown; 
 
 export function toOpenAIError(exception: unknown): OpenAIError {
   if (exception instanceof OpenAIError) return exception;
-  const db = exception && typeof exception === 'object' ? fromDatabase(exception as Parameters<typeof fromDatabase>[0]) : undefined;
+  const db = exception && typeof exception === 'object' ? fromDatabase(exception) : undefined;
   if (db) return db;
   const e = exception as { type?: string; status?: number; statusCode?: number; limit?: number; message?: string };
   // body-parser errors carry a `type`

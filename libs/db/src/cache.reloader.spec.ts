@@ -68,7 +68,7 @@ describe('CacheReloader', () => {
   });
 
   it('coalesces: one load in flight plus one queued; the returned promise covers the queued one; generation counts loads', async () => {
-    const releases: Array<() => void> = [];
+    const releases: (() => void)[] = [];
     let calls = 0;
     const r = new CacheReloader('Test', () => {
       calls++;

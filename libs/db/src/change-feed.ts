@@ -92,10 +92,10 @@ export class ChangeFeed implements OnModuleInit, BeforeApplicationShutdown, OnAp
 
   /** Tells every listener; the promise settles when their reloads have (a listener's failure is its own). */
   private emit(): Promise<unknown> {
-    const pending: Array<void | Promise<void>> = [];
+    const pending: Promise<void>[] = [];
     for (const l of this.listeners) {
       try {
-        pending.push(l());
+        pending.push(Promise.resolve(l()));
       } catch (e) {
         this.logger.error(`listener failed: ${(e as Error).message}`);
       }

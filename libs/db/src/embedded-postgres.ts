@@ -108,7 +108,7 @@ export function keepExtendedQueriesWhole(server: { queryQueue?: unknown }, db: {
         } else item = q.queue.shift()!;
         let bytes = 0;
         try {
-          await db.runExclusive(() => db.execProtocolRawStream(item!.message, { onRawData: (d) => { bytes += d.length; item!.onData(d); } }));
+          await db.runExclusive(() => db.execProtocolRawStream(item.message, { onRawData: (d) => { bytes += d.length; item.onData(d); } }));
         } catch (e) {
           // (pglite-socket stopped its loop here with `processing` still set: every later query hung.)
           midQuery = false;

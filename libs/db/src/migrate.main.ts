@@ -28,8 +28,8 @@ export async function migrate(log = new Logger('Migrate')): Promise<string[]> {
 if (require.main === module) {
   migrate().then(
     () => process.exit(0),
-    (e: Error) => {
-      process.stderr.write(`migration failed: ${e.message}\n`);
+    (e: unknown) => {
+      process.stderr.write(`migration failed: ${(e as Error).message}\n`);
       process.exit(1);
     },
   );

@@ -15,7 +15,7 @@ export interface BudgetDecision {
  *   3. otherwise admitted, reserving min(cost, L - S - R) over all budgets: less than `cost` only where
  *      nothing is in flight, and never less than `minCost` (rule 1); the caller clamps the output to it.
  */
-export function decideBudgets(limits: ReadonlyArray<number | null>, counters: ReadonlyArray<BudgetCounter>, cost: number, minCost: number): BudgetDecision {
+export function decideBudgets(limits: readonly (number | null)[], counters: readonly BudgetCounter[], cost: number, minCost: number): BudgetDecision {
   for (let i = 0; i < limits.length; i++) {
     const l = limits[i];
     if (l !== null && (counters[i].spentUnits >= l || counters[i].spentUnits + minCost > l)) return { refused: i, grant: 0 };

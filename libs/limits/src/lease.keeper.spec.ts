@@ -8,7 +8,7 @@ const ticket = (requestId: string): Ticket => ({
 
 describe('LeaseKeeper', () => {
   it('renews every held ticket in one call per beat, and no longer those that ended', async () => {
-    const calls: Array<{ ids: string[]; leaseMs: number }> = [];
+    const calls: { ids: string[]; leaseMs: number }[] = [];
     const keeper = new LeaseKeeper({ renew: async (ts, leaseMs) => void calls.push({ ids: ts.map((t) => t.requestId), leaseMs }) }, 20_000);
     await keeper.renewNow();
     expect(calls).toEqual([]); // nothing held: no call at all

@@ -89,7 +89,7 @@ export function refusalError(r: Refusal, c: RefusalContext): OpenAIError {
         429,
         `You exceeded your current quota: the ${r.period} budget of ${who} is ${formatUsd(limit)} per ${unit}, ` +
           `${formatUsd(r.spentUnits)} is spent${inFlight}, and this request may cost up to ${formatUsd(c.costUnits)}. ` +
-          `${r.spentUnits < limit ? `What is left is less than this request's useful minimum (${formatUsd(c.minCostUnits)}). ` : ''}` +
+          (r.spentUnits < limit ? `What is left is less than this request's useful minimum (${formatUsd(c.minCostUnits)}). ` : '') +
           `The budget resets at ${c.resetsAt[r.period].toISOString()}.`,
         'insufficient_quota',
         'insufficient_quota',

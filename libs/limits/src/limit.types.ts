@@ -26,7 +26,7 @@ export interface ScopeLimits {
  * The four budgets of a request, always in this order (the Redis scripts and reservation masks rely on it):
  * key daily, key monthly, tenant daily, tenant monthly.
  */
-export const BUDGETS: ReadonlyArray<{ scope: Scope; period: BudgetPeriod }> = [
+export const BUDGETS: readonly { scope: Scope; period: BudgetPeriod }[] = [
   { scope: 'key', period: 'daily' },
   { scope: 'key', period: 'monthly' },
   { scope: 'tenant', period: 'daily' },
@@ -102,7 +102,7 @@ export interface AdmitResult {
   rpm: Partial<Record<Scope, WindowReading>>;
   tpm: Partial<Record<Scope, WindowReading>>;
   /** Counters of the configured budgets (`BUDGETS` order; null = no such budget), after this request's reservation. */
-  budgets?: Array<BudgetCounter | null>;
+  budgets?: (BudgetCounter | null)[];
 }
 
 /** Spend already in the ledger for a period, in units: the tenant's total and each key's. */

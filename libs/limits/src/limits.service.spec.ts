@@ -22,7 +22,7 @@ const est = (tokens: number, costUsd = 0): UsageEstimate => ({ model: 'm', token
 
 /** The ledger as the seeding query sees it: the fake returns whatever the test says is already spent. */
 class FakeLedger {
-  calls: Array<{ tenantId: string; dayStart: Date; monthStart: Date }> = [];
+  calls: { tenantId: string; dayStart: Date; monthStart: Date }[] = [];
   spend: PeriodSpend = { tenant: { day: 0, month: 0 }, keys: new Map() };
   async spendByKey(tenantId: string, p: SpendPeriods): Promise<KeyPeriodSpend[]> {
     this.calls.push({ tenantId, dayStart: p.dayStart, monthStart: p.monthStart });

@@ -64,7 +64,7 @@ export function clampUsage(v: unknown, max: number): number {
 const num = (v: number | null | undefined): number | null => (typeof v === 'number' && Number.isFinite(v) && v >= 0 ? v : null);
 
 export function scopeLimits(s: LimitSettings | null | undefined): ScopeLimits {
-  const money = (v: number | null | undefined) => (num(v) === null ? null : toUnits(v as number));
+  const money = (v: number | null | undefined) => (num(v) === null ? null : toUnits(v!));
   return {
     rpm: num(s?.requestsPerMinute),
     tpm: num(s?.tokensPerMinute),
@@ -211,7 +211,7 @@ export class LimitsService implements OnModuleInit, OnApplicationShutdown {
       if (holds) this.leases.drop(ticket);
       const p: Promise<void> = this.store
         .finish(ticket, tokens, units)
-        .catch((e: Error) => this.logger.warn(`settling request ${ticket.requestId} failed: ${e.message}`))
+        .catch((e: unknown) => this.logger.warn(`settling request ${ticket.requestId} failed: ${(e as Error).message}`))
         .finally(() => this.pending.delete(p));
       this.pending.add(p);
     };

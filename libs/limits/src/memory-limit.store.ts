@@ -106,7 +106,7 @@ export class MemoryLimitStore implements LimitStore {
       if (t.slot[scope]) this.slots.set(id, Math.max(0, (this.slots.get(id) ?? 1) - 1));
       const w = this.tokens.get(id);
       // Only the window the estimate was reserved in is corrected; a later window never pays for an old one.
-      if (t.tpmStart[scope] && w && w.start === t.tpmStart[scope]) w.used = Math.max(0, w.used + actualTokens - t.tokens);
+      if (t.tpmStart[scope] && w?.start === t.tpmStart[scope]) w.used = Math.max(0, w.used + actualTokens - t.tokens);
     }
   }
 
@@ -153,7 +153,7 @@ export class MemoryLimitStore implements LimitStore {
   }
 
   /** The budget rule (budget.decision.ts): a refusal, or the cost to reserve (less than asked = clamped). */
-  private budgetRefusal(plan: AdmitPlan, ids: string[], limits: Array<number | null>): { refusal?: Refusal; grant: number } {
+  private budgetRefusal(plan: AdmitPlan, ids: string[], limits: (number | null)[]): { refusal?: Refusal; grant: number } {
     const counters = ids.map((id) => this.budgets.get(id) ?? { spentUnits: 0, reservedUnits: 0 });
     const d = decideBudgets(limits, counters, plan.costUnits, plan.minCostUnits);
     if (d.refused < 0) return { grant: d.grant };
@@ -161,7 +161,7 @@ export class MemoryLimitStore implements LimitStore {
     return { refusal: { kind: 'budget', ...BUDGETS[d.refused], spentUnits: c.spentUnits, reservedUnits: c.reservedUnits }, grant: 0 };
   }
 
-  private readBudgets(ids: string[], limits: Array<number | null>): Array<BudgetCounter | null> {
+  private readBudgets(ids: string[], limits: (number | null)[]): (BudgetCounter | null)[] {
     return ids.map((id, i) => (limits[i] === null ? null : { ...(this.budgets.get(id) ?? { spentUnits: 0, reservedUnits: 0 }) }));
   }
 
@@ -211,7 +211,7 @@ export class MemoryLimitStore implements LimitStore {
   }
 }
 
-function budgetLimits(plan: AdmitPlan): Array<number | null> {
+function budgetLimits(plan: AdmitPlan): (number | null)[] {
   return BUDGETS.map((b) => (b.period === 'daily' ? plan[b.scope].dailyUnits : plan[b.scope].monthlyUnits));
 }
 

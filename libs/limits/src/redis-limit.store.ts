@@ -11,7 +11,7 @@ const SEED = new RedisScript(SEED_LUA);
 const RENEW = new RedisScript(RENEW_LUA);
 
 const SCOPES: readonly Scope[] = ['key', 'tenant'];
-const REASONS = ['requests', 'tokens', 'concurrency', 'budget'] as const;
+type Reason = 'requests' | 'tokens' | 'concurrency' | 'budget';
 
 /** Round trips per script, so tests can prove the admit path costs exactly one. */
 export interface RedisStoreStats {
@@ -49,7 +49,7 @@ export class RedisLimitStore implements LimitStore {
       `${k}rpm`, `${p}rpm`, `${k}tpm`, `${p}tpm`, `${k}slots`, `${p}slots`,
       ...budgetKeys(plan.tenantId, plan.keyId, plan.day, plan.month), `${p}leases`, `${p}seeded:d:${plan.day}`, `${p}seeded:m:${plan.month}`,
     ];
-    const lim = (n: number | null) => (n === null ? -1 : n);
+    const lim = (n: number | null) => n ?? -1;
     const args = [
       plan.requestId, plan.tokens, plan.costUnits, plan.leaseMs,
       lim(plan.key.rpm), lim(plan.tenant.rpm), lim(plan.key.tpm), lim(plan.tenant.tpm), lim(plan.key.concurrency), lim(plan.tenant.concurrency),
@@ -57,7 +57,7 @@ export class RedisLimitStore implements LimitStore {
       WINDOW_MS, plan.dayTtlMs, plan.monthTtlMs, p, member, mask, plan.minCostUnits,
     ];
     this.stats.admit++;
-    const r = (await ADMIT.run(this.redis, keys, args)) as Array<number | string>;
+    const r = (await ADMIT.run(this.redis, keys, args)) as (number | string)[];
     if (r[0] === 2) return { status: 'seed', rpm: {}, tpm: {} };
     const n = (i: number) => Number(r[i]);
     const rpm: AdmitResult['rpm'] = {};
@@ -92,7 +92,7 @@ export class RedisLimitStore implements LimitStore {
   async seed(tenantId: string, day: string, month: string, dayTtlMs: number, monthTtlMs: number, spend: PeriodSpend): Promise<void> {
     const p = prefix(tenantId);
     const keys = [`${p}seeded:d:${day}`, `${p}seeded:m:${month}`, `${p}d:${day}`, `${p}m:${month}`];
-    const args: Array<string | number> = [dayTtlMs, monthTtlMs, spend.tenant.day, spend.tenant.month];
+    const args: (string | number)[] = [dayTtlMs, monthTtlMs, spend.tenant.day, spend.tenant.month];
     for (const [keyId, s] of spend.keys) {
       keys.push(`${p}k:${keyId}:d:${day}`, `${p}k:${keyId}:m:${month}`);
       args.push(s.day, s.month);
@@ -107,7 +107,7 @@ export class RedisLimitStore implements LimitStore {
     for (const key of budgetKeys(tenantId, keyId, day, month)) pipe.hmget(key, 'spent', 'reserved');
     const rows = ((await pipe.exec()) ?? []).map(([err, v]) => {
       if (err) throw err;
-      const [spent, reserved] = v as Array<string | null>;
+      const [spent, reserved] = v as (string | null)[];
       return { spentUnits: Number(spent ?? 0), reservedUnits: Number(reserved ?? 0) };
     });
     return { key: { daily: rows[0], monthly: rows[1] }, tenant: { daily: rows[2], monthly: rows[3] } };
@@ -130,7 +130,7 @@ export class RedisLimitStore implements LimitStore {
     for (const [tenantId, list] of byTenant) {
       const p = prefix(tenantId);
       const keys = [`${p}slots`, `${p}leases`];
-      const args: Array<string | number> = [leaseMs, WINDOW_MS];
+      const args: (string | number)[] = [leaseMs, WINDOW_MS];
       for (const t of list) {
         let ki = 0;
         if (t.slot.key) {
@@ -149,7 +149,7 @@ export class RedisLimitStore implements LimitStore {
       return this.renew(tickets, leaseMs);
     }
     const failed = results.find(([err]) => err);
-    if (failed) throw failed[0];
+    if (failed?.[0]) throw failed[0];
   }
 
   async close(): Promise<void> {
@@ -178,7 +178,7 @@ function budgetKeys(tenantId: string, keyId: string, day: string, month: string)
 
 function refusalOf(reason: string, which: number, d1: number, d2: number): Refusal {
   const scope: Scope = which === 2 ? 'tenant' : 'key';
-  switch (reason as (typeof REASONS)[number]) {
+  switch (reason as Reason) {
     case 'requests':
       return { kind: 'requests', scope, used: 0, retryAfterMs: d1 };
     case 'tokens':

@@ -35,7 +35,7 @@ describe('SlidingLogThrottlerStorage', () => {
 
   it('survives 200k hits in one window, where the package storage throws', async () => {
     const s = new SlidingLogThrottlerStorage(() => 5);
-    let last;
+    let last: Awaited<ReturnType<SlidingLogThrottlerStorage['increment']>> | undefined;
     for (let i = 0; i < 200_000; i++) last = await s.increment('big', 60_000, 10_000_000, 0, 'rpm');
     expect(last!.isBlocked).toBe(false);
     expect(last!.totalHits).toBe(200_000);

@@ -43,8 +43,8 @@ export class GenaiPricesCatalog implements PriceCatalog {
     const provider = findProvider({ providerId });
     idx = provider ? new EntryIndex<Entry>() : null;
     for (const m of provider?.models ?? []) {
-      const cards = toCards(m.prices as RawModel['prices']);
-      if (cards) idx!.add(m.match, { model: m as RawModel, cards });
+      const cards = toCards(m.prices);
+      if (cards) idx!.add(m.match, { model: m, cards });
     }
     this.indexes.set(providerId, idx);
     return idx;

@@ -11,7 +11,7 @@
 /** USD per 1M tokens; a tier applies to the whole request once its input tokens exceed `start`. */
 export interface TieredRate {
   base: number;
-  tiers: ReadonlyArray<{ start: number; price: number }>;
+  tiers: readonly { start: number; price: number }[];
 }
 export type Rate = number | TieredRate;
 
@@ -113,10 +113,10 @@ export type MatchLogic =
   | { contains: string }
   | { regex: string };
 
-type RawRate = number | { base: number; tiers: Array<{ start: number; price: number }> } | undefined;
+type RawRate = number | { base: number; tiers: { start: number; price: number }[] } | undefined;
 export type RawModelPrice = Record<string, RawRate>;
 export type RawConstraint = { type: 'start_date'; start_date: string } | { type: 'time_of_date'; start_time: string; end_time: string };
-export type RawPrices = RawModelPrice | Array<{ constraint?: RawConstraint; prices: RawModelPrice }>;
+export type RawPrices = RawModelPrice | { constraint?: RawConstraint; prices: RawModelPrice }[];
 
 export interface RawModel {
   id: string;
@@ -128,7 +128,7 @@ function isRate(v: unknown): v is Rate {
   if (typeof v === 'number') return Number.isFinite(v) && v >= 0;
   if (!v || typeof v !== 'object') return false;
   const t = v as TieredRate;
-  return typeof t.base === 'number' && t.base >= 0 && Array.isArray(t.tiers) && t.tiers.every((x) => typeof x.start === 'number' && typeof x.price === 'number' && x.price >= 0);
+  return typeof t.base === 'number' && t.base >= 0 && Array.isArray(t.tiers) && (t.tiers as Partial<Record<'start' | 'price', unknown>>[]).every((x) => typeof x.start === 'number' && typeof x.price === 'number' && x.price >= 0);
 }
 
 /** A token rate card from genai-prices keys; undefined if the entry is not priced per token (images, requests…). */
@@ -183,7 +183,7 @@ export function toCards(prices: RawPrices | undefined): ConditionalCard[] | unde
   return cards.length ? cards : undefined;
 }
 
-type Rule = { test: (name: string) => boolean; kind: 'snapshot' | 'prefix' };
+interface Rule { test: (name: string) => boolean; kind: 'snapshot' | 'prefix' }
 
 /**
  * An index over a provider's entries: names listed with `equals` are one map lookup; `regex` rules count as
@@ -192,7 +192,7 @@ type Rule = { test: (name: string) => boolean; kind: 'snapshot' | 'prefix' };
  */
 export class EntryIndex<E> {
   private readonly exact = new Map<string, E>();
-  private readonly rules: Array<{ rule: Rule; entry: E }> = [];
+  private readonly rules: { rule: Rule; entry: E }[] = [];
 
   add(match: MatchLogic, entry: E): void {
     this.walk(match, entry);
@@ -244,7 +244,7 @@ export function matches(m: MatchLogic, name: string): boolean {
  * Which catalog providers to search, in order, for a gateway provider kind. OpenRouter ids are searched as
  * OpenRouter lists them first, then under their vendor (`openai/gpt-6.1-sol` as openai's `gpt-6.1-sol`).
  */
-export function searchOrder(model: string, kind?: string): Array<{ provider: string; name: string; vendor: boolean }> {
+export function searchOrder(model: string, kind?: string): { provider: string; name: string; vendor: boolean }[] {
   const slash = model.indexOf('/');
   const vendor = slash > 0 ? { provider: model.slice(0, slash).toLowerCase(), name: model.slice(slash + 1), vendor: true } : undefined;
   if (kind === 'openai') return [{ provider: 'openai', name: model, vendor: false }, ...(vendor?.provider === 'openai' ? [vendor] : [])];

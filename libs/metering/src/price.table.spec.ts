@@ -6,7 +6,7 @@ import { PRICE_SUPPLEMENT, PriceSupplement } from './prices.supplement';
 import { PriceSources, PriceTable, PricingObserver, hasBudget } from './price.table';
 import { SupplementCatalog } from './supplement.catalog';
 
-type Row = { modelPattern: string; inputPerM: number; outputPerM: number; cachedInputPerM?: number | null };
+interface Row { modelPattern: string; inputPerM: number; outputPerM: number; cachedInputPerM?: number | null }
 
 const catalog = new GenaiPricesCatalog();
 

@@ -27,7 +27,7 @@ export interface CostOptions {
 }
 
 /** Whether any of the scopes (key, tenant) has a daily or monthly budget (0 included). */
-export function hasBudget(...scopes: Array<LimitSettings | null | undefined>): boolean {
+export function hasBudget(...scopes: (LimitSettings | null | undefined)[]): boolean {
   return scopes.some((l) => !!l && (typeof l.dailyBudgetUsd === 'number' || typeof l.monthlyBudgetUsd === 'number'));
 }
 
@@ -141,12 +141,12 @@ export class PriceTable implements OnApplicationBootstrap, OnApplicationShutdown
   }
 
   /** Whether one of the names has a price of its own (an override, local, supplement or catalog; 0 included). */
-  isPriced(models: Array<string | null | undefined>, provider?: string): boolean {
+  isPriced(models: (string | null | undefined)[], provider?: string): boolean {
     return models.some((m) => !!m && !!this.find(m, provider));
   }
 
   /** How the first name that has a price is priced, else the fallback (named after the first name). */
-  resolve(models: Array<string | null | undefined>, provider?: string): PriceResolution {
+  resolve(models: (string | null | undefined)[], provider?: string): PriceResolution {
     for (const m of models) {
       const r = m ? this.find(m, provider) : null;
       if (r) return r;
@@ -167,7 +167,7 @@ export class PriceTable implements OnApplicationBootstrap, OnApplicationShutdown
    * Under the `refuse` policy (UNKNOWN_MODEL_PRICING, or the caller's, see `policyFor`), throws 403
    * `model_not_priced` when none of the names has a price (call before forwarding anything).
    */
-  assertPriced(models: Array<string | null | undefined>, provider?: string, policy: 'fallback' | 'refuse' = this.policy): void {
+  assertPriced(models: (string | null | undefined)[], provider?: string, policy: 'fallback' | 'refuse' = this.policy): void {
     if (policy !== 'refuse') return;
     const r = this.resolve(models, provider);
     if (r.source !== 'fallback') return;
@@ -180,7 +180,7 @@ export class PriceTable implements OnApplicationBootstrap, OnApplicationShutdown
   }
 
   /** USD for a request; the first model name that has a price wins (upstream model, then the requested one). */
-  cost(models: Array<string | null | undefined>, u: TokenUsage, opts: CostOptions = {}): number {
+  cost(models: (string | null | undefined)[], u: TokenUsage, opts: CostOptions = {}): number {
     if (typeof u.costUsd === 'number' && Number.isFinite(u.costUsd)) {
       if (!opts.estimate) this.observer?.priced('provider', 'none');
       return u.costUsd;

@@ -24,7 +24,7 @@ export interface ServiceTierRule {
   multiplier: number;
   source: string;
   /** Model-specific multipliers, first match wins; else `multiplier`. */
-  models?: Array<{ match: MatchLogic; multiplier: number; source: string }>;
+  models?: { match: MatchLogic; multiplier: number; source: string }[];
 }
 
 export interface PriceSupplement {

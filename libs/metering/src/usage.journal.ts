@@ -108,7 +108,7 @@ export class FileUsageJournal implements UsageJournal, OnModuleInit, OnApplicati
   private segNo = 0;
   private segBytes = 0;
   /** Closed segments, oldest first, with the count of finished rows recorded up to their end. */
-  private closed: Array<{ path: string; end: number }> = [];
+  private closed: { path: string; end: number }[] = [];
   private finishedCount = 0;
   private confirmedCount = 0;
   /** The `sent` line of each request in flight, carried into every new segment until it finishes. */
@@ -337,7 +337,7 @@ export function isDeadJournal(path: string): boolean {
     return false;
   }
   const age = Date.now() - mtime;
-  if (!owner || owner.host !== hostname()) return age > STALE_MS;
+  if (owner?.host !== hostname()) return age > STALE_MS;
   if (owner.pid === process.pid) return !LIVE.has(owner.instance);
   return !pidAlive(owner.pid) || age > PID_REUSED_MS;
 }

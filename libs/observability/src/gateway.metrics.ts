@@ -90,7 +90,7 @@ export const GATEWAY_METRIC_PROVIDERS = [
   makeGaugeProvider({
     name: 'gateway_ledger_queue_depth',
     help: 'Usage rows waiting to be written',
-    collect(this: Gauge<string>) {
+    collect(this: Gauge) {
       let depth = 0;
       for (const l of watchedLedgers) depth += l.depth;
       this.set(depth);
@@ -154,25 +154,25 @@ export class GatewayMetrics implements OnModuleDestroy {
   private readonly ledgers = new Set<WatchedLedger>();
 
   constructor(
-    @InjectMetric('gateway_requests_total') private readonly requests: Counter<string>,
-    @InjectMetric('gateway_request_duration_seconds') private readonly duration: Histogram<string>,
-    @InjectMetric('gateway_time_to_first_byte_seconds') private readonly ttfb: Histogram<string>,
-    @InjectMetric('gateway_tokens_total') private readonly tokens: Counter<string>,
-    @InjectMetric('gateway_cost_usd_total') private readonly cost: Counter<string>,
-    @InjectMetric('gateway_upstream_attempts_total') private readonly attempts: Counter<string>,
-    @InjectMetric('gateway_upstream_errors_total') private readonly upstreamErrors: Counter<string>,
-    @InjectMetric('gateway_upstream_retries_total') private readonly retries: Counter<string>,
-    @InjectMetric('gateway_upstream_fallbacks_total') private readonly fallbacks: Counter<string>,
-    @InjectMetric('gateway_circuit_state') private readonly circuit: Gauge<string>,
-    @InjectMetric('gateway_rate_limited_total') private readonly rateLimits: Counter<string>,
-    @InjectMetric('gateway_budget_refusals_total') private readonly budgetRefusals: Counter<string>,
-    @InjectMetric('gateway_budget_utilisation_ratio') private readonly budgetRatio: Gauge<string>,
-    @InjectMetric('gateway_requests_in_flight') private readonly inFlight: Gauge<string>,
-    @InjectMetric('gateway_ledger_flush_seconds') private readonly ledgerFlush: Histogram<string>,
-    @InjectMetric('gateway_ledger_rows_written_total') private readonly ledgerRows: Counter<string>,
-    @InjectMetric('gateway_upstream_backoffs_total') private readonly backoffs: Counter<string>,
-    @InjectMetric('gateway_priced_requests_total') private readonly pricedRequests: Counter<string>,
-    @InjectMetric('gateway_unpriced_requests_total') private readonly unpricedRequests: Counter<string>,
+    @InjectMetric('gateway_requests_total') private readonly requests: Counter,
+    @InjectMetric('gateway_request_duration_seconds') private readonly duration: Histogram,
+    @InjectMetric('gateway_time_to_first_byte_seconds') private readonly ttfb: Histogram,
+    @InjectMetric('gateway_tokens_total') private readonly tokens: Counter,
+    @InjectMetric('gateway_cost_usd_total') private readonly cost: Counter,
+    @InjectMetric('gateway_upstream_attempts_total') private readonly attempts: Counter,
+    @InjectMetric('gateway_upstream_errors_total') private readonly upstreamErrors: Counter,
+    @InjectMetric('gateway_upstream_retries_total') private readonly retries: Counter,
+    @InjectMetric('gateway_upstream_fallbacks_total') private readonly fallbacks: Counter,
+    @InjectMetric('gateway_circuit_state') private readonly circuit: Gauge,
+    @InjectMetric('gateway_rate_limited_total') private readonly rateLimits: Counter,
+    @InjectMetric('gateway_budget_refusals_total') private readonly budgetRefusals: Counter,
+    @InjectMetric('gateway_budget_utilisation_ratio') private readonly budgetRatio: Gauge,
+    @InjectMetric('gateway_requests_in_flight') private readonly inFlight: Gauge,
+    @InjectMetric('gateway_ledger_flush_seconds') private readonly ledgerFlush: Histogram,
+    @InjectMetric('gateway_ledger_rows_written_total') private readonly ledgerRows: Counter,
+    @InjectMetric('gateway_upstream_backoffs_total') private readonly backoffs: Counter,
+    @InjectMetric('gateway_priced_requests_total') private readonly pricedRequests: Counter,
+    @InjectMetric('gateway_unpriced_requests_total') private readonly unpricedRequests: Counter,
   ) {
     // Series that alerts take `increase()` of must exist at 0 before the first event, or the first burst is invisible.
     this.ledgerFlush.zero({ result: 'error' });

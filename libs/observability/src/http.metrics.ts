@@ -33,8 +33,8 @@ export const ALL_ROUTES_PATH = '{*path}';
 export class HttpMetrics {
   constructor(
     @Inject(OBSERVED_APP) private readonly app: ObservedApp,
-    @InjectMetric('http_requests_total') private readonly requests: Counter<string>,
-    @InjectMetric('http_request_duration_seconds') private readonly duration: Histogram<string>,
+    @InjectMetric('http_requests_total') private readonly requests: Counter,
+    @InjectMetric('http_request_duration_seconds') private readonly duration: Histogram,
   ) {}
 
   readonly middleware = (req: Request, res: Response, next: NextFunction): void => {

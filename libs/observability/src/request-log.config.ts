@@ -57,7 +57,7 @@ function requestLine(app: ObservedApp, req: IncomingMessage, res: ServerResponse
     if (user.tenantId) line.tenantId = user.tenantId;
     if (user.prefix) line.tokenPrefix = user.prefix;
   }
-  if (r[LOG_FIELDS]) Object.assign(line, r[LOG_FIELDS]!());
+  if (r[LOG_FIELDS]) Object.assign(line, r[LOG_FIELDS]());
   // The client left before the end: whatever the handler recorded, say so.
   if (!res.writableFinished) line.status = 499;
   r[LOG_LINE] = line;

@@ -28,7 +28,7 @@ export interface EgressChecker {
 }
 
 /** Resolves a name to all its addresses. Injectable (EGRESS_RESOLVER) so tests can answer without DNS. */
-export type EgressResolver = (hostname: string) => Promise<Array<{ address: string; family: number }>>;
+export type EgressResolver = (hostname: string) => Promise<{ address: string; family: number }[]>;
 
 export const EGRESS_POLICY = Symbol('EGRESS_POLICY');
 export const EGRESS_RESOLVER = Symbol('EGRESS_RESOLVER');
@@ -85,7 +85,7 @@ export function addressBytes(input: string): Bytes | undefined {
   const [head, rest] = s.split('::');
   const h = head ? head.split(':') : [];
   const r = rest !== undefined ? (rest ? rest.split(':') : []) : undefined;
-  const groups = r === undefined ? h : [...h, ...Array(8 - h.length - r.length).fill('0'), ...r];
+  const groups = r === undefined ? h : [...h, ...new Array<string>(8 - h.length - r.length).fill('0'), ...r];
   const out = new Uint8Array(16);
   groups.forEach((g, i) => {
     const n = parseInt(g, 16);
@@ -248,7 +248,7 @@ export interface EgressPolicyOptions {
   /** Ports of the gateway and admin (GATEWAY_PORT, ADMIN_PORT). */
   ownPorts?: number[];
   /** DATABASE_URL (or the embedded database's), REDIS_URL: their host:port is denied. */
-  internalUrls?: Array<{ what: string; url: string | undefined }>;
+  internalUrls?: { what: string; url: string | undefined }[];
   /** Addresses of this host (default: os.networkInterfaces()). */
   localAddresses?: string[];
 }
@@ -268,7 +268,7 @@ export class EgressPolicy implements EgressChecker {
   private readonly ownPorts: number[];
   private readonly local: Bytes[];
   /** Denied names (DATABASE_URL's host, EGRESS_DENY names), resolved at start to deny their addresses too. */
-  readonly internalNames: Array<{ what: string; host: string; port?: number }> = [];
+  readonly internalNames: { what: string; host: string; port?: number }[] = [];
 
   constructor(opts: EgressPolicyOptions = {}) {
     const problems: string[] = [];
@@ -420,7 +420,7 @@ function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
     t.unref?.();
     p.then(
       (v) => (clearTimeout(t), resolve(v)),
-      (e) => (clearTimeout(t), reject(e)),
+      (e: unknown) => (clearTimeout(t), reject(e)),
     );
   });
 }

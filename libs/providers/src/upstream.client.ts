@@ -126,19 +126,19 @@ export class UpstreamClient implements OnApplicationShutdown {
       const all = (options as { all?: boolean }).all === true;
       const family = (options as { family?: number | string }).family;
       const want = family === 4 || family === 'IPv4' ? 4 : family === 6 || family === 'IPv6' ? 6 : 0;
-      const answer = (found: Array<{ address: string; family: number }>) => {
+      const answer = (found: { address: string; family: number }[]) => {
         const addrs = found.filter((a) => !want || a.family === want);
         if (!addrs.length) return callback(Object.assign(new Error(`${hostname}: no address`), { code: 'ENOTFOUND' }), '', 0);
         const v = this.policy.checkResolved(addrs.map((a) => a.address), port, hostname);
-        if (!v.allowed) return callback(new EgressDeniedError(hostname, port, v.rule) as unknown as NodeJS.ErrnoException, '', 0);
+        if (!v.allowed) return callback(new EgressDeniedError(hostname, port, v.rule), '', 0);
         if (all) (callback as unknown as (e: null, a: typeof addrs) => void)(null, addrs);
         else callback(null, addrs[0].address, addrs[0].family);
       };
       Promise.resolve()
         .then(() => this.resolver(hostname))
-        .then(answer, (e: NodeJS.ErrnoException) => callback(e, '', 0))
+        .then(answer, (e: unknown) => callback(e as NodeJS.ErrnoException, '', 0))
         // Never an unhandled rejection (a crash) from a callback that threw: the connect timeout ends the socket.
-        .catch((e: Error) => this.logger.error(`lookup of ${hostname}: ${e.message}`));
+        .catch((e: unknown) => this.logger.error(`lookup of ${hostname}: ${(e as Error).message}`));
     };
   }
 }

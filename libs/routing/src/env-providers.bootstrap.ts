@@ -32,7 +32,7 @@ export class EnvProvidersBootstrap implements OnApplicationBootstrap {
   }
 
   async onApplicationBootstrap(): Promise<void> {
-    const wanted: Array<{ input: ProviderInput; patterns: string[] }> = [];
+    const wanted: { input: ProviderInput; patterns: string[] }[] = [];
     if (this.cfg.openaiApiKey && !this.refused('OPENAI_BASE_URL', this.cfg.openaiBaseUrl)) {
       wanted.push({ input: { name: 'openai', kind: 'openai', baseUrl: this.cfg.openaiBaseUrl, credential: this.cfg.openaiApiKey }, patterns: ['*'] });
     }
@@ -43,7 +43,7 @@ export class EnvProvidersBootstrap implements OnApplicationBootstrap {
       });
     }
     if (this.cfg.ollamaBaseUrl && !this.refused('OLLAMA_BASE_URL', this.cfg.ollamaBaseUrl)) {
-      const baseUrl = /\/v1$/.test(this.cfg.ollamaBaseUrl) ? this.cfg.ollamaBaseUrl : `${this.cfg.ollamaBaseUrl}/v1`;
+      const baseUrl = this.cfg.ollamaBaseUrl.endsWith("/v1") ? this.cfg.ollamaBaseUrl : `${this.cfg.ollamaBaseUrl}/v1`;
       const models = await this.ollamaModels(baseUrl);
       wanted.push({ input: { name: 'ollama', kind: 'ollama', baseUrl, settings: { models } }, patterns: ['gpt-oss*', ...models] });
     }

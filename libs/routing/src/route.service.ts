@@ -6,7 +6,7 @@ import { RouteRepository } from './route.repository';
 
 export interface RouteInput {
   modelPattern: string;
-  targets: Array<Partial<RouteTarget> & { providerId: string }>;
+  targets: (Partial<RouteTarget> & { providerId: string })[];
   settings?: RouteSettings;
   enabled?: boolean;
 }

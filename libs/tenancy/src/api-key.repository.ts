@@ -55,7 +55,7 @@ export class ApiKeyRepository {
    * transaction on the embedded PGlite would stall every other connection's statements until it ends.
    */
   async forEachActive(onRow: (row: ActiveKeyRow) => void): Promise<void> {
-    const qr = this.repo.manager.connection.createQueryRunner();
+    const qr = this.repo.manager.dataSource.createQueryRunner();
     const client = (await qr.connect()) as PoolClient;
     try {
       await new Promise<void>((resolve, reject) => {
@@ -71,7 +71,7 @@ export class ApiKeyRepository {
           }
         });
         q.on('error', reject);
-        q.on('end', () => (failed === undefined ? resolve() : reject(failed)));
+        q.on('end', () => (failed === undefined ? resolve() : reject(failed as Error)));
         void client.query(q);
       });
     } finally {

@@ -113,7 +113,7 @@ export class KeyCache implements OnApplicationBootstrap, OnApplicationShutdown {
     if (!this.used.size) return;
     const ids = [...this.used];
     this.used.clear();
-    await this.keys.touch(ids).catch((e: Error) => this.logger.warn(`last_used_at update failed: ${e.message}`));
+    await this.keys.touch(ids).catch((e: unknown) => this.logger.warn(`last_used_at update failed: ${(e as Error).message}`));
   }
 }
 
@@ -126,8 +126,8 @@ function toPrincipal(r: ActiveKeyRow, tenants: Map<string, { id: string; name: s
     keyPrefix: r.prefix,
     tenantId: t.id,
     tenantName: t.name,
-    allowedModels: r.allowed_models && r.allowed_models.length ? r.allowed_models : null,
-    allowedIps: r.allowed_ips && r.allowed_ips.length ? r.allowed_ips : null,
+    allowedModels: r.allowed_models?.length ? r.allowed_models : null,
+    allowedIps: r.allowed_ips?.length ? r.allowed_ips : null,
     expiresAt: r.expires_at ? new Date(r.expires_at).getTime() : null,
     keyLimits: r.limits ?? {},
     tenantLimits: t.limits,

@@ -63,7 +63,7 @@ function tool(t: unknown, param: string): void {
   if (t.type === 'namespace') {
     if (!Array.isArray(t.tools)) bad(`${param}.tools`, 'must be an array.');
     for (let j = 0; j < t.tools.length; j++) {
-      const member = t.tools[j];
+      const member: unknown = t.tools[j];
       if (!isObject(member)) bad(`${param}.tools[${j}]`, 'must be an object (a tool).');
       if (typeof member.type !== 'string' || !member.type) bad(`${param}.tools[${j}].type`, 'must be a string.');
       if (typeof member.name !== 'string' || !member.name) bad(`${param}.tools[${j}].name`, 'must be a non-empty string.');

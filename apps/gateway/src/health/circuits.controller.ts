@@ -23,6 +23,7 @@ export class CircuitsController {
   @Get()
   list(@Req() req: Request): { object: 'list'; failureThreshold: number; cooldownMs: number; data: CircuitSnapshot[]; backoffs: BackoffSnapshot[] } {
     // Breakers are shared by every tenant: only the root role sees them.
+    // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion -- tsc needs it: Express.User declares no role
     if ((req.user as { role?: string } | undefined)?.role !== 'root') throw Errors.forbidden('Circuit state needs the root admin role.');
     const { failureThreshold, cooldownMs } = this.breaker.options;
     // Backoffs (upstream 429, empty provider account) as this replica knows them: with Redis, every replica's.

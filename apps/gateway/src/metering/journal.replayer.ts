@@ -40,7 +40,7 @@ export class JournalReplayer implements OnApplicationBootstrap, BeforeApplicatio
     this.timer.unref();
   }
 
-  beforeApplicationShutdown(): Promise<unknown> | void {
+  beforeApplicationShutdown(): Promise<unknown> | undefined {
     if (this.timer) clearInterval(this.timer);
     return this.running;
   }
@@ -48,8 +48,8 @@ export class JournalReplayer implements OnApplicationBootstrap, BeforeApplicatio
   /** One pass (shared by concurrent callers); never throws: what failed is retried on the next pass. */
   replay(): Promise<ReplayResult | undefined> {
     this.running ??= this.pass()
-      .catch((e: Error) => {
-        this.logger.error(`replaying dead journals failed, will retry: ${e.message}`);
+      .catch((e: unknown) => {
+        this.logger.error(`replaying dead journals failed, will retry: ${(e as Error).message}`);
         return undefined;
       })
       .finally(() => (this.running = undefined));
@@ -63,8 +63,8 @@ export class JournalReplayer implements OnApplicationBootstrap, BeforeApplicatio
     const billed = found.orphans.filter((o) => inserted.has(o.requestId));
     await Promise.all(
       billed.map((o) =>
-        this.limits.charge(o.tenantId, o.keyId ?? '', o.startedAt, o.costUsd).catch((e: Error) => {
-          this.logger.warn(`request ${o.requestId}: its ledger row is written, but adding its spend to the budget counters failed: ${e.message}`);
+        this.limits.charge(o.tenantId, o.keyId ?? '', o.startedAt, o.costUsd).catch((e: unknown) => {
+          this.logger.warn(`request ${o.requestId}: its ledger row is written, but adding its spend to the budget counters failed: ${(e as Error).message}`);
         }),
       ),
     );

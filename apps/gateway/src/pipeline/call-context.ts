@@ -85,7 +85,7 @@ export class CallContext implements StreamMeter {
   }
 
   markFirstByte(): void {
-    if (this.ttfbMs === null) this.ttfbMs = Math.round(performance.now() - this.t0);
+    this.ttfbMs ??= Math.round(performance.now() - this.t0);
   }
 
   /**

@@ -5,7 +5,7 @@ const A2: CircuitLabels = { providerId: 'p-a', provider: 'a', model: 'other' };
 
 function setup(failureThreshold = 3, cooldownMs = 1000) {
   let t = 0;
-  const changes: Array<[string, CircuitState]> = [];
+  const changes: [string, CircuitState][] = [];
   const cb = new CircuitBreaker({ failureThreshold, cooldownMs, now: () => t, onChange: (l, s) => changes.push([`${l.provider}/${l.model}`, s]) });
   const fail = (l = A) => cb.failure(cb.tryPass(l)!, l, 'HTTP 500');
   return { cb, changes, fail, advance: (ms: number) => (t += ms) };

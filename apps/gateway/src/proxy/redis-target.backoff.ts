@@ -47,7 +47,7 @@ export class RedisTargetBackoff extends MemoryTargetBackoff implements OnApplica
     for (const r of [this.pub, this.sub]) r.on('error', () => undefined); // surfaced per command
     this.sub.on('message', (_channel: string, message: string) => this.onMessage(message));
     // On every (re)connect: what was published while this replica was away.
-    this.sub.on('ready', () => void this.load().catch((e) => this.warn('reading backoffs back', e)));
+    this.sub.on('ready', () => void this.load().catch((e: unknown) => this.warn('reading backoffs back', e)));
   }
 
   /** Subscribes and reads the running backoffs; gives up after `timeoutMs` (Redis down must not block start). */
@@ -58,7 +58,7 @@ export class RedisTargetBackoff extends MemoryTargetBackoff implements OnApplica
     })();
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)));
-    await Promise.race([ready.catch((e) => this.warn('subscribing', e)), timeout]);
+    await Promise.race([ready.catch((e: unknown) => this.warn('subscribing', e)), timeout]);
     clearTimeout(timer);
   }
 

@@ -85,6 +85,6 @@ export class MemoryTargetBackoff extends TargetBackoff {
   private sweep(now: number): void {
     for (const [k, e] of this.entries) if (e.until <= now) this.entries.delete(k);
     // Still full: drop the oldest (Map order is insertion order).
-    while (this.entries.size >= MAX_ENTRIES) this.entries.delete(this.entries.keys().next().value as string);
+    while (this.entries.size >= MAX_ENTRIES) this.entries.delete(this.entries.keys().next().value!);
   }
 }

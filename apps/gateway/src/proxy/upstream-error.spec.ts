@@ -121,7 +121,7 @@ describe('upstream error bodies that are not OpenAI errors', () => {
 
 describe('answers that are not HTTP', () => {
   it('an undici parser error (no code, raw bytes in data) is a network error shown without its bytes', () => {
-    const { errors } = jest.requireActual('undici') as typeof import('undici');
+    const { errors } = jest.requireActual<typeof import('undici')>('undici');
     const e = new (errors.HTTPParserError as unknown as new (m: string, c?: string, d?: Buffer) => Error)('Response does not match the HTTP/1.1 protocol', undefined, Buffer.from('-ERR secret'));
     expect(isNetworkError(e)).toBe(true);
     expect(upstreamNetworkError(P, e).body.error).toMatchObject({ message: 'openai: did not answer in HTTP', code: 'bad_upstream_response' });

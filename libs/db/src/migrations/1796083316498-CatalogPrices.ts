@@ -1,7 +1,7 @@
 import { MigrationInterface, QueryRunner } from 'typeorm';
 
 /** The rows the initial migration seeded, as it seeded them. */
-const SEEDED: Array<[string, number, number, number | null]> = [
+const SEEDED: [string, number, number, number | null][] = [
   ['gpt-4o', 2.5, 10, 1.25],
   ['gpt-4o-2024-*', 2.5, 10, 1.25],
   ['gpt-4o-mini*', 0.15, 0.6, 0.075],

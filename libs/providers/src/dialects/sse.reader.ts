@@ -10,7 +10,7 @@ export class SseReader {
 
   push(chunk: Buffer): string[] {
     this.buf += this.decoder.write(chunk);
-    if (this.buf.indexOf('\n\n') === -1 && this.buf.indexOf('\r\n\r\n') === -1) return [];
+    if (!this.buf.includes('\n\n') && !this.buf.includes('\r\n\r\n')) return [];
     const text = this.buf.replace(/\r\n/g, '\n');
     const parts = text.split('\n\n');
     this.buf = parts.pop() ?? '';

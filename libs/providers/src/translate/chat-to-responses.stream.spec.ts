@@ -6,7 +6,7 @@ import type { ChatToResponsesContext } from './chat-to-responses.mapper';
 import { sseFrame } from './sse.util';
 import type { ChatCompletionChunk, ResponsesRequest } from './translate.types';
 
-type Ev = { type: string; sequence_number: number; [k: string]: any };
+interface Ev { type: string; sequence_number: number; [k: string]: any }
 
 /** Parses frames the way an SSE client does; also checks the `event:` line matches `data.type`. */
 function parse(frames: string[]): Ev[] {

@@ -62,7 +62,7 @@ export class ChatToResponsesStream {
   private readonly base: string;
   private readonly echo: Partial<ResponseObject>;
   /** Finished items by output_index. */
-  private readonly slots: Array<ResponseItem | undefined> = [];
+  private readonly slots: (ResponseItem | undefined)[] = [];
   private finishReason: string | null = null;
   private lastUsage: NormalisedUsage | undefined;
 

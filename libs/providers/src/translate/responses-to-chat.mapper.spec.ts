@@ -98,7 +98,7 @@ describe('responsesRequestToChat', () => {
 
     it('maps developer/user/function_call/function_call_output in order', () => {
       expect(chat.messages.map((m) => m.role)).toEqual(['system', 'system', 'user', 'user', 'assistant', 'tool']);
-      const first = (captured.input as Array<{ content: Array<{ text: string }> }>)[0].content[0].text;
+      const first = (captured.input as { content: { text: string }[] }[])[0].content[0].text;
       expect(chat.messages[0].content).toBe(first);
       expect((chat.messages[4] as ChatAssistantMessage).tool_calls).toEqual([
         { id: 'call_1', type: 'function', function: { name: 'exec_command', arguments: '{"cmd":"echo hi-from-codex"}' } },
@@ -278,7 +278,7 @@ describe('responsesRequestToChat', () => {
       ['odd text/reasoning/instructions', { input: 'hi', text: 'x', reasoning: 'high', instructions: { a: 1 }, tool_choice: 5 }],
       ['local_shell_call with odd fields', { input: [{ type: 'local_shell_call', call_id: 5, id: 7, action: 'ls' }] }],
     ])('%s', (_label, extra) => {
-      const r = responsesRequestToChat({ ...base, ...(extra as object) } as ResponsesRequest, { supportsReasoningContent: true, supportsReasoningEffort: true });
+      const r = responsesRequestToChat({ ...base, ...(extra as object) }, { supportsReasoningContent: true, supportsReasoningEffort: true });
       expect(Array.isArray(r.chat.messages)).toBe(true);
       expect(() => JSON.stringify(r.chat)).not.toThrow();
     });

@@ -49,8 +49,8 @@ export interface ResponsesMessageItem {
 export interface ResponsesReasoningItem {
   type: 'reasoning';
   id?: string;
-  summary?: Array<{ type: 'summary_text'; text: string }>;
-  content?: Array<{ type: 'reasoning_text' | 'text'; text: string }> | null;
+  summary?: { type: 'summary_text'; text: string }[];
+  content?: { type: 'reasoning_text' | 'text'; text: string }[] | null;
   encrypted_content?: string | null;
   status?: string;
 }
@@ -126,7 +126,7 @@ export interface ResponsesNamespaceTool {
   type: 'namespace';
   name: string;
   description?: string;
-  tools: Array<ResponsesFunctionTool | ResponsesCustomTool>;
+  tools: (ResponsesFunctionTool | ResponsesCustomTool)[];
 }
 export interface ResponsesOtherTool {
   type: string;
@@ -190,13 +190,13 @@ export interface ResponseMessageItem {
   id: string;
   role: 'assistant';
   status: 'in_progress' | 'completed' | 'incomplete';
-  content: Array<OutputTextPart | RefusalPart>;
+  content: (OutputTextPart | RefusalPart)[];
 }
 export interface ResponseReasoningItem {
   type: 'reasoning';
   id: string;
-  summary: Array<{ type: 'summary_text'; text: string }>;
-  content?: Array<{ type: 'reasoning_text'; text: string }>;
+  summary: { type: 'summary_text'; text: string }[];
+  content?: { type: 'reasoning_text'; text: string }[];
   encrypted_content?: string | null;
   status?: 'in_progress' | 'completed' | 'incomplete';
 }
@@ -356,7 +356,7 @@ export interface ChatCompletionMessage {
   role: 'assistant';
   content: string | ChatContentPart[] | null;
   refusal?: string | null;
-  tool_calls?: Array<{ id?: string; type?: 'function'; function: { name: string; arguments: string } }> | null;
+  tool_calls?: { id?: string; type?: 'function'; function: { name: string; arguments: string } }[] | null;
   reasoning?: string | null;
   reasoning_content?: string | null;
   [k: string]: unknown;
@@ -367,7 +367,7 @@ export interface ChatCompletion {
   object?: 'chat.completion';
   created?: number;
   model?: string;
-  choices: Array<{ index: number; message: ChatCompletionMessage; finish_reason: string | null }>;
+  choices: { index: number; message: ChatCompletionMessage; finish_reason: string | null }[];
   usage?: ChatUsage | null;
 }
 
@@ -383,7 +383,7 @@ export interface ChatCompletionChunk {
   object?: 'chat.completion.chunk';
   created?: number;
   model?: string;
-  choices?: Array<{
+  choices?: {
     index?: number;
     delta?: {
       role?: string;
@@ -395,7 +395,7 @@ export interface ChatCompletionChunk {
       [k: string]: unknown;
     };
     finish_reason?: string | null;
-  }>;
+  }[];
   usage?: ChatUsage | null;
 }
 
