@@ -49,7 +49,7 @@ export default tseslint.config(
     },
   },
   {
-    files: ['test/**/*.ts', '**/*.spec.ts'],
+    files: ['test/**/*.ts', '**/*.spec.ts', '**/*.medium-spec.ts'],
     rules: {
       // Tests read JSON bodies from real HTTP responses (`any` by nature) and assert on them; typing every response
       // shape would add code, not safety, since the assertion is the check.

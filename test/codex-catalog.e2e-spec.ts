@@ -16,7 +16,7 @@ jest.setTimeout(120_000);
 const ROOT = join(__dirname, '..');
 const CODEX_MODELS = join(ROOT, 'apps/gateway/src/models/codex-models.json');
 // eslint-disable-next-line @typescript-eslint/no-require-imports
-const codexModels = require(CODEX_MODELS) as { codexVersion: string; fallbackBaseInstructions: string; models: Array<Record<string, any>> };
+const codexModels = require(CODEX_MODELS) as { codexVersion: string; fallbackBaseInstructions: string; models: Record<string, any>[] };
 const bundled = (slug: string) => codexModels.models.find((m) => m.slug === slug)!;
 
 async function get(stack: Stack, path: string, key: string): Promise<{ status: number; headers: Headers; body: any }> {

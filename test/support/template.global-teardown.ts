@@ -6,8 +6,8 @@ import { TEMPLATE_DB_ENV, TEMPLATE_DIR_ENV } from './template.env';
 export default async function teardown(): Promise<void> {
   const name = process.env[TEMPLATE_DB_ENV];
   const dir = process.env[TEMPLATE_DIR_ENV];
-  delete process.env[TEMPLATE_DB_ENV];
-  delete process.env[TEMPLATE_DIR_ENV];
+  Reflect.deleteProperty(process.env, TEMPLATE_DB_ENV);
+  Reflect.deleteProperty(process.env, TEMPLATE_DIR_ENV);
   if (name && process.env.TEST_DATABASE_URL) {
     const c = new Client({ connectionString: process.env.TEST_DATABASE_URL });
     await c.connect();

@@ -112,7 +112,7 @@ export interface PeriodSpend {
 }
 
 /** The ledger's spend per key (`UsageRepository.spendByKey`, USD) in counter units, ready to seed a limit store. */
-export function periodSpendOf(rows: ReadonlyArray<{ keyId: string | null; dayUsd: number; monthUsd: number }>): PeriodSpend {
+export function periodSpendOf(rows: readonly { keyId: string | null; dayUsd: number; monthUsd: number }[]): PeriodSpend {
   const spend: PeriodSpend = { tenant: { day: 0, month: 0 }, keys: new Map() };
   for (const r of rows) {
     const day = toUnits(r.dayUsd);

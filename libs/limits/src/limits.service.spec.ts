@@ -30,7 +30,10 @@ class FakeLedger {
     // The ledger's rows: one per key, and what no key accounts for under keyId null.
     const rows: KeyPeriodSpend[] = [...this.spend.keys].map(([keyId, s]) => ({ keyId, dayUsd: toUsd(s.day), monthUsd: toUsd(s.month) }));
     const rest = { day: this.spend.tenant.day, month: this.spend.tenant.month };
-    for (const s of this.spend.keys.values()) (rest.day -= s.day), (rest.month -= s.month);
+    for (const s of this.spend.keys.values()) {
+      rest.day -= s.day;
+      rest.month -= s.month;
+    }
     if (rest.day || rest.month) rows.push({ keyId: null, dayUsd: toUsd(rest.day), monthUsd: toUsd(rest.month) });
     return rows;
   }

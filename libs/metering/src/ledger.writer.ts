@@ -35,7 +35,7 @@ function cleanInt(v: unknown): number {
 }
 
 function cleanText(v: string): string {
-  const s = v.includes('\u0000') ? v.replace(/\u0000/g, '') : v;
+  const s = v.includes('\u0000') ? v.replaceAll('\u0000', '') : v;
   return s.length > MAX_TEXT ? s.slice(0, MAX_TEXT) : s;
 }
 

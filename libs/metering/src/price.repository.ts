@@ -22,7 +22,7 @@ export class PriceRepository {
   }
   async update(id: string, patch: Partial<PriceEntity>): Promise<PriceEntity | null> {
     // An empty patch (PATCH {}) changes nothing; TypeORM refuses an UPDATE without values.
-    if (Object.keys(patch).length) await this.repo.update({ id }, patch as Parameters<Repository<PriceEntity>['update']>[1]);
+    if (Object.keys(patch).length) await this.repo.update({ id }, patch);
     return this.get(id);
   }
   async delete(id: string): Promise<boolean> {

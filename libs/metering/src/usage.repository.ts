@@ -53,7 +53,7 @@ export interface SpendPeriods {
  * turns them back into rows. Building a multi-row VALUES list through the query builder cost more CPU
  * than the rest of a request (profiled under `npm run bench`).
  */
-const COLUMNS: Array<[keyof UsageRow, string, string]> = [
+const COLUMNS: [keyof UsageRow, string, string][] = [
   ['requestId', 'request_id', 'text'],
   ['clientRequestId', 'client_request_id', 'text'],
   ['tenantId', 'tenant_id', 'uuid'],
@@ -120,7 +120,7 @@ export class UsageRepository {
   /** The same, resolving to the ids that were new (a replay must not charge a row twice). */
   async insertBatchReturningNew(rows: UsageRow[]): Promise<string[]> {
     if (!rows.length) return [];
-    const out = (await this.repo.query(INSERT_RETURNING_SQL, columnsOf(rows))) as Array<{ request_id: string }>;
+    const out = await this.repo.query<{ request_id: string }[]>(INSERT_RETURNING_SQL, columnsOf(rows));
     return out.map((r) => r.request_id);
   }
 
@@ -161,12 +161,12 @@ export class UsageRepository {
       outputTokens: Number(r.outputTokens),
       cachedTokens: Number(r.cachedTokens),
       costUsd: Number(r.costUsd),
-    })) as UsageReportRow[];
+    }));
   }
 
   /** One tenant's settled spend per key within [monthStart, monthEnd), and the part of it since dayStart (budgets). */
   async spendByKey(tenantId: string, p: SpendPeriods): Promise<KeyPeriodSpend[]> {
-    const rows: Array<{ keyId: string | null; day: string; month: string }> = await this.repo.query(SPEND_BY_KEY_SQL, [tenantId, p.dayStart, p.monthStart, p.monthEnd]);
+    const rows: { keyId: string | null; day: string; month: string }[] = await this.repo.query(SPEND_BY_KEY_SQL, [tenantId, p.dayStart, p.monthStart, p.monthEnd]);
     return rows.map((r) => ({ keyId: r.keyId, dayUsd: Number(r.day), monthUsd: Number(r.month) }));
   }
 }

@@ -19,6 +19,7 @@ export class UsageService {
  */
 export function csvCell(v: unknown): string {
   if (v === null || v === undefined) return '';
+  // eslint-disable-next-line @typescript-eslint/no-base-to-string -- cells are scalars, dates or JSON columns; any value gets a cell
   let s = String(v);
   if (typeof v !== 'number' && /^[=+\-@\t\r]/.test(s)) s = `'${s}`;
   return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;

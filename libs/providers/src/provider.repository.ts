@@ -33,7 +33,7 @@ export class ProviderRepository {
    * Master-key rotation, inside its transaction: every sealed credential, locked until the transaction ends
    * (a provider saved meanwhile waits rather than being sealed with the old key after the rotation read it).
    */
-  lockSealedCredentials(): Promise<Array<{ id: string; name: string; credentialEnc: string }>> {
+  lockSealedCredentials(): Promise<{ id: string; name: string; credentialEnc: string }[]> {
     return this.repo.query(`SELECT id, name, credential_enc AS "credentialEnc" FROM providers WHERE credential_enc IS NOT NULL ORDER BY name FOR UPDATE`);
   }
   async setSealedCredential(id: string, credentialEnc: string): Promise<void> {

@@ -151,8 +151,8 @@ async function main(): Promise<void> {
 }
 
 if (require.main === module) {
-  main().catch((e: Error) => {
-    process.stderr.write(`rotate-master-key: ${e.message}\n`);
+  main().catch((e: unknown) => {
+    process.stderr.write(`rotate-master-key: ${(e as Error).message}\n`);
     process.exit(1);
   });
 }

@@ -12,7 +12,7 @@ const PROVIDERS = new Map([
   ['openai', provider('openai', 'openai')],
 ]);
 
-function route(modelPattern: string, ...targets: Array<{ providerId: string; model?: string; priority?: number }>): RouteEntity {
+function route(modelPattern: string, ...targets: { providerId: string; model?: string; priority?: number }[]): RouteEntity {
   return {
     id: `r-${modelPattern}`,
     tenantId: null,

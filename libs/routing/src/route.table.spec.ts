@@ -5,7 +5,7 @@ import { ResolvedRoute, ResolvedTarget, RouteTable, orderTargets } from './route
 
 /** The provider cache as the route table sees it: get/all, and a reload that tells its listeners. */
 class FakeProviders {
-  private listeners: Array<() => void> = [];
+  private listeners: (() => void)[] = [];
   constructor(public list: ResolvedProvider[]) {}
   get(id: string) {
     return this.list.find((p) => p.id === id);
@@ -25,7 +25,7 @@ const provider = (id: string, over: Partial<ResolvedProvider> = {}): ResolvedPro
   ({ id, name: id, kind: 'openai', baseUrl: `http://${id}.test/v1`, credential: null, settings: {}, enabled: true, adapter: {}, responsesNative: false, ...over }) as ResolvedProvider;
 
 let seq = 0;
-const route = (modelPattern: string, targets: Array<Partial<RouteTarget> & { providerId: string }>, over: Partial<RouteEntity> = {}): RouteEntity =>
+const route = (modelPattern: string, targets: (Partial<RouteTarget> & { providerId: string })[], over: Partial<RouteEntity> = {}): RouteEntity =>
   ({ id: `r${++seq}-${modelPattern}`, tenantId: null, modelPattern, targets: targets as RouteTarget[], settings: {}, enabled: true, ...over }) as RouteEntity;
 
 const noChanges = { subscribe: () => () => undefined } as unknown as ChangeFeed;

@@ -131,7 +131,7 @@ export class RouteTable implements OnApplicationBootstrap, OnApplicationShutdown
     const byPriority = new Map<number, ResolvedTarget[]>();
     for (const t of row.targets ?? []) {
       const provider = this.providers.get(t.providerId);
-      if (!provider || !provider.enabled) continue;
+      if (!provider?.enabled) continue;
       const group = byPriority.get(t.priority ?? 0) ?? [];
       group.push({ provider, model: t.model ?? null, weight: Math.max(0, t.weight ?? 1) });
       byPriority.set(t.priority ?? 0, group);
@@ -165,7 +165,7 @@ export class RouteTable implements OnApplicationBootstrap, OnApplicationShutdown
   private ollamaTagAlias(scope: Scope, model: string): ResolvedRoute | undefined {
     const other = model.endsWith(OLLAMA_DEFAULT_TAG) ? model.slice(0, -OLLAMA_DEFAULT_TAG.length) : model.includes(':') ? undefined : model + OLLAMA_DEFAULT_TAG;
     const route = other ? scope.exact.get(other) : undefined;
-    if (!route || !route.groups.length || !route.groups.every((g) => g.every((t) => t.provider.kind === 'ollama'))) return undefined;
+    if (!route?.groups.length || !route.groups.every((g) => g.every((t) => t.provider.kind === 'ollama'))) return undefined;
     return { ...route, groups: route.groups.map((g) => g.map((t) => ({ ...t, model: t.model ?? route.pattern }))) };
   }
 }

@@ -63,7 +63,7 @@ class ResponsesPlan implements CallPlan {
   }
 
   body(t: ResolvedTarget): Body {
-    return t.provider.responsesNative ? this.client : (this.translator().chat.chat as unknown as Body);
+    return t.provider.responsesNative ? this.client : (this.translator().chat.chat);
   }
 
   shape(b: Body, t: ResolvedTarget, ctx: CallContext): void {

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CatalogModel, FALLBACK_CONTEXT_WINDOW, buildCodexCatalog } from './codex-model.catalog';
 
-const file = JSON.parse(readFileSync(join(__dirname, 'codex-models.json'), 'utf8')) as { fallbackBaseInstructions: string; models: Array<Record<string, any>> };
+const file = JSON.parse(readFileSync(join(__dirname, 'codex-models.json'), 'utf8')) as { fallbackBaseInstructions: string; models: Record<string, any>[] };
 const bundled = (slug: string) => file.models.find((m) => m.slug === slug)!;
 const model = (id: string, over: Partial<CatalogModel> = {}): CatalogModel => ({ id, upstreamModel: null, provider: 'p', passThrough: true, ...over });
 const one = (m: CatalogModel, ...others: CatalogModel[]) => buildCodexCatalog([m, ...others]).models[0];

@@ -14,7 +14,7 @@ function setup() {
   const gate = { decide: () => (decided++, { ok: false, error: Errors.missingKey(), guess: false }) } as unknown as GatewayAuthGate;
   return { step: new AuthenticateStep(gate, failures, ledger), rows, failures, decided: () => decided };
 }
-const req = (decision?: AuthDecision, body: unknown = undefined) => {
+const req = (decision?: AuthDecision, body?: unknown) => {
   const r = { headers: {}, socket: { remoteAddress: '192.0.2.7' }, body } as unknown as Request;
   if (decision) attachAuthDecision(r, decision);
   return r;

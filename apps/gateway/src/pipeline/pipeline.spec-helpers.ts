@@ -14,7 +14,7 @@ export const provider = (over: Partial<ResolvedProvider> = {}): ResolvedProvider
 
 export const target = (model: string | null = 'up-model', p: ResolvedProvider = provider()): ResolvedTarget => ({ provider: p, model }) as ResolvedTarget;
 
-export const route = (targets: ResolvedTarget[] = [target()]): ResolvedRoute => ({ id: 'r1', pattern: 'gpt-*', groups: [targets], settings: {} }) as unknown as ResolvedRoute;
+export const route = (targets: ResolvedTarget[] = [target()]): ResolvedRoute => ({ id: 'r1', pattern: 'gpt-*', groups: [targets], settings: {} });
 
 /** A call context as the pipeline makes one, routed to `targets`. */
 export function context(model = 'gpt-x', targets?: ResolvedTarget[]): CallContext {

@@ -40,6 +40,7 @@ async function relayed(upstream: { chunks: string[]; contentType: string; breakA
   ctx.target = target('up-model', p);
   ctx.upstreamModel = 'up-model';
   let error: unknown;
+  // eslint-disable-next-line @typescript-eslint/no-misused-promises -- the handler catches what it throws into `error`
   const gw = await serve(async (_req, res) => {
     const upRes = await request(up.url);
     try {

@@ -101,7 +101,7 @@ export class RelayStep {
     const p = up.target.provider;
     let err: OpenAIError;
     if (reason instanceof OpenAIError) err = reason;
-    else if ((reason as { code?: string } | undefined)?.code === 'UND_ERR_BODY_TIMEOUT') err = upstreamNetworkError(p, reason as Error & { code?: string });
+    else if ((reason as { code?: string } | undefined)?.code === 'UND_ERR_BODY_TIMEOUT') err = upstreamNetworkError(p, reason);
     else err = Errors.upstream(502, p.name, `stream failed: ${(reason as Error)?.message ?? reason}`, 'stream_error', 'server_error');
     ctx.status = err.getStatus();
     ctx.errorCode = err.body.error.code;

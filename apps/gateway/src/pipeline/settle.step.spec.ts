@@ -12,7 +12,7 @@ import { SettleStep } from './settle.step';
 function setup() {
   const prices = new PriceTable({ find: async () => [] } as never, { subscribe: () => () => undefined } as never, { defaultPricePerMInput: 10, defaultPricePerMOutput: 30, unknownModelPricing: 'fallback' } as AppConfig);
   const rows: UsageRow[] = [];
-  const observed: Array<{ status: number; costUsd: number }> = [];
+  const observed: { status: number; costUsd: number }[] = [];
   const ledger = { record: (r: UsageRow) => rows.push(r) } as unknown as LedgerWriter;
   const metrics = { watchLedger() {}, watchPrices() {}, finished: (o: { status: number; costUsd: number }) => observed.push(o) } as unknown as GatewayMetrics;
   const untracked: unknown[] = [];

@@ -44,7 +44,7 @@ export class SettleStep {
       if (ctx.attempts > 0 && !ctx.usageReported) ctx.estimateCutShort(0);
       return;
     }
-    const reason = ctx.abort.signal.aborted ? ctx.abort.signal.reason : undefined;
+    const reason: unknown = ctx.abort.signal.aborted ? ctx.abort.signal.reason : undefined;
     const err = reason instanceof OpenAIError ? reason : toOpenAIError(e);
     ctx.status = err.getStatus();
     ctx.errorCode = err.body.error.code ?? err.body.error.type;

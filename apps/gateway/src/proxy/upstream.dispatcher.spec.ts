@@ -5,7 +5,7 @@ import { CallContext, ClientGone } from '../pipeline/call-context';
 import { CircuitBreaker } from './circuit-breaker';
 import { MemoryTargetBackoff } from './target.backoff';
 import { UpstreamDispatcher } from './upstream.dispatcher';
-import { A, B, CFG, Reply, metrics, provider, setup, upstream } from './upstream.dispatcher.spec-helpers';
+import { A, B, CFG, Reply, metrics, setup, upstream } from './upstream.dispatcher.spec-helpers';
 
 describe('UpstreamDispatcher with circuit breakers', () => {
   it('skips a target whose circuit is open and serves from the fallback without calling it', async () => {

@@ -3,7 +3,7 @@ import { APP_CONFIG, AppConfig } from '@gw/config';
 import { Errors, OpenAIError } from '@gw/common';
 import { GatewayMetrics } from '@gw/observability';
 import { EGRESS_DENIED_MESSAGE, Operation, UpstreamClient, isEgressDenied } from '@gw/providers';
-import { ResolvedRoute, ResolvedTarget, orderTargets } from '@gw/routing';
+import { ResolvedTarget, orderTargets } from '@gw/routing';
 import type { Dispatcher } from 'undici';
 import { CallContext, ClientGone } from '../pipeline/call-context';
 import { CircuitBreaker, CircuitLabels } from './circuit-breaker';

@@ -47,5 +47,5 @@ export function dataOf(text: string): unknown[] {
     .split('\n\n')
     .filter(Boolean)
     .map((ev) => ev.split('\n').find((l) => l.startsWith('data: '))!.slice(6))
-    .map((d) => (d === '[DONE]' ? d : JSON.parse(d)));
+    .map((d): unknown => (d === '[DONE]' ? d : JSON.parse(d)));
 }

@@ -36,7 +36,7 @@ export class OpenAIChatObserver implements SseObserver {
     let out = '';
     for (const ev of events) {
       const data = sseData(ev);
-      if (data !== undefined && data.trim() === '[DONE]') {
+      if (data?.trim() === '[DONE]') {
         this.sawDone = true;
       } else {
         if (CONTENT_EVENT.test(ev)) this.deltas++;

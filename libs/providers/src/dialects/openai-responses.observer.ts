@@ -37,7 +37,7 @@ export class OpenAIResponsesObserver implements SseObserver {
       // Keep the upstream's id so a response.failed we emit names the same response.
       if (this.seq++ === 0) this.responseId = RESPONSE_ID.exec(ev)?.[1] ?? this.responseId;
       if (TERMINAL.test(ev)) this.readTerminal(ev);
-      else if (ev.indexOf('.delta"') !== -1) this.deltas++;
+      else if (ev.includes('.delta"')) this.deltas++;
       out += ev + '\n\n';
     }
     return out;

@@ -1,7 +1,7 @@
 import type { OpenAIError } from '@gw/common';
 import { isObject } from '@gw/common';
 import type { ResolvedProvider } from '../provider.adapter';
-import { ChatCompletionChunk, ChatToResponsesStream } from '../translate';
+import { ChatToResponsesStream } from '../translate';
 import { sseData } from './sse.reader';
 import { SseObserver, StreamMeter, responseErrorOf } from './sse.observer';
 import { ResponsesFromChatTranslator } from './responses-from-chat.translator';
@@ -58,8 +58,8 @@ export class ResponsesFromChatObserver implements SseObserver {
         if (choices.some((c) => isObject(c) && streamedSomething(c.delta))) this.deltas++;
         if (choices.some((c) => isObject(c) && typeof c.finish_reason === 'string' && c.finish_reason)) this.sawFinish = true;
       }
-      const frames = this.stream.push(chunk as ChatCompletionChunk);
-      for (let i = 0; i < frames.length; i++) out += frames[i];
+      const frames = this.stream.push(chunk);
+      for (const f of frames) out += f;
     }
     return out;
   }

@@ -13,7 +13,7 @@ describe('ResponsesFromChatTranslator', () => {
   it('translates the request once, and a completion into a response object named after our request', () => {
     const t = new ResponsesFromChatTranslator(request, origin);
     expect(t.chat.chat.messages.length).toBeGreaterThan(0);
-    const response = JSON.parse(t.rewrite(completion as any));
+    const response = JSON.parse(t.rewrite(completion));
     expect(response).toMatchObject({ id: 'resp_abc', object: 'response', model: 'qwen3-coder', created_at: 1_700_000_000 });
   });
 
