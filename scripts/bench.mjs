@@ -30,14 +30,25 @@ function cleanup() {
 }
 /** Stops a child with SIGTERM and waits for it (so a --cpu-prof profile gets written). */
 function stop(c) {
-  return c.exitCode !== null ? Promise.resolve() : new Promise((r) => { c.once('exit', r); c.kill('SIGTERM'); });
+  return c.exitCode !== null
+    ? Promise.resolve()
+    : new Promise((r) => {
+        c.once('exit', r);
+        c.kill('SIGTERM');
+      });
 }
 process.on('exit', cleanup);
 process.on('SIGINT', () => process.exit(130));
 
 async function waitReady(url) {
   for (let i = 0; i < 300; i++) {
-    if (await fetch(url).then((r) => r.ok, () => false)) return;
+    if (
+      await fetch(url).then(
+        (r) => r.ok,
+        () => false,
+      )
+    )
+      return;
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new Error(`${url} not ready`);
@@ -160,12 +171,22 @@ async function main() {
   await waitReady(`${gwOrigin}/readyz`);
   await waitReady(`http://127.0.0.1:${gwPort + 1}/readyz`);
   const api = async (path, body) => {
-    const r = await fetch(admin + path, { method: 'POST', headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const r = await fetch(admin + path, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
     if (!r.ok) throw new Error(`${path}: ${r.status} ${await r.text()}`);
     return r.json();
   };
   // Every feature on: limits and budgets set (high enough never to refuse), a priced model, metering, metrics.
-  const limits = { requestsPerMinute: 10_000_000, tokensPerMinute: 10_000_000_000, concurrentRequests: 10_000, dailyBudgetUsd: 1_000_000, monthlyBudgetUsd: 10_000_000 };
+  const limits = {
+    requestsPerMinute: 10_000_000,
+    tokensPerMinute: 10_000_000_000,
+    concurrentRequests: 10_000,
+    dailyBudgetUsd: 1_000_000,
+    monthlyBudgetUsd: 10_000_000,
+  };
   const tenant = await api('/tenants', { name: 'bench', limits });
   const key = await api(`/tenants/${tenant.id}/keys`, { name: 'bench', limits });
   const p1 = await api('/providers', { name: 'fake', kind: 'openai', baseUrl: `http://127.0.0.1:${upstream.port}/v1`, credential: 'sk-bench' });
@@ -226,7 +247,9 @@ async function main() {
   console.log('\n| target | conc. | req/s | p50 ms | p99 ms | +p50 ms vs direct | +p99 ms vs direct | throughput vs bare proxy | CPU µs/req |');
   console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|');
   for (const r of rows) {
-    console.log(`| ${r.target} | ${r.concurrency} | ${f(r.rps, 0)} | ${f(r.p50)} | ${f(r.p99)} | ${r.target === 'direct' ? '' : f(r.overheadP50Ms)} | ${r.target === 'direct' ? '' : f(r.overheadP99Ms)} | ${f(r.vsBareProxy)} | ${f(r.cpuUsPerReq, 0)} |`);
+    console.log(
+      `| ${r.target} | ${r.concurrency} | ${f(r.rps, 0)} | ${f(r.p50)} | ${f(r.p99)} | ${r.target === 'direct' ? '' : f(r.overheadP50Ms)} | ${r.target === 'direct' ? '' : f(r.overheadP99Ms)} | ${f(r.vsBareProxy)} | ${f(r.cpuUsPerReq, 0)} |`,
+    );
   }
   const streamRow = {
     directTtfbP50: streamDirect.ttfbP50,
@@ -235,14 +258,36 @@ async function main() {
     ttfbOverheadP99Ms: streamsViaGw.ttfbP99 - streamDirect.ttfbP99,
     perStreamAfterFirstByteMs: streamsViaGw.totalP50 - streamsViaGw.ttfbP50 - (streamDirect.totalP50 - streamDirect.ttfbP50),
   };
-  console.log(`\nstreaming (20 chunks, 5 ms apart): TTFB p50 direct ${f(streamDirect.ttfbP50)} ms, gateway ${f(streamsViaGw.ttfbP50)} ms (+${f(streamRow.ttfbOverheadP50Ms)} ms, p99 +${f(streamRow.ttfbOverheadP99Ms)} ms); after the first byte the gateway adds ${f(streamRow.perStreamAfterFirstByteMs)} ms per whole stream`);
-  console.log(`pre-body authentication: ${f(preBodyAuth.validKeyCpuUs)} µs CPU per request with a valid key, ${f(preBodyAuth.unknownKeyCpuUs)} µs per unknown key (${preBodyAuth.keys} keys in memory, ${preBodyAuth.heapBytesPerKey} bytes of heap per key)`);
+  console.log(
+    `\nstreaming (20 chunks, 5 ms apart): TTFB p50 direct ${f(streamDirect.ttfbP50)} ms, gateway ${f(streamsViaGw.ttfbP50)} ms (+${f(streamRow.ttfbOverheadP50Ms)} ms, p99 +${f(streamRow.ttfbOverheadP99Ms)} ms); after the first byte the gateway adds ${f(streamRow.perStreamAfterFirstByteMs)} ms per whole stream`,
+  );
+  console.log(
+    `pre-body authentication: ${f(preBodyAuth.validKeyCpuUs)} µs CPU per request with a valid key, ${f(preBodyAuth.unknownKeyCpuUs)} µs per unknown key (${preBodyAuth.keys} keys in memory, ${preBodyAuth.heapBytesPerKey} bytes of heap per key)`,
+  );
   const rssValid = rss.filter(Number.isFinite);
-  console.log(`gateway RSS: max ${f(Math.max(...rssValid), 0)} MB during the run (after warm-up ${f(rssValid[Math.min(4, rssValid.length - 1)], 0)} MB, at the end ${f(rssValid[rssValid.length - 1], 0)} MB)`);
+  console.log(
+    `gateway RSS: max ${f(Math.max(...rssValid), 0)} MB during the run (after warm-up ${f(rssValid[Math.min(4, rssValid.length - 1)], 0)} MB, at the end ${f(rssValid[rssValid.length - 1], 0)} MB)`,
+  );
   if (soak) console.log(`soak ${SOAK}s at 16 connections: RSS ${f(soak.rssStartMb, 0)} → ${f(soak.rssEndMb, 0)} MB (max ${f(soak.rssMaxMb, 0)} MB)`);
   const machine = { cpus: cpus().length, cpuModel: cpus()[0]?.model, memGb: Math.round(totalmem() / 2 ** 30), node: process.version };
   console.log(`machine: ${machine.cpus} × ${machine.cpuModel}, ${machine.memGb} GB, Node ${machine.node}; ${SECONDS}s per cell after ${WARMUP}s warm-up`);
-  writeFileSync('bench/results.json', JSON.stringify({ at: new Date().toISOString(), machine, seconds: SECONDS, rows, streaming: streamRow, rssMb: { max: Math.max(...rssValid), end: rssValid[rssValid.length - 1] }, soak, preBodyAuth }, null, 2) + '\n');
+  writeFileSync(
+    'bench/results.json',
+    JSON.stringify(
+      {
+        at: new Date().toISOString(),
+        machine,
+        seconds: SECONDS,
+        rows,
+        streaming: streamRow,
+        rssMb: { max: Math.max(...rssValid), end: rssValid[rssValid.length - 1] },
+        soak,
+        preBodyAuth,
+      },
+      null,
+      2,
+    ) + '\n',
+  );
   await stop(gw);
   cleanup();
   rmSync(dataDir, { recursive: true, force: true });

@@ -4,8 +4,12 @@ import { spawnSync } from 'node:child_process';
 import { cpSync, rmSync } from 'node:fs';
 
 rmSync('dist', { recursive: true, force: true });
-const r = spawnSync(process.execPath, ['node_modules/@swc/cli/bin/swc.js', 'apps', 'libs', 'test/support', '-d', 'dist', '--ignore', '**/*.spec.ts,**/*.medium-spec.ts', '-q'], {
-  stdio: 'inherit',
-});
+const r = spawnSync(
+  process.execPath,
+  ['node_modules/@swc/cli/bin/swc.js', 'apps', 'libs', 'test/support', '-d', 'dist', '--ignore', '**/*.spec.ts,**/*.medium-spec.ts', '-q'],
+  {
+    stdio: 'inherit',
+  },
+);
 if (r.status === 0) cpSync('apps/gateway/src/models/codex-models.json', 'dist/apps/gateway/src/models/codex-models.json');
 process.exit(r.status ?? 1);

@@ -41,7 +41,13 @@ async function fallbackInstructions(root) {
       if (req.method !== 'POST') return res.writeHead(404).end();
       body ??= JSON.parse(Buffer.concat(chunks).toString('utf8'));
       const item = { type: 'message', id: 'm1', role: 'assistant', status: 'completed', content: [{ type: 'output_text', text: 'ok', annotations: [] }] };
-      const usage = { input_tokens: 1, output_tokens: 1, total_tokens: 2, input_tokens_details: { cached_tokens: 0 }, output_tokens_details: { reasoning_tokens: 0 } };
+      const usage = {
+        input_tokens: 1,
+        output_tokens: 1,
+        total_tokens: 2,
+        input_tokens_details: { cached_tokens: 0 },
+        output_tokens_details: { reasoning_tokens: 0 },
+      };
       const events = [
         { type: 'response.output_item.done', output_index: 0, item },
         { type: 'response.completed', response: { id: 'r1', object: 'response', status: 'completed', output: [item], usage } },

@@ -35,7 +35,8 @@ describe('layering (dependency-cruiser)', () => {
       'libs/common/src/index.ts': "export * from './ok';\nimport { db } from '@gw/db';\nexport const common = db;\n",
       'libs/common/src/ok.ts': 'export const ok = 1;\n',
       'libs/config/src/index.ts': "import type { ok } from '@gw/common';\nexport type Ok = typeof ok;\nexport const config = 1;\n",
-      'libs/db/src/index.ts': "import { config } from '@gw/config';\nimport { main } from '../../../apps/gateway/src/main';\nexport const db = config + main;\n",
+      'libs/db/src/index.ts':
+        "import { config } from '@gw/config';\nimport { main } from '../../../apps/gateway/src/main';\nexport const db = config + main;\n",
       // index → apps/gateway/src/main → inner → index: a cycle.
       'libs/db/src/inner.ts': "import { db } from './index';\nexport const inner = 1;\nexport const again = () => db;\n",
       'apps/gateway/src/main.ts': "import { inner } from '../../../libs/db/src/inner';\nexport const main = inner;\n",

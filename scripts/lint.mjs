@@ -5,7 +5,10 @@ import { spawnSync } from 'node:child_process';
 const steps = [
   ['eslint', ['node_modules/eslint/bin/eslint.js', '.', '--max-warnings=0']],
   ['prettier --check', ['node_modules/prettier/bin/prettier.cjs', '--check', '--log-level=warn', '.']],
-  ['layering (dependency-cruiser)', ['node_modules/dependency-cruiser/bin/dependency-cruise.mjs', 'apps', 'libs', 'test', 'scripts', '--config', '.dependency-cruiser.cjs']],
+  [
+    'layering (dependency-cruiser)',
+    ['node_modules/dependency-cruiser/bin/dependency-cruise.mjs', 'apps', 'libs', 'test', 'scripts', '--config', '.dependency-cruiser.cjs'],
+  ],
 ];
 const failed = [];
 for (const [label, args] of steps) {

@@ -98,7 +98,12 @@ const pgliteEnv = { TEST_DATABASE_URL: '', TEST_REDIS_URL: '', REQUIRE_REDIS: ''
 run('e2e (PGlite)', ['--selectProjects', 'medium', 'e2e', '--runInBand'], pgliteEnv);
 if (process.env.TEST_DATABASE_URL) {
   const full = !!process.env.TEST_REDIS_URL;
-  run('e2e (PostgreSQL)', ['--selectProjects', 'medium', 'e2e', '--runInBand'], { ...required, ...(ci && full ? { REQUIRE_REDIS: '1' } : {}) }, { noSkips: ci && full });
+  run(
+    'e2e (PostgreSQL)',
+    ['--selectProjects', 'medium', 'e2e', '--runInBand'],
+    { ...required, ...(ci && full ? { REQUIRE_REDIS: '1' } : {}) },
+    { noSkips: ci && full },
+  );
 }
 for (const p of problems) console.log(`\n!!! ${p}`);
 if (problems.length) ok = false;

@@ -98,7 +98,12 @@ describe('access control: roles, admin tokens, audit log, IP ranges', () => {
       const refused = await stack.api('GET', '/admin/usage', undefined, t.body.secret);
       expect(refused.status).toBe(401);
       expect(refused.body.error.code).toBe('invalid_api_key');
-      const old = await stack.api('POST', '/admin/tokens', { role: 'viewer', tenantId: tenantA, name: 'old', expiresAt: new Date(Date.now() - 1000).toISOString() });
+      const old = await stack.api('POST', '/admin/tokens', {
+        role: 'viewer',
+        tenantId: tenantA,
+        name: 'old',
+        expiresAt: new Date(Date.now() - 1000).toISOString(),
+      });
       const expired = await stack.api('GET', '/admin/usage', undefined, old.body.secret);
       expect(expired.status).toBe(401);
       expect(expired.body.error.message).toContain('expired');
@@ -223,8 +228,16 @@ describe('access control: roles, admin tokens, audit log, IP ranges', () => {
       expect(log.status).toBe(200);
       const [del, upd, add] = log.body.data;
       expect(add).toMatchObject({
-        action: 'key.create', objectType: 'key', objectId: key.id, tenantId: tenantA,
-        actorTokenId: adminA.id, actorPrefix: adminA.prefix, actorRole: 'admin', ip: '127.0.0.1', requestId: created.headers.get('x-request-id'), before: null,
+        action: 'key.create',
+        objectType: 'key',
+        objectId: key.id,
+        tenantId: tenantA,
+        actorTokenId: adminA.id,
+        actorPrefix: adminA.prefix,
+        actorRole: 'admin',
+        ip: '127.0.0.1',
+        requestId: created.headers.get('x-request-id'),
+        before: null,
       });
       expect(add.after).toMatchObject({ id: key.id, name: 'audited', tenant_id: tenantA });
       expect(add.after.key_hash).toBeUndefined();
@@ -234,8 +247,20 @@ describe('access control: roles, admin tokens, audit log, IP ranges', () => {
     });
 
     it('never stores a provider credential, sealed or plain', async () => {
-      const p = await stack.api('POST', '/admin/providers', { name: 'audited-provider', kind: 'openai', baseUrl: fake.baseUrl, credential: 'sk-audit-plaintext-credential' });
-      expect((await stack.api('PATCH', `/admin/providers/${p.body.id}`, { credential: 'sk-audit-plaintext-credential-2', settings: { headers: { Authorization: 'Bearer hdr-secret' } } })).status).toBe(200);
+      const p = await stack.api('POST', '/admin/providers', {
+        name: 'audited-provider',
+        kind: 'openai',
+        baseUrl: fake.baseUrl,
+        credential: 'sk-audit-plaintext-credential',
+      });
+      expect(
+        (
+          await stack.api('PATCH', `/admin/providers/${p.body.id}`, {
+            credential: 'sk-audit-plaintext-credential-2',
+            settings: { headers: { Authorization: 'Bearer hdr-secret' } },
+          })
+        ).status,
+      ).toBe(200);
       const entries = await stack.sql(`SELECT * FROM audit_log WHERE object_id = $1 ORDER BY id`, [p.body.id]);
       expect(entries.map((e: any) => e.action)).toEqual(['provider.create', 'provider.update']);
       expect(entries[0]).toMatchObject({ actor_role: 'root', actor_prefix: 'ADMIN_TOKEN', actor_token_id: null, tenant_id: null });
@@ -300,7 +325,12 @@ describe('access control: roles, admin tokens, audit log, IP ranges', () => {
       const [key] = await stack.sql(`SELECT id FROM api_keys WHERE tenant_id = $1`, [team.id]);
       expect(usage.keyId).toBe(key.id);
       const audit = lines.slice(4).map((l) => JSON.parse(l));
-      expect(audit.map((e) => `${e.action} by ${e.actorRole}`)).toEqual(['token.create by admin', 'key.create by admin', 'token.create by root', 'tenant.create by root']);
+      expect(audit.map((e) => `${e.action} by ${e.actorRole}`)).toEqual([
+        'token.create by admin',
+        'key.create by admin',
+        'token.create by root',
+        'tenant.create by root',
+      ]);
     });
   });
 
@@ -312,7 +342,9 @@ describe('access control: roles, admin tokens, audit log, IP ranges', () => {
       const refused = await chat(office.body.secret);
       expect(refused.status).toBe(403);
       expect(((await refused.json()) as any).error).toMatchObject({ code: 'ip_not_allowed', type: 'permission_error' });
-      expect((await stack.api('PATCH', `/admin/tenants/${tenantA}/keys/${office.body.id}`, { allowedIps: ['10.0.0.0/8', '127.0.0.0/8'] }, adminA.secret)).status).toBe(200);
+      expect(
+        (await stack.api('PATCH', `/admin/tenants/${tenantA}/keys/${office.body.id}`, { allowedIps: ['10.0.0.0/8', '127.0.0.0/8'] }, adminA.secret)).status,
+      ).toBe(200);
       let status = 0;
       for (let i = 0; i < 40 && status !== 200; i++) {
         status = (await chat(office.body.secret)).status;
@@ -327,7 +359,12 @@ describe('access control: roles, admin tokens, audit log, IP ranges', () => {
         const r = await stack.api('POST', `/admin/tenants/${tenantA}/keys`, { name: 'bad', allowedIps: ['127.0.0.1', bad] }, adminA.secret);
         expect(`${bad} → ${r.status} ${r.body.error?.param}`).toBe(`${bad} → 400 allowedIps`);
       }
-      const ok = await stack.api('POST', `/admin/tenants/${tenantA}/keys`, { name: 'ok', allowedIps: ['10.0.0.0/8', '192.168.1.7', '2001:db8::/32', '::1', '0.0.0.0/0'] }, adminA.secret);
+      const ok = await stack.api(
+        'POST',
+        `/admin/tenants/${tenantA}/keys`,
+        { name: 'ok', allowedIps: ['10.0.0.0/8', '192.168.1.7', '2001:db8::/32', '::1', '0.0.0.0/0'] },
+        adminA.secret,
+      );
       expect(ok.status).toBe(201);
     });
 
@@ -348,7 +385,11 @@ describe('access control: roles, admin tokens, audit log, IP ranges', () => {
     it('a known key refused for its source address still gets its ledger row (without a model: its body is never read)', async () => {
       const k = await stack.api('POST', `/admin/tenants/${tenantA}/keys`, { name: 'elsewhere', allowedIps: ['192.0.2.0/24'] }, adminA.secret);
       // Refused before the body is read: a broken body is not even noticed (a key-shaped credential used to get it parsed).
-      const broken = await fetch(`${stack.baseURL}/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${k.body.secret}`, 'content-type': 'application/json' }, body: '{"model": "gpt-4o-mini", "mess' });
+      const broken = await fetch(`${stack.baseURL}/chat/completions`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${k.body.secret}`, 'content-type': 'application/json' },
+        body: '{"model": "gpt-4o-mini", "mess',
+      });
       expect(broken.status).toBe(403);
       const r = await chat(k.body.secret);
       expect(r.status).toBe(403);
@@ -356,14 +397,24 @@ describe('access control: roles, admin tokens, audit log, IP ranges', () => {
       const rows = await stack.sql('SELECT * FROM usage_records WHERE key_id = $1', [k.body.id]);
       expect(rows).toHaveLength(2);
       const row = rows.find((x) => x.request_id === r.headers.get('x-request-id'));
-      expect(row).toMatchObject({ tenant_id: tenantA, endpoint: 'chat', requested_model: null, streamed: false, status: 403, error_code: 'ip_not_allowed', input_tokens: 0, output_tokens: 0 });
+      expect(row).toMatchObject({
+        tenant_id: tenantA,
+        endpoint: 'chat',
+        requested_model: null,
+        streamed: false,
+        status: 403,
+        error_code: 'ip_not_allowed',
+        input_tokens: 0,
+        output_tokens: 0,
+      });
       expect(Number(row.cost_usd)).toBe(0);
     });
   });
 
   describe('data-plane credentials: the Authorization header only, checked before the body is read', () => {
     let secret: string;
-    const post = (path: string, headers: Record<string, string>, body: string) => fetch(`${stack.baseURL}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body });
+    const post = (path: string, headers: Record<string, string>, body: string) =>
+      fetch(`${stack.baseURL}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body });
 
     beforeAll(async () => {
       secret = (await stack.api('POST', `/admin/tenants/${tenantA}/keys`, { name: 'header-only' }, adminA.secret)).body.secret;
@@ -371,10 +422,18 @@ describe('access control: roles, admin tokens, audit log, IP ranges', () => {
     });
 
     it('a key in ?access_token= or in the body is no credential', async () => {
-      const q = await post(`/chat/completions?access_token=${secret}`, {}, JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] }));
+      const q = await post(
+        `/chat/completions?access_token=${secret}`,
+        {},
+        JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] }),
+      );
       expect(q.status).toBe(401);
       expect(((await q.json()) as any).error.code).toBe('missing_api_key');
-      const b = await post('/chat/completions', {}, JSON.stringify({ access_token: secret, model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] }));
+      const b = await post(
+        '/chat/completions',
+        {},
+        JSON.stringify({ access_token: secret, model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] }),
+      );
       expect(b.status).toBe(401);
       const m = await fetch(`${stack.baseURL}/models?access_token=${secret}`);
       expect(m.status).toBe(401);

@@ -8,7 +8,10 @@ jest.setTimeout(60_000);
 const NOBODY = '00000000-0000-4000-8000-000000000000';
 const uniq = (prefix: string) => `${prefix}-${randomBytes(3).toString('hex')}`;
 
-interface ApiResult { status: number; body: any }
+interface ApiResult {
+  status: number;
+  body: any;
+}
 
 /** Asserts an OpenAI-shaped error: exactly message/type/param/code, with the given status and fields. */
 function expectError(res: ApiResult, status: number, fields: { code?: string | null; param?: string | null; type?: string } = {}): void {
@@ -101,7 +104,11 @@ describe('admin API (root token): CRUD, validation, errors, usage', () => {
         const body = await res.json();
         expectError({ status: res.status, body }, 401, { code: 'missing_api_key', param: null });
       }
-      const post = await fetch(`${stack.adminUrl}/admin/tenants`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"name":"sneaky"}' });
+      const post = await fetch(`${stack.adminUrl}/admin/tenants`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: '{"name":"sneaky"}',
+      });
       expect(post.status).toBe(401);
       expect((await api('GET', '/admin/tenants')).body.map((t: any) => t.name)).not.toContain('sneaky');
     });
@@ -224,7 +231,16 @@ describe('admin API (root token): CRUD, validation, errors, usage', () => {
       expect(revoked.status).toBe(200);
       expect(revoked.body.revokedAt).toEqual(expect.any(String));
       expect(revoked.body).not.toHaveProperty('secret');
-      expect(await eventually(() => client.models.list().then(() => false, (e) => e.status === 401), 2000)).toBe(true);
+      expect(
+        await eventually(
+          () =>
+            client.models.list().then(
+              () => false,
+              (e) => e.status === 401,
+            ),
+          2000,
+        ),
+      ).toBe(true);
 
       expect((await api('DELETE', `/admin/tenants/${tenantId}/keys/${id}`)).status).toBe(204);
       expectError(await api('GET', `/admin/tenants/${tenantId}/keys/${id}`), 404, { code: 'key_not_found' });
@@ -235,7 +251,12 @@ describe('admin API (root token): CRUD, validation, errors, usage', () => {
       const t1 = await newTenant();
       const t2 = await newTenant();
       const { id } = await newKey(t1);
-      for (const [method, suffix, body] of [['GET', ''], ['PATCH', '', { name: 'x' }], ['POST', '/revoke'], ['DELETE', '']] as const) {
+      for (const [method, suffix, body] of [
+        ['GET', ''],
+        ['PATCH', '', { name: 'x' }],
+        ['POST', '/revoke'],
+        ['DELETE', ''],
+      ] as const) {
         expectError(await api(method, `/admin/tenants/${t2}/keys/${id}${suffix}`, body), 404, { code: 'key_not_found' });
       }
       expect((await api('GET', `/admin/tenants/${t1}/keys/${id}`)).body).toMatchObject({ name: 'k', revokedAt: null });
@@ -249,7 +270,16 @@ describe('admin API (root token): CRUD, validation, errors, usage', () => {
       const client = new OpenAI({ apiKey: secret, baseURL: stack.baseURL, maxRetries: 0 });
       await expect(client.models.list()).resolves.toBeDefined();
       expect((await api('DELETE', `/admin/tenants/${tenantId}`)).status).toBe(204);
-      expect(await eventually(() => client.models.list().then(() => false, (e) => e.status === 401), 2000)).toBe(true);
+      expect(
+        await eventually(
+          () =>
+            client.models.list().then(
+              () => false,
+              (e) => e.status === 401,
+            ),
+          2000,
+        ),
+      ).toBe(true);
       expect(await stack.sql(`SELECT id FROM api_keys WHERE tenant_id = $1`, [tenantId])).toEqual([]);
     });
 
@@ -325,7 +355,12 @@ describe('admin API (root token): CRUD, validation, errors, usage', () => {
       expect(patched.status).toBe(200);
       expect(patched.body.settings.headers).toEqual(redacted);
       const [row] = await stack.sql('SELECT settings FROM providers WHERE id = $1', [id]);
-      expect(row.settings.headers).toEqual({ Authorization: 'Bearer sk-header-secret', 'X-Goog-Api-Key': 'g-secret', 'X-Auth-Token': 't-new', 'X-Title': 'team' });
+      expect(row.settings.headers).toEqual({
+        Authorization: 'Bearer sk-header-secret',
+        'X-Goog-Api-Key': 'g-secret',
+        'X-Auth-Token': 't-new',
+        'X-Title': 'team',
+      });
       await api('DELETE', `/admin/providers/${id}`);
     });
 
@@ -342,8 +377,13 @@ describe('admin API (root token): CRUD, validation, errors, usage', () => {
       // Credential-like headers are bound the same way.
       expect((await api('PATCH', `/admin/providers/${id}`, { settings: { headers: { 'X-Api-Key': 'k-secret', 'X-Title': 't' } } })).status).toBe(200);
       expectError(await api('PATCH', `/admin/providers/${id}`, { baseUrl: fakeB.baseUrl }), 400, { code: 'credential_required', param: 'settings.headers' });
-      expectError(await api('PATCH', `/admin/providers/${id}`, { baseUrl: fakeB.baseUrl, settings: { headers: { 'X-Api-Key': '[redacted]' } } }), 400, { code: 'credential_required' });
-      const rebound = await api('PATCH', `/admin/providers/${id}`, { baseUrl: fakeB.baseUrl, settings: { headers: { 'X-Api-Key': 'k-for-b', 'X-Title': 't' } } });
+      expectError(await api('PATCH', `/admin/providers/${id}`, { baseUrl: fakeB.baseUrl, settings: { headers: { 'X-Api-Key': '[redacted]' } } }), 400, {
+        code: 'credential_required',
+      });
+      const rebound = await api('PATCH', `/admin/providers/${id}`, {
+        baseUrl: fakeB.baseUrl,
+        settings: { headers: { 'X-Api-Key': 'k-for-b', 'X-Title': 't' } },
+      });
       expect(rebound.status).toBe(200);
       expect((await stack.sql('SELECT settings FROM providers WHERE id = $1', [id]))[0].settings.headers).toEqual({ 'X-Api-Key': 'k-for-b', 'X-Title': 't' });
       await api('DELETE', `/admin/providers/${id}`);
@@ -399,7 +439,10 @@ describe('admin API (root token): CRUD, validation, errors, usage', () => {
 
     it('global and tenant-scoped CRUD, with target defaults and scope filtering', async () => {
       const tenantId = await newTenant();
-      const global = await api('POST', '/admin/routes', { modelPattern: 'crud-*', targets: [{ providerId: providerA }, { providerId: providerB, model: 'gpt-4o', weight: 3 }] });
+      const global = await api('POST', '/admin/routes', {
+        modelPattern: 'crud-*',
+        targets: [{ providerId: providerA }, { providerId: providerB, model: 'gpt-4o', weight: 3 }],
+      });
       expect(global.status).toBe(201);
       expect(global.body).toMatchObject({
         tenantId: null,
@@ -410,7 +453,12 @@ describe('admin API (root token): CRUD, validation, errors, usage', () => {
           { providerId: providerB, model: 'gpt-4o', weight: 3, priority: 1 },
         ],
       });
-      const scoped = await api('POST', '/admin/routes', { modelPattern: 'crud-*', tenantId, targets: [{ providerId: providerB }], settings: { maxAttempts: 1 } });
+      const scoped = await api('POST', '/admin/routes', {
+        modelPattern: 'crud-*',
+        tenantId,
+        targets: [{ providerId: providerB }],
+        settings: { maxAttempts: 1 },
+      });
       expect(scoped.status).toBe(201);
       expect(scoped.body).toMatchObject({ tenantId, modelPattern: 'crud-*', settings: { maxAttempts: 1 } });
 
@@ -447,12 +495,18 @@ describe('admin API (root token): CRUD, validation, errors, usage', () => {
       expectInvalid(await api('POST', '/admin/routes', { modelPattern: 'x' }), 'targets');
       expectInvalid(await api('POST', '/admin/routes', { modelPattern: 'x', targets: [] }), 'targets');
       expectInvalid(await api('POST', '/admin/routes', { modelPattern: 'x', targets: [{ providerId: 'openai' }] }), 'targets[0].providerId');
-      expectInvalid(await api('POST', '/admin/routes', { modelPattern: 'x', targets: [{ providerId: providerA }, { providerId: providerA, weight: -1 }] }), 'targets[1].weight');
+      expectInvalid(
+        await api('POST', '/admin/routes', { modelPattern: 'x', targets: [{ providerId: providerA }, { providerId: providerA, weight: -1 }] }),
+        'targets[1].weight',
+      );
       // a well-formed id that names no provider: same param, from the service rather than the DTO
       expectInvalid(await api('POST', '/admin/routes', { modelPattern: 'x', targets: [{ providerId: NOBODY }] }), 'targets[0].providerId');
       expectInvalid(await api('POST', '/admin/routes', { modelPattern: 'x', targets: [{ providerId: providerA, upstream: 'y' }] }), 'targets[0].upstream');
       expectInvalid(await api('POST', '/admin/routes', { modelPattern: 'x', tenantId: 'team-a', targets: [{ providerId: providerA }] }), 'tenantId');
-      expectInvalid(await api('POST', '/admin/routes', { modelPattern: 'x', targets: [{ providerId: providerA }], settings: { maxAttempts: 0 } }), 'settings.maxAttempts');
+      expectInvalid(
+        await api('POST', '/admin/routes', { modelPattern: 'x', targets: [{ providerId: providerA }], settings: { maxAttempts: 0 } }),
+        'settings.maxAttempts',
+      );
       // Bounds: Node timers overflow past 2^31-1 ms (a 3e9 ms timeout would fire at once); retries multiply load.
       for (const [field, value] of [
         ['maxAttempts', 11],
@@ -462,17 +516,29 @@ describe('admin API (root token): CRUD, validation, errors, usage', () => {
         ['idleTimeoutMs', 0],
         ['totalTimeoutMs', 3e9],
       ] as const) {
-        expectInvalid(await api('POST', '/admin/routes', { modelPattern: 'x', targets: [{ providerId: providerA }], settings: { [field]: value } }), `settings.${field}`);
+        expectInvalid(
+          await api('POST', '/admin/routes', { modelPattern: 'x', targets: [{ providerId: providerA }], settings: { [field]: value } }),
+          `settings.${field}`,
+        );
       }
       const edge = await api('POST', '/admin/routes', {
         modelPattern: uniq('edge'),
         targets: [{ providerId: providerA }],
-        settings: { maxAttempts: 10, backoffMs: 60_000, connectTimeoutMs: 3_600_000, firstByteTimeoutMs: 1, idleTimeoutMs: 3_600_000, totalTimeoutMs: 3_600_000 },
+        settings: {
+          maxAttempts: 10,
+          backoffMs: 60_000,
+          connectTimeoutMs: 3_600_000,
+          firstByteTimeoutMs: 1,
+          idleTimeoutMs: 3_600_000,
+          totalTimeoutMs: 3_600_000,
+        },
       });
       expect(edge.status).toBe(201);
       await api('DELETE', `/admin/routes/${edge.body.id}`);
       expectError(await api('GET', '/admin/routes?tenantId=team-a'), 400, { param: 'tenantId' });
-      expectError(await api('POST', '/admin/routes', { modelPattern: 'x', tenantId: NOBODY, targets: [{ providerId: providerA }] }), 404, { code: 'tenant_not_found' });
+      expectError(await api('POST', '/admin/routes', { modelPattern: 'x', tenantId: NOBODY, targets: [{ providerId: providerA }] }), 404, {
+        code: 'tenant_not_found',
+      });
       expect((await api('GET', '/admin/routes')).body.filter((r: any) => r.modelPattern === 'x')).toEqual([]);
     });
 
@@ -560,7 +626,10 @@ describe('admin API (root token): CRUD, validation, errors, usage', () => {
       // TypeORM reports the failed UPDATE on console.log: expected here.
       const quiet = jest.spyOn(console, 'log').mockImplementation(() => undefined);
       try {
-        expectError(await api('PATCH', `/admin/prices/${p.body.id}`, { modelPattern: other.body.modelPattern }), 409, { code: 'conflict', param: 'modelPattern' });
+        expectError(await api('PATCH', `/admin/prices/${p.body.id}`, { modelPattern: other.body.modelPattern }), 409, {
+          code: 'conflict',
+          param: 'modelPattern',
+        });
       } finally {
         quiet.mockRestore();
         await api('DELETE', `/admin/prices/${p.body.id}`);
@@ -655,20 +724,40 @@ describe('admin API (root token): CRUD, validation, errors, usage', () => {
     it('groups by day (UTC), model and key; combined groups; empty ranges', async () => {
       const rows = await ledger();
       const byDay = await report(`tenantId=${tenantId}&groupBy=day`);
-      expect(byDay.map((r) => [r.day, r.requests])).toEqual([['2025-03-01', 2], ['2025-03-02', 2], ['2025-03-03', 2]]);
-      for (const g of byDay) expectTotals(g, rows.filter((r) => r.started_at.toISOString().slice(0, 10) === g.day));
+      expect(byDay.map((r) => [r.day, r.requests])).toEqual([
+        ['2025-03-01', 2],
+        ['2025-03-02', 2],
+        ['2025-03-03', 2],
+      ]);
+      for (const g of byDay)
+        expectTotals(
+          g,
+          rows.filter((r) => r.started_at.toISOString().slice(0, 10) === g.day),
+        );
 
       const byModel = await report(`tenantId=${tenantId}&groupBy=model`);
       expect(byModel.map((r) => r.model).sort()).toEqual(['m-a', 'm-b', WEIRD].sort());
-      for (const g of byModel) expectTotals(g, rows.filter((r) => r.requested_model === g.model));
+      for (const g of byModel)
+        expectTotals(
+          g,
+          rows.filter((r) => r.requested_model === g.model),
+        );
 
       const byKey = await report(`tenantId=${tenantId}&groupBy=key`);
       expect(byKey.map((r) => r.keyId).sort()).toEqual([k1, k2].sort());
-      for (const g of byKey) expectTotals(g, rows.filter((r) => r.key_id === g.keyId));
+      for (const g of byKey)
+        expectTotals(
+          g,
+          rows.filter((r) => r.key_id === g.keyId),
+        );
 
       const byDayModel = await report(`tenantId=${tenantId}&groupBy=day,model`);
       expect(byDayModel).toHaveLength(6);
-      for (const g of byDayModel) expectTotals(g, rows.filter((r) => r.started_at.toISOString().slice(0, 10) === g.day && r.requested_model === g.model));
+      for (const g of byDayModel)
+        expectTotals(
+          g,
+          rows.filter((r) => r.started_at.toISOString().slice(0, 10) === g.day && r.requested_model === g.model),
+        );
       expect(byDayModel.reduce((s, g) => s + g.requests, 0)).toBe(rows.length);
 
       expect(await report(`tenantId=${tenantId}&from=2030-01-01T00:00:00Z&groupBy=day`)).toEqual([]);
@@ -678,7 +767,10 @@ describe('admin API (root token): CRUD, validation, errors, usage', () => {
     });
 
     it('meters real gateway traffic: report totals equal what the SDK saw', async () => {
-      const route = await api('POST', '/admin/routes', { modelPattern: 'text-embedding-3-small', targets: [{ providerId: (await api('GET', '/admin/providers')).body.find((p: any) => p.name === 'route-a').id }] });
+      const route = await api('POST', '/admin/routes', {
+        modelPattern: 'text-embedding-3-small',
+        targets: [{ providerId: (await api('GET', '/admin/providers')).body.find((p: any) => p.name === 'route-a').id }],
+      });
       expect(route.status).toBe(201);
       const key = await newKey(tenantId);
       const client = new OpenAI({ apiKey: key.secret, baseURL: stack.baseURL, maxRetries: 0 });
@@ -713,7 +805,12 @@ describe('admin API (root token): CRUD, validation, errors, usage', () => {
 
       const byKey = parseCsv((await api('GET', `/admin/usage?tenantId=${tenantId}&groupBy=key&format=csv`)).body);
       expect(byKey[0]).toEqual(['keyId', 'requests', 'errors', 'inputTokens', 'outputTokens', 'cachedTokens', 'costUsd']);
-      expect(byKey.slice(1).map((l) => l[0]).sort()).toEqual(expect.arrayContaining([k1, k2]));
+      expect(
+        byKey
+          .slice(1)
+          .map((l) => l[0])
+          .sort(),
+      ).toEqual(expect.arrayContaining([k1, k2]));
     });
 
     it('400 naming the parameter for a bad query', async () => {

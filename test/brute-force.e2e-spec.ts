@@ -9,7 +9,6 @@ const REDIS = process.env.TEST_REDIS_URL;
 // scripts/test.mjs sets REQUIRE_REDIS=1 for the CI run that has Redis: skipping there would be a silent pass.
 if (!REDIS && process.env.REQUIRE_REDIS === '1') throw new Error('brute-force.e2e-spec: REQUIRE_REDIS=1 but TEST_REDIS_URL is not set');
 if (!REDIS) {
-   
   console.warn('brute-force.e2e-spec: TEST_REDIS_URL is not set, so the two-replica shared-block tests are SKIPPED (not passed).');
 }
 const withRedis = REDIS ? describe : describe.skip;
@@ -19,7 +18,6 @@ const LIMIT = 30;
 const measured: Record<string, number> = {};
 
 afterAll(() => {
-   
   console.log(`brute-force.e2e-spec measured: ${JSON.stringify(measured)}`);
 });
 
@@ -69,12 +67,14 @@ const count = (rs: Res[], status: number) => rs.filter((r) => r.status === statu
 async function pool<T>(n: number, width: number, fn: (i: number) => Promise<T>): Promise<T[]> {
   const out: T[] = new Array(n);
   let next = 0;
-  await Promise.all(Array.from({ length: width }, async () => {
-    while (next < n) {
-      const i = next++;
-      out[i] = await fn(i);
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: width }, async () => {
+      while (next < n) {
+        const i = next++;
+        out[i] = await fn(i);
+      }
+    }),
+  );
   return out;
 }
 
@@ -101,7 +101,9 @@ describe('brute-force blocks (TRUSTED_PROXIES=127.0.0.1/32)', () => {
 
   it('64 concurrent guesses against a limit of 30: exactly 30 are judged (401), 34 get 429; then valid keys from there get 429 too', async () => {
     const ip = '203.0.113.10';
-    const rs = await Promise.all(Array.from({ length: 64 }, (_, i) => (i % 2 ? call(gw, '/v1/models', guess(), ip) : call(gw, '/v1/chat/completions', guess(), ip, 'POST'))));
+    const rs = await Promise.all(
+      Array.from({ length: 64 }, (_, i) => (i % 2 ? call(gw, '/v1/models', guess(), ip) : call(gw, '/v1/chat/completions', guess(), ip, 'POST'))),
+    );
     measured.concurrent64_401 = count(rs, 401);
     expect(count(rs, 401)).toBe(LIMIT);
     expect(count(rs, 429)).toBe(64 - LIMIT);
@@ -272,7 +274,12 @@ withRedis('brute-force blocks shared by two gateway replicas through Redis', () 
     const rs = await pool(LIMIT, 4, () => call(bases[0], '/v1/models', guess(), ip));
     expect(count(rs, 401)).toBe(LIMIT);
     // The other replica never saw a guess from there: it learns the block from the published message.
-    await eventually(async () => (await call(bases[1], '/v1/models', secret, ip)).status === 429, 2000, 20, 'replica 2 refuses a valid key from the blocked address');
+    await eventually(
+      async () => (await call(bases[1], '/v1/models', secret, ip)).status === 429,
+      2000,
+      20,
+      'replica 2 refuses a valid key from the blocked address',
+    );
     expect((await call(bases[1], '/v1/models', guess(), ip)).status).toBe(429);
 
     // A known-good key costs no Redis call for this feature; a blocked address costs none either.

@@ -36,7 +36,8 @@ describe(`budgets can be used, and refusals tell the truth (${process.env.TEST_R
     const local = await stack.api('POST', '/admin/providers', { name: 'ollama', kind: 'ollama', baseUrl: ollama.baseUrl });
     expect((await stack.api('POST', '/admin/routes', { modelPattern: MINI, targets: [{ providerId: openai.body.id }] })).status).toBe(201);
     expect((await stack.api('POST', '/admin/routes', { modelPattern: LOCAL, targets: [{ providerId: local.body.id }] })).status).toBe(201);
-    for (const m of [MINI, LOCAL]) expect((await stack.api('POST', '/admin/prices', { modelPattern: m, inputPerM: IN_PER_M, outputPerM: OUT_PER_M })).status).toBe(201);
+    for (const m of [MINI, LOCAL])
+      expect((await stack.api('POST', '/admin/prices', { modelPattern: m, inputPerM: IN_PER_M, outputPerM: OUT_PER_M })).status).toBe(201);
   });
 
   afterAll(async () => {
@@ -109,8 +110,11 @@ describe(`budgets can be used, and refusals tell the truth (${process.env.TEST_R
 
     const rows = await ledger(tenantId);
     const spent = usd(rows);
-     
-    if (process.env.BUDGET_REPORT) console.log(`$0.01 burst: ${ok.length} served, ${quota.length} insufficient_quota, spent $${spent.toFixed(6)} (${((spent / BUDGET) * 100).toFixed(1)}%), max attempts ${Math.max(...results.map((r) => r.attempt))}`);
+
+    if (process.env.BUDGET_REPORT)
+      console.log(
+        `$0.01 burst: ${ok.length} served, ${quota.length} insufficient_quota, spent $${spent.toFixed(6)} (${((spent / BUDGET) * 100).toFixed(1)}%), max attempts ${Math.max(...results.map((r) => r.attempt))}`,
+      );
     expect(spent).toBeGreaterThanOrEqual(BUDGET * 0.5);
     // Overshoot bound: a reservation below a request's worst case is only ever a clamped one, a clamp needs
     // nothing else in flight, and it reserves at least the useful minimum (256 output tokens). The fake ignores
@@ -202,8 +206,16 @@ describe(`budgets can be used, and refusals tell the truth (${process.env.TEST_R
     await limits.idle();
     const rows = await ledger(tenantId);
     expect(rows.map((r) => [r.status, r.error_code])).toEqual([
-      [499, 'client_closed_request'], [429, 'rate_limit_exceeded'], [429, 'rate_limit_exceeded'], [200, null], // A, B, the SDK's two attempts
-      [200, null], [200, null], [200, null], [429, 'insufficient_quota'], [429, 'insufficient_quota'], [200, null], // C, D, E, F, F by the SDK, small
+      [499, 'client_closed_request'],
+      [429, 'rate_limit_exceeded'],
+      [429, 'rate_limit_exceeded'],
+      [200, null], // A, B, the SDK's two attempts
+      [200, null],
+      [200, null],
+      [200, null],
+      [429, 'insufficient_quota'],
+      [429, 'insufficient_quota'],
+      [200, null], // C, D, E, F, F by the SDK, small
     ]);
     const after = await stack.api('GET', `/admin/tenants/${tenantId}/spend`);
     expect(after.body.tenant.daily.reservedUsd).toBe(0);
@@ -238,10 +250,15 @@ describe(`budgets can be used, and refusals tell the truth (${process.env.TEST_R
     await eventually(() => fake.requestsTo('/chat/completions').length === 20, 5000, 10, 'all 20 to reach the upstream');
     for (const ac of acs) ac.abort();
     await Promise.all(pending);
-    const rows = await eventually(async () => {
-      const r = await ledger(tenantId);
-      return r.length === 20 && r;
-    }, 5000, 50, '20 ledger rows');
+    const rows = await eventually(
+      async () => {
+        const r = await ledger(tenantId);
+        return r.length === 20 && r;
+      },
+      5000,
+      50,
+      '20 ledger rows',
+    );
     for (const r of rows) {
       expect(r).toMatchObject({ status: 499, error_code: 'client_closed_request', streamed: false, input_tokens: promptEstimate(body) });
       expect(Number(r.cost_usd)).toBeCloseTo(inUsd(promptEstimate(body)), 10);

@@ -159,8 +159,9 @@ describe(`budgets hold whatever the body encoding (${process.env.TEST_REDIS_URL 
       // Each reservation (inflated bytes / 4 ≥ what the fake bills) covers its request, so spend can pass
       // the budget by at most what requests in flight used beyond their reservations: here $0.00.
       const spent = ok.reduce((s, r) => s + (r.body.usage.prompt_tokens * INPUT_PER_M) / 1e6, 0);
-       
-      if (process.env.BUDGET_REPORT) console.log(`${enc}: ${ok.length}/64 admitted, spent $${spent.toFixed(4)} of $${BUDGET}, overshoot $${Math.max(0, spent - BUDGET).toFixed(4)}`);
+
+      if (process.env.BUDGET_REPORT)
+        console.log(`${enc}: ${ok.length}/64 admitted, spent $${spent.toFixed(4)} of $${BUDGET}, overshoot $${Math.max(0, spent - BUDGET).toFixed(4)}`);
       expect(spent).toBeLessThanOrEqual(BUDGET);
       expect(ok.length).toBeGreaterThanOrEqual(1);
       expect(ok.length).toBeLessThanOrEqual(Math.floor(BUDGET / perRequest));
@@ -210,16 +211,19 @@ describe(`budgets hold whatever the body encoding (${process.env.TEST_REDIS_URL 
     expect(await stack.sql(`SELECT 1 FROM usage_records WHERE tenant_id = $1`, [tenantId])).toHaveLength(0);
   });
 
-  it.each<Encoding>(['gzip', 'deflate', 'br'])('BODY_LIMIT bounds the inflated size: a %s body under 1 MB compressed, over it inflated, is a 413', async (enc) => {
-    const { secret } = await tenantWith({});
-    const big = body({ padding: ' '.repeat(1_200_000) });
-    const { data, headers } = encode(big, enc);
-    expect(data.length).toBeLessThan(20_000);
-    const r = await post(chatUrl(), secret, data, headers, false);
-    expect(r.status).toBe(413);
-    expect(r.body.error).toMatchObject({ code: 'request_too_large', type: 'invalid_request_error' });
-    expect(fake.requestsTo('/chat/completions')).toHaveLength(0);
-  });
+  it.each<Encoding>(['gzip', 'deflate', 'br'])(
+    'BODY_LIMIT bounds the inflated size: a %s body under 1 MB compressed, over it inflated, is a 413',
+    async (enc) => {
+      const { secret } = await tenantWith({});
+      const big = body({ padding: ' '.repeat(1_200_000) });
+      const { data, headers } = encode(big, enc);
+      expect(data.length).toBeLessThan(20_000);
+      const r = await post(chatUrl(), secret, data, headers, false);
+      expect(r.status).toBe(413);
+      expect(r.body.error).toMatchObject({ code: 'request_too_large', type: 'invalid_request_error' });
+      expect(fake.requestsTo('/chat/completions')).toHaveLength(0);
+    },
+  );
 
   it('a zip bomb (4 GiB of zeros in 4 MB of gzip) is refused with a 413 without being inflated', async () => {
     const { secret } = await tenantWith({});

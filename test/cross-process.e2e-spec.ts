@@ -102,11 +102,22 @@ describe('a gateway in another process picks up admin changes through the databa
     new Promise<{ status: number; body: string }>((resolve, reject) => {
       const u = new URL(`${url}/v1/chat/completions`);
       const body = JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] });
-      const req = request({ host: u.hostname, port: u.port, path: u.pathname, method: 'POST', localAddress: from, agent: false, headers: { authorization: `Bearer ${secret}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
-        let text = '';
-        res.on('data', (d) => (text += d));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
-      });
+      const req = request(
+        {
+          host: u.hostname,
+          port: u.port,
+          path: u.pathname,
+          method: 'POST',
+          localAddress: from,
+          agent: false,
+          headers: { authorization: `Bearer ${secret}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+        },
+        (res) => {
+          let text = '';
+          res.on('data', (d) => (text += d));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
+        },
+      );
       req.on('error', reject);
       req.end(body);
     });
@@ -157,9 +168,11 @@ describe('a gateway in another process picks up admin changes through the databa
     });
     child.stdout!.on('data', (d) => (output += d));
     child.stderr!.on('data', (d) => (output += d));
-    await eventually(async () => (await fetch(`${url}/readyz`).catch(() => undefined))?.status === 200, 20_000, 100, 'the gateway process to be ready').catch((e: Error) => {
-      throw new Error(`${e.message}\ngateway output:\n${output}`);
-    });
+    await eventually(async () => (await fetch(`${url}/readyz`).catch(() => undefined))?.status === 200, 20_000, 100, 'the gateway process to be ready').catch(
+      (e: Error) => {
+        throw new Error(`${e.message}\ngateway output:\n${output}`);
+      },
+    );
   });
 
   afterAll(async () => {
@@ -232,7 +245,12 @@ describe('a gateway in another process picks up admin changes through the databa
 
       const t0 = Date.now();
       expect((await stack.api('POST', `/admin/tenants/${tenantId}/keys/${keyId}/revoke`)).status).toBe(200);
-      await eventually(async () => (await chat(secret, 'gpt-4o-mini')).status === 401, PROPAGATION_BOUND_MS, 25, 'the revoked key to be refused by the other process');
+      await eventually(
+        async () => (await chat(secret, 'gpt-4o-mini')).status === 401,
+        PROPAGATION_BOUND_MS,
+        25,
+        'the revoked key to be refused by the other process',
+      );
       expect(Date.now() - t0).toBeLessThan(PROPAGATION_BOUND_MS + 500);
       // and it stays refused
       expect((await chat(secret, 'gpt-4o-mini')).status).toBe(401);
@@ -243,7 +261,12 @@ describe('a gateway in another process picks up admin changes through the databa
       const { secret } = await newKey();
       expect((await chat(secret, 'late-model')).status).toBe(404);
       expect((await stack.api('POST', '/admin/routes', { modelPattern: 'late-model', targets: [{ providerId, model: 'gpt-4o-mini' }] })).status).toBe(201);
-      await eventually(async () => (await chat(secret, 'late-model')).status === 200, PROPAGATION_BOUND_MS, 25, 'the new route to be served by the other process');
+      await eventually(
+        async () => (await chat(secret, 'late-model')).status === 200,
+        PROPAGATION_BOUND_MS,
+        25,
+        'the new route to be served by the other process',
+      );
     }));
 
   it(`a disabled tenant is refused within ${PROPAGATION_BOUND_MS} ms`, () =>
@@ -251,7 +274,12 @@ describe('a gateway in another process picks up admin changes through the databa
       const { tenantId, secret } = await newKey();
       expect((await chat(secret, 'gpt-4o-mini')).status).toBe(200);
       expect((await stack.api('PATCH', `/admin/tenants/${tenantId}`, { enabled: false })).status).toBe(200);
-      await eventually(async () => (await chat(secret, 'gpt-4o-mini')).status === 401, PROPAGATION_BOUND_MS, 25, 'the disabled tenant\'s key to be refused by the other process');
+      await eventually(
+        async () => (await chat(secret, 'gpt-4o-mini')).status === 401,
+        PROPAGATION_BOUND_MS,
+        25,
+        "the disabled tenant's key to be refused by the other process",
+      );
     }));
 
   // Last: it stops the process.

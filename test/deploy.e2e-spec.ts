@@ -60,7 +60,11 @@ describe('deployment files', () => {
 
   describe('docker-compose.yml', () => {
     it('passes dclint: the compose-spec JSON schema plus its error-level rules (no Docker engine needed)', () => {
-      const r = spawnSync(process.execPath, [join(ROOT_DIR, 'node_modules', 'dclint', 'bin', 'dclint.cjs'), '-f', 'json', join(ROOT_DIR, 'docker-compose.yml')], { encoding: 'utf8' });
+      const r = spawnSync(
+        process.execPath,
+        [join(ROOT_DIR, 'node_modules', 'dclint', 'bin', 'dclint.cjs'), '-f', 'json', join(ROOT_DIR, 'docker-compose.yml')],
+        { encoding: 'utf8' },
+      );
       if (r.status !== 0) console.error(r.stdout, r.stderr);
       expect(r.status).toBe(0);
       // The linter really ran on the file (an empty run would also exit 0).
@@ -71,7 +75,8 @@ describe('deployment files', () => {
 
     it('has the whole stack, each service built here or pulled by a pinned tag', () => {
       expect(Object.keys(services).sort()).toEqual(['admin', 'gateway', 'grafana', 'migrate', 'postgres', 'prometheus', 'redis', 'secrets']);
-      for (const key of Object.keys(compose)) expect(['services', 'volumes', 'networks', 'configs', 'secrets', 'name'].includes(key) || key.startsWith('x-')).toBe(true);
+      for (const key of Object.keys(compose))
+        expect(['services', 'volumes', 'networks', 'configs', 'secrets', 'name'].includes(key) || key.startsWith('x-')).toBe(true);
       for (const [name, s] of Object.entries(services)) {
         expect(`${name}: ${Boolean(s.image || s.build)}`).toBe(`${name}: true`);
         if (!s.build) expect(s.image).toMatch(/^[\w./-]+:[\w.-]+$/);
@@ -128,7 +133,7 @@ describe('deployment files', () => {
       }
     });
 
-    it('the metrics token is this installation\'s own: made once by `secrets`, read by the apps and Prometheus, no shared default', () => {
+    it("the metrics token is this installation's own: made once by `secrets`, read by the apps and Prometheus, no shared default", () => {
       const text = read('docker-compose.yml');
       expect(text).not.toMatch(/change-me-metrics-token/);
       expect(compose.configs?.metrics_token).toBeUndefined();
@@ -147,7 +152,10 @@ describe('deployment files', () => {
       const script = (gen.command as string[])[2];
       const dir = mkdtempSync(join(tmpdir(), 'gw-secrets-'));
       const run = (env: Record<string, string> = {}) => {
-        const r = spawnSync('sh', ['-c', script.replace(/\$\$/g, '$').replaceAll('/run/gateway-secrets', dir)], { env: { PATH: process.env.PATH ?? '', ...env }, encoding: 'utf8' });
+        const r = spawnSync('sh', ['-c', script.replace(/\$\$/g, '$').replaceAll('/run/gateway-secrets', dir)], {
+          env: { PATH: process.env.PATH ?? '', ...env },
+          encoding: 'utf8',
+        });
         expect(r.status).toBe(0);
         return readFileSync(join(dir, 'metrics.token'), 'utf8');
       };
@@ -220,7 +228,10 @@ describe('deployment files', () => {
       const cfgPath = '/etc/prometheus/prometheus.yml';
       expect(mounts.get(cfgPath)).toBe('./deploy/prometheus/prometheus.yml');
       expect(services.prometheus.command).toContain(`--config.file=${cfgPath}`);
-      const cfg = parse(read('deploy/prometheus/prometheus.yml')) as { rule_files: string[]; scrape_configs: { job_name: string; static_configs: { targets: string[] }[] }[] };
+      const cfg = parse(read('deploy/prometheus/prometheus.yml')) as {
+        rule_files: string[];
+        scrape_configs: { job_name: string; static_configs: { targets: string[] }[] }[];
+      };
       for (const f of cfg.rule_files) {
         const inContainer = posix.join('/etc/prometheus', f);
         expect(mounts.get(inContainer)).toBe(`./deploy/prometheus/${f}`);
@@ -302,7 +313,10 @@ describe('deployment files', () => {
     });
 
     it('copies sources that exist and that .dockerignore lets through', () => {
-      const ignore = read('.dockerignore').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+      const ignore = read('.dockerignore')
+        .split('\n')
+        .map((l) => l.trim())
+        .filter((l) => l && !l.startsWith('#'));
       for (const m of stages[0].matchAll(/^COPY (?!--from)(.+) (\S+)$/gm)) {
         for (const src of m[1].split(' ')) {
           expect(`${src} exists: ${existsSync(join(ROOT, src))}`).toBe(`${src} exists: true`);

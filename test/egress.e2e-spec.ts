@@ -61,14 +61,21 @@ async function httpUpstream(status: number, body: string, headers: Record<string
     get requests() {
       return requests;
     },
-    close: () => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }),
+    close: () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
   };
 }
 
 const REDIS_ERR = "-ERR unknown command 'POST', with args beginning with: '/v1/chat/completions' 'HTTP/1.1' redis_secret_marker\r\n";
 const HTML_PAGE = '<html><head><title>Internal Admin</title></head><body>html_secret_marker: jdbc:postgresql://10.0.0.7/prod</body></html>';
 // What a Postgres server sends to a client that does not speak its protocol: an ErrorResponse, binary framed.
-const PG_ERROR = Buffer.concat([Buffer.from('E\u0000\u0000\u0000\u0050', 'latin1'), Buffer.from('SFATAL\u0000C08P01\u0000Mpg_secret_marker invalid frontend message type 80\u0000\u0000', 'latin1')]);
+const PG_ERROR = Buffer.concat([
+  Buffer.from('E\u0000\u0000\u0000\u0050', 'latin1'),
+  Buffer.from('SFATAL\u0000C08P01\u0000Mpg_secret_marker invalid frontend message type 80\u0000\u0000', 'latin1'),
+]);
 
 describe('egress policy: where providers may point', () => {
   let stack: Stack;
@@ -110,7 +117,11 @@ describe('egress policy: where providers may point', () => {
     return r.body.id as string;
   }
   async function route(modelPattern: string, providers: string[]) {
-    const r = await stack.api('POST', '/admin/routes', { modelPattern, targets: providers.map((p, priority) => ({ providerId: ids[p], model: 'gpt-4o-mini', priority })), settings: { maxAttempts: 2, backoffMs: 1 } });
+    const r = await stack.api('POST', '/admin/routes', {
+      modelPattern,
+      targets: providers.map((p, priority) => ({ providerId: ids[p], model: 'gpt-4o-mini', priority })),
+      settings: { maxAttempts: 2, backoffMs: 1 },
+    });
     if (r.status !== 201) throw new Error(`route ${modelPattern}: ${r.status} ${JSON.stringify(r.body)}`);
   }
   async function chat(model: string, stream = false) {
@@ -219,7 +230,9 @@ describe('egress policy: where providers may point', () => {
     });
 
     it('a bad EGRESS_ALLOW / EGRESS_DENY entry stops the app at start, naming the variable', async () => {
-      await expect(createGatewayApp({ ...stack.config, egressDeny: 'loopback, 1.2.3.999' }, stack.options)).rejects.toThrow(/EGRESS_DENY: "1\.2\.3\.999" is not an address/);
+      await expect(createGatewayApp({ ...stack.config, egressDeny: 'loopback, 1.2.3.999' }, stack.options)).rejects.toThrow(
+        /EGRESS_DENY: "1\.2\.3\.999" is not an address/,
+      );
     });
 
     it('the environment bootstrap refuses a denied OPENAI_BASE_URL / OLLAMA_BASE_URL with a clear log, without probing it', async () => {
@@ -229,7 +242,11 @@ describe('egress policy: where providers may point', () => {
         ollamaBaseUrl: `http://127.0.0.1:${trap.port}`,
       });
       await replica.close();
-      expect(errors.some((m) => m.startsWith('OPENAI_BASE_URL=http://169.254.169.254/v1 refused, provider not registered: baseUrl 169.254.169.254:80 is not allowed'))).toBe(true);
+      expect(
+        errors.some((m) =>
+          m.startsWith('OPENAI_BASE_URL=http://169.254.169.254/v1 refused, provider not registered: baseUrl 169.254.169.254:80 is not allowed'),
+        ),
+      ).toBe(true);
       expect(errors.some((m) => m.startsWith(`OLLAMA_BASE_URL=http://127.0.0.1:${trap.port} refused`))).toBe(true);
       const names = (await stack.api('GET', '/admin/providers')).body.map((p: { name: string }) => p.name);
       expect(names).not.toContain('openai');
@@ -271,7 +288,9 @@ describe('egress policy: where providers may point', () => {
 
     it('is logged for the operator with the address and the rule', () => {
       expect(errors.some((m) => m.includes('evil: egress to evil.test:80 denied (built-in: cloud metadata (169.254.169.254)); no connection made'))).toBe(true);
-      expect(errors.some((m) => new RegExp(`trapname: egress to trap\\.test:${trap.port} denied \\(EGRESS_DENY 127\\.0\\.0\\.1:${trap.port}\\)`).test(m))).toBe(true);
+      expect(errors.some((m) => new RegExp(`trapname: egress to trap\\.test:${trap.port} denied \\(EGRESS_DENY 127\\.0\\.0\\.1:${trap.port}\\)`).test(m))).toBe(
+        true,
+      );
     });
 
     it('never opens the circuit: it is a configuration error, not an unhealthy upstream', async () => {
@@ -335,11 +354,15 @@ describe('egress policy: where providers may point', () => {
     });
 
     it('the log keeps what a non-OpenAI error body said (bounded), for the operator', () => {
-      expect(warnings.some((m) => m.includes('html500 answered HTTP 500 with a body that is not an OpenAI error') && m.includes('html_secret_marker'))).toBe(true);
+      expect(warnings.some((m) => m.includes('html500 answered HTTP 500 with a body that is not an OpenAI error') && m.includes('html_secret_marker'))).toBe(
+        true,
+      );
     });
 
     it('an OpenAI-style upstream error keeps its message', async () => {
-      fake.failNext(1, 400, { body: { error: { message: 'Invalid value for messages', type: 'invalid_request_error', param: 'messages', code: 'invalid_value' } } });
+      fake.failNext(1, 400, {
+        body: { error: { message: 'Invalid value for messages', type: 'invalid_request_error', param: 'messages', code: 'invalid_value' } },
+      });
       const r = await chat('m-good');
       expect(r.status).toBe(400);
       expect(r.body.error).toMatchObject({ message: 'good: Invalid value for messages', code: 'invalid_value' });
@@ -348,7 +371,10 @@ describe('egress policy: where providers may point', () => {
     it('a redirect is never followed (its Location is a denied port here): 502 upstream_redirect', async () => {
       const r = await chat('m-redirect');
       expect(r.status).toBe(502);
-      expect(r.body.error).toMatchObject({ code: 'upstream_redirect', message: 'redirect: answered with a redirect (HTTP 307), which the gateway does not follow' });
+      expect(r.body.error).toMatchObject({
+        code: 'upstream_redirect',
+        message: 'redirect: answered with a redirect (HTTP 307), which the gateway does not follow',
+      });
       expect(redirect.requests).toBe(1);
       expect(trap.connections).toBe(0);
     });

@@ -4,12 +4,7 @@
  */
 import OpenAI, { APIError, APIUserAbortError } from 'openai';
 import { fetch } from 'undici';
-import {
-  DEFAULT_MODELS,
-  FakeFlavor,
-  FakeProvider,
-  fakeEmbedding,
-} from './support/fake-provider';
+import { DEFAULT_MODELS, FakeFlavor, FakeProvider, fakeEmbedding } from './support/fake-provider';
 import { parseSse, sseJson, waitFor } from './support/fake-provider.spec-helpers';
 
 const KEY = 'sk-fake-test-key';
@@ -165,7 +160,11 @@ describe.each(['openai', 'openrouter', 'ollama'] as const)('FakeProvider flavor=
     expect(events).toHaveLength(8);
     expect(text.includes(': OPENROUTER PROCESSING')).toBe(flavor === 'openrouter');
     expect(text).not.toContain('"usage"'); // no include_usage -> no usage key at all, like OpenAI
-    expect(sseJson(text).map((c) => c.choices[0].delta.content ?? '').join('')).toBe(expectedText);
+    expect(
+      sseJson(text)
+        .map((c) => c.choices[0].delta.content ?? '')
+        .join(''),
+    ).toBe(expectedText);
   });
 
   it('streams two parallel tool calls that reassemble to the scripted arguments', async () => {
@@ -217,9 +216,7 @@ describe.each(['openai', 'openrouter', 'ollama'] as const)('FakeProvider flavor=
 
     // The SDK's own accumulator must agree (it validates index/id bookkeeping).
     fake.script({ toolCalls: calls });
-    const final = await client.chat.completions
-      .stream({ model, messages: [{ role: 'user', content: 'again' }] })
-      .finalChatCompletion();
+    const final = await client.chat.completions.stream({ model, messages: [{ role: 'user', content: 'again' }] }).finalChatCompletion();
     const toolCalls = final.choices[0].message.tool_calls as OpenAI.Chat.Completions.ChatCompletionMessageFunctionToolCall[];
     expect(toolCalls.map((t) => [t.function.name, t.function.arguments])).toEqual([
       ['get_weather', argsA],
@@ -231,9 +228,7 @@ describe.each(['openai', 'openrouter', 'ollama'] as const)('FakeProvider flavor=
     const ns = await client.chat.completions.create({ model, messages: [{ role: 'user', content: 'x' }] });
     expect(ns.choices[0].finish_reason).toBe('tool_calls');
     expect(ns.choices[0].message.content).toBe('calling');
-    expect(ns.choices[0].message.tool_calls).toEqual([
-      { id: 'call_weather1', type: 'function', function: { name: 'get_weather', arguments: argsA } },
-    ]);
+    expect(ns.choices[0].message.tool_calls).toEqual([{ id: 'call_weather1', type: 'function', function: { name: 'get_weather', arguments: argsA } }]);
     expect(ns.usage).toMatchObject({
       prompt_tokens: 11,
       completion_tokens: 7,
@@ -606,11 +601,15 @@ describe('FakeProvider flavor-independent behaviour', () => {
       for await (const _ of s) {
         /* drain */
       }
-    })().then(() => 'resolved', (e: unknown) => e);
+    })().then(
+      () => 'resolved',
+      (e: unknown) => e,
+    );
     fake.hangNext(1);
-    const hung = client.chat.completions
-      .create({ model: 'openai/gpt-4o-mini', messages: [] })
-      .then(() => 'resolved', (e: unknown) => e);
+    const hung = client.chat.completions.create({ model: 'openai/gpt-4o-mini', messages: [] }).then(
+      () => 'resolved',
+      (e: unknown) => e,
+    );
     await waitFor(() => fake.openConnections() === 2, 'both requests in flight');
     const t0 = Date.now();
     await Promise.all([fake.close(), fake.close()]);

@@ -23,7 +23,11 @@ describe('foundation: chat, embeddings, models, errors, ledger (openai SDK → g
     const ol = await stack.api('POST', '/admin/providers', { name: 'ollama', kind: 'ollama', baseUrl: ollama.baseUrl });
     await stack.api('POST', '/admin/routes', { modelPattern: 'gpt-oss*', targets: [{ providerId: ol.body.id }] });
     const or = await stack.api('POST', '/admin/providers', {
-      name: 'openrouter', kind: 'openrouter', baseUrl: router.baseUrl, credential: 'sk-or-upstream-secret', settings: { providerPreferences: { sort: 'price' } },
+      name: 'openrouter',
+      kind: 'openrouter',
+      baseUrl: router.baseUrl,
+      credential: 'sk-or-upstream-secret',
+      settings: { providerPreferences: { sort: 'price' } },
     });
     await stack.api('POST', '/admin/routes', { modelPattern: '*/*', targets: [{ providerId: or.body.id }] });
     // alias: "fast" → gpt-4o-mini upstream
@@ -79,7 +83,10 @@ describe('foundation: chat, embeddings, models, errors, ledger (openai SDK → g
 
   it('relays the usage chunk when the client asks for it', async () => {
     const stream = await client.chat.completions.create({
-      model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }], stream: true, stream_options: { include_usage: true },
+      model: 'gpt-4o-mini',
+      messages: [{ role: 'user', content: 'hi' }],
+      stream: true,
+      stream_options: { include_usage: true },
     });
     let usage: any;
     for await (const c of stream) if (c.usage) usage = c.usage;
@@ -161,7 +168,15 @@ describe('foundation: chat, embeddings, models, errors, ledger (openai SDK → g
       const revokedAt = Date.now();
       expect((await stack.api('POST', `/admin/tenants/${tenant.tenantId}/keys/${k.body.id}/revoke`)).status).toBe(200);
       // Generous bounds for a loaded CI machine: what this catches is a revocation that never takes effect.
-      const refused = await eventually(async () => c.models.list().then(() => false, (e) => e.status === 401), 5000, 20);
+      const refused = await eventually(
+        async () =>
+          c.models.list().then(
+            () => false,
+            (e) => e.status === 401,
+          ),
+        5000,
+        20,
+      );
       expect(refused).toBe(true);
       expect(Date.now() - revokedAt).toBeLessThan(5000);
       const exp = await stack.api('POST', `/admin/tenants/${tenant.tenantId}/keys`, { name: 'old', expiresAt: new Date(Date.now() - 1000).toISOString() });
@@ -185,7 +200,11 @@ describe('foundation: chat, embeddings, models, errors, ledger (openai SDK → g
 
     it('400 on malformed JSON and on bad fields, never 500', async () => {
       const post = (body: string) =>
-        fetch(`${stack.baseURL}/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${tenant.secret}`, 'content-type': 'application/json' }, body });
+        fetch(`${stack.baseURL}/chat/completions`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${tenant.secret}`, 'content-type': 'application/json' },
+          body,
+        });
       const r1 = await post('{"model": "gpt-4o-mini", "messages": [');
       expect(r1.status).toBe(400);
       expect(((await r1.json()) as any).error.code).toBe('invalid_json');
@@ -201,7 +220,9 @@ describe('foundation: chat, embeddings, models, errors, ledger (openai SDK → g
     });
 
     it('passes upstream failures on with their status, naming the provider and never its credential', async () => {
-      openai.failNext(1, 400, { body: { error: { message: 'Incorrect API key provided: sk-upstream-openai-secret', type: 'invalid_request_error', code: 'invalid_api_key' } } });
+      openai.failNext(1, 400, {
+        body: { error: { message: 'Incorrect API key provided: sk-upstream-openai-secret', type: 'invalid_request_error', code: 'invalid_api_key' } },
+      });
       const err = await client.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'x' }] }).catch((e) => e);
       expect(err.status).toBe(400);
       expect(err.message).toContain('openai:');

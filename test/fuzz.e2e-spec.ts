@@ -1,7 +1,19 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  FakeProvider, HOSTILE_CORE, HOSTILE_VALUES, Stack, TEST_ADMIN_TOKEN, fieldPaths, hostileBodies, pathLabel, pooled, rawRequest, startStack, stringifyHostile, withField,
+  FakeProvider,
+  HOSTILE_CORE,
+  HOSTILE_VALUES,
+  Stack,
+  TEST_ADMIN_TOKEN,
+  fieldPaths,
+  hostileBodies,
+  pathLabel,
+  pooled,
+  rawRequest,
+  startStack,
+  stringifyHostile,
+  withField,
 } from '@gw/testing';
 
 jest.setTimeout(180_000);
@@ -94,13 +106,23 @@ describe('fuzz: no input makes either app answer 500', () => {
   async function send(c: Case): Promise<void> {
     const base = c.app === 'admin' ? stack.adminUrl : stack.gatewayUrl;
     const token = c.token ?? (c.app === 'admin' || c.path.startsWith('/admin/') ? TEST_ADMIN_TOKEN : keySecret);
-    const headers: Record<string, string> = { authorization: `Bearer ${token}`, 'x-forwarded-for': nextAddress(), ...(c.body !== undefined ? { 'content-type': 'application/json' } : {}), ...c.headers };
+    const headers: Record<string, string> = {
+      authorization: `Bearer ${token}`,
+      'x-forwarded-for': nextAddress(),
+      ...(c.body !== undefined ? { 'content-type': 'application/json' } : {}),
+      ...c.headers,
+    };
     let status: number;
     let text: string;
     try {
       if (/\/(\.\.|%2e%2e)(\/|\?|$)/i.test(c.path)) {
         // fetch resolves `..` itself (`/tenants/T/keys/..` would be a DELETE of the tenant): sent as written.
-        ({ status, text } = await rawRequest(base + c.path, c.method, Object.entries(headers), typeof c.body === 'string' ? c.body : c.body?.toString('latin1')));
+        ({ status, text } = await rawRequest(
+          base + c.path,
+          c.method,
+          Object.entries(headers),
+          typeof c.body === 'string' ? c.body : c.body?.toString('latin1'),
+        ));
       } else {
         const res = await fetch(base + c.path, { method: c.method, headers, body: c.body, signal: AbortSignal.timeout(30_000) });
         status = res.status;
@@ -120,7 +142,7 @@ describe('fuzz: no input makes either app answer 500', () => {
       // An upstream's fault is legitimate, but only as an OpenAI-shaped error that says so.
       try {
         const body = JSON.parse(text.slice(text.indexOf('{')));
-        ok = typeof body?.error?.message === 'string' && body.error.type === 'server_error' || typeof body?.error?.code === 'string';
+        ok = (typeof body?.error?.message === 'string' && body.error.type === 'server_error') || typeof body?.error?.code === 'string';
       } catch {
         ok = false;
       }
@@ -132,7 +154,10 @@ describe('fuzz: no input makes either app answer 500', () => {
   }
 
   async function run(cases: Case[]): Promise<void> {
-    await pooled(CONCURRENCY, cases.map((c) => () => send(c)));
+    await pooled(
+      CONCURRENCY,
+      cases.map((c) => () => send(c)),
+    );
   }
 
   beforeAll(async () => {
@@ -148,7 +173,11 @@ describe('fuzz: no input makes either app answer 500', () => {
     keySecret = ok(await stack.api('POST', `/admin/tenants/${tenant.id}/keys`, { name: 'k' }), 'key').secret;
     const pOpenai = ok(await stack.api('POST', '/admin/providers', { name: 'openai', kind: 'openai', baseUrl: openai.baseUrl }), 'provider').id;
     const pOllama = ok(await stack.api('POST', '/admin/providers', { name: 'ollama', kind: 'ollama', baseUrl: ollama.baseUrl }), 'provider').id;
-    for (const [pattern, providerId] of [['gpt-4o-mini', pOpenai], ['text-embedding-3-small', pOpenai], ['gpt-oss:20b', pOllama]]) {
+    for (const [pattern, providerId] of [
+      ['gpt-4o-mini', pOpenai],
+      ['text-embedding-3-small', pOpenai],
+      ['gpt-oss:20b', pOllama],
+    ]) {
       ok(await stack.api('POST', '/admin/routes', { modelPattern: pattern, targets: [{ providerId }], settings: { maxAttempts: 1 } }), 'route');
     }
     // The admin sweep's victims.
@@ -161,7 +190,11 @@ describe('fuzz: no input makes either app answer 500', () => {
     v.price = ok(await stack.api('POST', '/admin/prices', { modelPattern: 'fuzz-victim-*', inputPerM: 1, outputPerM: 1 }), 'victim price').id;
     // Some usage rows, so usage queries have something to compare against.
     for (const model of ['gpt-4o-mini', 'gpt-oss:20b']) {
-      await fetch(`${stack.baseURL}/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${keySecret}`, 'content-type': 'application/json' }, body: JSON.stringify({ model, messages: [{ role: 'user', content: 'hi' }] }) });
+      await fetch(`${stack.baseURL}/chat/completions`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${keySecret}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ model, messages: [{ role: 'user', content: 'hi' }] }),
+      });
     }
     await stack.flushLedger();
   });
@@ -181,8 +214,8 @@ describe('fuzz: no input makes either app answer 500', () => {
   });
 
   afterEach(() => {
-     
-    if (process.env.FUZZ_VERBOSE) console.log(`${expect.getState().currentTestName}: ${sent - sentBefore} requests ${JSON.stringify(Object.fromEntries(classes))}`);
+    if (process.env.FUZZ_VERBOSE)
+      console.log(`${expect.getState().currentTestName}: ${sent - sentBefore} requests ${JSON.stringify(Object.fromEntries(classes))}`);
     openai.reset();
     ollama.reset();
   });
@@ -196,8 +229,20 @@ describe('fuzz: no input makes either app answer 500', () => {
     const expiresAt = '2030-01-01T00:00:00Z';
     const limits = { requestsPerMinute: 100, tokensPerMinute: 10_000, dailyBudgetUsd: 5, unknownModelPricing: 'refuse' };
     const key = { name: 'fk', allowedModels: ['gpt-*'], allowedIps: ['10.0.0.0/8'], expiresAt, limits };
-    const provider = { name: 'fuzz-p', kind: 'openai', baseUrl: openai.baseUrl, credential: 'sk-x', settings: { responsesApi: true, headers: { 'X-T': 'a' }, models: ['m'], providerPreferences: { sort: 'price' } }, enabled: true };
-    const route = { modelPattern: 'fuzz-r*', targets: [{ providerId: v.provider, model: 'm', weight: 1, priority: 0 }], settings: { maxAttempts: 1, backoffMs: 0, totalTimeoutMs: 1000 }, enabled: true };
+    const provider = {
+      name: 'fuzz-p',
+      kind: 'openai',
+      baseUrl: openai.baseUrl,
+      credential: 'sk-x',
+      settings: { responsesApi: true, headers: { 'X-T': 'a' }, models: ['m'], providerPreferences: { sort: 'price' } },
+      enabled: true,
+    };
+    const route = {
+      modelPattern: 'fuzz-r*',
+      targets: [{ providerId: v.provider, model: 'm', weight: 1, priority: 0 }],
+      settings: { maxAttempts: 1, backoffMs: 0, totalTimeoutMs: 1000 },
+      enabled: true,
+    };
     const price = { modelPattern: 'fuzz-p-*', inputPerM: 1, outputPerM: 2, cachedInputPerM: 0.5 };
     const table: Record<string, Record<string, unknown>> = {
       'post /admin/tenants': { name: 'fuzz-t', limits, allowTenantRoutes: true },
@@ -218,7 +263,7 @@ describe('fuzz: no input makes either app answer 500', () => {
 
   /** The real id for `{param}` in `path`. */
   function realId(path: string, param: string): string {
-    if (param === 'tenantId' || path.startsWith("/admin/tenants/{id}")) return v.tenant;
+    if (param === 'tenantId' || path.startsWith('/admin/tenants/{id}')) return v.tenant;
     if (path.includes('/keys/')) return v.key;
     if (path.startsWith('/admin/tenants/') && path.includes('/tokens/')) return v.tenantToken;
     if (path.startsWith('/admin/tokens/')) return v.token;
@@ -245,7 +290,13 @@ describe('fuzz: no input makes either app answer 500', () => {
     // Hostile path ids, one parameter at a time (a DELETE only ever with hostile ids here; real ones come last).
     for (const param of params) {
       for (const [label, id] of HOSTILE_IDS) {
-        cases.push({ app, method: M, path: fill(path, (p) => (p === param ? id : realId(path, p))), label: `${param} ${label}`, body: ex ? JSON.stringify(ex) : undefined });
+        cases.push({
+          app,
+          method: M,
+          path: fill(path, (p) => (p === param ? id : realId(path, p))),
+          label: `${param} ${label}`,
+          body: ex ? JSON.stringify(ex) : undefined,
+        });
       }
     }
     // Hostile query values, one parameter at a time, and an unknown parameter.
@@ -265,7 +316,13 @@ describe('fuzz: no input makes either app answer 500', () => {
         }
       }
       for (const [label, body] of hostileBodies(ex)) cases.push({ app, method: M, path: url, label, body });
-      for (const ct of ['text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', 'application/json; charset=utf-16', 'application/json; charset=bogus']) {
+      for (const ct of [
+        'text/plain',
+        'application/x-www-form-urlencoded',
+        'multipart/form-data; boundary=x',
+        'application/json; charset=utf-16',
+        'application/json; charset=bogus',
+      ]) {
         cases.push({ app, method: M, path: url, label: `content-type ${ct}`, body: JSON.stringify(ex), headers: { 'content-type': ct } });
       }
       cases.push({ app, method: M, path: url, label: 'form body', body: 'name=a&name=b', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
@@ -287,7 +344,9 @@ describe('fuzz: no input makes either app answer 500', () => {
   it('admin API: hostile path ids, queries and bodies on every operation, 0 × 500', async () => {
     const cases = operations.filter(([m]) => m !== 'delete').flatMap(([m, p, app]) => mutationsOf(m, p, app));
     // Deletes with hostile ids only: real ids would remove the objects the other cases name.
-    const deletes = operations.filter(([m]) => m === 'delete').flatMap(([m, p, app]) => mutationsOf(m, p, app).filter((c) => !c.path.includes(realId(p, 'id')) || c.label.startsWith('tenantId')));
+    const deletes = operations
+      .filter(([m]) => m === 'delete')
+      .flatMap(([m, p, app]) => mutationsOf(m, p, app).filter((c) => !c.path.includes(realId(p, 'id')) || c.label.startsWith('tenantId')));
     await run([...cases, ...deletes]);
     expect(findings).toEqual([]);
     expect(sent).toBeGreaterThan(3000);
@@ -301,7 +360,12 @@ describe('fuzz: no input makes either app answer 500', () => {
     v.tenantAdminSecret = created.body.secret;
     const probe = await stack.api('GET', `/admin/tenants/${v.tenant}/keys`, undefined, v.tenantAdminSecret);
     expect([created.status, probe.status, JSON.stringify((await stack.api('GET', `/admin/tenants/${v.tenant}`)).body)]).toEqual([201, 200, expect.any(String)]);
-    const mine = (p: string) => p.startsWith('/admin/tenants/{tenantId}/') || p.startsWith('/admin/routes') || p === '/admin/usage' || p === '/admin/audit' || p === '/admin/tenants/{id}/spend';
+    const mine = (p: string) =>
+      p.startsWith('/admin/tenants/{tenantId}/') ||
+      p.startsWith('/admin/routes') ||
+      p === '/admin/usage' ||
+      p === '/admin/audit' ||
+      p === '/admin/tenants/{id}/spend';
     const cases = operations
       .filter(([m, p]) => m !== 'delete' && mine(p) && !p.endsWith('/revoke'))
       .flatMap(([m, p, app]) => mutationsOf(m, p, app, HOSTILE_CORE))
@@ -320,15 +384,62 @@ describe('fuzz: no input makes either app answer 500', () => {
 
   const user = [{ role: 'user', content: 'hi' }];
   const dataPlane: [string, string, Record<string, unknown>][] = [
-    ['chat (native)', '/v1/chat/completions', { model: 'gpt-4o-mini', messages: user, max_tokens: 16, temperature: 0.5, stream: false, user: 'u', tools: [{ type: 'function', function: { name: 'f', parameters: { type: 'object' } } }] }],
-    ['chat (ollama)', '/v1/chat/completions', { model: 'gpt-oss:20b', messages: [{ role: 'system', content: 'be brief' }, ...user], max_completion_tokens: 16, stream_options: { include_usage: true } }],
-    ['responses (native)', '/v1/responses', { model: 'gpt-4o-mini', input: [{ role: 'user', content: [{ type: 'input_text', text: 'hi' }] }], instructions: 'be brief', max_output_tokens: 16, tools: [{ type: 'function', name: 'f', parameters: { type: 'object' } }] }],
-    ['responses (translated)', '/v1/responses', {
-      model: 'gpt-oss:20b',
-      input: [{ role: 'user', content: [{ type: 'input_text', text: 'hi' }] }, { type: 'function_call', call_id: 'c1', name: 'f', arguments: '{}' }, { type: 'function_call_output', call_id: 'c1', output: 'ok' }],
-      instructions: 'be brief', max_output_tokens: 16, tools: [{ type: 'function', name: 'f', parameters: { type: 'object', properties: { a: { type: 'string' } } } }], reasoning: { effort: 'low' }, text: { format: { type: 'text' } },
-    }],
-    ['responses (translated, streamed)', '/v1/responses', { model: 'gpt-oss:20b', input: 'hi', stream: true, max_output_tokens: 16, tools: [{ type: 'function', name: 'f', parameters: { type: 'object' } }] }],
+    [
+      'chat (native)',
+      '/v1/chat/completions',
+      {
+        model: 'gpt-4o-mini',
+        messages: user,
+        max_tokens: 16,
+        temperature: 0.5,
+        stream: false,
+        user: 'u',
+        tools: [{ type: 'function', function: { name: 'f', parameters: { type: 'object' } } }],
+      },
+    ],
+    [
+      'chat (ollama)',
+      '/v1/chat/completions',
+      {
+        model: 'gpt-oss:20b',
+        messages: [{ role: 'system', content: 'be brief' }, ...user],
+        max_completion_tokens: 16,
+        stream_options: { include_usage: true },
+      },
+    ],
+    [
+      'responses (native)',
+      '/v1/responses',
+      {
+        model: 'gpt-4o-mini',
+        input: [{ role: 'user', content: [{ type: 'input_text', text: 'hi' }] }],
+        instructions: 'be brief',
+        max_output_tokens: 16,
+        tools: [{ type: 'function', name: 'f', parameters: { type: 'object' } }],
+      },
+    ],
+    [
+      'responses (translated)',
+      '/v1/responses',
+      {
+        model: 'gpt-oss:20b',
+        input: [
+          { role: 'user', content: [{ type: 'input_text', text: 'hi' }] },
+          { type: 'function_call', call_id: 'c1', name: 'f', arguments: '{}' },
+          { type: 'function_call_output', call_id: 'c1', output: 'ok' },
+        ],
+        instructions: 'be brief',
+        max_output_tokens: 16,
+        tools: [{ type: 'function', name: 'f', parameters: { type: 'object', properties: { a: { type: 'string' } } } }],
+        reasoning: { effort: 'low' },
+        text: { format: { type: 'text' } },
+      },
+    ],
+    [
+      'responses (translated, streamed)',
+      '/v1/responses',
+      { model: 'gpt-oss:20b', input: 'hi', stream: true, max_output_tokens: 16, tools: [{ type: 'function', name: 'f', parameters: { type: 'object' } }] },
+    ],
     ['chat (streamed)', '/v1/chat/completions', { model: 'gpt-4o-mini', messages: user, stream: true, stream_options: { include_usage: true } }],
     ['embeddings', '/v1/embeddings', { model: 'text-embedding-3-small', input: ['x'], encoding_format: 'float' }],
   ];
@@ -339,13 +450,26 @@ describe('fuzz: no input makes either app answer 500', () => {
     for (const [name, path, ex] of dataPlane) {
       // A stream repeats its non-streamed twin's validation: the core values suffice there.
       for (const field of fieldPaths(ex, 4)) {
-        for (const [label, value] of ex.stream ? HOSTILE_CORE : HOSTILE_VALUES) cases.push({ app: 'gateway', method: 'POST', path, label: `${name}: ${pathLabel(field)} = ${label}`, body: stringifyHostile(withField(ex, field, value)) });
+        for (const [label, value] of ex.stream ? HOSTILE_CORE : HOSTILE_VALUES)
+          cases.push({
+            app: 'gateway',
+            method: 'POST',
+            path,
+            label: `${name}: ${pathLabel(field)} = ${label}`,
+            body: stringifyHostile(withField(ex, field, value)),
+          });
       }
       for (const [label, body] of hostileBodies(ex)) cases.push({ app: 'gateway', method: 'POST', path, label: `${name}: ${label}`, body });
       for (const ct of ['text/plain', 'application/x-www-form-urlencoded', 'application/json; charset=utf-16', 'application/json; charset=bogus']) {
         cases.push({ app: 'gateway', method: 'POST', path, label: `${name}: content-type ${ct}`, body: JSON.stringify(ex), headers: { 'content-type': ct } });
       }
-      cases.push({ app: 'gateway', method: 'POST', path: `${path}?stream=true&stream=false&model=%00`, label: `${name}: hostile query`, body: JSON.stringify(ex) });
+      cases.push({
+        app: 'gateway',
+        method: 'POST',
+        path: `${path}?stream=true&stream=false&model=%00`,
+        label: `${name}: hostile query`,
+        body: JSON.stringify(ex),
+      });
     }
     await run(cases);
     expect(findings).toEqual([]);
@@ -360,7 +484,8 @@ describe('fuzz: no input makes either app answer 500', () => {
     for (const path of ['/v1/models', '/v1/models/gpt-4o-mini', '/healthz', '/readyz', '/metrics', '/admin/circuits', '/v1/chat/completions', '/v1/nowhere']) {
       for (const [label, qs] of HOSTILE_QUERY) cases.push({ app: 'gateway', method: 'GET', path: `${path}?${qs('model')}`, label: `?model ${label}` });
     }
-    for (const method of ['PUT', 'DELETE', 'PATCH', 'OPTIONS', 'HEAD']) cases.push({ app: 'gateway', method, path: '/v1/chat/completions', label: `method ${method}` });
+    for (const method of ['PUT', 'DELETE', 'PATCH', 'OPTIONS', 'HEAD'])
+      cases.push({ app: 'gateway', method, path: '/v1/chat/completions', label: `method ${method}` });
     await run(cases);
     expect(findings).toEqual([]);
   });
@@ -374,15 +499,36 @@ describe('fuzz: no input makes either app answer 500', () => {
     ['authorization overlong', [['authorization', `Bearer ${'a'.repeat(16_000)}`]], 'auth'],
     ['authorization Basic', [['authorization', 'Basic Zm9vOmJhcg==']], 'auth'],
     ['authorization without a token', [['authorization', 'Bearer']], 'auth'],
-    ['authorization twice', [['authorization', 'Bearer a'], ['authorization', 'Bearer b']], 'auth'],
+    [
+      'authorization twice',
+      [
+        ['authorization', 'Bearer a'],
+        ['authorization', 'Bearer b'],
+      ],
+      'auth',
+    ],
     ['x-request-id overlong', [['x-request-id', 'r'.repeat(16_000)]], 'valid'],
     ['x-request-id with control characters', [['x-request-id', 'r\x01\x1b\x7f']], 'valid'],
     ['x-request-id with bytes above 0x7f', [['x-request-id', '\xff\xfe']], 'valid'],
-    ['x-request-id twice', [['x-request-id', 'a'], ['x-request-id', 'b']], 'valid'],
+    [
+      'x-request-id twice',
+      [
+        ['x-request-id', 'a'],
+        ['x-request-id', 'b'],
+      ],
+      'valid',
+    ],
     ['x-forwarded-for garbage', [['x-forwarded-for', 'not-an-ip, \x01, ::ffff:1.2.3.4%eth0, [::1]:80']], 'valid'],
     ['x-forwarded-for overlong', [['x-forwarded-for', Array.from({ length: 2000 }, (_, i) => `10.0.${i >> 8}.${i & 255}`).join(',')]], 'valid'],
     ['content-type with control characters', [['content-type', 'application/json\x01']], 'valid'],
-    ['content-type twice', [['content-type', 'application/json'], ['content-type', 'text/plain']], 'valid'],
+    [
+      'content-type twice',
+      [
+        ['content-type', 'application/json'],
+        ['content-type', 'text/plain'],
+      ],
+      'valid',
+    ],
     ['content-type charset utf-16', [['content-type', 'application/json; charset=utf-16']], 'valid'],
     ['content-encoding gzip on a plain body', [['content-encoding', 'gzip']], 'valid'],
     ['content-encoding a list', [['content-encoding', 'gzip, br']], 'valid'],
@@ -408,7 +554,10 @@ describe('fuzz: no input makes either app answer 500', () => {
       HOSTILE_HEADERS.map(([label, headers, kind]) => async () => {
         const base = app === 'admin' ? stack.adminUrl : stack.gatewayUrl;
         const token = app === 'admin' || path.startsWith('/admin/') ? TEST_ADMIN_TOKEN : keySecret;
-        const all: [string, string][] = [['x-forwarded-for', nextAddress()], ['content-type', 'application/json']];
+        const all: [string, string][] = [
+          ['x-forwarded-for', nextAddress()],
+          ['content-type', 'application/json'],
+        ];
         if (kind === 'valid') all.push(['authorization', `Bearer ${token}`]);
         const names = new Set(headers.map(([k]) => k));
         const r = await rawRequest(base + path, method, [...all.filter(([k]) => !names.has(k)), ...headers], body);
@@ -454,7 +603,7 @@ describe('fuzz: no input makes either app answer 500', () => {
     expect((await stack.api('GET', '/admin/tenants')).status).toBe(200);
     expect((await stack.api('GET', '/admin/usage?groupBy=model')).status).toBe(200);
     expect((await fetch(`${stack.gatewayUrl}/readyz`)).status).toBe(200);
-     
+
     console.log(`fuzz: ${sent} requests answered`);
   });
 });

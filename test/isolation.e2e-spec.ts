@@ -64,7 +64,11 @@ describe('tenant isolation', () => {
     priceId = (await stack.api('POST', '/admin/prices', { modelPattern: 'iso-*', inputPerM: 1, outputPerM: 1 })).body.id;
     A = await team('team-a');
     B = await team('team-b');
-    for (const [secret, model] of [[A.key.secret, 'gpt-4o-mini'], [A.key.secret, 'team-a-only'], [B.key.secret, 'gpt-4o-mini']]) {
+    for (const [secret, model] of [
+      [A.key.secret, 'gpt-4o-mini'],
+      [A.key.secret, 'team-a-only'],
+      [B.key.secret, 'gpt-4o-mini'],
+    ]) {
       expect((await chat(secret, model)).status).toBe(200);
     }
     await stack.flushLedger();
@@ -87,7 +91,7 @@ describe('tenant isolation', () => {
     function candidates(path: string, param: string): string[] {
       if (param === 'tenantId') return [A.tenantId];
       if (param !== 'id') return aIds();
-      if (path.startsWith("/admin/tenants/{id}")) return [A.tenantId];
+      if (path.startsWith('/admin/tenants/{id}')) return [A.tenantId];
       if (path.includes('/keys/')) return [A.key.id];
       if (path.includes('/tokens/')) return [A.admin.id, A.viewer.id];
       if (path.startsWith('/admin/routes/')) return [A.routeId];
@@ -130,10 +134,14 @@ describe('tenant isolation', () => {
         if (!path.includes('{')) continue;
         for (const method of METHODS.filter((m) => item[m])) {
           for (const url of expand(path, (p) => candidates(path, p))) {
-            for (const [who, token] of [['admin', B.admin.secret], ['viewer', B.viewer.secret]] as const) {
+            for (const [who, token] of [
+              ['admin', B.admin.secret],
+              ['viewer', B.viewer.secret],
+            ] as const) {
               const r = await stack.api(method.toUpperCase(), url, method === 'get' || method === 'delete' ? undefined : {}, token);
               calls.push(`${who} ${method} ${url}`);
-              if (r.status !== 404 || r.body?.error?.type !== 'invalid_request_error') wrong.push(`${who} ${method.toUpperCase()} ${url} → ${r.status} ${JSON.stringify(r.body)}`);
+              if (r.status !== 404 || r.body?.error?.type !== 'invalid_request_error')
+                wrong.push(`${who} ${method.toUpperCase()} ${url} → ${r.status} ${JSON.stringify(r.body)}`);
             }
           }
         }

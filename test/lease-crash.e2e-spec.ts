@@ -11,7 +11,6 @@ const REDIS = process.env.TEST_REDIS_URL;
 // scripts/test.mjs sets REQUIRE_REDIS=1 for the CI run that has Redis: skipping there would be a silent pass.
 if (!REDIS && process.env.REQUIRE_REDIS === '1') throw new Error('lease-crash.e2e-spec: REQUIRE_REDIS=1 but TEST_REDIS_URL is not set');
 if (!REDIS) {
-   
   console.warn('lease-crash.e2e-spec: TEST_REDIS_URL is not set, so the two-replica lease tests are SKIPPED (not passed).');
 }
 const withRedis = REDIS ? describe : describe.skip;
@@ -33,7 +32,7 @@ describe('lease defaults', () => {
  * out (A renewed them while it lived), and bills A's 4 requests, which were sent upstream, at their
  * reservation from A's journal.
  */
-withRedis('a replica killed while holding all of a key\'s concurrency slots', () => {
+withRedis("a replica killed while holding all of a key's concurrency slots", () => {
   let fake: FakeProvider;
   let stack: Stack;
   let built: string;
@@ -124,7 +123,7 @@ withRedis('a replica killed while holding all of a key\'s concurrency slots', ()
       'replica B to admit again',
     );
     const freedMs = Date.now() - t0;
-     
+
     console.log(`replica B admitted ${freedMs} ms after replica A was killed holding ${CONCURRENCY} slots (lease ${LEASE_MS} ms)`);
     expect(freedMs).toBeLessThan(30_000);
     expect(freedMs).toBeLessThan(LEASE_MS + 5_000);
@@ -151,10 +150,16 @@ withRedis('a replica killed while holding all of a key\'s concurrency slots', ()
     expect(b!.output()).toContain('adopted the journal of a dead gateway process');
 
     // Nothing stays reserved, and the counter has exactly the ledger's spend (A's requests included).
-    const ledgerUnits = async () => toUnits(Number((await stack.sql('SELECT coalesce(sum(cost_usd), 0) AS s FROM usage_records WHERE tenant_id = $1', [tenantId]))[0].s));
-    await eventually(async () => {
-      const c = (await limits.counters(tenantId, keyId)).tenant.daily;
-      return c.reservedUnits === 0 && c.spentUnits === (await ledgerUnits());
-    }, 5_000, 100, 'the budget counter to match the ledger with nothing reserved');
+    const ledgerUnits = async () =>
+      toUnits(Number((await stack.sql('SELECT coalesce(sum(cost_usd), 0) AS s FROM usage_records WHERE tenant_id = $1', [tenantId]))[0].s));
+    await eventually(
+      async () => {
+        const c = (await limits.counters(tenantId, keyId)).tenant.daily;
+        return c.reservedUnits === 0 && c.spentUnits === (await ledgerUnits());
+      },
+      5_000,
+      100,
+      'the budget counter to match the ledger with nothing reserved',
+    );
   });
 });

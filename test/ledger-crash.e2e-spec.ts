@@ -135,8 +135,10 @@ describe(`SIGKILL of a gateway under load (${process.env.TEST_DATABASE_URL ? 'Po
       new Set((await stack.sql<{ request_id: string }>('SELECT request_id FROM usage_records WHERE request_id = ANY($1)', [ids])).map((r) => r.request_id));
     const before = await idsIn(ok);
     const lostWithoutJournal = ok.filter((id) => !before.has(id)).length;
-     
-    console.log(`SIGKILL after ${sent} requests sent, ${okAtKill} answered 200 (${STREAMS} of them streams in flight); ${lostWithoutJournal} of those had no ledger row at the kill`);
+
+    console.log(
+      `SIGKILL after ${sent} requests sent, ${okAtKill} answered 200 (${STREAMS} of them streams in flight); ${lostWithoutJournal} of those had no ledger row at the kill`,
+    );
     expect(lostWithoutJournal).toBeGreaterThanOrEqual(STREAMS);
 
     // Restart on the same data dir: it replays the dead journal before it is ready.
@@ -145,12 +147,15 @@ describe(`SIGKILL of a gateway under load (${process.env.TEST_DATABASE_URL ? 'Po
     const restartMs = Date.now() - t0;
     const after = await idsIn(ok);
     const missing = ok.filter((id) => !after.has(id));
-     
+
     console.log(`restart + replay took ${restartMs} ms; 200 answers without a row after it: ${missing.length}`);
     expect(missing).toEqual([]);
     expect(gateway.output()).toContain('replayed dead journal');
     // A complete answer's row is its real one (status 200, the upstream's usage), journaled before its last byte.
-    const wrong = await stack.sql('SELECT request_id, status, error_code FROM usage_records WHERE request_id = ANY($1) AND (status <> 200 OR error_code IS NOT NULL)', [complete]);
+    const wrong = await stack.sql(
+      'SELECT request_id, status, error_code FROM usage_records WHERE request_id = ANY($1) AND (status <> 200 OR error_code IS NOT NULL)',
+      [complete],
+    );
     expect(wrong).toEqual([]);
 
     // Every request the upstream received is billed: its row (by the marker the client sent as x-request-id) has a cost.
@@ -159,10 +164,15 @@ describe(`SIGKILL of a gateway under load (${process.env.TEST_DATABASE_URL ? 'Po
       ...fake.requestsTo('/responses').map((r) => r.body.input as string),
     ];
     expect(received.length).toBeGreaterThanOrEqual(okAtKill);
-    const rows = await stack.sql<{ client_request_id: string; endpoint: string; cost_usd: string; status: number; error_code: string | null; input_tokens: number; output_tokens: number }>(
-      'SELECT client_request_id, endpoint, cost_usd, status, error_code, input_tokens, output_tokens FROM usage_records WHERE tenant_id = $1',
-      [tenantId],
-    );
+    const rows = await stack.sql<{
+      client_request_id: string;
+      endpoint: string;
+      cost_usd: string;
+      status: number;
+      error_code: string | null;
+      input_tokens: number;
+      output_tokens: number;
+    }>('SELECT client_request_id, endpoint, cost_usd, status, error_code, input_tokens, output_tokens FROM usage_records WHERE tenant_id = $1', [tenantId]);
     const byMarker = new Map(rows.map((r) => [r.client_request_id, r]));
     const unbilled = received.filter((m) => !(Number(byMarker.get(m)?.cost_usd ?? 0) > 0));
     expect(unbilled).toEqual([]);
@@ -177,7 +187,7 @@ describe(`SIGKILL of a gateway under load (${process.env.TEST_DATABASE_URL ? 'Po
       expect(Number(r.cost_usd)).toBeCloseTo((r.input_tokens * 1 + 50 * 2) / 1e6, 8);
     }
     const restarted = rows.filter((r) => r.error_code === 'gateway_restarted').length;
-     
+
     console.log(`${rows.length} ledger rows; ${restarted} billed at their reservation (sent upstream, unfinished at the kill)`);
 
     // The dead process's journal is gone (replayed once); only the new process's own remains.
@@ -187,7 +197,8 @@ describe(`SIGKILL of a gateway under load (${process.env.TEST_DATABASE_URL ? 'Po
       // The budget counter and the ledger agree exactly once the dead process's reservations have run out
       // (its settled spend was added by the replay; its holds ended with their leases, nobody renewing them).
       const limits = stack.gateway.get(LimitsService);
-      const ledgerUnits = async () => toUnits(Number((await stack.sql('SELECT coalesce(sum(cost_usd), 0) AS s FROM usage_records WHERE tenant_id = $1', [tenantId]))[0].s));
+      const ledgerUnits = async () =>
+        toUnits(Number((await stack.sql('SELECT coalesce(sum(cost_usd), 0) AS s FROM usage_records WHERE tenant_id = $1', [tenantId]))[0].s));
       let probe = 0;
       await eventually(
         async () => {
@@ -199,7 +210,12 @@ describe(`SIGKILL of a gateway under load (${process.env.TEST_DATABASE_URL ? 'Po
         250,
         "the dead process's reservations to run out",
       );
-      await eventually(async () => (await ledgerUnits()) === (await limits.counters(tenantId, keyId)).tenant.daily.spentUnits, 5_000, 100, 'the ledger to match the Redis counter');
+      await eventually(
+        async () => (await ledgerUnits()) === (await limits.counters(tenantId, keyId)).tenant.daily.spentUnits,
+        5_000,
+        100,
+        'the ledger to match the Redis counter',
+      );
     }
   });
 });

@@ -11,7 +11,6 @@ const REDIS = process.env.TEST_REDIS_URL;
 // scripts/test.mjs sets REQUIRE_REDIS=1 for the CI run that has Redis: skipping there would be a silent pass.
 if (!REDIS && process.env.REQUIRE_REDIS === '1') throw new Error('limit-store.e2e-spec: REQUIRE_REDIS=1 but TEST_REDIS_URL is not set');
 if (!REDIS) {
-   
   console.warn('limit-store.e2e-spec: TEST_REDIS_URL is not set, so the Redis store cases are SKIPPED (not passed).');
 }
 
@@ -19,8 +18,19 @@ const NONE: ScopeLimits = { rpm: null, tpm: null, concurrency: null, dailyUnits:
 
 function plan(tenantId: string, over: Partial<AdmitPlan> = {}): AdmitPlan {
   return {
-    requestId: randomUUID(), tenantId, keyId: 'k1', tokens: 10, costUnits: 3, day: '2026-01-10', month: '2026-01',
-    dayTtlMs: 60_000, monthTtlMs: 60_000, leaseMs: 60_000, key: NONE, tenant: NONE, ...over,
+    requestId: randomUUID(),
+    tenantId,
+    keyId: 'k1',
+    tokens: 10,
+    costUnits: 3,
+    day: '2026-01-10',
+    month: '2026-01',
+    dayTtlMs: 60_000,
+    monthTtlMs: 60_000,
+    leaseMs: 60_000,
+    key: NONE,
+    tenant: NONE,
+    ...over,
     minCostUnits: over.minCostUnits ?? over.costUnits ?? 3,
   };
 }
@@ -104,20 +114,23 @@ describe.each(stores)('%s limit store', (kind, make) => {
 
   // Leases are a Redis-store feature: the memory store dies with its process. Not declared at all for it, so that
   // a full run has no skipped test.
-  (kind === 'redis' ? it : ((() => undefined) as unknown as typeof it))('gives back the reservation of a request whose replica died, once its lease ran out', async () => {
-    const t = randomUUID();
-    await store.seed(t, '2026-01-10', '2026-01', 60_000, 60_000, noSpend);
-    const p = { leaseMs: 200, costUnits: 6, tenant: { ...NONE, dailyUnits: 10, concurrency: 1 } };
-    const orphan = (await store.admit(plan(t, p))).ticket!; // never finished: its process "crashed"
-    expect((await store.admit(plan(t, p))).status).toBe('refused');
-    await new Promise((r) => setTimeout(r, 300));
-    const next = await store.admit(plan(t, p));
-    expect(next.status).toBe('ok');
-    expect((await store.read(t, 'k1', '2026-01-10', '2026-01')).tenant.daily.reservedUnits).toBe(6);
-    // the orphan's late finish does not give back a second time
-    await store.finish(orphan, 0, 0);
-    expect((await store.read(t, 'k1', '2026-01-10', '2026-01')).tenant.daily.reservedUnits).toBe(6);
-  });
+  (kind === 'redis' ? it : ((() => undefined) as unknown as typeof it))(
+    'gives back the reservation of a request whose replica died, once its lease ran out',
+    async () => {
+      const t = randomUUID();
+      await store.seed(t, '2026-01-10', '2026-01', 60_000, 60_000, noSpend);
+      const p = { leaseMs: 200, costUnits: 6, tenant: { ...NONE, dailyUnits: 10, concurrency: 1 } };
+      const orphan = (await store.admit(plan(t, p))).ticket!; // never finished: its process "crashed"
+      expect((await store.admit(plan(t, p))).status).toBe('refused');
+      await new Promise((r) => setTimeout(r, 300));
+      const next = await store.admit(plan(t, p));
+      expect(next.status).toBe('ok');
+      expect((await store.read(t, 'k1', '2026-01-10', '2026-01')).tenant.daily.reservedUnits).toBe(6);
+      // the orphan's late finish does not give back a second time
+      await store.finish(orphan, 0, 0);
+      expect((await store.read(t, 'k1', '2026-01-10', '2026-01')).tenant.daily.reservedUnits).toBe(6);
+    },
+  );
 
   (kind === 'redis' ? it : ((() => undefined) as unknown as typeof it))('keeps a renewed lease alive, and never brings back one that ran out', async () => {
     const t = randomUUID();

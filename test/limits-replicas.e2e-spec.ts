@@ -9,7 +9,6 @@ const REDIS = process.env.TEST_REDIS_URL;
 // scripts/test.mjs sets REQUIRE_REDIS=1 for the CI run that has Redis: skipping there would be a silent pass.
 if (!REDIS && process.env.REQUIRE_REDIS === '1') throw new Error('limits-replicas.e2e-spec: REQUIRE_REDIS=1 but TEST_REDIS_URL is not set');
 if (!REDIS) {
-   
   console.warn('limits-replicas.e2e-spec: TEST_REDIS_URL is not set, so the shared-Redis replica tests are SKIPPED (not passed).');
 }
 const withRedis = REDIS ? describe : describe.skip;

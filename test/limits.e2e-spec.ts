@@ -154,7 +154,7 @@ describe(`limits and budgets (${process.env.TEST_REDIS_URL ? 'Redis' : 'in-memor
       expect(String(s.body)).toContain('data: [DONE]');
       // reserved: its estimate; remaining as the stream started
       expect(Number(s.headers.get('x-ratelimit-remaining-tokens'))).toBe(300 - estimateOf(streamBody));
-      await eventually(async () => (await ledgerRows(tenantId)).length === 1, 5000, 50, 'the stream\'s ledger row');
+      await eventually(async () => (await ledgerRows(tenantId)).length === 1, 5000, 50, "the stream's ledger row");
       await limits.idle();
 
       // settled: 20 + 50 actual tokens instead of the estimate
@@ -203,7 +203,12 @@ describe(`limits and budgets (${process.env.TEST_REDIS_URL ? 'Redis' : 'in-memor
       ac.abort();
       await reader.cancel().catch(() => undefined);
 
-      const row = await eventually(async () => (await ledgerRows(tenantId)).find((x) => x.request_id === requestId), 5000, 50, 'the aborted stream\'s ledger row');
+      const row = await eventually(
+        async () => (await ledgerRows(tenantId)).find((x) => x.request_id === requestId),
+        5000,
+        50,
+        "the aborted stream's ledger row",
+      );
       expect(row).toMatchObject({ status: 499, error_code: 'client_closed_request', streamed: true });
       expect(row.output_tokens).toBeGreaterThanOrEqual(3);
       expect(row.output_tokens).toBeLessThan(20);
@@ -242,7 +247,12 @@ describe(`limits and budgets (${process.env.TEST_REDIS_URL ? 'Redis' : 'in-memor
       const sdk = new OpenAI({ apiKey: secret, baseURL: stack.baseURL, maxRetries: 0 });
       await expect(sdk.chat.completions.create(small() as any)).rejects.toMatchObject({ status: 429, code: 'rate_limit_exceeded' });
       const rows = await ledgerRows(tenantId);
-      expect(rows.map((x) => [x.status, x.error_code])).toEqual([[200, null], [200, null], [429, 'rate_limit_exceeded'], [429, 'rate_limit_exceeded']]);
+      expect(rows.map((x) => [x.status, x.error_code])).toEqual([
+        [200, null],
+        [200, null],
+        [429, 'rate_limit_exceeded'],
+        [429, 'rate_limit_exceeded'],
+      ]);
     });
 
     it('tokens per minute: the x-ratelimit-*-tokens headers on a success', async () => {

@@ -35,7 +35,11 @@ describe('structured logs', () => {
     });
     openai = await FakeProvider.start({ flavor: 'openai', apiKey: UPSTREAM_KEY });
     info = await startStack({ logLevel: 'info' });
-    tenant = await seedTenant(info, { tenant: 'logco', provider: { kind: 'openai', name: 'openai', baseUrl: openai.baseUrl, credential: UPSTREAM_KEY }, patterns: ['gpt-4o-mini'] });
+    tenant = await seedTenant(info, {
+      tenant: 'logco',
+      provider: { kind: 'openai', name: 'openai', baseUrl: openai.baseUrl, credential: UPSTREAM_KEY },
+      patterns: ['gpt-4o-mini'],
+    });
     client = new OpenAI({ apiKey: tenant.secret, baseURL: info.baseURL, maxRetries: 0 });
   });
 
@@ -87,7 +91,9 @@ describe('structured logs', () => {
     const chunks = openai.options.streamChunks;
     openai.options.streamChunks = 6;
     openai.dropMidStreamNext(1, 2);
-    const { data: stream, response } = await client.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: PROMPT }], stream: true }).withResponse();
+    const { data: stream, response } = await client.chat.completions
+      .create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: PROMPT }], stream: true })
+      .withResponse();
     await (async () => {
       for await (const _ of stream) void _;
     })().catch(() => undefined);
@@ -149,7 +155,11 @@ describe('structured logs', () => {
     for (const level of ['warn', 'error'] as const) {
       const quiet = await startStack({ logLevel: level });
       try {
-        const t = await seedTenant(quiet, { tenant: `quiet-${level}`, provider: { kind: 'openai', name: 'openai', baseUrl: openai.baseUrl, credential: UPSTREAM_KEY }, patterns: ['gpt-4o-mini'] });
+        const t = await seedTenant(quiet, {
+          tenant: `quiet-${level}`,
+          provider: { kind: 'openai', name: 'openai', baseUrl: openai.baseUrl, credential: UPSTREAM_KEY },
+          patterns: ['gpt-4o-mini'],
+        });
         const c = new OpenAI({ apiKey: t.secret, baseURL: quiet.baseURL, maxRetries: 0 });
         const ok = await c.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'x' }] }).withResponse();
         openai.failNext(2, 500);

@@ -26,7 +26,11 @@ describe('metering: one ledger row per request, whatever its end; usage reports'
     for (const m of ['gpt-4o-mini', 'gpt-4o']) await stack.api('POST', '/admin/routes', { modelPattern: m, targets: [{ providerId: p.body.id }] });
     await stack.api('POST', '/admin/routes', { modelPattern: 'flaky-model', targets: [{ providerId: f.body.id }], settings: { maxAttempts: 1 } });
     await stack.api('POST', '/admin/prices', { modelPattern: 'flaky-model', inputPerM: 1, outputPerM: 2 });
-    await stack.api('POST', '/admin/routes', { modelPattern: 'slow-model', targets: [{ providerId: f.body.id }], settings: { maxAttempts: 1, totalTimeoutMs: 300 } });
+    await stack.api('POST', '/admin/routes', {
+      modelPattern: 'slow-model',
+      targets: [{ providerId: f.body.id }],
+      settings: { maxAttempts: 1, totalTimeoutMs: 300 },
+    });
   });
 
   afterAll(async () => {
@@ -154,11 +158,16 @@ describe('metering: one ledger row per request, whatever its end; usage reports'
     await pending;
 
     const total = Object.keys(expected).length + 2 /* repeated client id */ + 1; /* gone before head */
-    const rows = await eventually(async () => {
-      await stack.flushLedger();
-      const r = await stack.sql(`SELECT * FROM usage_records WHERE tenant_id = $1`, [tenantId]);
-      return r.length >= total ? r : undefined;
-    }, 5000, 50, `${total} ledger rows of the tenant`);
+    const rows = await eventually(
+      async () => {
+        await stack.flushLedger();
+        const r = await stack.sql(`SELECT * FROM usage_records WHERE tenant_id = $1`, [tenantId]);
+        return r.length >= total ? r : undefined;
+      },
+      5000,
+      50,
+      `${total} ledger rows of the tenant`,
+    );
     // exactly one row each, and nothing else: ours ids, all distinct, none of them the client's
     expect(rows).toHaveLength(total);
     expect(new Set(rows.map((r) => r.request_id)).size).toBe(total);
@@ -173,7 +182,11 @@ describe('metering: one ledger row per request, whatever its end; usage reports'
       byId.delete(server[name]);
     }
     const rest = [...byId.values()].map((r) => [r.status, r.error_code]).sort();
-    expect(rest).toEqual([[200, null], [200, null], [499, 'client_closed_request']]);
+    expect(rest).toEqual([
+      [200, null],
+      [200, null],
+      [499, 'client_closed_request'],
+    ]);
     const midStream = rows.find((r) => r.request_id === server['gone-mid-stream']);
     expect(midStream.output_tokens).toBeGreaterThanOrEqual(3);
     expect(midStream.output_tokens).toBeLessThan(20);
@@ -192,9 +205,28 @@ describe('metering: one ledger row per request, whatever its end; usage reports'
     const before = { ...ledger.stats };
     const now = new Date();
     const row = (n: number, over: Partial<UsageRow> = {}): UsageRow => ({
-      requestId: `req_ledgertest_${randomBytes(6).toString('hex')}_${n}`, clientRequestId: null, tenantId, keyId: keys[0].id, routeId: null, providerId: null,
-      endpoint: 'chat', requestedModel: 'gpt-4o-mini', upstreamModel: null, status: 200, errorCode: null, inputTokens: 1, outputTokens: 1, cachedTokens: 0,
-      costUsd: 0.000001, latencyMs: 5, ttfbMs: null, streamed: false, attempts: 1, startedAt: now, finishedAt: now, ...over,
+      requestId: `req_ledgertest_${randomBytes(6).toString('hex')}_${n}`,
+      clientRequestId: null,
+      tenantId,
+      keyId: keys[0].id,
+      routeId: null,
+      providerId: null,
+      endpoint: 'chat',
+      requestedModel: 'gpt-4o-mini',
+      upstreamModel: null,
+      status: 200,
+      errorCode: null,
+      inputTokens: 1,
+      outputTokens: 1,
+      cachedTokens: 0,
+      costUsd: 0.000001,
+      latencyMs: 5,
+      ttfbMs: null,
+      streamed: false,
+      attempts: 1,
+      startedAt: now,
+      finishedAt: now,
+      ...over,
     });
     const quiet = jest.spyOn(console, 'log').mockImplementation(() => undefined); // TypeORM logs failed queries
     try {
@@ -213,7 +245,13 @@ describe('metering: one ledger row per request, whatever its end; usage reports'
       expect(got.map((r) => r.request_id)).toEqual([rows[0], rows[1], rows[2], rows[4]].map((r) => r.requestId).sort());
       const by = new Map(got.map((r) => [r.request_id, r]));
       expect(by.get(rows[0].requestId).client_request_id).toBe('client-trace-0001');
-      expect(by.get(rows[1].requestId)).toMatchObject({ input_tokens: 2_147_483_647, output_tokens: 0, cached_tokens: 2, latency_ms: 0, requested_model: 'badmodel' });
+      expect(by.get(rows[1].requestId)).toMatchObject({
+        input_tokens: 2_147_483_647,
+        output_tokens: 0,
+        cached_tokens: 2,
+        latency_ms: 0,
+        requested_model: 'badmodel',
+      });
       expect(Number(by.get(rows[1].requestId).cost_usd)).toBe(999_999_999);
       expect(Number(by.get(rows[2].requestId).cost_usd)).toBe(0);
       expect(by.get(rows[2].requestId).attempts).toBe(0);
@@ -240,14 +278,24 @@ describe('metering: one ledger row per request, whatever its end; usage reports'
       tenantId = t.tenantId;
       keyIds = t.keys.map((k) => k.id);
       const plan: [number, string, boolean][] = [
-        [0, 'gpt-4o-mini', false], [0, 'gpt-4o-mini', false], [0, 'gpt-4o-mini', true],
-        [0, 'gpt-4o', false], [1, 'gpt-4o', false], [1, 'gpt-4o', true], [1, 'gpt-4o-mini', false],
+        [0, 'gpt-4o-mini', false],
+        [0, 'gpt-4o-mini', false],
+        [0, 'gpt-4o-mini', true],
+        [0, 'gpt-4o', false],
+        [1, 'gpt-4o', false],
+        [1, 'gpt-4o', true],
+        [1, 'gpt-4o-mini', false],
       ];
       for (const [k, model, stream] of plan) {
         const client = new OpenAI({ apiKey: t.keys[k].secret, baseURL: stack.baseURL, maxRetries: 0 });
         let usage: { prompt_tokens: number; completion_tokens: number } | undefined;
         if (stream) {
-          const s = await client.chat.completions.create({ model, messages: [{ role: 'user', content: `s ${k}` }], stream: true, stream_options: { include_usage: true } });
+          const s = await client.chat.completions.create({
+            model,
+            messages: [{ role: 'user', content: `s ${k}` }],
+            stream: true,
+            stream_options: { include_usage: true },
+          });
           for await (const c of s) if (c.usage) usage = c.usage;
         } else {
           usage = (await client.chat.completions.create({ model, messages: [{ role: 'user', content: `hello from ${k}` }] })).usage!;
@@ -281,7 +329,10 @@ describe('metering: one ledger row per request, whatever its end; usage reports'
         expect(row.costUsd).toBeCloseTo(want.cost, 8);
       }
       const ledger = (
-        await stack.sql(`SELECT count(*)::int AS n, sum(input_tokens)::int AS i, sum(output_tokens)::int AS o, sum(cost_usd) AS c FROM usage_records WHERE tenant_id = $1`, [tenantId])
+        await stack.sql(
+          `SELECT count(*)::int AS n, sum(input_tokens)::int AS i, sum(output_tokens)::int AS o, sum(cost_usd) AS c FROM usage_records WHERE tenant_id = $1`,
+          [tenantId],
+        )
       )[0];
       const total = (await stack.api('GET', `/admin/usage?tenantId=${tenantId}`)).body.data[0];
       expect(total).toMatchObject({ requests: ledger.n, inputTokens: ledger.i, outputTokens: ledger.o });

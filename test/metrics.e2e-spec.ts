@@ -1,7 +1,20 @@
 import OpenAI from 'openai';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { DEFAULT_MODELS, FakeProvider, Stack, addFailoverRoutes, delta, eventually, metricValue, parseExposition, scrape, seedTenant, startGatewayReplica, startStack } from '@gw/testing';
+import {
+  DEFAULT_MODELS,
+  FakeProvider,
+  Stack,
+  addFailoverRoutes,
+  delta,
+  eventually,
+  metricValue,
+  parseExposition,
+  scrape,
+  seedTenant,
+  startGatewayReplica,
+  startStack,
+} from '@gw/testing';
 
 jest.setTimeout(60_000);
 
@@ -21,7 +34,11 @@ describe('metrics: GET /metrics moves with the traffic', () => {
   const requestIds: string[] = [];
   const metrics = () => scrape(`${stack.gatewayUrl}/metrics`);
   const chat = (model: string, extra: object = {}) => client.chat.completions.create({ model, messages: [{ role: 'user', content: 'hello' }], ...extra });
-  const outcome = (p: Promise<unknown>) => p.then(() => 200, (e: { status?: number }) => e.status ?? 0);
+  const outcome = (p: Promise<unknown>) =>
+    p.then(
+      () => 200,
+      (e: { status?: number }) => e.status ?? 0,
+    );
 
   beforeAll(async () => {
     openai = await FakeProvider.start({ flavor: 'openai', models: [...DEFAULT_MODELS.openai, 'vendor/known'] });
@@ -66,7 +83,9 @@ describe('metrics: GET /metrics moves with the traffic', () => {
     const req = { tenant: 'acme', model: 'gpt-4o-mini', provider: 'openai', endpoint: 'chat', status_class: '2xx' };
     expect(delta(before, after, 'gateway_requests_total', req)).toBe(1);
     expect(delta(before, after, 'gateway_request_duration_seconds_count', { tenant: 'acme', endpoint: 'chat', provider: 'openai', streamed: 'false' })).toBe(1);
-    expect(delta(before, after, 'gateway_request_duration_seconds_bucket', { tenant: 'acme', endpoint: 'chat', provider: 'openai', streamed: 'false', le: '+Inf' })).toBe(1);
+    expect(
+      delta(before, after, 'gateway_request_duration_seconds_bucket', { tenant: 'acme', endpoint: 'chat', provider: 'openai', streamed: 'false', le: '+Inf' }),
+    ).toBe(1);
     expect(delta(before, after, 'gateway_time_to_first_byte_seconds_count', { endpoint: 'chat', provider: 'openai', streamed: 'false' })).toBe(1);
     expect(delta(before, after, 'gateway_tokens_total', { tenant: 'acme', model: 'gpt-4o-mini', direction: 'input' })).toBe(r.usage!.prompt_tokens);
     expect(delta(before, after, 'gateway_tokens_total', { tenant: 'acme', model: 'gpt-4o-mini', direction: 'output' })).toBe(r.usage!.completion_tokens);
@@ -80,7 +99,12 @@ describe('metrics: GET /metrics moves with the traffic', () => {
 
   it('a stream is observed as streamed, with its time to first byte and its usage', async () => {
     const before = await metrics();
-    const s = await client.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }], stream: true, stream_options: { include_usage: true } });
+    const s = await client.chat.completions.create({
+      model: 'gpt-4o-mini',
+      messages: [{ role: 'user', content: 'hi' }],
+      stream: true,
+      stream_options: { include_usage: true },
+    });
     let usage: OpenAI.CompletionUsage | undefined;
     for await (const c of s) if (c.usage) usage = c.usage;
     const after = await metrics();
@@ -114,7 +138,9 @@ describe('metrics: GET /metrics moves with the traffic', () => {
     const before = await metrics();
     const r = await client.embeddings.create({ model: 'text-embedding-3-small', input: 'abc' });
     const after = await metrics();
-    expect(delta(before, after, 'gateway_requests_total', { tenant: 'acme', model: 'text-embedding-3-small', endpoint: 'embeddings', status_class: '2xx' })).toBe(1);
+    expect(
+      delta(before, after, 'gateway_requests_total', { tenant: 'acme', model: 'text-embedding-3-small', endpoint: 'embeddings', status_class: '2xx' }),
+    ).toBe(1);
     expect(delta(before, after, 'gateway_tokens_total', { model: 'text-embedding-3-small', direction: 'input' })).toBe(r.usage.prompt_tokens);
   });
 
@@ -196,10 +222,16 @@ describe('metrics: GET /metrics moves with the traffic', () => {
     try {
       await chat('gpt-4o-mini');
       // (A batch being written is out of the queue: look for a scrape between two failed attempts.)
-      const failing = await eventually(async () => {
-        const s = await metrics();
-        return delta(flushed, s, 'gateway_ledger_flush_seconds_count', { result: 'error' }) >= 1 && metricValue(s, 'gateway_ledger_queue_depth') >= 1 ? s : undefined;
-      }, 5000, 20);
+      const failing = await eventually(
+        async () => {
+          const s = await metrics();
+          return delta(flushed, s, 'gateway_ledger_flush_seconds_count', { result: 'error' }) >= 1 && metricValue(s, 'gateway_ledger_queue_depth') >= 1
+            ? s
+            : undefined;
+        },
+        5000,
+        20,
+      );
       expect(failing).toBeDefined();
       expect(metricValue(failing, 'gateway_ledger_queue_depth')).toBe(1);
     } finally {
@@ -224,7 +256,9 @@ describe('metrics: GET /metrics moves with the traffic', () => {
     expect(refused).toBe(2);
     const after = await metrics();
     const counted = delta(before, after, 'gateway_rate_limited_total', { tenant: 'limited' });
-    expect(`refusals counted (libs/limits reports them with GatewayMetrics.rateLimited): ${counted}`).toBe(`refusals counted (libs/limits reports them with GatewayMetrics.rateLimited): ${refused}`);
+    expect(`refusals counted (libs/limits reports them with GatewayMetrics.rateLimited): ${counted}`).toBe(
+      `refusals counted (libs/limits reports them with GatewayMetrics.rateLimited): ${refused}`,
+    );
     expect(delta(before, after, 'gateway_rate_limited_total', { tenant: 'limited', kind: 'requests' })).toBe(refused);
     expect(delta(before, after, 'gateway_requests_total', { tenant: 'limited', status_class: '4xx' })).toBe(refused);
   });
@@ -237,13 +271,16 @@ describe('metrics: GET /metrics moves with the traffic', () => {
     await new Promise((r) => setTimeout(r, 300));
     const before = await metrics();
     const statuses: number[] = [];
-    for (let i = 0; i < 8; i++) statuses.push(await outcome(c.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'x' }], max_tokens: 5 })));
+    for (let i = 0; i < 8; i++)
+      statuses.push(await outcome(c.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'x' }], max_tokens: 5 })));
     const refused = statuses.filter((s) => s === 429).length;
     expect(statuses.filter((s) => s === 200).length).toBeGreaterThanOrEqual(1);
     expect(refused).toBeGreaterThanOrEqual(1);
     const after = await metrics();
     const counted = delta(before, after, 'gateway_budget_refusals_total', { tenant: 'thrifty', period: 'daily' });
-    expect(`refusals counted (libs/limits reports them with GatewayMetrics.budgetRefused): ${counted}`).toBe(`refusals counted (libs/limits reports them with GatewayMetrics.budgetRefused): ${refused}`);
+    expect(`refusals counted (libs/limits reports them with GatewayMetrics.budgetRefused): ${counted}`).toBe(
+      `refusals counted (libs/limits reports them with GatewayMetrics.budgetRefused): ${refused}`,
+    );
     const ratio = metricValue(after, 'gateway_budget_utilisation_ratio', { tenant: 'thrifty', period: 'daily' });
     expect(ratio).toBeGreaterThan(0.2);
     expect(ratio).toBeLessThanOrEqual(1.5);
@@ -336,4 +373,3 @@ describe('metrics: GET /metrics moves with the traffic', () => {
     }
   });
 });
-

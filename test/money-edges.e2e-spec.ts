@@ -59,10 +59,15 @@ describe(`money edges: the review's budget and availability holes stay closed ($
 
   async function ledgerRow(requestId: string | null): Promise<any> {
     expect(requestId).toBeTruthy();
-    return eventually(async () => {
-      await stack.flushLedger();
-      return (await stack.sql('SELECT * FROM usage_records WHERE request_id = $1', [requestId]))[0];
-    }, 5000, 25, `the ledger row of ${requestId}`);
+    return eventually(
+      async () => {
+        await stack.flushLedger();
+        return (await stack.sql('SELECT * FROM usage_records WHERE request_id = $1', [requestId]))[0];
+      },
+      5000,
+      25,
+      `the ledger row of ${requestId}`,
+    );
   }
 
   beforeAll(async () => {
@@ -80,7 +85,13 @@ describe(`money edges: the review's budget and availability holes stay closed ($
     const OR = await create('/admin/providers', { name: 'openrouter', kind: 'openrouter', baseUrl: router.baseUrl });
     const RAW = await create('/admin/providers', { name: 'raw', kind: 'openai', baseUrl: raw.baseUrl });
     // A local (free) first group, gpt-4o as the fallback.
-    await create('/admin/routes', { modelPattern: 'smart', targets: [{ providerId: L, model: 'llama3.2', priority: 0 }, { providerId: O, model: 'gpt-4o', priority: 1 }] });
+    await create('/admin/routes', {
+      modelPattern: 'smart',
+      targets: [
+        { providerId: L, model: 'llama3.2', priority: 0 },
+        { providerId: O, model: 'gpt-4o', priority: 1 },
+      ],
+    });
     await create('/admin/routes', { modelPattern: 'dear', targets: [{ providerId: O, model: 'gpt-4o' }] });
     await create('/admin/routes', { modelPattern: 'big-4o', targets: [{ providerId: RL, model: 'gpt-4o' }] });
     await create('/admin/routes', { modelPattern: 'gpt-*', targets: [{ providerId: RL }] });
@@ -127,7 +138,12 @@ describe(`money edges: the review's budget and availability holes stay closed ($
       expect(ollama.received).toHaveLength(0); // a continuation is never served by the translated (local) target
       for (const r of results.filter((x) => x.status !== 200)) expect(r.status).toBe(429);
 
-      await eventually(async () => (await stack.api('GET', `/admin/tenants/${tenantId}/spend`)).body.tenant.daily.reservedUsd === 0, 5000, 50, 'reservations released');
+      await eventually(
+        async () => (await stack.api('GET', `/admin/tenants/${tenantId}/spend`)).body.tenant.daily.reservedUsd === 0,
+        5000,
+        50,
+        'reservations released',
+      );
       await stack.flushLedger();
       const rows = await stack.sql(`SELECT cost_usd FROM usage_records WHERE tenant_id = $1`, [tenantId]);
       const spent = rows.reduce((s, r) => s + Number(r.cost_usd), 0);
@@ -143,7 +159,10 @@ describe(`money edges: the review's budget and availability holes stay closed ($
   it('2. a non-stream chat answer without a usage block is billed on an estimate, not $0', async () => {
     const content = 'A poem. '.repeat(100);
     const answer = JSON.stringify({
-      id: 'chatcmpl-nousage', object: 'chat.completion', created: 1, model: 'gpt-4o',
+      id: 'chatcmpl-nousage',
+      object: 'chat.completion',
+      created: 1,
+      model: 'gpt-4o',
       choices: [{ index: 0, message: { role: 'assistant', content }, logprobs: null, finish_reason: 'stop' }],
     });
     raw.json(200, answer);

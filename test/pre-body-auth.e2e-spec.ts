@@ -94,7 +94,15 @@ function rawPost(port: number, secret: string, mode: 'flood' | 'slow', localAddr
 function httpPost(localAddress: string, key: string, body: string, port = 0): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     const req = request(
-      { host: '127.0.0.1', port: port || currentPort, localAddress, method: 'POST', path: '/v1/chat/completions', agent: false, headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } },
+      {
+        host: '127.0.0.1',
+        port: port || currentPort,
+        localAddress,
+        method: 'POST',
+        path: '/v1/chat/completions',
+        agent: false,
+        headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+      },
       (res) => {
         let text = '';
         res.setEncoding('utf8');
@@ -155,7 +163,9 @@ describe('no body is read for a caller who is not a tenant', () => {
       all = all.concat(rs);
       const m = median(rs.map((r) => r.answerMs));
       best = Math.min(best, m);
-      process.stdout.write(`${label}: answer after ${rs.map((r) => r.answerMs.toFixed(2)).join(', ')} ms (median ${m.toFixed(2)}); server read ${rs.map((r) => r.serverRead).join(', ')} bytes; closed after ${rs.map((r) => r.closedMs.toFixed(1)).join(', ')} ms\n`);
+      process.stdout.write(
+        `${label}: answer after ${rs.map((r) => r.answerMs.toFixed(2)).join(', ')} ms (median ${m.toFixed(2)}); server read ${rs.map((r) => r.serverRead).join(', ')} bytes; closed after ${rs.map((r) => r.closedMs.toFixed(1)).join(', ')} ms\n`,
+      );
     }
     for (const r of all) expect(r.answerMs).toBeLessThan(1000);
     expect(best).toBeLessThan(REFUSE_MS);
@@ -172,7 +182,12 @@ describe('no body is read for a caller who is not a tenant', () => {
     for (let i = 0; i < n; i++) {
       const before = new Set(readBy.keys());
       const r = await rawPost(port, key(), mode, from);
-      const serverRead = await eventually(() => [...readBy.keys()].find((p) => !before.has(p)) !== undefined && Math.max(...[...readBy].filter(([p]) => !before.has(p)).map(([, b]) => b)), 2000, 10, 'the server side of the connection to close');
+      const serverRead = await eventually(
+        () => [...readBy.keys()].find((p) => !before.has(p)) !== undefined && Math.max(...[...readBy].filter(([p]) => !before.has(p)).map(([, b]) => b)),
+        2000,
+        10,
+        'the server side of the connection to close',
+      );
       expect(r.status).toBe(status);
       expect(r.head.toLowerCase()).toContain('connection: close');
       results.push({ ...r, serverRead });
@@ -248,7 +263,11 @@ describe('no body is read for a caller who is not a tenant', () => {
     try {
       replica = await startGatewayReplica(stack);
       expect((await fetch(`${replica.gatewayUrl}/readyz`)).status).toBe(503);
-      const r = await fetch(`${replica.baseURL}/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${secret}`, 'content-type': 'application/json' }, body: '{}' });
+      const r = await fetch(`${replica.baseURL}/chat/completions`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${secret}`, 'content-type': 'application/json' },
+        body: '{}',
+      });
       expect(r.status).toBe(503);
       expect(r.headers.get('retry-after')).toBe('1');
       expect(((await r.json()) as any).error).toMatchObject({ code: 'keys_not_loaded', type: 'server_error' });
@@ -269,7 +288,9 @@ describe('no body is read for a caller who is not a tenant', () => {
         const sock = connect({ port, host: '127.0.0.1', localAddress: '127.0.3.2' });
         let got = '';
         sock.on('connect', () =>
-          sock.write(`POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${key}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n`),
+          sock.write(
+            `POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${key}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n`,
+          ),
         );
         sock.on('data', (d) => {
           const first = !got;
@@ -293,7 +314,11 @@ describe('no body is read for a caller who is not a tenant', () => {
     expect(ok.status).toBe(200);
     expect(((await ok.json()) as any).choices[0].message.content).toBeTruthy();
     // A key-shaped credential of a real key: its broken body is parsed (400 invalid_json), as before.
-    const broken = await fetch(`${stack.baseURL}/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${secret}`, 'content-type': 'application/json' }, body: '{"model":' });
+    const broken = await fetch(`${stack.baseURL}/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${secret}`, 'content-type': 'application/json' },
+      body: '{"model":',
+    });
     expect(broken.status).toBe(400);
     expect(((await broken.json()) as any).error.code).toBe('invalid_json');
   });
@@ -350,7 +375,9 @@ describe('no body is read for a caller who is not a tenant', () => {
       const during = await sample(40);
       loop.disable();
       const loopP99 = loop.percentile(99) / 1e6;
-      process.stdout.write(`other client's chat p50: quiet ${quiet.toFixed(2)} ms, during the flood ${during.toFixed(2)} ms (${refusedByFlood} flood requests done so far); event-loop delay p99 ${loopP99.toFixed(1)} ms\n`);
+      process.stdout.write(
+        `other client's chat p50: quiet ${quiet.toFixed(2)} ms, during the flood ${during.toFixed(2)} ms (${refusedByFlood} flood requests done so far); event-loop delay p99 ${loopP99.toFixed(1)} ms\n`,
+      );
       // Loose, for two shared cores where the flooding process competes for CPU too: within 3× (or 30 ms) of quiet.
       // Before this change it went from 20 to 57 ms, and each parsed body blocked the loop for 270–480 ms (4 at a
       // time: the loop would be blocked nearly all the time, and this p50 in the hundreds of ms).

@@ -59,7 +59,10 @@ function codexVersion(): string {
 describe('prices: every model the pinned Codex bundles has one', () => {
   const catalog = new GenaiPricesCatalog();
   const supplement = new SupplementCatalog(undefined, catalog);
-  const table = new PriceTable({ find: async () => [] } as any, {} as any, { defaultPricePerMInput: 10, defaultPricePerMOutput: 30 } as AppConfig, { catalog, supplement });
+  const table = new PriceTable({ find: async () => [] } as any, {} as any, { defaultPricePerMInput: 10, defaultPricePerMOutput: 30 } as AppConfig, {
+    catalog,
+    supplement,
+  });
   // The aliases are reported with a warning each: expected here.
   beforeAll(() => jest.spyOn((table as any).logger, 'warn').mockImplementation(() => undefined));
 
@@ -146,7 +149,12 @@ describe('prices: requests through the gateway are billed at catalog prices', ()
     const s = await post(stack.gatewayUrl, 'responses', { model: 'gpt-6.1-sol', input: 'hi', service_tier: 'priority', stream: true });
     expect((await costOf(s.requestId)).cost).toBeCloseTo(SOL, 8);
     fake.script({ usage, serviceTier: 'default' });
-    const c = await post(stack.gatewayUrl, 'chat/completions', { model: 'gpt-6.1-sol', messages: [{ role: 'user', content: 'hi' }], service_tier: 'priority', stream: true });
+    const c = await post(stack.gatewayUrl, 'chat/completions', {
+      model: 'gpt-6.1-sol',
+      messages: [{ role: 'user', content: 'hi' }],
+      service_tier: 'priority',
+      stream: true,
+    });
     expect(c.status).toBe(200);
     expect((await costOf(c.requestId)).cost).toBeCloseTo(SOL, 8);
   });
@@ -154,7 +162,14 @@ describe('prices: requests through the gateway are billed at catalog prices', ()
   it('the real Codex CLI in Fast mode (service_tier = "fast" → "priority") on gpt-6.1-sol: billed at priority, cached input discounted', async () => {
     const codex = await seedTenant(stack, { provider: { kind: 'openai', baseUrl: fake.baseUrl } });
     fake.script({ usage, serviceTier: 'priority' });
-    const r = await runCodexExec({ baseUrl: stack.baseURL, apiKey: codex.secret, model: 'gpt-6.1-sol', prompt: 'hi', extraConfig: 'service_tier = "fast"', timeoutMs: 30_000 });
+    const r = await runCodexExec({
+      baseUrl: stack.baseURL,
+      apiKey: codex.secret,
+      model: 'gpt-6.1-sol',
+      prompt: 'hi',
+      extraConfig: 'service_tier = "fast"',
+      timeoutMs: 30_000,
+    });
     expect({ code: r.code, stderr: r.code === 0 ? '' : r.stderr.slice(-500) }).toEqual({ code: 0, stderr: '' });
     expect(fake.requestsTo('/responses').at(-1)!.body.service_tier).toBe('priority');
     await stack.flushLedger();

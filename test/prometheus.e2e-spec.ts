@@ -30,7 +30,8 @@ function haveBinary(name: string): boolean {
 
 const available = haveBinary('prometheus') && haveBinary('promtool');
 if (!available) {
-  const msg = '\n\n  !!! prometheus/promtool not installed: the dashboard and alert queries were NOT checked against a real Prometheus.\n  !!! Install the Debian package `prometheus` (bash .ci/run does).\n\n';
+  const msg =
+    '\n\n  !!! prometheus/promtool not installed: the dashboard and alert queries were NOT checked against a real Prometheus.\n  !!! Install the Debian package `prometheus` (bash .ci/run does).\n\n';
   // CI must never skip this silently (scripts/test.mjs sets REQUIRE_PROMETHEUS=1 under CI).
   if (process.env.CI || process.env.REQUIRE_PROMETHEUS === '1') throw new Error(msg);
   console.warn(msg);
@@ -60,7 +61,10 @@ interface Panel {
   panels?: Panel[];
 }
 
-function dashboards(): { file: string; json: { title: string; panels: Panel[]; templating?: { list: { name: string; query?: { query?: string } | string }[] } } }[] {
+function dashboards(): {
+  file: string;
+  json: { title: string; panels: Panel[]; templating?: { list: { name: string; query?: { query?: string } | string }[] } };
+}[] {
   const dir = join(DEPLOY, 'grafana', 'dashboards');
   return readdirSync(dir)
     .filter((f) => f.endsWith('.json'))
@@ -112,7 +116,11 @@ function substitute(expr: string): string {
     const res = await fetch(`${promUrl}/api/v1/query?query=${encodeURIComponent(q)}`);
     return (await res.json()) as { status: string; error?: string; data?: { result: unknown[] } };
   };
-  const outcome = (p: Promise<unknown>) => p.then(() => 200, (e: { status?: number }) => e.status ?? 0);
+  const outcome = (p: Promise<unknown>) =>
+    p.then(
+      () => 200,
+      (e: { status?: number }) => e.status ?? 0,
+    );
   const chat = (c: OpenAI, model: string) => outcome(c.chat.completions.create({ model, messages: [{ role: 'user', content: 'hello' }] }));
 
   async function streamVia(model: string): Promise<void> {
@@ -174,7 +182,9 @@ function substitute(expr: string): string {
     // The shipped jobs read the token from secrets/metrics.token beside the config (Compose mounts it there).
     writeFileSync(join(tmp, 'metrics.token'), `${METRICS_TOKEN}\n`);
     for (const job of cfg.scrape_configs.filter((j) => j.job_name !== 'prometheus')) {
-      expect(`${job.job_name}: ${JSON.stringify(job.authorization)}`).toBe(`${job.job_name}: ${JSON.stringify({ type: 'Bearer', credentials_file: 'secrets/metrics.token' })}`);
+      expect(`${job.job_name}: ${JSON.stringify(job.authorization)}`).toBe(
+        `${job.job_name}: ${JSON.stringify({ type: 'Bearer', credentials_file: 'secrets/metrics.token' })}`,
+      );
       job.authorization!.credentials_file = join(tmp, 'metrics.token');
     }
     const [promPort, deadPort] = [await freePort(), await freePort()];
@@ -201,22 +211,31 @@ function substitute(expr: string): string {
     ]);
     prom.stdout!.on('data', (d: Buffer) => (promLog += d.toString()));
     prom.stderr!.on('data', (d: Buffer) => (promLog += d.toString()));
-    await eventually(() => fetch(`${promUrl}/-/ready`).then((r) => r.ok, () => false), 15_000, 100, 'prometheus to become ready').catch((e: Error) => {
+    await eventually(
+      () =>
+        fetch(`${promUrl}/-/ready`).then(
+          (r) => r.ok,
+          () => false,
+        ),
+      15_000,
+      100,
+      'prometheus to become ready',
+    ).catch((e: Error) => {
       throw new Error(`${e.message}\n${promLog}`);
     });
     // The first scrape must come before the traffic, so that counters are seen going up.
-    await eventually(async () => ((await query('up{job="gateway"} == 1')).data?.result.length ?? 0) > 0, 10_000, 100, 'prometheus to scrape the gateway').catch((e: Error) => {
-      throw new Error(`${e.message}\n${promLog}`);
-    });
+    await eventually(async () => ((await query('up{job="gateway"} == 1')).data?.result.length ?? 0) > 0, 10_000, 100, 'prometheus to scrape the gateway').catch(
+      (e: Error) => {
+        throw new Error(`${e.message}\n${promLog}`);
+      },
+    );
 
     // Traffic in two bursts with scrapes between, so rates and increases are real. A series first seen
     // with its final value has no rate: the slow provider's histogram starts with one fast stream.
     await streamVia('slow-model');
     await new Promise((r) => setTimeout(r, 1200));
     slow.options.latencyMs = 5200;
-    const slowStreams = Promise.all(
-      Array.from({ length: 4 }, () => streamVia('slow-model')),
-    );
+    const slowStreams = Promise.all(Array.from({ length: 4 }, () => streamVia('slow-model')));
     await burst();
     for (let i = 0; i < 30; i++) {
       if ((await outcome(spendy.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'x' }], max_tokens: 5 }))) === 429) break;
@@ -242,7 +261,10 @@ function substitute(expr: string): string {
     await stack.sql('ALTER TABLE usage_records RENAME TO usage_records_away');
     try {
       await chat(client, 'gpt-4o-mini');
-      await eventually(async () => metricValue(await scrape(`${stack.gatewayUrl}/metrics`), 'gateway_ledger_flush_seconds_count', { result: 'error' }) > base, 5000);
+      await eventually(
+        async () => metricValue(await scrape(`${stack.gatewayUrl}/metrics`), 'gateway_ledger_flush_seconds_count', { result: 'error' }) > base,
+        5000,
+      );
     } finally {
       await stack.sql('ALTER TABLE usage_records_away RENAME TO usage_records');
       await stack.flushLedger();
@@ -289,10 +311,20 @@ function substitute(expr: string): string {
   });
 
   it('there is something to check: three dashboards and the five required alerts', () => {
-    expect(dashboards().map((d) => d.file).sort()).toEqual(['overview.json', 'provider-health.json', 'tenant.json']);
+    expect(
+      dashboards()
+        .map((d) => d.file)
+        .sort(),
+    ).toEqual(['overview.json', 'provider-health.json', 'tenant.json']);
     expect(dashboardExprs().length).toBeGreaterThanOrEqual(40);
     expect(alertRules().map((r) => r.alert)).toEqual(
-      expect.arrayContaining(['GatewayHighErrorRate', 'GatewayProviderCircuitOpen', 'GatewayLatencyRegression', 'GatewayTenantBudgetAbove80Percent', 'GatewayLedgerFlushFailing']),
+      expect.arrayContaining([
+        'GatewayHighErrorRate',
+        'GatewayProviderCircuitOpen',
+        'GatewayLatencyRegression',
+        'GatewayTenantBudgetAbove80Percent',
+        'GatewayLedgerFlushFailing',
+      ]),
     );
   });
 
@@ -310,7 +342,7 @@ function substitute(expr: string): string {
     const vars = dashboards().flatMap((d) => d.json.templating?.list ?? []);
     expect(vars.map((v) => v.name).sort()).toEqual(['provider', 'tenant']);
     for (const v of vars) {
-      const q = typeof v.query === 'string' ? v.query : v.query?.query ?? '';
+      const q = typeof v.query === 'string' ? v.query : (v.query?.query ?? '');
       const m = /^label_values\((\w+),\s*(\w+)\)$/.exec(q);
       expect(m).not.toBeNull();
       const res = await fetch(`${promUrl}/api/v1/label/${m![2]}/values?match[]=${encodeURIComponent(m![1])}`);
@@ -331,14 +363,22 @@ function substitute(expr: string): string {
   });
 
   it('Prometheus itself evaluates every rule without error and has every alert pending or firing', async () => {
-    const names = alertRules().map((r) => r.alert).sort();
-    const active = await eventually(async () => {
-      const res = (await (await fetch(`${promUrl}/api/v1/alerts`)).json()) as { data: { alerts: { labels: { alertname: string }; state: string }[] } };
-      const got = [...new Set(res.data.alerts.filter((a) => a.state === 'pending' || a.state === 'firing').map((a) => a.labels.alertname))].sort();
-      return names.every((n) => got.includes(n)) ? got : undefined;
-    }, 5000, 200);
+    const names = alertRules()
+      .map((r) => r.alert)
+      .sort();
+    const active = await eventually(
+      async () => {
+        const res = (await (await fetch(`${promUrl}/api/v1/alerts`)).json()) as { data: { alerts: { labels: { alertname: string }; state: string }[] } };
+        const got = [...new Set(res.data.alerts.filter((a) => a.state === 'pending' || a.state === 'firing').map((a) => a.labels.alertname))].sort();
+        return names.every((n) => got.includes(n)) ? got : undefined;
+      },
+      5000,
+      200,
+    );
     expect(active).toEqual(names);
-    const rules = (await (await fetch(`${promUrl}/api/v1/rules`)).json()) as { data: { groups: { rules: { name: string; health: string; lastError?: string }[] }[] } };
+    const rules = (await (await fetch(`${promUrl}/api/v1/rules`)).json()) as {
+      data: { groups: { rules: { name: string; health: string; lastError?: string }[] }[] };
+    };
     const unhealthy = rules.data.groups.flatMap((g) => g.rules).filter((r) => r.health !== 'ok');
     expect(unhealthy).toEqual([]);
   });

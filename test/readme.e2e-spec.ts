@@ -12,7 +12,9 @@ function between(start: string, end: string): string {
   const a = README.indexOf(start);
   const b = README.indexOf(end);
   if (a < 0 || b < a) throw new Error(`README lacks ${start} … ${end}`);
-  return README.slice(a + start.length, b).replace(/^```\w*\n?/gm, '').trim();
+  return README.slice(a + start.length, b)
+    .replace(/^```\w*\n?/gm, '')
+    .trim();
 }
 
 function runBash(script: string, timeoutMs: number): Promise<{ status: number | null; stdout: string; stderr: string }> {
@@ -33,7 +35,13 @@ function runBash(script: string, timeoutMs: number): Promise<{ status: number | 
 async function waitFor(url: string, ms: number): Promise<void> {
   const end = Date.now() + ms;
   while (Date.now() < end) {
-    if (await fetch(url).then((r) => r.ok, () => false)) return;
+    if (
+      await fetch(url).then(
+        (r) => r.ok,
+        () => false,
+      )
+    )
+      return;
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new Error(`${url} did not come up`);

@@ -51,7 +51,10 @@ async function readSse(res: Response, onFirst?: () => void): Promise<SseResult> 
     while ((i = buf.indexOf('\n\n')) !== -1) {
       const ev = buf.slice(0, i);
       buf = buf.slice(i + 2);
-      const data = ev.split('\n').find((l) => l.startsWith('data: '))?.slice(6);
+      const data = ev
+        .split('\n')
+        .find((l) => l.startsWith('data: '))
+        ?.slice(6);
       if (data === undefined) continue;
       if (data === '[DONE]') {
         out.done = true;
@@ -77,7 +80,13 @@ async function blackhole(): Promise<{ port: number; close(): void }> {
   process.kill(child.pid!, 'SIGSTOP');
   // Linux queues backlog + 1 completed handshakes; fill them so the gateway's SYN goes unanswered.
   const fillers = await Promise.all(
-    [0, 1].map(() => new Promise<net.Socket>((r) => { const s = net.connect(port, '127.0.0.1', () => r(s)); s.on('error', () => undefined); })),
+    [0, 1].map(
+      () =>
+        new Promise<net.Socket>((r) => {
+          const s = net.connect(port, '127.0.0.1', () => r(s));
+          s.on('error', () => undefined);
+        }),
+    ),
   );
   return {
     port,
@@ -118,7 +127,10 @@ async function countingRelay(targetPort: number): Promise<{ port: number; accept
 }
 
 /** One request on a new connection: nothing reused from a pool the server may be closing. */
-function fresh(url: string, init: { method?: string; headers?: Record<string, string>; body?: string } = {}): Promise<{ status: number; headers: http.IncomingHttpHeaders; json: any }> {
+function fresh(
+  url: string,
+  init: { method?: string; headers?: Record<string, string>; body?: string } = {},
+): Promise<{ status: number; headers: http.IncomingHttpHeaders; json: any }> {
   return new Promise((resolve, reject) => {
     const req = http.request(url, { method: init.method ?? 'GET', headers: init.headers, agent: false }, (res) => {
       let text = '';
@@ -130,7 +142,6 @@ function fresh(url: string, init: { method?: string; headers?: Record<string, st
     req.end(init.body);
   });
 }
-
 
 describe('resilience: retries, fallback, timeouts, circuit breaker, disconnects, limits, graceful shutdown', () => {
   const masterKey = randomBytes(32).toString('base64');
@@ -172,10 +183,15 @@ describe('resilience: retries, fallback, timeouts, circuit breaker, disconnects,
 
   /** The request's ledger row (by the test's name for it), once the batched writer has put it in. */
   async function ledgerRow(id: string, db: Stack = stack): Promise<any> {
-    return eventually(async () => {
-      await db.flushLedger().catch(() => undefined);
-      return (await db.sql('SELECT * FROM usage_records WHERE request_id = $1', [serverId(id)]))[0];
-    }, 5000, 25, `the ledger row of ${id}`);
+    return eventually(
+      async () => {
+        await db.flushLedger().catch(() => undefined);
+        return (await db.sql('SELECT * FROM usage_records WHERE request_id = $1', [serverId(id)]))[0];
+      },
+      5000,
+      25,
+      `the ledger row of ${id}`,
+    );
   }
 
   beforeAll(async () => {
@@ -203,16 +219,43 @@ describe('resilience: retries, fallback, timeouts, circuit breaker, disconnects,
     const fast = { maxAttempts: 2, backoffMs: 10 };
     await route('retry', [{ providerId: A, model: 'm-retry' }], fast);
     // The documented example: OpenAI first, OpenRouter second.
-    await route('fallback', [{ providerId: A, model: 'm-fallback', priority: 0 }, { providerId: B, model: 'openai/gpt-4o-mini', priority: 1 }], fast);
-    await route('refused', [{ providerId: dead, model: 'm-fallback', priority: 0 }, { providerId: B, model: 'openai/gpt-4o-mini', priority: 1 }], fast);
+    await route(
+      'fallback',
+      [
+        { providerId: A, model: 'm-fallback', priority: 0 },
+        { providerId: B, model: 'openai/gpt-4o-mini', priority: 1 },
+      ],
+      fast,
+    );
+    await route(
+      'refused',
+      [
+        { providerId: dead, model: 'm-fallback', priority: 0 },
+        { providerId: B, model: 'openai/gpt-4o-mini', priority: 1 },
+      ],
+      fast,
+    );
     await route('hang', [{ providerId: A, model: 'm-hang' }], { ...fast, firstByteTimeoutMs: 300 });
     await route('idle', [{ providerId: A, model: 'm-idle' }], { idleTimeoutMs: 300 });
     await route('total', [{ providerId: A, model: 'm-total' }], { totalTimeoutMs: 600 });
     await route('connect', [{ providerId: unreachable, model: 'gpt-4o-mini' }], { maxAttempts: 1, connectTimeoutMs: 200 });
     await route('stream', [{ providerId: A, model: 'm-stream' }]);
-    await route('lb-equal', [{ providerId: A, model: 'm-lb', weight: 1, priority: 0 }, { providerId: B, model: 'm-lb', weight: 1, priority: 0 }]);
-    await route('lb-zero', [{ providerId: A, model: 'm-lb', weight: 1, priority: 0 }, { providerId: B, model: 'm-lb', weight: 0, priority: 0 }]);
-    await route('circuit', [{ providerId: A, model: 'm-circuit', priority: 0 }, { providerId: B, model: 'm-circuit', priority: 1 }], { maxAttempts: 1 });
+    await route('lb-equal', [
+      { providerId: A, model: 'm-lb', weight: 1, priority: 0 },
+      { providerId: B, model: 'm-lb', weight: 1, priority: 0 },
+    ]);
+    await route('lb-zero', [
+      { providerId: A, model: 'm-lb', weight: 1, priority: 0 },
+      { providerId: B, model: 'm-lb', weight: 0, priority: 0 },
+    ]);
+    await route(
+      'circuit',
+      [
+        { providerId: A, model: 'm-circuit', priority: 0 },
+        { providerId: B, model: 'm-circuit', priority: 1 },
+      ],
+      { maxAttempts: 1 },
+    );
     await route('solo', [{ providerId: A, model: 'm-solo' }], { maxAttempts: 1 });
     await route('pool', [{ providerId: pooled, model: 'm-pool' }]);
     await route('drain', [{ providerId: A, model: 'm-drain' }]);
@@ -260,10 +303,16 @@ describe('resilience: retries, fallback, timeouts, circuit breaker, disconnects,
     });
 
     it('never retries another 4xx: 1 attempt, the upstream error passed on', async () => {
-      a.failNext(1, 400, { body: { error: { message: 'Invalid schema for function', type: 'invalid_request_error', param: 'tools', code: 'invalid_function_parameters' } } });
+      a.failNext(1, 400, {
+        body: { error: { message: 'Invalid schema for function', type: 'invalid_request_error', param: 'tools', code: 'invalid_function_parameters' } },
+      });
       const res = await chat('retry');
       expect(res.status).toBe(400);
-      expect((await json(res)).error).toMatchObject({ type: 'invalid_request_error', code: 'invalid_function_parameters', message: 'prov-a: Invalid schema for function' });
+      expect((await json(res)).error).toMatchObject({
+        type: 'invalid_request_error',
+        code: 'invalid_function_parameters',
+        message: 'prov-a: Invalid schema for function',
+      });
       expect(hits(a)).toBe(1);
     });
   });
@@ -386,9 +435,13 @@ describe('resilience: retries, fallback, timeouts, circuit breaker, disconnects,
     it('the SDK surfaces that error chunk as an error', async () => {
       a.dropMidStreamNext(1, 2);
       const stream = await client.chat.completions.create({ model: 'stream', messages: [{ role: 'user', content: 'hi' }], stream: true });
-      await expect((async () => {
-        for await (const _ of stream) { /* drain */ }
-      })()).rejects.toThrow(/stream failed/);
+      await expect(
+        (async () => {
+          for await (const _ of stream) {
+            /* drain */
+          }
+        })(),
+      ).rejects.toThrow(/stream failed/);
     });
   });
 
@@ -407,7 +460,12 @@ describe('resilience: retries, fallback, timeouts, circuit breaker, disconnects,
         body,
       });
       expect(res.status).toBe(413);
-      expect((await json(res)).error).toEqual({ message: expect.stringContaining('larger than'), type: 'invalid_request_error', param: null, code: 'request_too_large' });
+      expect((await json(res)).error).toEqual({
+        message: expect.stringContaining('larger than'),
+        type: 'invalid_request_error',
+        param: null,
+        code: 'request_too_large',
+      });
       expect(hits(a)).toBe(0);
     });
   });
@@ -455,8 +513,7 @@ describe('resilience: retries, fallback, timeouts, circuit breaker, disconnects,
   });
 
   describe('circuit breaker', () => {
-    const gatewayAdmin = (path: string, token = TEST_ADMIN_TOKEN) =>
-      fetch(`${stack.gatewayUrl}${path}`, { headers: { authorization: `Bearer ${token}` } });
+    const gatewayAdmin = (path: string, token = TEST_ADMIN_TOKEN) => fetch(`${stack.gatewayUrl}${path}`, { headers: { authorization: `Bearer ${token}` } });
 
     it(`opens after ${CIRCUIT_THRESHOLD} failures: the next request skips the target; half-opens after the cool-down and closes on a good probe`, async () => {
       a.failNext(CIRCUIT_THRESHOLD, 500);
@@ -478,7 +535,12 @@ describe('resilience: retries, fallback, timeouts, circuit breaker, disconnects,
       const open = await json(await gatewayAdmin('/admin/circuits'));
       expect(open).toMatchObject({ object: 'list', failureThreshold: CIRCUIT_THRESHOLD, cooldownMs: CIRCUIT_COOLDOWN_MS });
       expect(open.data.find((c: any) => c.target === 'prov-a/m-circuit')).toMatchObject({
-        provider: 'prov-a', providerId: providers['prov-a'], model: 'm-circuit', state: 'open', consecutiveFailures: CIRCUIT_THRESHOLD, lastError: expect.stringContaining('prov-a'),
+        provider: 'prov-a',
+        providerId: providers['prov-a'],
+        model: 'm-circuit',
+        state: 'open',
+        consecutiveFailures: CIRCUIT_THRESHOLD,
+        lastError: expect.stringContaining('prov-a'),
       });
       const metrics = await (await fetch(`${stack.gatewayUrl}/metrics`)).text();
       expect(metrics).toMatch(/gateway_circuit_state\{[^}]*target="prov-a\/m-circuit"[^}]*state="open"[^}]*\} 1/);
@@ -515,7 +577,10 @@ describe('resilience: retries, fallback, timeouts, circuit breaker, disconnects,
     beforeAll(() => {
       // A private build (not dist/, which other runs may be rebuilding): swc, well under a second.
       built = mkdtempSync(join(tmpdir(), 'gw-build-'));
-      const r = spawnSync(process.execPath, ['node_modules/@swc/cli/bin/swc.js', 'apps', 'libs', '-d', built, '--ignore', '**/*.spec.ts', '-q'], { cwd: ROOT, encoding: 'utf8' });
+      const r = spawnSync(process.execPath, ['node_modules/@swc/cli/bin/swc.js', 'apps', 'libs', '-d', built, '--ignore', '**/*.spec.ts', '-q'], {
+        cwd: ROOT,
+        encoding: 'utf8',
+      });
       if (r.status !== 0) throw new Error(`build failed: ${r.stderr}`);
       symlinkSync(join(ROOT, 'node_modules'), join(built, 'node_modules'), 'dir');
     });
@@ -582,7 +647,9 @@ describe('resilience: retries, fallback, timeouts, circuit breaker, disconnects,
         }
         expect(await exited).toBe(0);
         // The child flushed its ledger on the way out (its 5 s flush timer never fired).
-        const rows = await stack.sql('SELECT request_id, status, error_code, streamed, output_tokens FROM usage_records WHERE request_id = ANY($1)', [ids.map(serverId)]);
+        const rows = await stack.sql('SELECT request_id, status, error_code, streamed, output_tokens FROM usage_records WHERE request_id = ANY($1)', [
+          ids.map(serverId),
+        ]);
         const byId = Object.fromEntries(rows.map((r: any) => [r.request_id, r]));
         expect(rows).toHaveLength(4);
         expect(byId[serverId(ids[0])]).toMatchObject({ status: 200, error_code: null, streamed: true });

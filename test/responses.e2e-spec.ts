@@ -16,7 +16,10 @@ describe.each([
   beforeAll(async () => {
     fake = await FakeProvider.start({ flavor, apiKey: flavor === 'openai' ? 'sk-up' : undefined });
     stack = await startStack();
-    const t = await seedTenant(stack, { provider: { kind: flavor, baseUrl: fake.baseUrl, credential: flavor === 'openai' ? 'sk-up' : undefined }, patterns: [model] });
+    const t = await seedTenant(stack, {
+      provider: { kind: flavor, baseUrl: fake.baseUrl, credential: flavor === 'openai' ? 'sk-up' : undefined },
+      patterns: [model],
+    });
     tenantId = t.tenantId;
     client = new OpenAI({ apiKey: t.secret, baseURL: stack.baseURL, maxRetries: 0 });
   });
@@ -61,9 +64,20 @@ describe.each([
 
   it('streams a function call split across chunks, and sends the tool output back on the next turn', async () => {
     const args = JSON.stringify({ cmd: 'ls -la /tmp && echo "a very long argument string to split"' });
-    fake.script({ toolCalls: [{ id: 'call_A', name: 'exec_command', arguments: args }, { id: 'call_B', name: 'get_goal', arguments: '{}' }] });
+    fake.script({
+      toolCalls: [
+        { id: 'call_A', name: 'exec_command', arguments: args },
+        { id: 'call_B', name: 'get_goal', arguments: '{}' },
+      ],
+    });
     const tools = [
-      { type: 'function' as const, name: 'exec_command', description: 'run', parameters: { type: 'object', properties: { cmd: { type: 'string' } } }, strict: false },
+      {
+        type: 'function' as const,
+        name: 'exec_command',
+        description: 'run',
+        parameters: { type: 'object', properties: { cmd: { type: 'string' } } },
+        strict: false,
+      },
       { type: 'function' as const, name: 'get_goal', description: 'goal', parameters: { type: 'object', properties: {} }, strict: false },
     ];
     const stream = client.responses.stream({ model, input: 'list files', tools });

@@ -1,7 +1,20 @@
 import { randomUUID } from 'node:crypto';
 import { LimitsService } from '@gw/limits';
 import type { Principal } from '@gw/tenancy';
-import { DEEP, FakeProvider, HOSTILE_VALUES, RawUpstream, Stack, deepArrayText, deepObjectText, eventually, rawUpstream, seedTenant, startStack, stringifyHostile } from '@gw/testing';
+import {
+  DEEP,
+  FakeProvider,
+  HOSTILE_VALUES,
+  RawUpstream,
+  Stack,
+  deepArrayText,
+  deepObjectText,
+  eventually,
+  rawUpstream,
+  seedTenant,
+  startStack,
+  stringifyHostile,
+} from '@gw/testing';
 
 jest.setTimeout(60_000);
 
@@ -73,7 +86,10 @@ describe('robustness: malformed requests and odd upstreams never 500', () => {
   function events(text: string): any[] {
     const out: any[] = [];
     for (const ev of text.split('\n\n')) {
-      const data = ev.split('\n').find((l) => l.startsWith('data: '))?.slice(6);
+      const data = ev
+        .split('\n')
+        .find((l) => l.startsWith('data: '))
+        ?.slice(6);
       if (data === undefined) continue;
       out.push(data === '[DONE]' ? data : JSON.parse(data));
     }
@@ -82,10 +98,14 @@ describe('robustness: malformed requests and odd upstreams never 500', () => {
 
   async function ledgerRow(requestId: string | null): Promise<any> {
     expect(requestId).toBeTruthy();
-    return eventually(async () => {
-      await stack.flushLedger().catch(() => undefined);
-      return (await stack.sql('SELECT * FROM usage_records WHERE request_id = $1', [requestId]))[0];
-    }, 5000, 25);
+    return eventually(
+      async () => {
+        await stack.flushLedger().catch(() => undefined);
+        return (await stack.sql('SELECT * FROM usage_records WHERE request_id = $1', [requestId]))[0];
+      },
+      5000,
+      25,
+    );
   }
 
   beforeAll(async () => {
@@ -93,7 +113,10 @@ describe('robustness: malformed requests and odd upstreams never 500', () => {
     ollama = await FakeProvider.start({ flavor: 'ollama', strictModels: false });
     raw = await rawUpstream();
     stack = await startStack({ circuitFailureThreshold: 1, circuitCooldownMs: CIRCUIT_COOLDOWN_MS });
-    const t = await seedTenant(stack, { provider: { kind: 'openai', name: 'openai', baseUrl: openai.baseUrl }, patterns: ['gpt-4o-mini', 'text-embedding-3-small'] });
+    const t = await seedTenant(stack, {
+      provider: { kind: 'openai', name: 'openai', baseUrl: openai.baseUrl },
+      patterns: ['gpt-4o-mini', 'text-embedding-3-small'],
+    });
     secret = t.secret;
     ids.openai = t.providerId;
     const oll = await provider('ollama', 'ollama', ollama.baseUrl);
@@ -105,7 +128,14 @@ describe('robustness: malformed requests and odd upstreams never 500', () => {
     await route('raw', [{ providerId: rawNative, model: 'raw' }], { maxAttempts: 1 });
     await route('raw-translated', [{ providerId: rawChat, model: 'raw' }], { maxAttempts: 1 });
     // A chat-only target first, a native one as the fallback (finding 21).
-    await route('mixed', [{ providerId: rawChat, model: 'raw', priority: 0 }, { providerId: t.providerId, model: 'gpt-4o-mini', priority: 1 }], { maxAttempts: 1 });
+    await route(
+      'mixed',
+      [
+        { providerId: rawChat, model: 'raw', priority: 0 },
+        { providerId: t.providerId, model: 'gpt-4o-mini', priority: 1 },
+      ],
+      { maxAttempts: 1 },
+    );
   });
 
   afterAll(async () => {
@@ -230,7 +260,9 @@ describe('robustness: malformed requests and odd upstreams never 500', () => {
     }
     const csv = await stack.api('GET', '/admin/usage?groupBy=model&format=csv');
     expect(csv.status).toBe(200);
-    const cells = String(csv.body).split('\n').map((l) => l.split(',')[0]);
+    const cells = String(csv.body)
+      .split('\n')
+      .map((l) => l.split(',')[0]);
     for (const m of ['-cmd', '@SUM', '+1']) {
       expect(cells).toContain(`'${m}`);
       expect(cells).not.toContain(m);
@@ -263,8 +295,16 @@ describe('robustness: malformed requests and odd upstreams never 500', () => {
     it.each([
       ['/chat/completions', 'messages[0].content', (v: unknown) => ({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: v }] })],
       ['/chat/completions', 'max_tokens', (v: unknown) => ({ model: 'gpt-4o-mini', messages: user, max_tokens: v })],
-      ['/responses', 'tools[0].parameters (translated)', (v: unknown) => ({ model: 'gpt-oss:20b', input: 'hi', tools: [{ type: 'function', name: 'f', parameters: v }] })],
-      ['/responses', 'input[0].content[0].text (translated)', (v: unknown) => ({ model: 'gpt-oss:20b', input: [{ role: 'user', content: [{ type: 'input_text', text: v }] }] })],
+      [
+        '/responses',
+        'tools[0].parameters (translated)',
+        (v: unknown) => ({ model: 'gpt-oss:20b', input: 'hi', tools: [{ type: 'function', name: 'f', parameters: v }] }),
+      ],
+      [
+        '/responses',
+        'input[0].content[0].text (translated)',
+        (v: unknown) => ({ model: 'gpt-oss:20b', input: [{ role: 'user', content: [{ type: 'input_text', text: v }] }] }),
+      ],
       ['/embeddings', 'input', (v: unknown) => ({ model: 'text-embedding-3-small', input: v })],
     ] as [string, string, (v: unknown) => unknown][])('in %s %s is never a 500', async (path, _field, body) => {
       expectNot500(await call(path, stringifyHostile(body(value))));
@@ -276,13 +316,22 @@ describe('robustness: malformed requests and odd upstreams never 500', () => {
       ['POST', '/admin/prices', 'inputPerM', (v: unknown) => ({ modelPattern: 'hostile-*', inputPerM: v, outputPerM: 1 })],
       ['PATCH', '/admin/providers/:raw', 'settings.responsesApi', (v: unknown) => ({ settings: { responsesApi: v } })],
       // A query carries bytes: a string's UTF-8 (a lone surrogate as U+FFFD), anything else as its text.
-      ['GET', '/admin/usage?model=', 'model', (v: unknown) => [...Buffer.from(typeof v === 'string' ? v.slice(0, 2000) : String(v))].map((b) => `%${b.toString(16).padStart(2, '0')}`).join('')],
+      [
+        'GET',
+        '/admin/usage?model=',
+        'model',
+        (v: unknown) => [...Buffer.from(typeof v === 'string' ? v.slice(0, 2000) : String(v))].map((b) => `%${b.toString(16).padStart(2, '0')}`).join(''),
+      ],
     ] as [string, string, string, (v: unknown) => unknown][])('admin %s %s with %s is never a 500', async (method, path, _field, body) => {
       const url = path.replace(':raw', ids.raw);
-      const r = method === 'GET'
-        ? await stack.api(method, url + (body(value) as string))
-        : await fetch(`${stack.adminUrl}${url}`, { method, headers: { authorization: `Bearer ${stack.config.adminToken}`, 'content-type': 'application/json' }, body: stringifyHostile(body(value)) })
-          .then(async (res) => ({ status: res.status, body: await res.json().catch(() => undefined) }));
+      const r =
+        method === 'GET'
+          ? await stack.api(method, url + (body(value) as string))
+          : await fetch(`${stack.adminUrl}${url}`, {
+              method,
+              headers: { authorization: `Bearer ${stack.config.adminToken}`, 'content-type': 'application/json' },
+              body: stringifyHostile(body(value)),
+            }).then(async (res) => ({ status: res.status, body: await res.json().catch(() => undefined) }));
       expectNot500(r);
     });
   });
@@ -296,7 +345,11 @@ describe('robustness: malformed requests and odd upstreams never 500', () => {
     expect(gw.body.error.code).toBe('invalid_json');
     const tools = `{"model":"gpt-oss:20b","input":"hi","tools":[{"type":"function","name":"f","parameters":${text}}]}`;
     expect((await call('/responses', tools)).body.error.code).toBe('invalid_json');
-    const adm = await fetch(`${stack.adminUrl}/admin/tenants`, { method: 'POST', headers: { authorization: `Bearer ${stack.config.adminToken}`, 'content-type': 'application/json' }, body: text });
+    const adm = await fetch(`${stack.adminUrl}/admin/tenants`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${stack.config.adminToken}`, 'content-type': 'application/json' },
+      body: text,
+    });
     expect(adm.status).toBe(400);
     expect(((await adm.json()) as any).error.code).toBe('invalid_json');
   });
@@ -335,7 +388,11 @@ describe('robustness: malformed requests and odd upstreams never 500', () => {
 
   // ───────────────────────────── odd upstream answers ─────────────────────────────
 
-  const oddBodies: [string, unknown][] = [['null', null], ['[]', []], ['"x"', 'x']];
+  const oddBodies: [string, unknown][] = [
+    ['null', null],
+    ['[]', []],
+    ['"x"', 'x'],
+  ];
   describe.each(oddBodies)('an upstream answering 200 with %s', (_label, body) => {
     it.each([
       ['/chat/completions', { model: 'gpt-4o-mini', messages: user }, () => openai],
@@ -394,7 +451,8 @@ describe('robustness: malformed requests and odd upstreams never 500', () => {
   });
 
   it('usage is found whatever the spacing ("usage": {)', async () => {
-    const usage = '{"id":"chatcmpl-r","object":"chat.completion.chunk","choices":[], "usage": {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18}}';
+    const usage =
+      '{"id":"chatcmpl-r","object":"chat.completion.chunk","choices":[], "usage": {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18}}';
     raw.sse([ROLE, ...DELTAS, STOP, usage, '[DONE]']);
     const r = await call('/chat/completions', { model: 'raw', messages: user, stream: true });
     expect(r.status).toBe(200);
@@ -480,7 +538,13 @@ describe('robustness: malformed requests and odd upstreams never 500', () => {
     await new Promise((r) => setTimeout(r, CIRCUIT_COOLDOWN_MS + 50));
     // Half-open now: malformed bodies must neither take the probe slot for good nor count as failures.
     const statuses: number[] = [];
-    for (const extra of [{ input: [null] }, { input: [{ type: 'reasoning', summary: 'x' }] }, { input: [{ role: 'user', content: 123 }] }, { input: [{ role: 'user', content: [null] }] }, { input: 'hi', tools: [null] }]) {
+    for (const extra of [
+      { input: [null] },
+      { input: [{ type: 'reasoning', summary: 'x' }] },
+      { input: [{ role: 'user', content: 123 }] },
+      { input: [{ role: 'user', content: [null] }] },
+      { input: 'hi', tools: [null] },
+    ]) {
       statuses.push((await call('/responses', { model: 'circuit', ...extra })).status);
     }
     const ok = await call('/responses', { model: 'circuit', input: 'hi' });
@@ -497,11 +561,22 @@ describe('robustness: malformed requests and odd upstreams never 500', () => {
     const tenantId = randomUUID();
     const keyId = randomUUID();
     const principal = {
-      keyId, keyName: 'k', keyPrefix: 'sk-gw-clamp', tenantId, tenantName: 'clamp', allowedModels: null, allowedIps: null, expiresAt: null,
-      keyLimits: {}, tenantLimits: { tokensPerMinute: 25_000_000, dailyBudgetUsd: 1_000_000_000 },
+      keyId,
+      keyName: 'k',
+      keyPrefix: 'sk-gw-clamp',
+      tenantId,
+      tenantName: 'clamp',
+      allowedModels: null,
+      allowedIps: null,
+      expiresAt: null,
+      keyLimits: {},
+      tenantLimits: { tokensPerMinute: 25_000_000, dailyBudgetUsd: 1_000_000_000 },
     } as unknown as Principal;
     const admissions = [];
-    for (const est of [{ tokens: Infinity, costUsd: NaN }, { tokens: 1e300, costUsd: 1e300 }]) {
+    for (const est of [
+      { tokens: Infinity, costUsd: NaN },
+      { tokens: 1e300, costUsd: 1e300 },
+    ]) {
       admissions.push(await limits.admit(principal, { model: 'm', ...est }));
     }
     // Two clamped 10M estimates fill 20M of the 25M window: a third cannot pass (1e300 never wraps to negative).

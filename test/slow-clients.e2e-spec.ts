@@ -22,7 +22,6 @@ const TRUSTED = '127.0.0.79';
 
 const measured: Record<string, number | string> = {};
 afterAll(() => {
-   
   console.log(`slow-clients.e2e-spec measured: ${JSON.stringify(measured)}`);
 });
 
@@ -66,7 +65,7 @@ function responseOf(c: Conn): { status: number; body: any; head: string } {
   let raw = text.slice(sep + 4);
   if (/^transfer-encoding: chunked/im.test(head)) {
     let out = '';
-    for (let i = 0; ; ) {
+    for (let i = 0; ;) {
       const eol = raw.indexOf('\r\n', i);
       const n = parseInt(raw.slice(i, eol), 16);
       if (!(n > 0)) break;
@@ -205,7 +204,7 @@ describe('slow clients are bounded', () => {
     c.socket.write(chatHead(chunked ? 'chunked' : total).replace('HTTP/1.1\r\n', 'HTTP/1.1\r\nConnection: close\r\n'));
     const t0 = performance.now();
     const piece = 64 * 1024;
-    for (let sent = 0; sent < total && !c.socket.destroyed; ) {
+    for (let sent = 0; sent < total && !c.socket.destroyed;) {
       const n = Math.min(piece, total - sent);
       const data = body.subarray(sent, sent + n);
       c.socket.write(chunked ? Buffer.concat([Buffer.from(`${n.toString(16)}\r\n`), data, Buffer.from('\r\n')]) : data);
@@ -309,7 +308,12 @@ describe('slow clients are bounded', () => {
     const kinds: { port: number; head: string; body: boolean; n: number }[] = [
       { port: gwPort, head: chatHead(100_000), body: true, n: 900 },
       { port: gwPort, head: 'POST /v1/chat/completions HTTP/1.1\r\nHost: gw\r\nX-Slow: ', body: false, n: 900 },
-      { port: adminPort, head: `POST /admin/tenants HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer ${TEST_ADMIN_TOKEN}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n`, body: true, n: 100 },
+      {
+        port: adminPort,
+        head: `POST /admin/tenants HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer ${TEST_ADMIN_TOKEN}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n`,
+        body: true,
+        n: 100,
+      },
       { port: adminPort, head: 'GET /admin/tenants HTTP/1.1\r\nHost: gw\r\nX-Slow: ', body: false, n: 100 },
     ];
     const slow: (Conn & { body: boolean })[] = [];
@@ -340,7 +344,10 @@ describe('slow clients are bounded', () => {
       for (let i = tick % 40; i < slow.length; i += 40) if (!slow[i].socket.destroyed) slow[i].socket.write(slow[i].body ? ' ' : 'a');
     }, 100);
     try {
-      await eventually(async () => (await openConnections(stack.gateway.getHttpServer())) >= 1_800 && (await openConnections(stack.admin.getHttpServer())) >= 200, 5_000);
+      await eventually(
+        async () => (await openConnections(stack.gateway.getHttpServer())) >= 1_800 && (await openConnections(stack.admin.getHttpServer())) >= 200,
+        5_000,
+      );
 
       // Time-boxed to end before the first slow connection's deadline: on a slow day, fewer samples rather
       // than a measurement the slow connections were not all there for.
@@ -363,7 +370,10 @@ describe('slow clients are bounded', () => {
       for (const c of slow) c.socket.destroy();
     }
     // The servers hold nothing afterwards.
-    await eventually(async () => (await openConnections(stack.gateway.getHttpServer())) < 10 && (await openConnections(stack.admin.getHttpServer())) < 10, 5_000);
+    await eventually(
+      async () => (await openConnections(stack.gateway.getHttpServer())) < 10 && (await openConnections(stack.admin.getHttpServer())) < 10,
+      5_000,
+    );
     const quietAfter = await normalRun(300, 4);
     const quiet = [...quietBefore, ...quietAfter].sort((a, b) => a - b);
     Object.assign(measured, {

@@ -274,7 +274,12 @@ describe('zero-config providers from environment variables', () => {
     expect(ollama.requestsTo('/chat/completions').every((r) => r.path === '/v1/chat/completions')).toBe(true);
 
     const models = (await client.models.list()).data;
-    expect(models.filter((m) => m.owned_by === 'ollama').map((m) => m.id).sort()).toEqual(['gpt-oss:20b', 'llama3.2']);
+    expect(
+      models
+        .filter((m) => m.owned_by === 'ollama')
+        .map((m) => m.id)
+        .sort(),
+    ).toEqual(['gpt-oss:20b', 'llama3.2']);
     expect(await stop(first)).toEqual({ code: 0, signal: null });
 
     // 2nd start, same environment but OLLAMA_BASE_URL with /v1: same providers and routes, nothing doubled

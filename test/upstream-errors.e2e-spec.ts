@@ -3,7 +3,17 @@ import Redis from 'ioredis';
 import { randomBytes } from 'node:crypto';
 import { RedisTargetBackoff } from '../apps/gateway/src/proxy/redis-target.backoff';
 import {
-  FakeProvider, GatewayReplica, Stack, TEST_ADMIN_TOKEN, delta, eventually, metricValue, scrape, seedTenant, startGatewayReplica, startStack,
+  FakeProvider,
+  GatewayReplica,
+  Stack,
+  TEST_ADMIN_TOKEN,
+  delta,
+  eventually,
+  metricValue,
+  scrape,
+  seedTenant,
+  startGatewayReplica,
+  startStack,
 } from '@gw/testing';
 
 jest.setTimeout(60_000);
@@ -17,7 +27,6 @@ const REDIS = process.env.TEST_REDIS_URL;
 // scripts/test.mjs sets REQUIRE_REDIS=1 for the CI run that has Redis: skipping there would be a silent pass.
 if (!REDIS && process.env.REQUIRE_REDIS === '1') throw new Error('upstream-errors.e2e-spec: REQUIRE_REDIS=1 but TEST_REDIS_URL is not set');
 if (!REDIS) {
-   
   console.warn('upstream-errors.e2e-spec: TEST_REDIS_URL is not set, so the shared-backoff replica test is SKIPPED (not passed).');
 }
 const withRedis = REDIS ? it : it.skip;
@@ -69,10 +78,15 @@ describe('upstream errors: 429 backoff, quota, auth, timeouts', () => {
   const hits = (f: FakeProvider, path = '/chat/completions') => f.requestsTo(path).length;
 
   async function ledgerRow(id: string): Promise<any> {
-    return eventually(async () => {
-      await stack.flushLedger().catch(() => undefined);
-      return (await stack.sql('SELECT * FROM usage_records WHERE request_id = $1', [serverIds.get(id)]))[0];
-    }, 5000, 25, `the ledger row of ${id}`);
+    return eventually(
+      async () => {
+        await stack.flushLedger().catch(() => undefined);
+        return (await stack.sql('SELECT * FROM usage_records WHERE request_id = $1', [serverIds.get(id)]))[0];
+      },
+      5000,
+      25,
+      `the ledger row of ${id}`,
+    );
   }
 
   async function circuit(target: string): Promise<any> {
@@ -83,7 +97,12 @@ describe('upstream errors: 429 backoff, quota, auth, timeouts', () => {
   beforeAll(async () => {
     a = await FakeProvider.start({ flavor: 'openai', strictModels: false });
     b = await FakeProvider.start({ flavor: 'openrouter', strictModels: false });
-    stack = await startStack({ circuitFailureThreshold: THRESHOLD, circuitCooldownMs: 60_000, upstreamFirstByteTimeoutMs: FIRST_BYTE_MS, upstreamTotalTimeoutMs: TOTAL_MS });
+    stack = await startStack({
+      circuitFailureThreshold: THRESHOLD,
+      circuitCooldownMs: 60_000,
+      upstreamFirstByteTimeoutMs: FIRST_BYTE_MS,
+      upstreamTotalTimeoutMs: TOTAL_MS,
+    });
     const t = await seedTenant(stack, { provider: { kind: 'openai', name: 'prov-a', baseUrl: a.baseUrl } });
     secret = t.secret;
     A = t.providerId;
@@ -91,12 +110,21 @@ describe('upstream errors: 429 backoff, quota, auth, timeouts', () => {
     await route('rl', [{ providerId: A, model: 'm-rl' }]);
     await route('rl-reset', [{ providerId: A, model: 'm-rl-reset' }]);
     for (const tag of ['429', 'quota', '401', '403']) {
-      await route(`fo-${tag}`, [{ providerId: A, model: `m-fo-${tag}`, priority: 0 }, { providerId: B, model: `m-fo-${tag}`, priority: 1 }]);
+      await route(`fo-${tag}`, [
+        { providerId: A, model: `m-fo-${tag}`, priority: 0 },
+        { providerId: B, model: `m-fo-${tag}`, priority: 1 },
+      ]);
     }
-    await route('fo-402', [{ providerId: B, model: 'm-fo-402', priority: 0 }, { providerId: A, model: 'm-fo-402', priority: 1 }]);
+    await route('fo-402', [
+      { providerId: B, model: 'm-fo-402', priority: 0 },
+      { providerId: A, model: 'm-fo-402', priority: 1 },
+    ]);
     await route('quota-solo', [{ providerId: A, model: 'm-quota-solo' }]);
     await route('quota-resp', [{ providerId: A, model: 'm-quota-resp' }]);
-    await route('hang-stream', [{ providerId: A, model: 'm-hang-s', priority: 0 }, { providerId: B, model: 'm-hang-s', priority: 1 }]);
+    await route('hang-stream', [
+      { providerId: A, model: 'm-hang-s', priority: 0 },
+      { providerId: B, model: 'm-hang-s', priority: 1 },
+    ]);
     await route('hang-json', [{ providerId: A, model: 'm-hang-j' }]);
     await route('slow', [{ providerId: A, model: 'm-slow' }]);
     await route('shared', [{ providerId: A, model: 'm-shared' }]);
@@ -147,7 +175,14 @@ describe('upstream errors: 429 backoff, quota, auth, timeouts', () => {
   });
 
   it("a 429 without Retry-After is backed off for OpenAI's x-ratelimit-reset-* of the exhausted limit", async () => {
-    a.failNext(1, 429, { headers: { 'x-ratelimit-remaining-requests': '0', 'x-ratelimit-reset-requests': '1.2s', 'x-ratelimit-remaining-tokens': '39000', 'x-ratelimit-reset-tokens': '6ms' } });
+    a.failNext(1, 429, {
+      headers: {
+        'x-ratelimit-remaining-requests': '0',
+        'x-ratelimit-reset-requests': '1.2s',
+        'x-ratelimit-remaining-tokens': '39000',
+        'x-ratelimit-reset-tokens': '6ms',
+      },
+    });
     const limited = await chat('rl-reset');
     expect(limited.status).toBe(429);
     expect(limited.headers.get('retry-after')).toBe('2');
@@ -161,8 +196,31 @@ describe('upstream errors: 429 backoff, quota, auth, timeouts', () => {
   it.each([
     ['429 rate limit', 'fo-429', true, (f: FakeProvider) => f.failNext(1, 429, { retryAfter: '30' })],
     ['429 insufficient_quota', 'fo-quota', true, (f: FakeProvider) => f.quotaExhaustedNext(1)],
-    ['401', 'fo-401', false, (f: FakeProvider) => f.failNext(1, 401, { body: { error: { message: 'Incorrect API key provided: sk-abc*****wxyz.', type: 'invalid_request_error', param: null, code: 'invalid_api_key' } } })],
-    ['403', 'fo-403', false, (f: FakeProvider) => f.failNext(1, 403, { body: { error: { message: 'Country, region, or territory not supported', type: 'request_forbidden', param: null, code: 'unsupported_country_region_territory' } } })],
+    [
+      '401',
+      'fo-401',
+      false,
+      (f: FakeProvider) =>
+        f.failNext(1, 401, {
+          body: { error: { message: 'Incorrect API key provided: sk-abc*****wxyz.', type: 'invalid_request_error', param: null, code: 'invalid_api_key' } },
+        }),
+    ],
+    [
+      '403',
+      'fo-403',
+      false,
+      (f: FakeProvider) =>
+        f.failNext(1, 403, {
+          body: {
+            error: {
+              message: 'Country, region, or territory not supported',
+              type: 'request_forbidden',
+              param: null,
+              code: 'unsupported_country_region_territory',
+            },
+          },
+        }),
+    ],
   ])('a two-target route fails over on an upstream %s, without retrying the first target', async (_, model, backsOff, inject) => {
     inject(a);
     const id = rid(model);
@@ -187,13 +245,15 @@ describe('upstream errors: 429 backoff, quota, auth, timeouts', () => {
     expect([hits(b), hits(a)]).toEqual([1, 1]);
   });
 
-  it('a single-target insufficient_quota is a 503 naming the provider and the operator, never the client\'s own quota code; upstream called once', async () => {
+  it("a single-target insufficient_quota is a 503 naming the provider and the operator, never the client's own quota code; upstream called once", async () => {
     a.quotaExhaustedNext(3);
     const id = rid('quota');
     const r = await chat('quota-solo', { id });
     expect(r.status).toBe(503);
     expect(r.body.error).toMatchObject({ code: 'upstream_quota_exhausted', type: 'server_error', param: null });
-    expect(r.body.error.message).toMatch(/^prov-a: the gateway's account with this provider is out of credit or quota \(HTTP 429\)\. This is not your quota or budget: the gateway's operator must/);
+    expect(r.body.error.message).toMatch(
+      /^prov-a: the gateway's account with this provider is out of credit or quota \(HTTP 429\)\. This is not your quota or budget: the gateway's operator must/,
+    );
     expect(hits(a)).toBe(1);
     expect(await ledgerRow(id)).toMatchObject({ status: 503, error_code: 'upstream_quota_exhausted', attempts: 1 });
     // The SDK sees a server error naming the provider; the target is skipped for UPSTREAM_QUOTA_BACKOFF_MS.
@@ -204,7 +264,7 @@ describe('upstream errors: 429 backoff, quota, auth, timeouts', () => {
     expect(hits(a)).toBe(1);
   });
 
-  it('Codex\'s path (/v1/responses, streamed): an empty provider account is a 503 before the stream starts, not 429 insufficient_quota', async () => {
+  it("Codex's path (/v1/responses, streamed): an empty provider account is a 503 before the stream starts, not 429 insufficient_quota", async () => {
     a.quotaExhaustedNext(3);
     const r = await post(stack.baseURL, '/responses', { model: 'quota-resp', input: 'hi', stream: true });
     expect(r.status).toBe(503);

@@ -8,7 +8,12 @@ const server = http.createServer(async (req, res) => {
   const chunks = [];
   for await (const c of req) chunks.push(c);
   try {
-    const up = await pool.request({ method: req.method, path: req.url, headers: { 'content-type': 'application/json', authorization: 'Bearer x' }, body: Buffer.concat(chunks) });
+    const up = await pool.request({
+      method: req.method,
+      path: req.url,
+      headers: { 'content-type': 'application/json', authorization: 'Bearer x' },
+      body: Buffer.concat(chunks),
+    });
     res.writeHead(up.statusCode, { 'content-type': up.headers['content-type'] ?? 'application/json' });
     for await (const c of up.body) res.write(c);
     res.end();

@@ -25,8 +25,17 @@ const repo = {
       const t = tenants[i % tenants.length];
       const secret = secretOf(i);
       onRow({
-        id: randomUUID(), tenant_id: `${t.id}`.slice(0), name: `key-${i}`, prefix: secret.slice(0, 12), key_hash: createHash('sha256').update(secret).digest('hex'),
-        allowed_models: null, allowed_ips: null, limits: JSON.parse('{}'), expires_at: null, tenant_name: `${t.name}`, tenant_limits: JSON.parse('{}'),
+        id: randomUUID(),
+        tenant_id: `${t.id}`.slice(0),
+        name: `key-${i}`,
+        prefix: secret.slice(0, 12),
+        key_hash: createHash('sha256').update(secret).digest('hex'),
+        allowed_models: null,
+        allowed_ips: null,
+        limits: JSON.parse('{}'),
+        expires_at: null,
+        tenant_name: `${t.name}`,
+        tenant_limits: JSON.parse('{}'),
       });
     }
   },
@@ -55,6 +64,14 @@ function cpuMicros(make) {
 const valid = cpuMicros((i) => req(secrets[i]));
 const unknown = cpuMicros(() => req(`sk-gw-${randomBytes(24).toString('base64url')}`));
 await cache.onApplicationShutdown();
-const result = { keys: N, loadMs: Math.round(loadMs), heapBytesPerKey: heapPerKey, validKeyCpuUs: valid.us, unknownKeyCpuUs: unknown.us, validAccepted: valid.ok === ITER, unknownRefused: unknown.ok === 0 };
+const result = {
+  keys: N,
+  loadMs: Math.round(loadMs),
+  heapBytesPerKey: heapPerKey,
+  validKeyCpuUs: valid.us,
+  unknownKeyCpuUs: unknown.us,
+  validAccepted: valid.ok === ITER,
+  unknownRefused: unknown.ok === 0,
+};
 console.log(JSON.stringify(result));
 process.send?.(result);

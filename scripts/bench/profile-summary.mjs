@@ -21,7 +21,20 @@ for (const [id, us] of self) {
   const name = `${n.callFrame.functionName || '(anon)'} ${url.replace(/^.*\/work\/main\//, '')}:${n.callFrame.lineNumber + 1}`;
   fn.set(name, (fn.get(name) ?? 0) + us);
   const m = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url);
-  const p = m ? m[1] : url.includes('/dist/') ? 'ours: ' + url.replace(/^.*\/dist\//, '').split('/').slice(0, 3).join('/') : url.startsWith('node:') ? 'node: ' + url.slice(5).split('/')[0] : n.callFrame.functionName.startsWith('(') ? n.callFrame.functionName : '(native/other)';
+  const p = m
+    ? m[1]
+    : url.includes('/dist/')
+      ? 'ours: ' +
+        url
+          .replace(/^.*\/dist\//, '')
+          .split('/')
+          .slice(0, 3)
+          .join('/')
+      : url.startsWith('node:')
+        ? 'node: ' + url.slice(5).split('/')[0]
+        : n.callFrame.functionName.startsWith('(')
+          ? n.callFrame.functionName
+          : '(native/other)';
   pkg.set(p, (pkg.get(p) ?? 0) + us);
 }
 const show = (title, m, k) => {

@@ -171,16 +171,7 @@ export function runCodexExec(opts: CodexRunOptions): Promise<CodexRunResult> {
     ...opts.env,
     [opts.envKey ?? CODEX_DEFAULT_ENV_KEY]: opts.apiKey,
   };
-  const args = [
-    'exec',
-    '--skip-git-repo-check',
-    '--strict-config',
-    '--color',
-    'never',
-    ...(opts.args ?? []),
-    '--',
-    opts.prompt,
-  ];
+  const args = ['exec', '--skip-git-repo-check', '--strict-config', '--color', 'never', ...(opts.args ?? []), '--', opts.prompt];
 
   return new Promise<CodexRunResult>((resolvePromise, reject) => {
     const started = Date.now();

@@ -159,9 +159,7 @@ function openRouterError(status: number, message: string) {
 }
 
 function clientError(flavor: FakeFlavor, status: number, message: string, code: string | null = null, param: string | null = null) {
-  return flavor === 'openrouter'
-    ? openRouterError(status, message)
-    : openAiError(message, 'invalid_request_error', code, param);
+  return flavor === 'openrouter' ? openRouterError(status, message) : openAiError(message, 'invalid_request_error', code, param);
 }
 
 function unauthorizedBody(flavor: FakeFlavor) {
@@ -173,11 +171,7 @@ function unauthorizedBody(flavor: FakeFlavor) {
 function unknownModelBody(flavor: FakeFlavor, model: string) {
   switch (flavor) {
     case 'openai':
-      return openAiError(
-        `The model \`${model}\` does not exist or you do not have access to it.`,
-        'invalid_request_error',
-        'model_not_found',
-      );
+      return openAiError(`The model \`${model}\` does not exist or you do not have access to it.`, 'invalid_request_error', 'model_not_found');
     case 'openrouter':
       return openRouterError(404, `No endpoints found for ${model}.`);
     case 'ollama':
@@ -191,11 +185,7 @@ function upstreamFailureBody(flavor: FakeFlavor, status: number) {
     return openRouterError(status, status === 429 ? 'Rate limit exceeded' : 'fake upstream failure');
   }
   if (status === 429) {
-    return openAiError(
-      'Rate limit reached for requests (fake upstream). Please try again later.',
-      'requests',
-      'rate_limit_exceeded',
-    );
+    return openAiError('Rate limit reached for requests (fake upstream). Please try again later.', 'requests', 'rate_limit_exceeded');
   }
   return openAiError('fake upstream failure', 'server_error');
 }
@@ -484,7 +474,7 @@ export class FakeProvider {
         kind: 'json',
         status: 400,
         body: openAiError(
-          'We could not parse the JSON body of your request. (HINT: This likely means you aren\'t using your HTTP library correctly. The OpenAI API expects a JSON payload.)',
+          "We could not parse the JSON body of your request. (HINT: This likely means you aren't using your HTTP library correctly. The OpenAI API expects a JSON payload.)",
           'invalid_request_error',
         ),
       };
@@ -598,8 +588,7 @@ export class FakeProvider {
       pieces: splitIntoChunks(tc.arguments, n),
       custom: tc.custom === true,
     }));
-    const text =
-      reply?.text ?? (toolCalls.length > 0 ? null : defaultReplyText(this.flavor, model));
+    const text = reply?.text ?? (toolCalls.length > 0 ? null : defaultReplyText(this.flavor, model));
     const textPieces = text === null ? [] : splitIntoChunks(text, n);
     const u = reply?.usage ?? {};
     const inputTokens = u.input ?? estimateTokens(promptBasis);
@@ -641,7 +630,10 @@ export class FakeProvider {
     const id = rid('chatcmpl-');
     const created = nowSec();
     const finishReason = p.toolCalls.length > 0 ? 'tool_calls' : 'stop';
-    const extra = { ...(this.flavor === 'openrouter' ? { provider: OPENROUTER_PROVIDER_NAME } : {}), ...(p.serviceTier ? { service_tier: p.serviceTier } : {}) };
+    const extra = {
+      ...(this.flavor === 'openrouter' ? { provider: OPENROUTER_PROVIDER_NAME } : {}),
+      ...(p.serviceTier ? { service_tier: p.serviceTier } : {}),
+    };
 
     if (body.stream !== true) {
       const message: Record<string, unknown> = { role: 'assistant', content: p.text };
@@ -669,8 +661,7 @@ export class FakeProvider {
     }
 
     // OpenRouter also honours its own `usage: {include: true}` switch.
-    const includeUsage =
-      body.stream_options?.include_usage === true || (this.flavor === 'openrouter' && body.usage?.include === true);
+    const includeUsage = body.stream_options?.include_usage === true || (this.flavor === 'openrouter' && body.usage?.include === true);
     const base = {
       id,
       object: 'chat.completion.chunk',
@@ -690,9 +681,7 @@ export class FakeProvider {
     const frames: string[] = [chunk({ role: 'assistant', content: p.text === null ? null : '' })];
     for (const piece of p.textPieces) frames.push(chunk({ content: piece }));
     p.toolCalls.forEach((tc, index) => {
-      frames.push(
-        chunk({ tool_calls: [{ index, id: tc.id, type: 'function', function: { name: tc.name, arguments: '' } }] }),
-      );
+      frames.push(chunk({ tool_calls: [{ index, id: tc.id, type: 'function', function: { name: tc.name, arguments: '' } }] }));
       for (const piece of tc.pieces) frames.push(chunk({ tool_calls: [{ index, function: { arguments: piece } }] }));
     });
     frames.push(chunk({}, finishReason));
@@ -738,7 +727,10 @@ export class FakeProvider {
     }
     for (const tc of p.toolCalls) {
       if (tc.custom) {
-        items.push({ pieces: tc.pieces, item: { id: rid('ctc_', 24), type: 'custom_tool_call', status: 'completed', call_id: tc.id, name: tc.name, input: tc.arguments } });
+        items.push({
+          pieces: tc.pieces,
+          item: { id: rid('ctc_', 24), type: 'custom_tool_call', status: 'completed', call_id: tc.id, name: tc.name, input: tc.arguments },
+        });
         continue;
       }
       items.push({
@@ -845,8 +837,7 @@ export class FakeProvider {
 
     // Accepts string | string[] | number[] (tokens) | number[][]; token arrays are hashed as JSON.
     const raw = body.input;
-    const inputs: unknown[] =
-      Array.isArray(raw) && raw.length > 0 && typeof raw[0] !== 'number' ? raw : [raw];
+    const inputs: unknown[] = Array.isArray(raw) && raw.length > 0 && typeof raw[0] !== 'number' ? raw : [raw];
     const keyOf = (x: unknown) => (typeof x === 'string' ? x : JSON.stringify(x));
     const tokensOf = (x: unknown) => (Array.isArray(x) ? x.length : Math.ceil(keyOf(x).length / 4));
     const base64 = body.encoding_format === 'base64';
@@ -870,8 +861,7 @@ export class FakeProvider {
   // ── model listings ──
 
   private modelList(): { object: 'list'; data: { id: string; object: 'model'; created: number; owned_by: string }[] } {
-    const ownedBy = (id: string) =>
-      this.flavor === 'openrouter' ? id.split('/')[0] : this.flavor === 'ollama' ? 'library' : 'system';
+    const ownedBy = (id: string) => (this.flavor === 'openrouter' ? id.split('/')[0] : this.flavor === 'ollama' ? 'library' : 'system');
     return {
       object: 'list',
       data: this.options.models.map((id) => ({ id, object: 'model' as const, created: MODEL_CREATED, owned_by: ownedBy(id) })),

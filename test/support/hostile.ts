@@ -51,7 +51,23 @@ export const HOSTILE_VALUES: readonly (readonly [string, unknown])[] = [
 
 /** The values that found something at least once, for the sweeps that repeat a covered path (a second role, a stream). */
 export const HOSTILE_CORE: readonly (readonly [string, unknown])[] = HOSTILE_VALUES.filter(([label]) =>
-  ['NUL', 'control characters', 'line separator', 'lone high surrogate', 'overlong string (100 kB)', 'path traversal', 'empty string', 'a number', 'null', 'an empty array', 'an empty object', '1e308', '2**63', '2**31', 'deep array'].includes(label),
+  [
+    'NUL',
+    'control characters',
+    'line separator',
+    'lone high surrogate',
+    'overlong string (100 kB)',
+    'path traversal',
+    'empty string',
+    'a number',
+    'null',
+    'an empty array',
+    'an empty object',
+    '1e308',
+    '2**63',
+    '2**31',
+    'deep array',
+  ].includes(label),
 );
 
 /** JSON text of `value` with raw placeholders spliced back in: `{"a":"\u0000raw:0"}` → `{"a":[[...]]}`. */

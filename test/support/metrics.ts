@@ -98,5 +98,9 @@ export async function addFailoverRoutes(
     settings: { maxAttempts: 1 },
   });
   const f = await stack.api('POST', '/admin/providers', { name: 'flaky', kind: 'openai', baseUrl: upstreams.flakyUrl });
-  await stack.api('POST', '/admin/routes', { modelPattern: 'flaky-model', targets: [{ providerId: f.body.id, model: 'gpt-4o-mini' }], settings: { maxAttempts: 1 } });
+  await stack.api('POST', '/admin/routes', {
+    modelPattern: 'flaky-model',
+    targets: [{ providerId: f.body.id, model: 'gpt-4o-mini' }],
+    settings: { maxAttempts: 1 },
+  });
 }

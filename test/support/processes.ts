@@ -14,7 +14,10 @@ const ROOT = resolve(__dirname, '../..');
  */
 export function buildGateway(): string {
   const built = mkdtempSync(join(tmpdir(), 'gw-build-'));
-  const r = spawnSync(process.execPath, ['node_modules/@swc/cli/bin/swc.js', 'apps', 'libs', '-d', built, '--ignore', '**/*.spec.ts', '-q'], { cwd: ROOT, encoding: 'utf8' });
+  const r = spawnSync(process.execPath, ['node_modules/@swc/cli/bin/swc.js', 'apps', 'libs', '-d', built, '--ignore', '**/*.spec.ts', '-q'], {
+    cwd: ROOT,
+    encoding: 'utf8',
+  });
   if (r.status !== 0) throw new Error(`build failed: ${r.stderr}`);
   // Data the gateway reads next to its code (as scripts/build.mjs copies it).
   cpSync(join(ROOT, 'apps/gateway/src/models/codex-models.json'), join(built, 'apps/gateway/src/models/codex-models.json'));
@@ -107,10 +110,15 @@ export async function startPgliteProcess(): Promise<ChildServer & { dataDir: str
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const server = track(child, `postgres://postgres@127.0.0.1:${port}/postgres`);
-  await eventually(() => {
-    if (child.exitCode !== null) throw new Error(`pglite-server exited (${child.exitCode}):\n${server.output()}`);
-    return server.output().includes('listening');
-  }, 30_000, 50, 'pglite-server to listen');
+  await eventually(
+    () => {
+      if (child.exitCode !== null) throw new Error(`pglite-server exited (${child.exitCode}):\n${server.output()}`);
+      return server.output().includes('listening');
+    },
+    30_000,
+    50,
+    'pglite-server to listen',
+  );
   const stop = server.stop;
   return {
     ...server,

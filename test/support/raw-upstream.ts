@@ -46,7 +46,11 @@ export async function rawUpstream() {
       queue.length = 0;
       received.length = 0;
     },
-    close: () => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }),
+    close: () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
   };
 }
 

@@ -158,7 +158,12 @@ export async function startGatewayReplica(stack: Stack, overrides: Partial<AppCo
 /** Creates a tenant with one key, a provider pointing at `baseUrl`, and a route per pattern. */
 export async function seedTenant(
   stack: Stack,
-  opts: { provider: { kind: 'openai' | 'openrouter' | 'ollama'; baseUrl: string; credential?: string; name?: string; settings?: object }; patterns?: string[]; tenant?: string; key?: object },
+  opts: {
+    provider: { kind: 'openai' | 'openrouter' | 'ollama'; baseUrl: string; credential?: string; name?: string; settings?: object };
+    patterns?: string[];
+    tenant?: string;
+    key?: object;
+  },
 ): Promise<{ tenantId: string; keyId: string; secret: string; providerId: string }> {
   const tenant = await stack.api('POST', '/admin/tenants', { name: opts.tenant ?? `t-${randomBytes(3).toString('hex')}` });
   if (tenant.status !== 201) throw new Error(`tenant: ${tenant.status} ${JSON.stringify(tenant.body)}`);

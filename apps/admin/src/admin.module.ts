@@ -27,8 +27,30 @@ export class AdminModule {
   static forRoot(overrides?: Partial<AppConfig>, opts: AppEgressOptions = {}): DynamicModule {
     return {
       module: AdminModule,
-      imports: [AppConfigModule.forRoot(overrides), DatabaseModule, EgressModule.forRoot({ resolver: opts.egressResolver }), AdminObservabilityModule.forRoot(), AdminAuthModule, TenancyModule, RoutingModule, MeteringAdminModule, LimitsAdminModule],
-      controllers: [TenantsController, KeysController, ProvidersController, RoutesController, PricesController, UsageController, SpendController, AdminHealthController, TokensController, TenantTokensController, AuditController],
+      imports: [
+        AppConfigModule.forRoot(overrides),
+        DatabaseModule,
+        EgressModule.forRoot({ resolver: opts.egressResolver }),
+        AdminObservabilityModule.forRoot(),
+        AdminAuthModule,
+        TenancyModule,
+        RoutingModule,
+        MeteringAdminModule,
+        LimitsAdminModule,
+      ],
+      controllers: [
+        TenantsController,
+        KeysController,
+        ProvidersController,
+        RoutesController,
+        PricesController,
+        UsageController,
+        SpendController,
+        AdminHealthController,
+        TokensController,
+        TenantTokensController,
+        AuditController,
+      ],
       // Global on purpose: every /admin route is authenticated, authorised (root-only unless it says
       // otherwise) and audited, including controllers added later that forget to ask.
       providers: [

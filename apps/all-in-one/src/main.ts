@@ -14,9 +14,13 @@ async function main(): Promise<void> {
   const cfg = parseConfig();
   const gateway = await createGatewayApp();
   const admin = await createAdminApp();
-  installGracefulShutdown([gateway, admin], async () => {
-    if (!cfg.databaseUrl) await (await startEmbeddedPostgres(cfg.dataDir)).stop();
-  }, { graceMs: cfg.shutdownGraceMs });
+  installGracefulShutdown(
+    [gateway, admin],
+    async () => {
+      if (!cfg.databaseUrl) await (await startEmbeddedPostgres(cfg.dataDir)).stop();
+    },
+    { graceMs: cfg.shutdownGraceMs },
+  );
   await gateway.listen(cfg.gatewayPort, cfg.host);
   await admin.listen(cfg.adminPort, cfg.host);
   const log = new Logger('Start');

@@ -27,8 +27,14 @@ export class GatewayModule {
       module: GatewayModule,
       // Lib internals come from the libs' data-plane modules; the providers below are this app's own classes.
       imports: [
-        AppConfigModule.forRoot(overrides), DatabaseModule, EgressModule.forRoot({ resolver: opts.egressResolver }), GatewayObservabilityModule.forRoot(),
-        GatewayAuthModule, RoutingGatewayModule, MeteringGatewayModule, LimitsGatewayModule,
+        AppConfigModule.forRoot(overrides),
+        DatabaseModule,
+        EgressModule.forRoot({ resolver: opts.egressResolver }),
+        GatewayObservabilityModule.forRoot(),
+        GatewayAuthModule,
+        RoutingGatewayModule,
+        MeteringGatewayModule,
+        LimitsGatewayModule,
       ],
       controllers: [ChatController, ResponsesController, EmbeddingsController, ModelsController, HealthController, CircuitsController],
       providers: [JournalReplayer, UpstreamDispatcher, ...PIPELINE_PROVIDERS, DrainService, CIRCUIT_BREAKER_PROVIDER, TARGET_BACKOFF_PROVIDER],

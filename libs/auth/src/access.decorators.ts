@@ -37,4 +37,6 @@ export const AdminResource = (meta: AdminResourceMeta) => SetMetadata(RESOURCE_K
 export const AuditAction = (action: string) => SetMetadata(AUDIT_ACTION_KEY, action);
 
 /** The authenticated admin principal. */
-export const CurrentAdmin = createParamDecorator((_: unknown, ctx: ExecutionContext): AdminPrincipal => ctx.switchToHttp().getRequest<{ user: AdminPrincipal }>().user);
+export const CurrentAdmin = createParamDecorator(
+  (_: unknown, ctx: ExecutionContext): AdminPrincipal => ctx.switchToHttp().getRequest<{ user: AdminPrincipal }>().user,
+);

@@ -40,7 +40,7 @@ export class AuditInterceptor implements NestInterceptor {
     const params = (req.params ?? {}) as Record<string, string>;
     const table = resource?.table;
     // Snapshots are read with the caller's own scope: a tenant admin's entry can only ever hold its tenant's rows.
-    const actor = isAdminPrincipal(req.user) ? (req.user) : null;
+    const actor = isAdminPrincipal(req.user) ? req.user : null;
     const scope: TenantScope | null = actor ? scopeOf(actor) : null;
 
     return defer(() => this.snapshot(scope, table, params.id)).pipe(

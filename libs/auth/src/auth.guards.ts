@@ -95,7 +95,12 @@ export class AdminGuard extends AuthGuard('admin') {
   override async canActivate(ctx: ExecutionContext): Promise<boolean> {
     const req = ctx.switchToHttp().getRequest<Request>();
     if (isAdminPrincipal(req.user)) return true;
-    const ok = await underBudget(req, this.failures, (token) => this.tokens.isRoot(token) || this.proven.has(sha256Hex(token)), async () => (await super.canActivate(ctx)) as boolean);
+    const ok = await underBudget(
+      req,
+      this.failures,
+      (token) => this.tokens.isRoot(token) || this.proven.has(sha256Hex(token)),
+      async () => (await super.canActivate(ctx)) as boolean,
+    );
     const token = bearerToken(req.headers?.authorization);
     if (ok && token && !this.tokens.isRoot(token)) {
       if (this.proven.size >= 1000) this.proven.clear();

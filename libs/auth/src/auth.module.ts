@@ -9,7 +9,13 @@ import { AuditInterceptor } from './audit.interceptor';
 import { AuditService } from './audit.service';
 import { APP_CONFIG, AppConfig } from '@gw/config';
 import { AuditRepository } from '@gw/db';
-import { AuthFailureLimiter, DEFAULT_AUTH_FAILURE_LIMITS, GATEWAY_AUTH_FAILURE_LIMITS, GatewayAuthFailureLimiter, authBlockTable } from './auth-failure.limiter';
+import {
+  AuthFailureLimiter,
+  DEFAULT_AUTH_FAILURE_LIMITS,
+  GATEWAY_AUTH_FAILURE_LIMITS,
+  GatewayAuthFailureLimiter,
+  authBlockTable,
+} from './auth-failure.limiter';
 import { AdminGuard } from './auth.guards';
 import { GatewayAuthGate } from './gateway-auth.gate';
 import { PreBodyAuthenticator } from './pre-body.authenticator';
@@ -54,7 +60,11 @@ export class GatewayAuthModule {}
 @Module({
   imports: [PassportModule, TenancyModule, AdminTokenModule],
   providers: [
-    { provide: AuthFailureLimiter, inject: [APP_CONFIG], useFactory: (cfg: AppConfig) => new AuthFailureLimiter(authBlockTable(cfg, DEFAULT_AUTH_FAILURE_LIMITS, 'admin')) },
+    {
+      provide: AuthFailureLimiter,
+      inject: [APP_CONFIG],
+      useFactory: (cfg: AppConfig) => new AuthFailureLimiter(authBlockTable(cfg, DEFAULT_AUTH_FAILURE_LIMITS, 'admin')),
+    },
     AdminGuard,
     AdminAccessGuard,
     AuditRepository,

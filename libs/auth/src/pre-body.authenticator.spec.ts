@@ -5,8 +5,17 @@ import { PreBodyAuthenticator, buildIpList, looksLikeVirtualKey } from './pre-bo
 
 const KEY = `sk-gw-${'A'.repeat(32)}`;
 const principal = (over: Partial<Principal> = {}): Principal => ({
-  keyId: 'k1', keyName: 'k', keyPrefix: 'sk-gw-AAAAAA', tenantId: 't1', tenantName: 'acme', allowedModels: null, allowedIps: null,
-  expiresAt: null, keyLimits: {}, tenantLimits: {}, ...over,
+  keyId: 'k1',
+  keyName: 'k',
+  keyPrefix: 'sk-gw-AAAAAA',
+  tenantId: 't1',
+  tenantName: 'acme',
+  allowedModels: null,
+  allowedIps: null,
+  expiresAt: null,
+  keyLimits: {},
+  tenantLimits: {},
+  ...over,
 });
 
 /** The authenticator over a key set answering `answer` (what KeyCache.lookup would say), counting lookups. */
@@ -14,7 +23,8 @@ function setup(answer: KeyLookup) {
   const keys = { lookups: 0, lookup: (_secret: string) => (keys.lookups++, answer) };
   return { auth: new PreBodyAuthenticator(keys as any), keys };
 }
-const req = (authorization?: string, ip = '127.0.0.1') => ({ headers: authorization === undefined ? {} : { authorization }, socket: { remoteAddress: ip } }) as unknown as Request;
+const req = (authorization?: string, ip = '127.0.0.1') =>
+  ({ headers: authorization === undefined ? {} : { authorization }, socket: { remoteAddress: ip } }) as unknown as Request;
 
 describe('PreBodyAuthenticator', () => {
   it('no credential: 401 missing_api_key, not a guess, no lookup', () => {
@@ -38,7 +48,10 @@ describe('PreBodyAuthenticator', () => {
   });
 
   it('unknown and expired keys: 401, a guess; one lookup each', () => {
-    for (const [reason, message] of [['unknown', /Incorrect API key/], ['expired', /expired/]] as const) {
+    for (const [reason, message] of [
+      ['unknown', /Incorrect API key/],
+      ['expired', /expired/],
+    ] as const) {
       const { auth, keys } = setup({ ok: false, reason });
       const d = auth.authenticate(req(`Bearer ${KEY}`));
       expect(d.ok).toBe(false);
@@ -87,7 +100,15 @@ describe('looksLikeVirtualKey', () => {
   it('accepts sk-gw- and base64url of a sane length, nothing else (no lookup for garbage)', () => {
     expect(looksLikeVirtualKey(`sk-gw-${'A'.repeat(32)}`)).toBe(true);
     expect(looksLikeVirtualKey('sk-gw-Ab3_-dE6gHAb3_-dE6gHAb3_-dE6gHzz')).toBe(true);
-    for (const t of ['sk-gw-', 'sk-gw-short', `sk-${'A'.repeat(32)}`, `sk-gw-${'A'.repeat(31)}!`, `sk-gw-${'A'.repeat(101)}`, `gwa-${'A'.repeat(32)}`, `SK-GW-${'A'.repeat(32)}`]) {
+    for (const t of [
+      'sk-gw-',
+      'sk-gw-short',
+      `sk-${'A'.repeat(32)}`,
+      `sk-gw-${'A'.repeat(31)}!`,
+      `sk-gw-${'A'.repeat(101)}`,
+      `gwa-${'A'.repeat(32)}`,
+      `SK-GW-${'A'.repeat(32)}`,
+    ]) {
       expect(`${t}: ${looksLikeVirtualKey(t)}`).toBe(`${t}: false`);
     }
   });
@@ -105,6 +126,7 @@ describe('buildIpList', () => {
   });
 
   it('reports a list it cannot build instead of throwing', () => {
-    for (const bad of ['10.0.0.0/33', '1.2.3.999', '::1/129', 'x', '10.0.0.0/8/8', '10.0.0.0/abc']) expect(`${bad}: ${buildIpList(['127.0.0.1', bad]).ok}`).toBe(`${bad}: false`);
+    for (const bad of ['10.0.0.0/33', '1.2.3.999', '::1/129', 'x', '10.0.0.0/8/8', '10.0.0.0/abc'])
+      expect(`${bad}: ${buildIpList(['127.0.0.1', bad]).ok}`).toBe(`${bad}: false`);
   });
 });

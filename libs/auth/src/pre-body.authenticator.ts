@@ -109,7 +109,8 @@ export class PreBodyAuthenticator implements DataPlaneAuthenticator {
     if (!built) {
       built = buildIpList(p.allowedIps!);
       ipLists.set(p.allowedIps!, built);
-      if (!built.ok) this.logger.error(`key ${p.keyPrefix} (tenant ${p.tenantName}) has an invalid allowedIps list; every request with it is refused until it is fixed`);
+      if (!built.ok)
+        this.logger.error(`key ${p.keyPrefix} (tenant ${p.tenantName}) has an invalid allowedIps list; every request with it is refused until it is fixed`);
     }
     const ip = clientAddressOf(req);
     const v = isIP(ip);

@@ -100,7 +100,10 @@ export class RedisAuthBlockTable implements AuthBlockTable {
     this.subscriber = sub;
     const subscribed = new Promise<void>((resolve) => {
       sub.on('ready', () => {
-        sub.subscribe(this.channel).then(() => resolve(), (e: unknown) => this.degraded(e));
+        sub.subscribe(this.channel).then(
+          () => resolve(),
+          (e: unknown) => this.degraded(e),
+        );
       });
     });
     // Never holds up start-up for long: with Redis away, the subscription follows once it connects.
@@ -111,7 +114,11 @@ export class RedisAuthBlockTable implements AuthBlockTable {
     if (!this.redisClient) {
       // Fail fast: a guess waits at most 500 ms for Redis (none while it is disconnected) before this process counts it alone.
       this.redisClient = new Redis(this.url, {
-        maxRetriesPerRequest: 1, connectTimeout: 1000, commandTimeout: 500, enableOfflineQueue: false, connectionName: `gw-auth-${this.scope}`,
+        maxRetriesPerRequest: 1,
+        connectTimeout: 1000,
+        commandTimeout: 500,
+        enableOfflineQueue: false,
+        connectionName: `gw-auth-${this.scope}`,
       });
       this.redisClient.on('error', () => undefined); // surfaced per command
     }

@@ -74,6 +74,7 @@ describe('addressBucket on odd IPv6 spellings', () => {
       ['1::2::3', '1::2::3'],
       ['12345::1', '12345::1'],
       ['zz::1', 'zz::1'],
-    ]) expect(`${ip} → ${addressBucket(ip)}`).toBe(`${ip} → ${bucket}`);
+    ])
+      expect(`${ip} → ${addressBucket(ip)}`).toBe(`${ip} → ${bucket}`);
   });
 });

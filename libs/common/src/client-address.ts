@@ -39,7 +39,7 @@ export class TrustedProxies {
     if (!this.size) return false;
     const n = ipv4ToInt(ip);
     if (n !== undefined) {
-      for (const [net, mask] of this.v4) if (((n & mask) >>> 0) === net) return true;
+      for (const [net, mask] of this.v4) if ((n & mask) >>> 0 === net) return true;
       return false;
     }
     return this.hasV6 && isIP(ip) === 6 && this.v6.check(ip, 'ipv6');
@@ -95,7 +95,11 @@ export function resolveClientAddress(peer: string | undefined, xff: string | str
 }
 
 const CLIENT_ADDRESS = Symbol('gw.clientAddress');
-interface Stamped { [CLIENT_ADDRESS]?: string; socket?: { remoteAddress?: string }; headers?: Record<string, string | string[] | undefined> }
+interface Stamped {
+  [CLIENT_ADDRESS]?: string;
+  socket?: { remoteAddress?: string };
+  headers?: Record<string, string | string[] | undefined>;
+}
 
 const NO_PROXIES = new TrustedProxies();
 
@@ -124,7 +128,10 @@ export function addressBucket(ip: string): string {
   if (groups[0] === 0 && groups[1] === 0 && groups[2] === 0 && groups[3] === 0 && groups[4] === 0 && groups[5] === 0xffff) {
     return `${groups[6] >> 8}.${groups[6] & 255}.${groups[7] >> 8}.${groups[7] & 255}`;
   }
-  return `${groups.slice(0, 4).map((g) => g.toString(16)).join(':')}::/64`;
+  return `${groups
+    .slice(0, 4)
+    .map((g) => g.toString(16))
+    .join(':')}::/64`;
 }
 
 /** Eight 16-bit groups of a valid IPv6 address (`::` expanded, an embedded IPv4 tail converted); undefined if it is not one. */

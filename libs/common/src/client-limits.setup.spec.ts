@@ -41,7 +41,12 @@ describe('applyClientLimits', () => {
       });
     const bad = await exchange('NOT HTTP AT ALL\r\n\r\n');
     expect(bad).toMatch(/^HTTP\/1\.1 400 /);
-    expect(JSON.parse(bad.slice(bad.indexOf('\r\n\r\n') + 4)).error).toEqual({ message: expect.any(String), type: 'invalid_request_error', param: null, code: 'malformed_request' });
+    expect(JSON.parse(bad.slice(bad.indexOf('\r\n\r\n') + 4)).error).toEqual({
+      message: expect.any(String),
+      type: 'invalid_request_error',
+      param: null,
+      code: 'malformed_request',
+    });
     const big = await exchange(`GET / HTTP/1.1\r\nHost: x\r\nX-Pad: ${'p'.repeat(3_000)}\r\n\r\n`);
     expect(big).toMatch(/^HTTP\/1\.1 431 /);
     expect(JSON.parse(big.slice(big.indexOf('\r\n\r\n') + 4)).error.code).toBe('headers_too_large');

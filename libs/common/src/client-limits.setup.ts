@@ -58,12 +58,32 @@ const noop = (): void => undefined;
 
 function rawError(status: number, reason: string, type: string, code: string, message: string): Buffer {
   const body = JSON.stringify({ error: { message, type, param: null, code } });
-  return Buffer.from(`HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+  return Buffer.from(
+    `HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+  );
 }
 
-const HEADERS_TIMEOUT = rawError(408, 'Request Timeout', 'invalid_request_error', 'request_timeout', 'The request line and headers did not arrive in time; the connection is closed.');
-const HEADERS_TOO_LARGE = rawError(431, 'Request Header Fields Too Large', 'invalid_request_error', 'headers_too_large', 'The request line and headers are larger than the gateway accepts.');
-const CHUNK_EXTENSIONS_TOO_LARGE = rawError(413, 'Payload Too Large', 'invalid_request_error', 'request_too_large', 'Chunk extensions are larger than the gateway accepts.');
+const HEADERS_TIMEOUT = rawError(
+  408,
+  'Request Timeout',
+  'invalid_request_error',
+  'request_timeout',
+  'The request line and headers did not arrive in time; the connection is closed.',
+);
+const HEADERS_TOO_LARGE = rawError(
+  431,
+  'Request Header Fields Too Large',
+  'invalid_request_error',
+  'headers_too_large',
+  'The request line and headers are larger than the gateway accepts.',
+);
+const CHUNK_EXTENSIONS_TOO_LARGE = rawError(
+  413,
+  'Payload Too Large',
+  'invalid_request_error',
+  'request_too_large',
+  'Chunk extensions are larger than the gateway accepts.',
+);
 const MALFORMED = rawError(400, 'Bad Request', 'invalid_request_error', 'malformed_request', 'The request is not valid HTTP/1.1.');
 
 /**
@@ -81,10 +101,13 @@ function answerClientError(err: NodeJS.ErrnoException, socket: Socket): void {
     return;
   }
   const answer =
-    err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? HEADERS_TIMEOUT
-    : err.code === 'HPE_HEADER_OVERFLOW' ? HEADERS_TOO_LARGE
-    : err.code === 'HPE_CHUNK_EXTENSIONS_OVERFLOW' ? CHUNK_EXTENSIONS_TOO_LARGE
-    : MALFORMED;
+    err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+      ? HEADERS_TIMEOUT
+      : err.code === 'HPE_HEADER_OVERFLOW'
+        ? HEADERS_TOO_LARGE
+        : err.code === 'HPE_CHUNK_EXTENSIONS_OVERFLOW'
+          ? CHUNK_EXTENSIONS_TOO_LARGE
+          : MALFORMED;
   socket.end(answer);
   // Whatever the client still sends is not parsed any more; it gets a moment to read the answer.
   setTimeout(() => socket.destroy(), 1_000).unref();

@@ -105,7 +105,11 @@ const DUPLICATE_SIGNAL_MS = 1_000;
  * (copies within 1 s of the last one count once: systemd signals the whole group, npm and start.mjs forward),
  * or by any signal once the grace period plus `settleMs` has passed (the drain is then stuck).
  */
-export function installGracefulShutdown(apps: INestApplication[], cleanup: () => Promise<void> = async () => undefined, opts: GracefulShutdownOptions = {}): void {
+export function installGracefulShutdown(
+  apps: INestApplication[],
+  cleanup: () => Promise<void> = async () => undefined,
+  opts: GracefulShutdownOptions = {},
+): void {
   const logger = new Logger('Shutdown');
   const graceMs = opts.graceMs ?? 30_000;
   const settleMs = opts.settleMs ?? 15_000;
@@ -122,7 +126,9 @@ export function installGracefulShutdown(apps: INestApplication[], cleanup: () =>
       signals++;
       lastSignalAt = now;
       if (signals >= 3 || elapsed > graceMs + settleMs) {
-        logger.error(`${signal} again after ${elapsed} ms of draining: exiting now; requests still in flight and unflushed ledger rows are left to the usage journal (replayed at the next start)`);
+        logger.error(
+          `${signal} again after ${elapsed} ms of draining: exiting now; requests still in flight and unflushed ledger rows are left to the usage journal (replayed at the next start)`,
+        );
         process.exit(1);
       }
       if (!warned) {

@@ -20,7 +20,10 @@ describe('jsonNestingExceeds', () => {
   });
 
   it('measures real-shaped bodies by their structure, not by the brackets in their texts', () => {
-    const body = JSON.stringify({ input: Array.from({ length: 50 }, (_, i) => ({ content: [{ text: `say "hi" \\ [${i}] {` }] })), tools: [{ parameters: { a: { b: { c: [] } } } }] });
+    const body = JSON.stringify({
+      input: Array.from({ length: 50 }, (_, i) => ({ content: [{ text: `say "hi" \\ [${i}] {` }] })),
+      tools: [{ parameters: { a: { b: { c: [] } } } }],
+    });
     // Its deepest path is root { tools [ { parameters { a { b { c [ : 7 levels; the brackets in the texts do not count.
     expect(jsonNestingExceeds(Buffer.from(body), 7)).toBe(false);
     expect(jsonNestingExceeds(Buffer.from(body), 6)).toBe(true);

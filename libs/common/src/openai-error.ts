@@ -24,14 +24,11 @@ export class OpenAIError extends HttpException {
 }
 
 export const Errors = {
-  badRequest: (message: string, param: string | null = null, code: string | null = null) =>
-    new OpenAIError(400, message, 'invalid_request_error', code, param),
-  missingKey: () =>
-    new OpenAIError(401, 'Missing API key. Send it as "Authorization: Bearer <key>".', 'invalid_request_error', 'missing_api_key'),
+  badRequest: (message: string, param: string | null = null, code: string | null = null) => new OpenAIError(400, message, 'invalid_request_error', code, param),
+  missingKey: () => new OpenAIError(401, 'Missing API key. Send it as "Authorization: Bearer <key>".', 'invalid_request_error', 'missing_api_key'),
   invalidKey: (message = 'Incorrect API key provided.') => new OpenAIError(401, message, 'invalid_request_error', 'invalid_api_key'),
   forbidden: (message: string, code = 'permission_denied') => new OpenAIError(403, message, 'permission_error', code),
-  notFound: (message: string, code = 'not_found', param: string | null = null) =>
-    new OpenAIError(404, message, 'invalid_request_error', code, param),
+  notFound: (message: string, code = 'not_found', param: string | null = null) => new OpenAIError(404, message, 'invalid_request_error', code, param),
   modelNotFound: (model: string, hint = '') =>
     new OpenAIError(404, `The model \`${model}\` does not exist or is not routed by this gateway.${hint}`, 'invalid_request_error', 'model_not_found', 'model'),
   conflict: (message: string, param: string | null = null) => new OpenAIError(409, message, 'invalid_request_error', 'conflict', param),

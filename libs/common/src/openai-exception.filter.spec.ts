@@ -24,7 +24,9 @@ describe('toOpenAIError', () => {
   });
 
   it('a unique violation (23505) is a 409 conflict naming the field', () => {
-    const e = toOpenAIError(pgError('23505', 'duplicate key value violates unique constraint "prices_model_pattern_key"', 'Key (model_pattern)=(gpt-4o) already exists.'));
+    const e = toOpenAIError(
+      pgError('23505', 'duplicate key value violates unique constraint "prices_model_pattern_key"', 'Key (model_pattern)=(gpt-4o) already exists.'),
+    );
     expect(e.getStatus()).toBe(409);
     expect(e.body.error).toMatchObject({ code: 'conflict', param: 'modelPattern', type: 'invalid_request_error' });
     const multi = toOpenAIError(pgError('23505', 'duplicate key', 'Key (tenant_id, model_pattern)=(…, x) already exists.'));
@@ -33,10 +35,14 @@ describe('toOpenAIError', () => {
   });
 
   it('a foreign-key violation (23503) is a 400 invalid_reference, or a 409 when the row is still referred to', () => {
-    const insert = toOpenAIError(pgError('23503', 'insert or update on table "api_keys" violates foreign key constraint', 'Key (tenant_id)=(…) is not present in table "tenants".'));
+    const insert = toOpenAIError(
+      pgError('23503', 'insert or update on table "api_keys" violates foreign key constraint', 'Key (tenant_id)=(…) is not present in table "tenants".'),
+    );
     expect(insert.getStatus()).toBe(400);
     expect(insert.body.error.code).toBe('invalid_reference');
-    const del = toOpenAIError(pgError('23503', 'update or delete on table "tenants" violates foreign key constraint', 'Key (id)=(…) is still referenced from table "x".'));
+    const del = toOpenAIError(
+      pgError('23503', 'update or delete on table "tenants" violates foreign key constraint', 'Key (id)=(…) is still referenced from table "x".'),
+    );
     expect(del.getStatus()).toBe(409);
   });
 

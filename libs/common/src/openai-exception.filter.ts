@@ -51,7 +51,11 @@ function fromDatabase(e: { code?: unknown; detail?: unknown; message?: unknown; 
   // Class 22 (data exception: a NUL byte, an invalid byte sequence, a value out of range) is what the client
   // sent that the database cannot store or compare: its fault, not ours.
   if (typeof code === 'string' && code.startsWith('22')) {
-    return Errors.badRequest('A value in this request cannot be stored or compared (e.g. it contains a NUL character or is out of range).', null, 'invalid_value');
+    return Errors.badRequest(
+      'A value in this request cannot be stored or compared (e.g. it contains a NUL character or is out of range).',
+      null,
+      'invalid_value',
+    );
   }
   // 23502 not_null_violation, 23514 check_violation: a value the API let through that the schema refuses.
   if (code === '23502' || code === '23514') {
@@ -77,7 +81,8 @@ export function toOpenAIError(exception: unknown): OpenAIError {
   const e = exception as { type?: string; status?: number; statusCode?: number; limit?: number; message?: string };
   // body-parser errors carry a `type`
   if (e?.type === 'entity.too.large') return Errors.payloadTooLarge(e.limit ? `${e.limit} bytes` : 'configured');
-  if (e?.type === 'entity.parse.failed') return Errors.badRequest(`We could not parse the JSON body of your request: ${e.message ?? ''}`.trim(), null, 'invalid_json');
+  if (e?.type === 'entity.parse.failed')
+    return Errors.badRequest(`We could not parse the JSON body of your request: ${e.message ?? ''}`.trim(), null, 'invalid_json');
   if (e?.type === 'encoding.unsupported' || e?.type === 'charset.unsupported') return unsupportedMediaType(`${e.message ?? 'Unsupported encoding'}.`);
   if (exception instanceof HttpException) {
     const status = exception.getStatus();
@@ -87,7 +92,7 @@ export function toOpenAIError(exception: unknown): OpenAIError {
       return new OpenAIError(status, b.error.message, b.error.type, b.error.code, b.error.param);
     }
     const raw = typeof body === 'string' ? body : body?.message;
-    const message = Array.isArray(raw) ? raw.join('; ') : raw ?? exception.message;
+    const message = Array.isArray(raw) ? raw.join('; ') : (raw ?? exception.message);
     const param = Array.isArray(raw) && raw.length ? String(raw[0]).split(' ')[0] : null;
     const code = status === 404 ? 'not_found' : status === 401 ? 'invalid_api_key' : status === 429 ? 'rate_limit_exceeded' : null;
     return new OpenAIError(status, message, errorTypeForStatus(status), code, status === 400 ? param : null);

@@ -30,7 +30,10 @@ describe('parseConfig', () => {
   });
 
   it('reads fractional prices and refuses negative ones', () => {
-    expect(parseConfig({ DEFAULT_PRICE_PER_M_INPUT: '0.5', DEFAULT_PRICE_PER_M_OUTPUT: '0' })).toMatchObject({ defaultPricePerMInput: 0.5, defaultPricePerMOutput: 0 });
+    expect(parseConfig({ DEFAULT_PRICE_PER_M_INPUT: '0.5', DEFAULT_PRICE_PER_M_OUTPUT: '0' })).toMatchObject({
+      defaultPricePerMInput: 0.5,
+      defaultPricePerMOutput: 0,
+    });
     expect(() => parseConfig({ DEFAULT_PRICE_PER_M_INPUT: '-1' })).toThrow(/DEFAULT_PRICE_PER_M_INPUT/);
   });
 
@@ -79,7 +82,11 @@ describe('parseConfig', () => {
 
   it('reads the egress policy settings (entries are parsed by the policy itself, at start)', () => {
     expect(parseConfig({})).toMatchObject({ egressDefault: 'allow', egressAllow: undefined, egressDeny: undefined });
-    expect(parseConfig({ EGRESS_DEFAULT: 'deny', EGRESS_ALLOW: 'api.openai.com', EGRESS_DENY: ' loopback ' })).toMatchObject({ egressDefault: 'deny', egressAllow: 'api.openai.com', egressDeny: 'loopback' });
+    expect(parseConfig({ EGRESS_DEFAULT: 'deny', EGRESS_ALLOW: 'api.openai.com', EGRESS_DENY: ' loopback ' })).toMatchObject({
+      egressDefault: 'deny',
+      egressAllow: 'api.openai.com',
+      egressDeny: 'loopback',
+    });
     expect(() => parseConfig({ EGRESS_DEFAULT: 'block' })).toThrow(/EGRESS_DEFAULT must be one of allow, deny/);
   });
 
@@ -92,7 +99,10 @@ describe('parseConfig', () => {
       bodyRateWindowMs: 10_000,
       maxConnectionsPerAddress: 256,
     });
-    expect(parseConfig({ BODY_MIN_RATE_BYTES_PER_S: '0', MAX_CONNECTIONS_PER_ADDRESS: '0' })).toMatchObject({ bodyMinBytesPerSecond: 0, maxConnectionsPerAddress: 0 });
+    expect(parseConfig({ BODY_MIN_RATE_BYTES_PER_S: '0', MAX_CONNECTIONS_PER_ADDRESS: '0' })).toMatchObject({
+      bodyMinBytesPerSecond: 0,
+      maxConnectionsPerAddress: 0,
+    });
     // 0 would mean "never" to Node for these.
     expect(() => parseConfig({ HEADERS_TIMEOUT_MS: '0' })).toThrow(/HEADERS_TIMEOUT_MS/);
     expect(() => parseConfig({ KEEP_ALIVE_TIMEOUT_MS: '0' })).toThrow(/KEEP_ALIVE_TIMEOUT_MS/);

@@ -12,10 +12,14 @@ describe('CacheReloader', () => {
   it('retries a failed load with backoff until it succeeds, and never rejects', async () => {
     let calls = 0;
     const failures = 3;
-    const r = new CacheReloader('Test', async () => {
-      calls++;
-      if (calls <= failures) throw new Error(`db down ${calls}`);
-    }, { retryMs: 1000, maxRetryMs: 3000, periodMs: 0 });
+    const r = new CacheReloader(
+      'Test',
+      async () => {
+        calls++;
+        if (calls <= failures) throw new Error(`db down ${calls}`);
+      },
+      { retryMs: 1000, maxRetryMs: 3000, periodMs: 0 },
+    );
     jest.spyOn((r as any).logger, 'error').mockImplementation(() => undefined);
     jest.spyOn((r as any).logger, 'log').mockImplementation(() => undefined);
     await expect(r.start()).resolves.toBeUndefined();
@@ -39,10 +43,14 @@ describe('CacheReloader', () => {
 
   it('a change while a retry is pending reloads at once (and cancels the retry)', async () => {
     let calls = 0;
-    const r = new CacheReloader('Test', async () => {
-      calls++;
-      if (calls === 1) throw new Error('db down');
-    }, { retryMs: 10_000, periodMs: 0 });
+    const r = new CacheReloader(
+      'Test',
+      async () => {
+        calls++;
+        if (calls === 1) throw new Error('db down');
+      },
+      { retryMs: 10_000, periodMs: 0 },
+    );
     jest.spyOn((r as any).logger, 'error').mockImplementation(() => undefined);
     jest.spyOn((r as any).logger, 'log').mockImplementation(() => undefined);
     await r.start();
@@ -70,10 +78,14 @@ describe('CacheReloader', () => {
   it('coalesces: one load in flight plus one queued; the returned promise covers the queued one; generation counts loads', async () => {
     const releases: (() => void)[] = [];
     let calls = 0;
-    const r = new CacheReloader('Test', () => {
-      calls++;
-      return new Promise<void>((res) => releases.push(res));
-    }, { periodMs: 0 });
+    const r = new CacheReloader(
+      'Test',
+      () => {
+        calls++;
+        return new Promise<void>((res) => releases.push(res));
+      },
+      { periodMs: 0 },
+    );
     const first = r.reload();
     expect(r.generation).toBe(1);
     const second = r.reload();

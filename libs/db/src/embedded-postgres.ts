@@ -81,7 +81,14 @@ interface QueryQueue {
  * ("unnamed prepared statement does not exist", "portal does not exist"): 500s for innocent concurrent requests.
  * So a connection keeps its turn from its first extended-query message through its Sync as well.
  */
-export function keepExtendedQueriesWhole(server: { queryQueue?: unknown }, db: { isInTransaction(): boolean; runExclusive<T>(fn: () => Promise<T>): Promise<T>; execProtocolRawStream(m: Uint8Array, o: { onRawData: (d: Uint8Array) => void }): Promise<unknown> }): void {
+export function keepExtendedQueriesWhole(
+  server: { queryQueue?: unknown },
+  db: {
+    isInTransaction(): boolean;
+    runExclusive<T>(fn: () => Promise<T>): Promise<T>;
+    execProtocolRawStream(m: Uint8Array, o: { onRawData: (d: Uint8Array) => void }): Promise<unknown>;
+  },
+): void {
   const q = server.queryQueue as QueryQueue | undefined;
   if (!q || !Array.isArray(q.queue) || typeof q.processQueue !== 'function' || typeof q.clearQueueForHandler !== 'function') {
     new Logger('EmbeddedPostgres').warn('pglite-socket changed shape: concurrent queries may interleave');
@@ -108,7 +115,14 @@ export function keepExtendedQueriesWhole(server: { queryQueue?: unknown }, db: {
         } else item = q.queue.shift()!;
         let bytes = 0;
         try {
-          await db.runExclusive(() => db.execProtocolRawStream(item.message, { onRawData: (d) => { bytes += d.length; item.onData(d); } }));
+          await db.runExclusive(() =>
+            db.execProtocolRawStream(item.message, {
+              onRawData: (d) => {
+                bytes += d.length;
+                item.onData(d);
+              },
+            }),
+          );
         } catch (e) {
           // (pglite-socket stopped its loop here with `processing` still set: every later query hung.)
           midQuery = false;

@@ -18,10 +18,7 @@ export class SettingsRepository {
 
   /** Sets the value only if the key is absent; returns whether it was set. */
   async setIfAbsent(key: string, value: string): Promise<boolean> {
-    const rows: unknown[] = await this.repo.query(
-      `INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING RETURNING key`,
-      [key, value],
-    );
+    const rows: unknown[] = await this.repo.query(`INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING RETURNING key`, [key, value]);
     return rows.length > 0;
   }
 

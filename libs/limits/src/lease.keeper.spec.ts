@@ -2,8 +2,18 @@ import { LeaseKeeper } from './lease.keeper';
 import type { Ticket } from './limit.types';
 
 const ticket = (requestId: string): Ticket => ({
-  requestId, tenantId: 't', keyId: 'k', day: '2026-01-10', month: '2026-01', dayTtlMs: 1, monthTtlMs: 1, tokens: 1, costUnits: 1,
-  mask: '1000', tpmStart: { key: 0, tenant: 0 }, slot: { key: true, tenant: false },
+  requestId,
+  tenantId: 't',
+  keyId: 'k',
+  day: '2026-01-10',
+  month: '2026-01',
+  dayTtlMs: 1,
+  monthTtlMs: 1,
+  tokens: 1,
+  costUnits: 1,
+  mask: '1000',
+  tpmStart: { key: 0, tenant: 0 },
+  slot: { key: true, tenant: false },
 });
 
 describe('LeaseKeeper', () => {
@@ -29,7 +39,15 @@ describe('LeaseKeeper', () => {
     jest.useFakeTimers();
     try {
       let calls = 0;
-      const keeper = new LeaseKeeper({ renew: async () => { calls++; throw new Error('redis down'); } }, 3_000);
+      const keeper = new LeaseKeeper(
+        {
+          renew: async () => {
+            calls++;
+            throw new Error('redis down');
+          },
+        },
+        3_000,
+      );
       jest.spyOn((keeper as any).logger, 'warn').mockImplementation(() => undefined);
       keeper.hold(ticket('a'));
       keeper.start();

@@ -13,8 +13,16 @@ const K2 = '00000000-0000-4000-8000-0000000000a2';
 
 function principal(keyLimits: LimitSettings = {}, tenantLimits: LimitSettings = {}, keyId = K1): Principal {
   return {
-    keyId, keyName: keyId === K1 ? 'alice' : 'bob', keyPrefix: 'sk-gw-xx', tenantId: T1, tenantName: 'acme',
-    allowedModels: null, allowedIps: null, expiresAt: null, keyLimits, tenantLimits,
+    keyId,
+    keyName: keyId === K1 ? 'alice' : 'bob',
+    keyPrefix: 'sk-gw-xx',
+    tenantId: T1,
+    tenantName: 'acme',
+    allowedModels: null,
+    allowedIps: null,
+    expiresAt: null,
+    keyLimits,
+    tenantLimits,
   };
 }
 
@@ -279,7 +287,13 @@ describe('LimitsService with the in-memory store', () => {
       budgetUtilisation: (t: string, period: string, ratio: number) => calls.push(`ratio ${t} ${period} ${ratio}`),
     };
     const clock = () => Date.parse('2026-01-10T12:00:00Z');
-    const service = new LimitsService({ upstreamTotalTimeoutMs: 1000 } as AppConfig, new MemoryLimitStore(clock), new FakeLedger() as unknown as UsageRepository, clock, observer);
+    const service = new LimitsService(
+      { upstreamTotalTimeoutMs: 1000 } as AppConfig,
+      new MemoryLimitStore(clock),
+      new FakeLedger() as unknown as UsageRepository,
+      clock,
+      observer,
+    );
     const p = principal({ concurrentRequests: 1 }, { dailyBudgetUsd: 1, monthlyBudgetUsd: 4 });
     const a = await service.admit(p, est(1, 0.5));
     await refusal(service.admit(p, est(1, 0.1)));
@@ -288,11 +302,18 @@ describe('LimitsService with the in-memory store', () => {
     await service.idle();
     await refusal(service.admit(p, est(1, 0.1)));
     expect(calls).toEqual([
-      'ratio acme daily 0.5', 'ratio acme monthly 0.125',
-      'limited acme concurrency', 'ratio acme daily 0.5', 'ratio acme monthly 0.125',
+      'ratio acme daily 0.5',
+      'ratio acme monthly 0.125',
+      'limited acme concurrency',
+      'ratio acme daily 0.5',
+      'ratio acme monthly 0.125',
       // held by the request in flight: a retryable limit, not a spent budget
-      'limited acme budget', 'ratio acme daily 0.5', 'ratio acme monthly 0.125',
-      'budget acme daily', 'ratio acme daily 0.95', 'ratio acme monthly 0.2375',
+      'limited acme budget',
+      'ratio acme daily 0.5',
+      'ratio acme monthly 0.125',
+      'budget acme daily',
+      'ratio acme daily 0.95',
+      'ratio acme monthly 0.2375',
     ]);
   });
 
@@ -304,7 +325,10 @@ describe('LimitsService with the in-memory store', () => {
       },
       finish: async () => undefined,
       seed: async () => undefined,
-      read: async () => ({ key: { daily: { spentUnits: 0, reservedUnits: 0 }, monthly: { spentUnits: 0, reservedUnits: 0 } }, tenant: { daily: { spentUnits: 0, reservedUnits: 0 }, monthly: { spentUnits: 0, reservedUnits: 0 } } }),
+      read: async () => ({
+        key: { daily: { spentUnits: 0, reservedUnits: 0 }, monthly: { spentUnits: 0, reservedUnits: 0 } },
+        tenant: { daily: { spentUnits: 0, reservedUnits: 0 }, monthly: { spentUnits: 0, reservedUnits: 0 } },
+      }),
       renew: async () => undefined,
       close: async () => undefined,
     };

@@ -12,7 +12,19 @@ import { Period, periodTtlMs, utcDay, utcMonth } from './budget.periods';
 import { LeaseKeeper } from './lease.keeper';
 import { budgetRefusalIsFinal, refusalError } from './limit.errors';
 import {
-  AdmitPlan, AdmitResult, BUDGETS, Clock, CounterSnapshot, LIMITS_CLOCK, LIMIT_STORE, LimitStore, ScopeLimits, Ticket, periodSpendOf, toUnits, toUsd,
+  AdmitPlan,
+  AdmitResult,
+  BUDGETS,
+  Clock,
+  CounterSnapshot,
+  LIMITS_CLOCK,
+  LIMIT_STORE,
+  LimitStore,
+  ScopeLimits,
+  Ticket,
+  periodSpendOf,
+  toUnits,
+  toUsd,
 } from './limit.types';
 import { rateLimitHeaders } from './rate-limit.headers';
 
@@ -140,7 +152,10 @@ export class LimitsService implements OnModuleInit, OnApplicationShutdown {
       key: scopeLimits(principal.keyLimits),
       tenant: scopeLimits(principal.tenantLimits),
     };
-    plan.minCostUnits = Math.min(plan.costUnits, estimate.minCostUsd === undefined ? plan.costUnits : toUnits(clampUsage(estimate.minCostUsd, MAX_ESTIMATE_USD)));
+    plan.minCostUnits = Math.min(
+      plan.costUnits,
+      estimate.minCostUsd === undefined ? plan.costUnits : toUnits(clampUsage(estimate.minCostUsd, MAX_ESTIMATE_USD)),
+    );
     if (unlimited(plan.key) && unlimited(plan.tenant)) {
       // Nothing to check, but spend is still counted, so a budget set later mid-period starts right.
       return this.admission(spendOnly(plan), {}, plan, estimate);
@@ -180,7 +195,15 @@ export class LimitsService implements OnModuleInit, OnApplicationShutdown {
     const now = this.clock();
     const day = utcDay(at);
     const month = utcMonth(at);
-    const ticket = spendOnly({ requestId: `charge-${PROCESS_TAG}${(++ticketSeq).toString(36)}`, tenantId, keyId, day: day.id, month: month.id, dayTtlMs: periodTtlMs(day, now), monthTtlMs: periodTtlMs(month, now) });
+    const ticket = spendOnly({
+      requestId: `charge-${PROCESS_TAG}${(++ticketSeq).toString(36)}`,
+      tenantId,
+      keyId,
+      day: day.id,
+      month: month.id,
+      dayTtlMs: periodTtlMs(day, now),
+      monthTtlMs: periodTtlMs(month, now),
+    });
     return this.store.finish(ticket, 0, units);
   }
 
@@ -253,7 +276,9 @@ export class LimitsService implements OnModuleInit, OnApplicationShutdown {
     let p = this.seeding.get(id);
     if (!p) {
       p = (async () => {
-        const spend = periodSpendOf(await this.ledger.spendByKey(tenantId, { dayStart: new Date(day.start), monthStart: new Date(month.start), monthEnd: new Date(month.end) }));
+        const spend = periodSpendOf(
+          await this.ledger.spendByKey(tenantId, { dayStart: new Date(day.start), monthStart: new Date(month.start), monthEnd: new Date(month.end) }),
+        );
         const now = this.clock();
         await this.store.seed(tenantId, day.id, month.id, periodTtlMs(day, now), periodTtlMs(month, now), spend);
       })().finally(() => this.seeding.delete(id));
@@ -276,9 +301,17 @@ export class LimitsService implements OnModuleInit, OnApplicationShutdown {
 
 function spendOnly(plan: Pick<AdmitPlan, 'requestId' | 'tenantId' | 'keyId' | 'day' | 'month' | 'dayTtlMs' | 'monthTtlMs'>): Ticket {
   return {
-    requestId: plan.requestId, tenantId: plan.tenantId, keyId: plan.keyId, day: plan.day, month: plan.month,
-    dayTtlMs: plan.dayTtlMs, monthTtlMs: plan.monthTtlMs, tokens: 0, costUnits: 0, mask: '0000',
-    tpmStart: { key: 0, tenant: 0 }, slot: { key: false, tenant: false },
+    requestId: plan.requestId,
+    tenantId: plan.tenantId,
+    keyId: plan.keyId,
+    day: plan.day,
+    month: plan.month,
+    dayTtlMs: plan.dayTtlMs,
+    monthTtlMs: plan.monthTtlMs,
+    tokens: 0,
+    costUnits: 0,
+    mask: '0000',
+    tpmStart: { key: 0, tenant: 0 },
+    slot: { key: false, tenant: false },
   };
 }
-

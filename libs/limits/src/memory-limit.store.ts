@@ -1,7 +1,19 @@
 import { SlidingLogThrottlerStorage } from './sliding-log.throttler-storage';
 import {
-  AdmitPlan, AdmitResult, BUDGETS, BudgetCounter, Clock, CounterSnapshot, LimitStore, PeriodSpend, Refusal, Scope, Ticket, WINDOW_MS,
-  WindowReading, budgetMask,
+  AdmitPlan,
+  AdmitResult,
+  BUDGETS,
+  BudgetCounter,
+  Clock,
+  CounterSnapshot,
+  LimitStore,
+  PeriodSpend,
+  Refusal,
+  Scope,
+  Ticket,
+  WINDOW_MS,
+  WindowReading,
+  budgetMask,
 } from './limit.types';
 import { decideBudgets } from './budget.decision';
 
@@ -46,7 +58,13 @@ export class MemoryLimitStore implements LimitStore {
     // An exhausted budget is final: say so before counting the request against a rate window.
     let refusal: Refusal | undefined = this.budgetRefusal(plan, counters, limits).refusal;
     if (refusal) {
-      return { status: 'refused', refusal, rpm: this.peekRequests(plan), tpm: this.readTokens(plan, this.clock()), budgets: this.readBudgets(counters, limits) };
+      return {
+        status: 'refused',
+        refusal,
+        rpm: this.peekRequests(plan),
+        tpm: this.readTokens(plan, this.clock()),
+        budgets: this.readBudgets(counters, limits),
+      };
     }
 
     const rpm: AdmitResult['rpm'] = {};
@@ -71,9 +89,18 @@ export class MemoryLimitStore implements LimitStore {
     if (refusal) return { status: 'refused', refusal, rpm, tpm: readings(windows, now), budgets: this.readBudgets(counters, limits) };
 
     const ticket: Ticket = {
-      requestId: plan.requestId, tenantId: plan.tenantId, keyId: plan.keyId, day: plan.day, month: plan.month,
-      dayTtlMs: plan.dayTtlMs, monthTtlMs: plan.monthTtlMs, tokens: plan.tokens, costUnits: budget.grant,
-      mask: budgetMask(plan), tpmStart: { key: 0, tenant: 0 }, slot: { key: false, tenant: false },
+      requestId: plan.requestId,
+      tenantId: plan.tenantId,
+      keyId: plan.keyId,
+      day: plan.day,
+      month: plan.month,
+      dayTtlMs: plan.dayTtlMs,
+      monthTtlMs: plan.monthTtlMs,
+      tokens: plan.tokens,
+      costUnits: budget.grant,
+      mask: budgetMask(plan),
+      tpmStart: { key: 0, tenant: 0 },
+      slot: { key: false, tenant: false },
     };
     for (const scope of SCOPES) {
       if (plan[scope].concurrency !== null) {

@@ -4,7 +4,7 @@ import { formatReset, rateLimitHeaders, retryAfterSeconds } from './rate-limit.h
 import { utcDay, utcMonth } from './budget.periods';
 
 describe('rate-limit headers', () => {
-  it("formats resets the way OpenAI does", () => {
+  it('formats resets the way OpenAI does', () => {
     expect(formatReset(59)).toBe('59ms');
     expect(formatReset(1000)).toBe('1s');
     expect(formatReset(1500)).toBe('1.5s');

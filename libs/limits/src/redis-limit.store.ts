@@ -1,8 +1,6 @@
 import Redis from 'ioredis';
 import { RedisScript } from '@gw/common';
-import {
-  AdmitPlan, AdmitResult, BUDGETS, CounterSnapshot, LimitStore, PeriodSpend, Refusal, Scope, Ticket, WINDOW_MS, budgetMask,
-} from './limit.types';
+import { AdmitPlan, AdmitResult, BUDGETS, CounterSnapshot, LimitStore, PeriodSpend, Refusal, Scope, Ticket, WINDOW_MS, budgetMask } from './limit.types';
 import { ADMIT_LUA, FINISH_LUA, RENEW_LUA, SEED_LUA } from './redis-limit.scripts';
 
 const ADMIT = new RedisScript(ADMIT_LUA);
@@ -46,15 +44,40 @@ export class RedisLimitStore implements LimitStore {
     const mask = budgetMask(plan);
     const member = [plan.requestId, plan.costUnits, mask, plan.keyId, plan.day, plan.month].join('|');
     const keys = [
-      `${k}rpm`, `${p}rpm`, `${k}tpm`, `${p}tpm`, `${k}slots`, `${p}slots`,
-      ...budgetKeys(plan.tenantId, plan.keyId, plan.day, plan.month), `${p}leases`, `${p}seeded:d:${plan.day}`, `${p}seeded:m:${plan.month}`,
+      `${k}rpm`,
+      `${p}rpm`,
+      `${k}tpm`,
+      `${p}tpm`,
+      `${k}slots`,
+      `${p}slots`,
+      ...budgetKeys(plan.tenantId, plan.keyId, plan.day, plan.month),
+      `${p}leases`,
+      `${p}seeded:d:${plan.day}`,
+      `${p}seeded:m:${plan.month}`,
     ];
     const lim = (n: number | null) => n ?? -1;
     const args = [
-      plan.requestId, plan.tokens, plan.costUnits, plan.leaseMs,
-      lim(plan.key.rpm), lim(plan.tenant.rpm), lim(plan.key.tpm), lim(plan.tenant.tpm), lim(plan.key.concurrency), lim(plan.tenant.concurrency),
-      lim(plan.key.dailyUnits), lim(plan.key.monthlyUnits), lim(plan.tenant.dailyUnits), lim(plan.tenant.monthlyUnits),
-      WINDOW_MS, plan.dayTtlMs, plan.monthTtlMs, p, member, mask, plan.minCostUnits,
+      plan.requestId,
+      plan.tokens,
+      plan.costUnits,
+      plan.leaseMs,
+      lim(plan.key.rpm),
+      lim(plan.tenant.rpm),
+      lim(plan.key.tpm),
+      lim(plan.tenant.tpm),
+      lim(plan.key.concurrency),
+      lim(plan.tenant.concurrency),
+      lim(plan.key.dailyUnits),
+      lim(plan.key.monthlyUnits),
+      lim(plan.tenant.dailyUnits),
+      lim(plan.tenant.monthlyUnits),
+      WINDOW_MS,
+      plan.dayTtlMs,
+      plan.monthTtlMs,
+      p,
+      member,
+      mask,
+      plan.minCostUnits,
     ];
     this.stats.admit++;
     const r = (await ADMIT.run(this.redis, keys, args)) as (number | string)[];
@@ -69,8 +92,16 @@ export class RedisLimitStore implements LimitStore {
     const budgets = BUDGETS.map((_, i) => (n(15 + 2 * i) < 0 ? null : { spentUnits: n(15 + 2 * i), reservedUnits: n(16 + 2 * i) }));
     if (r[0] === 0) return { status: 'refused', refusal: refusalOf(String(r[1]), n(2), n(3), n(4)), rpm, tpm, budgets };
     const ticket: Ticket = {
-      requestId: plan.requestId, tenantId: plan.tenantId, keyId: plan.keyId, day: plan.day, month: plan.month,
-      dayTtlMs: plan.dayTtlMs, monthTtlMs: plan.monthTtlMs, tokens: plan.tokens, costUnits: n(23), mask,
+      requestId: plan.requestId,
+      tenantId: plan.tenantId,
+      keyId: plan.keyId,
+      day: plan.day,
+      month: plan.month,
+      dayTtlMs: plan.dayTtlMs,
+      monthTtlMs: plan.monthTtlMs,
+      tokens: plan.tokens,
+      costUnits: n(23),
+      mask,
       tpmStart: { key: plan.key.tpm !== null ? n(13) : 0, tenant: plan.tenant.tpm !== null ? n(14) : 0 },
       slot: { key: plan.key.concurrency !== null, tenant: plan.tenant.concurrency !== null },
     };
@@ -157,7 +188,6 @@ export class RedisLimitStore implements LimitStore {
     this.closed = true;
     await this.redis.quit().catch(() => this.redis.disconnect());
   }
-
 }
 
 /** A budget reservation's entry in the tenant's `leases` zset: everything needed to give it back. */

@@ -5,9 +5,28 @@ import { UsageRepository, UsageRow } from './usage.repository';
 
 const now = new Date('2026-01-10T10:00:00Z');
 const row = (id: string, over: Partial<UsageRow> = {}): UsageRow => ({
-  requestId: id, clientRequestId: null, tenantId: '00000000-0000-4000-8000-000000000001', keyId: null, routeId: null, providerId: null,
-  endpoint: 'chat', requestedModel: 'm', upstreamModel: null, status: 200, errorCode: null, inputTokens: 1, outputTokens: 2, cachedTokens: 0,
-  costUsd: 0.5, latencyMs: 10, ttfbMs: null, streamed: false, attempts: 1, startedAt: now, finishedAt: now, ...over,
+  requestId: id,
+  clientRequestId: null,
+  tenantId: '00000000-0000-4000-8000-000000000001',
+  keyId: null,
+  routeId: null,
+  providerId: null,
+  endpoint: 'chat',
+  requestedModel: 'm',
+  upstreamModel: null,
+  status: 200,
+  errorCode: null,
+  inputTokens: 1,
+  outputTokens: 2,
+  cachedTokens: 0,
+  costUsd: 0.5,
+  latencyMs: 10,
+  ttfbMs: null,
+  streamed: false,
+  attempts: 1,
+  startedAt: now,
+  finishedAt: now,
+  ...over,
 });
 
 /** A database that refuses rows whose id is in `poison` (as Postgres does for bad data: SQLSTATE class 22). */
@@ -37,9 +56,27 @@ function writer(db: DataSource, batch = 100): LedgerWriter {
 describe('sanitizeUsageRow', () => {
   it('clamps integers into [0, 2^31-1], cost into [0, 1e9) at 8 decimals, and strips NUL from text', () => {
     const { row: r, changed } = sanitizeUsageRow(
-      row('a', { inputTokens: 3e9, outputTokens: -4, cachedTokens: 2.6, latencyMs: NaN, ttfbMs: null, costUsd: 0.1 + 0.2, requestedModel: 'x\u0000y', attempts: Infinity }),
+      row('a', {
+        inputTokens: 3e9,
+        outputTokens: -4,
+        cachedTokens: 2.6,
+        latencyMs: NaN,
+        ttfbMs: null,
+        costUsd: 0.1 + 0.2,
+        requestedModel: 'x\u0000y',
+        attempts: Infinity,
+      }),
     );
-    expect(r).toMatchObject({ inputTokens: 2_147_483_647, outputTokens: 0, cachedTokens: 3, latencyMs: 0, ttfbMs: null, costUsd: 0.3, requestedModel: 'xy', attempts: 0 });
+    expect(r).toMatchObject({
+      inputTokens: 2_147_483_647,
+      outputTokens: 0,
+      cachedTokens: 3,
+      latencyMs: 0,
+      ttfbMs: null,
+      costUsd: 0.3,
+      requestedModel: 'xy',
+      attempts: 0,
+    });
     expect(changed.sort()).toEqual(['attempts', 'cachedTokens', 'inputTokens', 'latencyMs', 'outputTokens', 'requestedModel']);
   });
 

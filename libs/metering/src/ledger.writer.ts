@@ -186,7 +186,9 @@ export class LedgerWriter implements OnModuleInit, BeforeApplicationShutdown {
           if (chunk.length > 1) pending.unshift(chunk.slice(0, chunk.length >> 1), chunk.slice(chunk.length >> 1));
           else {
             this.stats.poisonRows++;
-            this.logger.error(`replayed ledger row dropped, the database refused it (${(e as { code?: string }).code}: ${(e as Error).message}): ${JSON.stringify(chunk[0])}`);
+            this.logger.error(
+              `replayed ledger row dropped, the database refused it (${(e as { code?: string }).code}: ${(e as Error).message}): ${JSON.stringify(chunk[0])}`,
+            );
           }
         }
       }

@@ -128,7 +128,12 @@ function isRate(v: unknown): v is Rate {
   if (typeof v === 'number') return Number.isFinite(v) && v >= 0;
   if (!v || typeof v !== 'object') return false;
   const t = v as TieredRate;
-  return typeof t.base === 'number' && t.base >= 0 && Array.isArray(t.tiers) && (t.tiers as Partial<Record<'start' | 'price', unknown>>[]).every((x) => typeof x.start === 'number' && typeof x.price === 'number' && x.price >= 0);
+  return (
+    typeof t.base === 'number' &&
+    t.base >= 0 &&
+    Array.isArray(t.tiers) &&
+    (t.tiers as Partial<Record<'start' | 'price', unknown>>[]).every((x) => typeof x.start === 'number' && typeof x.price === 'number' && x.price >= 0)
+  );
 }
 
 /** A token rate card from genai-prices keys; undefined if the entry is not priced per token (images, requests…). */
@@ -183,7 +188,10 @@ export function toCards(prices: RawPrices | undefined): ConditionalCard[] | unde
   return cards.length ? cards : undefined;
 }
 
-interface Rule { test: (name: string) => boolean; kind: 'snapshot' | 'prefix' }
+interface Rule {
+  test: (name: string) => boolean;
+  kind: 'snapshot' | 'prefix';
+}
 
 /**
  * An index over a provider's entries: names listed with `equals` are one map lookup; `regex` rules count as

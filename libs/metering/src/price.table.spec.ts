@@ -6,14 +6,24 @@ import { PRICE_SUPPLEMENT, PriceSupplement } from './prices.supplement';
 import { PriceSources, PriceTable, PricingObserver, hasBudget } from './price.table';
 import { SupplementCatalog } from './supplement.catalog';
 
-interface Row { modelPattern: string; inputPerM: number; outputPerM: number; cachedInputPerM?: number | null }
+interface Row {
+  modelPattern: string;
+  inputPerM: number;
+  outputPerM: number;
+  cachedInputPerM?: number | null;
+}
 
 const catalog = new GenaiPricesCatalog();
 
 async function table(rows: Row[], cfg: Partial<AppConfig> = {}, sources?: PriceSources) {
   const repo = { list: async () => rows };
   const changes = { subscribe: () => () => undefined };
-  const t = new PriceTable(repo as any, changes as any, { defaultPricePerMInput: 10, defaultPricePerMOutput: 30, unknownModelPricing: 'fallback', ...cfg } as AppConfig, sources);
+  const t = new PriceTable(
+    repo as any,
+    changes as any,
+    { defaultPricePerMInput: 10, defaultPricePerMOutput: 30, unknownModelPricing: 'fallback', ...cfg } as AppConfig,
+    sources,
+  );
   const warn = jest.spyOn((t as any).logger, 'warn').mockImplementation(() => undefined);
   jest.spyOn((t as any).logger, 'log').mockImplementation(() => undefined);
   const seen = { priced: [] as string[], unpriced: [] as string[] };
@@ -71,7 +81,9 @@ describe('PriceTable: sources and precedence', () => {
     expect(r).toMatchObject({ source: 'supplement', match: 'alias', entry: 'gpt-daybreak-blue-latest → openai:gpt-5.6-sol' });
     expect(t.cost(['gpt-daybreak-blue-latest'], usage, { provider: 'openai' })).toBe(t.cost(['gpt-5.6-sol'], usage, { provider: 'openai' }));
     expect(t.resolve(['codex-auto-review'], 'openai')).toMatchObject({ match: 'alias', entry: 'codex-auto-review → openai:gpt-6.1-sol' });
-    expect(t.warn).toHaveBeenCalledWith(expect.stringContaining('"gpt-daybreak-blue-latest" (openai) is priced as gpt-daybreak-blue-latest → openai:gpt-5.6-sol by an alias'));
+    expect(t.warn).toHaveBeenCalledWith(
+      expect.stringContaining('"gpt-daybreak-blue-latest" (openai) is priced as gpt-daybreak-blue-latest → openai:gpt-5.6-sol by an alias'),
+    );
   });
 
   it('every supplement entry with prices of its own is one the package lacks (delete it once the package has it)', () => {
@@ -125,9 +137,14 @@ describe('PriceTable: tiers', () => {
   it('cached input is discounted, cache writes billed at their rate', async () => {
     const t = await table([]);
     // gpt-5.5: $5 input, $0.50 cached, $30 output.
-    expect(t.cost(['gpt-5.5'], { inputTokens: 200_000, cachedTokens: 160_000, outputTokens: 20_000 }, { provider: 'openai' })).toBeCloseTo(0.2 + 0.08 + 0.6, 10);
+    expect(t.cost(['gpt-5.5'], { inputTokens: 200_000, cachedTokens: 160_000, outputTokens: 20_000 }, { provider: 'openai' })).toBeCloseTo(
+      0.2 + 0.08 + 0.6,
+      10,
+    );
     // gpt-6.1-sol: $2 input, $0.10 cached, $2.50 cache write, $10 output.
-    expect(t.cost(['gpt-6.1-sol'], { inputTokens: 200_000, cachedTokens: 100_000, cacheWriteTokens: 20_000, outputTokens: 0 }, { provider: 'openai' })).toBeCloseTo(0.16 + 0.01 + 0.05, 10);
+    expect(
+      t.cost(['gpt-6.1-sol'], { inputTokens: 200_000, cachedTokens: 100_000, cacheWriteTokens: 20_000, outputTokens: 0 }, { provider: 'openai' }),
+    ).toBeCloseTo(0.16 + 0.01 + 0.05, 10);
   });
 
   it('long context: past the threshold the whole request is billed at the long-context rates', async () => {
@@ -206,7 +223,7 @@ describe('PriceTable: local models and the unknown-model policy', () => {
     expect(t.warn.mock.calls.filter(([m]) => String(m).includes('"llama3" has no price'))).toHaveLength(1);
   });
 
-  it('a request that used nothing (refused upstream) is not counted, so a glob route\'s user input never becomes a label', async () => {
+  it("a request that used nothing (refused upstream) is not counted, so a glob route's user input never becomes a label", async () => {
     const t = await table([]);
     expect(t.cost(['vendor/made-up-4711'], { inputTokens: 0, outputTokens: 0, cachedTokens: 0 }, { provider: 'openai' })).toBe(0);
     expect(t.seen).toEqual({ priced: [], unpriced: [] });

@@ -94,10 +94,13 @@ export const PRICE_SUPPLEMENT: PriceSupplement = {
   service_tiers: {
     priority: {
       multiplier: 2,
-      source:
-        'https://openai.com/api-priority-processing/ (GPT-5, 5.1, 5.2, 5.4 at 2x standard) and the GPT-6.1 model pages ("Fast mode costs 2x")',
+      source: 'https://openai.com/api-priority-processing/ (GPT-5, 5.1, 5.2, 5.4 at 2x standard) and the GPT-6.1 model pages ("Fast mode costs 2x")',
       models: [
-        { match: { starts_with: 'gpt-5.5' }, multiplier: 2.5, source: 'https://developers.openai.com/api/docs/pricing, priority tab: gpt-5.5 $12.50 / $75 against $5 / $30' },
+        {
+          match: { starts_with: 'gpt-5.5' },
+          multiplier: 2.5,
+          source: 'https://developers.openai.com/api/docs/pricing, priority tab: gpt-5.5 $12.50 / $75 against $5 / $30',
+        },
         { match: { starts_with: 'gpt-5-mini' }, multiplier: 1.8, source: 'https://openai.com/api-priority-processing/: $0.45 / $3.60 against $0.25 / $2' },
         { match: { starts_with: 'gpt-4.1' }, multiplier: 1.75, source: 'https://openai.com/api-priority-processing/: gpt-4.1 family at 1.75x' },
         { match: { starts_with: 'gpt-4o-mini' }, multiplier: 1.6667, source: 'https://openai.com/api-priority-processing/: $0.25 / $1 against $0.15 / $0.60' },
@@ -106,7 +109,8 @@ export const PRICE_SUPPLEMENT: PriceSupplement = {
     },
     flex: {
       multiplier: 0.5,
-      source: 'https://developers.openai.com/api/docs/guides/flex-processing (Batch API rates, 50% of standard) and the GPT-6.1 model pages ("Batch and Flex: 50% off")',
+      source:
+        'https://developers.openai.com/api/docs/guides/flex-processing (Batch API rates, 50% of standard) and the GPT-6.1 model pages ("Batch and Flex: 50% off")',
     },
   },
   service_tier_kinds: ['openai'],

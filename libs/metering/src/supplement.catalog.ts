@@ -62,7 +62,8 @@ export class SupplementCatalog implements PriceCatalog {
   serviceTier(model: string, tier: string | null | undefined, kind?: string): TierPrice | undefined {
     const t = tier?.toLowerCase();
     if (!t || STANDARD_TIERS.has(t)) return { multiplier: 1, source: 'standard' };
-    if (kind !== undefined && !this.data.service_tier_kinds.includes(kind)) return { multiplier: 1, source: `provider kind ${kind} does not bill by service tier` };
+    if (kind !== undefined && !this.data.service_tier_kinds.includes(kind))
+      return { multiplier: 1, source: `provider kind ${kind} does not bill by service tier` };
     const rule = this.data.service_tiers[t];
     if (!rule) return undefined;
     const bare = model.slice(model.lastIndexOf('/') + 1);

@@ -6,13 +6,44 @@ import type { UsageRow } from './usage.repository';
 import { FileUsageJournal, GATEWAY_RESTARTED, SentRecord } from './usage.journal';
 
 const row = (requestId: string, over: Partial<UsageRow> = {}): UsageRow => ({
-  requestId, clientRequestId: null, tenantId: 't', keyId: 'k', routeId: null, providerId: null, endpoint: 'chat', requestedModel: 'm',
-  upstreamModel: 'm', status: 200, errorCode: null, inputTokens: 3, outputTokens: 4, cachedTokens: 0, costUsd: 0.5, latencyMs: 10,
-  ttfbMs: 5, streamed: false, attempts: 1, startedAt: new Date('2026-01-10T10:00:00Z'), finishedAt: new Date('2026-01-10T10:00:01Z'), ...over,
+  requestId,
+  clientRequestId: null,
+  tenantId: 't',
+  keyId: 'k',
+  routeId: null,
+  providerId: null,
+  endpoint: 'chat',
+  requestedModel: 'm',
+  upstreamModel: 'm',
+  status: 200,
+  errorCode: null,
+  inputTokens: 3,
+  outputTokens: 4,
+  cachedTokens: 0,
+  costUsd: 0.5,
+  latencyMs: 10,
+  ttfbMs: 5,
+  streamed: false,
+  attempts: 1,
+  startedAt: new Date('2026-01-10T10:00:00Z'),
+  finishedAt: new Date('2026-01-10T10:00:01Z'),
+  ...over,
 });
 const sent = (requestId: string): SentRecord => ({
-  requestId, clientRequestId: 'c', tenantId: 't', keyId: 'k', routeId: null, providerId: null, endpoint: 'chat', requestedModel: 'm',
-  upstreamModel: 'm', streamed: true, startedAt: new Date('2026-01-10T10:00:00Z'), inputTokens: 10, outputTokens: 90, costUsd: 0.25,
+  requestId,
+  clientRequestId: 'c',
+  tenantId: 't',
+  keyId: 'k',
+  routeId: null,
+  providerId: null,
+  endpoint: 'chat',
+  requestedModel: 'm',
+  upstreamModel: 'm',
+  streamed: true,
+  startedAt: new Date('2026-01-10T10:00:00Z'),
+  inputTokens: 10,
+  outputTokens: 90,
+  costUsd: 0.25,
 });
 
 describe('FileUsageJournal', () => {
@@ -58,7 +89,15 @@ describe('FileUsageJournal', () => {
     expect(found.rows.map((r) => r.requestId).sort()).toEqual(['req_cut2', 'req_done']);
     expect(found.rows[0].startedAt).toBeInstanceOf(Date);
     expect(found.orphans).toHaveLength(1);
-    expect(found.orphans[0]).toMatchObject({ requestId: 'req_cut', status: 502, errorCode: GATEWAY_RESTARTED, inputTokens: 10, outputTokens: 90, costUsd: 0.25, streamed: true });
+    expect(found.orphans[0]).toMatchObject({
+      requestId: 'req_cut',
+      status: 502,
+      errorCode: GATEWAY_RESTARTED,
+      inputTokens: 10,
+      outputTokens: 90,
+      costUsd: 0.25,
+      streamed: true,
+    });
     // moved into b's own directory: nobody else can take it, and a's is untouched
     expect(readdirSync(join(root, 'journal')).sort()).toEqual([a.instance, b.instance].sort());
     expect(a.adoptDead()).toBeUndefined();

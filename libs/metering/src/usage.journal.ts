@@ -2,7 +2,19 @@ import { Inject, Injectable, Logger, OnApplicationShutdown, OnModuleInit } from 
 import { APP_CONFIG, AppConfig } from '@gw/config';
 import { randomBytes } from 'node:crypto';
 import {
-  closeSync, ftruncateSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, statSync, unlinkSync, utimesSync, writeFileSync, writeSync,
+  closeSync,
+  ftruncateSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  statSync,
+  unlinkSync,
+  utimesSync,
+  writeFileSync,
+  writeSync,
 } from 'node:fs';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -158,7 +170,9 @@ export class FileUsageJournal implements UsageJournal, OnModuleInit, OnApplicati
     if (pending === 0 && this.inFlight.size === 0 && adopted === 0) {
       rmSync(this.dir, { recursive: true, force: true });
     } else {
-      this.logger.warn(`journal ${this.dir} kept for replay: ${pending} row(s) not in Postgres, ${this.inFlight.size} request(s) unfinished, ${adopted} adopted journal(s)`);
+      this.logger.warn(
+        `journal ${this.dir} kept for replay: ${pending} row(s) not in Postgres, ${this.inFlight.size} request(s) unfinished, ${adopted} adopted journal(s)`,
+      );
     }
   }
 
@@ -296,7 +310,10 @@ export class FileUsageJournal implements UsageJournal, OnModuleInit, OnApplicati
     if (lost) this.closed = [];
     try {
       mkdirSync(join(this.dir, ADOPTED), { recursive: true });
-      writeFileSync(join(this.dir, OWNER), JSON.stringify({ host: hostname(), pid: process.pid, instance: this.instance, startedAt: new Date().toISOString() } satisfies Owner));
+      writeFileSync(
+        join(this.dir, OWNER),
+        JSON.stringify({ host: hostname(), pid: process.pid, instance: this.instance, startedAt: new Date().toISOString() } satisfies Owner),
+      );
       this.openSegment();
       for (const line of this.inFlight.values()) this.segBytes += writeSync(this.fd, line);
     } catch (e) {
@@ -372,7 +389,10 @@ export function readJournals(dirs: string[], into: JournalContent = { rows: new 
       }
     }
     if (names.includes(ADOPTED)) {
-      readJournals(readdirSync(join(dir, ADOPTED)).map((n) => join(dir, ADOPTED, n)), into);
+      readJournals(
+        readdirSync(join(dir, ADOPTED)).map((n) => join(dir, ADOPTED, n)),
+        into,
+      );
     }
   }
   return into;

@@ -25,10 +25,28 @@ describe('UsageRepository on a real database', () => {
   const KB1 = randomUUID();
   let n = 0;
   const row = (over: Partial<UsageRow>): UsageRow => ({
-    requestId: `req_${++n}_${randomUUID()}`, clientRequestId: null, tenantId: A, keyId: KA1, routeId: null, providerId: null,
-    endpoint: 'chat', requestedModel: 'gpt-4o', upstreamModel: null, status: 200, errorCode: null, inputTokens: 10, outputTokens: 5,
-    cachedTokens: 0, costUsd: 0.25, latencyMs: 100, ttfbMs: null, streamed: false, attempts: 1,
-    startedAt: new Date('2026-03-10T12:00:00Z'), finishedAt: new Date('2026-03-10T12:00:01Z'), ...over,
+    requestId: `req_${++n}_${randomUUID()}`,
+    clientRequestId: null,
+    tenantId: A,
+    keyId: KA1,
+    routeId: null,
+    providerId: null,
+    endpoint: 'chat',
+    requestedModel: 'gpt-4o',
+    upstreamModel: null,
+    status: 200,
+    errorCode: null,
+    inputTokens: 10,
+    outputTokens: 5,
+    cachedTokens: 0,
+    costUsd: 0.25,
+    latencyMs: 100,
+    ttfbMs: null,
+    streamed: false,
+    attempts: 1,
+    startedAt: new Date('2026-03-10T12:00:00Z'),
+    finishedAt: new Date('2026-03-10T12:00:01Z'),
+    ...over,
   });
 
   it('inserts a batch in one go; the same ids again are skipped, and the returning form names only the new ones', async () => {
@@ -49,10 +67,29 @@ describe('UsageRepository on a real database', () => {
 
   it('stores the columns as given: nulls, numerics at 1e-8, client ids apart from request ids', async () => {
     const t = randomUUID();
-    const x = row({ tenantId: t, keyId: null, clientRequestId: 'client-1', costUsd: 0.12345678, latencyMs: null, ttfbMs: 7, streamed: true, status: 429, errorCode: 'rate_limited' });
+    const x = row({
+      tenantId: t,
+      keyId: null,
+      clientRequestId: 'client-1',
+      costUsd: 0.12345678,
+      latencyMs: null,
+      ttfbMs: 7,
+      streamed: true,
+      status: 429,
+      errorCode: 'rate_limited',
+    });
     await usage.insertBatch([x]);
     const [stored] = await db.dataSource.query(`SELECT * FROM usage_records WHERE request_id = $1`, [x.requestId]);
-    expect(stored).toMatchObject({ tenant_id: t, key_id: null, client_request_id: 'client-1', latency_ms: null, ttfb_ms: 7, streamed: true, status: 429, error_code: 'rate_limited' });
+    expect(stored).toMatchObject({
+      tenant_id: t,
+      key_id: null,
+      client_request_id: 'client-1',
+      latency_ms: null,
+      ttfb_ms: 7,
+      streamed: true,
+      status: 429,
+      error_code: 'rate_limited',
+    });
     expect(Number(stored.cost_usd)).toBe(0.12345678);
   });
 

@@ -166,7 +166,12 @@ export class UsageRepository {
 
   /** One tenant's settled spend per key within [monthStart, monthEnd), and the part of it since dayStart (budgets). */
   async spendByKey(tenantId: string, p: SpendPeriods): Promise<KeyPeriodSpend[]> {
-    const rows: { keyId: string | null; day: string; month: string }[] = await this.repo.query(SPEND_BY_KEY_SQL, [tenantId, p.dayStart, p.monthStart, p.monthEnd]);
+    const rows: { keyId: string | null; day: string; month: string }[] = await this.repo.query(SPEND_BY_KEY_SQL, [
+      tenantId,
+      p.dayStart,
+      p.monthStart,
+      p.monthEnd,
+    ]);
     return rows.map((r) => ({ keyId: r.keyId, dayUsd: Number(r.day), monthUsd: Number(r.month) }));
   }
 }

@@ -47,7 +47,11 @@ export const GATEWAY_METRIC_PROVIDERS = [
     labelNames: ['endpoint', 'provider', 'streamed'],
     buckets: LLM_SECONDS_BUCKETS,
   }),
-  makeCounterProvider({ name: 'gateway_tokens_total', help: 'Tokens by tenant, model and direction (input, output)', labelNames: ['tenant', 'model', 'direction'] }),
+  makeCounterProvider({
+    name: 'gateway_tokens_total',
+    help: 'Tokens by tenant, model and direction (input, output)',
+    labelNames: ['tenant', 'model', 'direction'],
+  }),
   makeCounterProvider({ name: 'gateway_cost_usd_total', help: 'Metered cost in USD by tenant and model', labelNames: ['tenant', 'model'] }),
   makeCounterProvider({
     name: 'gateway_upstream_attempts_total',
@@ -80,7 +84,11 @@ export const GATEWAY_METRIC_PROVIDERS = [
     help: 'Requests refused by a rate limit, by tenant and kind (requests, tokens, concurrency)',
     labelNames: ['tenant', 'kind'],
   }),
-  makeCounterProvider({ name: 'gateway_budget_refusals_total', help: 'Requests refused by a budget, by tenant and period (daily, monthly)', labelNames: ['tenant', 'period'] }),
+  makeCounterProvider({
+    name: 'gateway_budget_refusals_total',
+    help: 'Requests refused by a budget, by tenant and period (daily, monthly)',
+    labelNames: ['tenant', 'period'],
+  }),
   makeGaugeProvider({
     name: 'gateway_budget_utilisation_ratio',
     help: 'Spent (and reserved) share of a tenant budget, by tenant and period (daily, monthly); 1 = exhausted',

@@ -67,7 +67,8 @@ describe('EgressPolicy', () => {
   });
 
   it("denies DATABASE_URL's host:port (and its loopback equivalents) and REDIS_URL's (default port)", () => {
-    for (const h of ['127.0.0.1', 'localhost', '::1', '127.0.0.53', 'app.localhost']) expect(p.check(h, 5432)).toEqual({ allowed: false, rule: 'built-in: DATABASE_URL (127.0.0.1:5432)' });
+    for (const h of ['127.0.0.1', 'localhost', '::1', '127.0.0.53', 'app.localhost'])
+      expect(p.check(h, 5432)).toEqual({ allowed: false, rule: 'built-in: DATABASE_URL (127.0.0.1:5432)' });
     expect(allowed('127.0.0.1', 5433)).toBe(true);
     expect(allowed('10.0.0.9', 5432)).toBe(true);
     expect(p.check('redis.internal', 6379).rule).toBe('built-in: REDIS_URL (redis.internal:6379)');
@@ -76,7 +77,10 @@ describe('EgressPolicy', () => {
 
   it('checks every resolved address: one denied is enough', () => {
     expect(p.checkResolved(['93.184.216.34'], 443, 'ok.test').allowed).toBe(true);
-    expect(p.checkResolved(['93.184.216.34', '169.254.169.254'], 443, 'evil.test')).toEqual({ allowed: false, rule: 'built-in: cloud metadata (169.254.169.254)' });
+    expect(p.checkResolved(['93.184.216.34', '169.254.169.254'], 443, 'evil.test')).toEqual({
+      allowed: false,
+      rule: 'built-in: cloud metadata (169.254.169.254)',
+    });
     expect(p.checkResolved(['127.0.0.1'], 5432, 'db.test').allowed).toBe(false);
     expect(p.checkResolved([], 443, 'x.test').allowed).toBe(false);
     expect(p.checkResolved(['not-an-ip'], 443).allowed).toBe(false);

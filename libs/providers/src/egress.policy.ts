@@ -196,7 +196,10 @@ export function parseEgressEntry(entry: string): EgressRule | string {
 
 function parseList(variable: string, raw: string | undefined, problems: string[]): EgressRule[] {
   const out: EgressRule[] = [];
-  for (const entry of (raw ?? '').split(',').map((s) => s.trim()).filter(Boolean)) {
+  for (const entry of (raw ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)) {
     const r = parseEgressEntry(entry);
     if (typeof r === 'string') problems.push(`${variable}: ${r}`);
     else out.push({ ...r, label: `${variable} ${r.label}` });
@@ -210,7 +213,10 @@ const DEFAULT_PORTS: Record<string, number> = { 'http:': 80, 'https:': 443, 'pos
 export function hostPortOf(url: string): { host: string; port: number } | undefined {
   try {
     const u = new URL(url);
-    const host = u.hostname.replace(/^\[|\]$/g, '').toLowerCase().replace(/\.$/, '');
+    const host = u.hostname
+      .replace(/^\[|\]$/g, '')
+      .toLowerCase()
+      .replace(/\.$/, '');
     const port = u.port ? Number(u.port) : DEFAULT_PORTS[u.protocol];
     return host && port ? { host, port } : undefined;
   } catch {
@@ -313,7 +319,10 @@ export class EgressPolicy implements EgressChecker {
    * The policy of a process, with the host:port of DATABASE_URL / REDIS_URL also denied on the addresses their
    * names resolve to now (best effort, 2 s: a failure leaves the by-name rule, and the connect-time check).
    */
-  static async create(cfg: Pick<AppConfig, 'egressAllow' | 'egressDeny' | 'egressDefault' | 'gatewayPort' | 'adminPort' | 'redisUrl'> & { databaseUrl?: string }, resolver: EgressResolver = dnsResolver): Promise<EgressPolicy> {
+  static async create(
+    cfg: Pick<AppConfig, 'egressAllow' | 'egressDeny' | 'egressDefault' | 'gatewayPort' | 'adminPort' | 'redisUrl'> & { databaseUrl?: string },
+    resolver: EgressResolver = dnsResolver,
+  ): Promise<EgressPolicy> {
     const policy = new EgressPolicy({
       allow: cfg.egressAllow,
       deny: cfg.egressDeny,
@@ -341,7 +350,11 @@ export class EgressPolicy implements EgressChecker {
   }
 
   check(host: string, port: number): EgressVerdict {
-    const h = host.trim().replace(/^\[|\]$/g, '').toLowerCase().replace(/\.$/, '');
+    const h = host
+      .trim()
+      .replace(/^\[|\]$/g, '')
+      .toLowerCase()
+      .replace(/\.$/, '');
     const b = addressBytes(h);
     if (b) return this.checkAddress(b, port);
     if (isLocalhostName(h)) return this.checkResolved(['127.0.0.1', '::1'], port);
@@ -381,7 +394,9 @@ export class EgressPolicy implements EgressChecker {
       const allowed = this.allows.find((r) => this.addressMatches(r, b) && portMatches(r, port));
       if (allowed) return { allowed: true, rule: allowed.label };
     }
-    return this.defaultVerdict === 'allow' ? { allowed: true, rule: 'EGRESS_DEFAULT allow' } : { allowed: false, rule: 'EGRESS_DEFAULT deny (not in EGRESS_ALLOW)' };
+    return this.defaultVerdict === 'allow'
+      ? { allowed: true, rule: 'EGRESS_DEFAULT allow' }
+      : { allowed: false, rule: 'EGRESS_DEFAULT deny (not in EGRESS_ALLOW)' };
   }
 
   private addressMatches(r: EgressRule, b: Bytes): boolean {

@@ -57,7 +57,14 @@ describe('ProviderRepository on a real database (with the master-key rotation tr
       expect(await new SettingsRepository(m.getRepository(SettingEntity)).bumpConfigVersion()).toBe(String(version + 1));
       const audit = new AuditRepository(m.getRepository(AuditEntryEntity));
       expect(await audit.exists()).toBe(true);
-      await audit.append({ actorRole: 'system', action: 'master_key.rotate', objectType: 'master_key', objectId: 'new', before: { keyId: 'old' }, after: { keyId: 'new' } });
+      await audit.append({
+        actorRole: 'system',
+        action: 'master_key.rotate',
+        objectType: 'master_key',
+        objectId: 'new',
+        before: { keyId: 'old' },
+        after: { keyId: 'new' },
+      });
     });
     expect((await providers.get(sealed.id))?.credentialEnc).toBe('v1:new:s');
     expect(await settings.configVersion()).toBe(String(version + 1));

@@ -62,7 +62,11 @@ export function egressRefusal(policy: EgressChecker, baseUrl: string): OpenAIErr
   const v = policy.check(hp.host, hp.port);
   if (v.allowed) return undefined;
   const where = hp.host.includes(':') ? `[${hp.host}]:${hp.port}` : `${hp.host}:${hp.port}`;
-  return Errors.badRequest(`baseUrl ${where} is not allowed by the gateway's egress policy (${v.rule}). See EGRESS_ALLOW / EGRESS_DENY in docs/access-control.md.`, 'baseUrl', 'egress_denied');
+  return Errors.badRequest(
+    `baseUrl ${where} is not allowed by the gateway's egress policy (${v.rule}). See EGRESS_ALLOW / EGRESS_DENY in docs/access-control.md.`,
+    'baseUrl',
+    'egress_denied',
+  );
 }
 
 /** How `update` treats a new baseUrl that would carry the stored credential to another host. */
@@ -165,7 +169,8 @@ export class ProviderService {
     // Credential-like headers stored before this request and not given again in it.
     const kept = Object.keys(headers).filter((h) => isCredentialHeader(h) && !resent(h) && current.settings?.headers?.[h] !== undefined);
     if (kept.length) {
-      if (mode === 'clear') next.settings = { ...(next.settings ?? current.settings), headers: Object.fromEntries(Object.entries(headers).filter(([h]) => !kept.includes(h))) };
+      if (mode === 'clear')
+        next.settings = { ...(next.settings ?? current.settings), headers: Object.fromEntries(Object.entries(headers).filter(([h]) => !kept.includes(h))) };
       else missing.push(`settings.headers (${kept.join(', ')})`);
     }
     if (missing.length) {

@@ -1,7 +1,16 @@
 import 'reflect-metadata';
 import { AppConfig, decodeKey, parseConfig } from '@gw/config';
 import { SecretBox } from '@gw/common';
-import { AuditEntryEntity, AuditRepository, ENTITIES, ProviderEntity, SettingEntity, SettingsRepository, resolveDatabaseUrl, startEmbeddedPostgres } from '@gw/db';
+import {
+  AuditEntryEntity,
+  AuditRepository,
+  ENTITIES,
+  ProviderEntity,
+  SettingEntity,
+  SettingsRepository,
+  resolveDatabaseUrl,
+  startEmbeddedPostgres,
+} from '@gw/db';
 import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
@@ -88,14 +97,21 @@ export async function rotateMasterKey(opts: RotateOptions): Promise<RotateResult
       await settings.bumpConfigVersion();
       if (await audit.exists()) {
         await audit.append({
-          actorRole: 'system', action: 'master_key.rotate', objectType: 'master_key', objectId: to.keyId,
-          before: { keyId: from.keyId }, after: { keyId: to.keyId, resealed, alreadyNew },
+          actorRole: 'system',
+          action: 'master_key.rotate',
+          objectType: 'master_key',
+          objectId: to.keyId,
+          before: { keyId: from.keyId },
+          after: { keyId: to.keyId, resealed, alreadyNew },
         });
       }
       return { resealed, alreadyNew };
     });
     if (staged && current.file) renameSync(staged, current.file);
-    log(`re-sealed ${counts.resealed} provider credential(s) from master key ${from.keyId} to ${to.keyId}` + (counts.alreadyNew ? ` (${counts.alreadyNew} already on ${to.keyId})` : ''));
+    log(
+      `re-sealed ${counts.resealed} provider credential(s) from master key ${from.keyId} to ${to.keyId}` +
+        (counts.alreadyNew ? ` (${counts.alreadyNew} already on ${to.keyId})` : ''),
+    );
     return { fromKeyId: from.keyId, toKeyId: to.keyId, ...counts, keyFile: current.file };
   } catch (e) {
     if (staged) rmSync(staged, { force: true });

@@ -5,7 +5,8 @@ import { MAX_CONNECT_TIMEOUT_POOLS, UpstreamClient } from './upstream.client';
 describe('UpstreamClient pools', () => {
   const cfg = { upstreamConnectTimeoutMs: 10_000, upstreamFirstByteTimeoutMs: 1000, upstreamIdleTimeoutMs: 1000 } as AppConfig;
   // Nothing listens on port 9 of 127.0.0.1 here; the request is never awaited, only its pool is chosen.
-  const touch = (c: UpstreamClient, connectTimeout?: number) => void c.request('http://127.0.0.1:9/x', { method: 'GET', connectTimeout }).catch(() => undefined);
+  const touch = (c: UpstreamClient, connectTimeout?: number) =>
+    void c.request('http://127.0.0.1:9/x', { method: 'GET', connectTimeout }).catch(() => undefined);
 
   it('reuses one pool per distinct connect timeout, and never more than MAX_CONNECT_TIMEOUT_POOLS besides the default', async () => {
     const c = new UpstreamClient(cfg);
@@ -48,9 +49,15 @@ describe('UpstreamClient egress checks', () => {
     try {
       await expect(c.request(`http://127.0.0.1:${port}/x`, { method: 'GET' })).rejects.toBeInstanceOf(EgressDeniedError);
       await expect(c.request(`http://[::ffff:127.0.0.1]:${port}/x`, { method: 'GET' })).rejects.toMatchObject({ code: 'EGRESS_DENIED' });
-      await expect(c.request(`http://denied.test:${port}/x`, { method: 'GET' })).rejects.toMatchObject({ code: 'EGRESS_DENIED', rule: `EGRESS_DENY 127.0.0.1:${port}` });
+      await expect(c.request(`http://denied.test:${port}/x`, { method: 'GET' })).rejects.toMatchObject({
+        code: 'EGRESS_DENIED',
+        rule: `EGRESS_DENY 127.0.0.1:${port}`,
+      });
       // Never tried: the metadata address is refused before any socket exists.
-      await expect(c.request('http://evil.test/latest/meta-data', { method: 'GET' })).rejects.toMatchObject({ code: 'EGRESS_DENIED', rule: 'built-in: cloud metadata (169.254.169.254)' });
+      await expect(c.request('http://evil.test/latest/meta-data', { method: 'GET' })).rejects.toMatchObject({
+        code: 'EGRESS_DENIED',
+        rule: 'built-in: cloud metadata (169.254.169.254)',
+      });
       expect(connections).toBe(0);
       // An allowed answer passes the check and is connected to as resolved (127.0.0.2: nothing listens there).
       await expect(c.request(`http://ok.test:${port}/x`, { method: 'GET' })).rejects.toMatchObject({ code: 'ECONNREFUSED' });

@@ -63,7 +63,9 @@ export class UpstreamClient implements OnApplicationShutdown {
       if (this.byConnectTimeout.size > MAX_CONNECT_TIMEOUT_POOLS) {
         if (!this.overflow.has(connectTimeout) && this.overflow.size < 1000) {
           this.overflow.add(connectTimeout);
-          this.logger.warn(`more than ${MAX_CONNECT_TIMEOUT_POOLS} distinct route connectTimeoutMs values: ${connectTimeout} ms uses the default (${this.cfg.upstreamConnectTimeoutMs} ms)`);
+          this.logger.warn(
+            `more than ${MAX_CONNECT_TIMEOUT_POOLS} distinct route connectTimeoutMs values: ${connectTimeout} ms uses the default (${this.cfg.upstreamConnectTimeoutMs} ms)`,
+          );
         }
         return this.agent;
       }
@@ -129,7 +131,11 @@ export class UpstreamClient implements OnApplicationShutdown {
       const answer = (found: { address: string; family: number }[]) => {
         const addrs = found.filter((a) => !want || a.family === want);
         if (!addrs.length) return callback(Object.assign(new Error(`${hostname}: no address`), { code: 'ENOTFOUND' }), '', 0);
-        const v = this.policy.checkResolved(addrs.map((a) => a.address), port, hostname);
+        const v = this.policy.checkResolved(
+          addrs.map((a) => a.address),
+          port,
+          hostname,
+        );
         if (!v.allowed) return callback(new EgressDeniedError(hostname, port, v.rule), '', 0);
         if (all) (callback as unknown as (e: null, a: typeof addrs) => void)(null, addrs);
         else callback(null, addrs[0].address, addrs[0].family);

@@ -43,7 +43,7 @@ export class EnvProvidersBootstrap implements OnApplicationBootstrap {
       });
     }
     if (this.cfg.ollamaBaseUrl && !this.refused('OLLAMA_BASE_URL', this.cfg.ollamaBaseUrl)) {
-      const baseUrl = this.cfg.ollamaBaseUrl.endsWith("/v1") ? this.cfg.ollamaBaseUrl : `${this.cfg.ollamaBaseUrl}/v1`;
+      const baseUrl = this.cfg.ollamaBaseUrl.endsWith('/v1') ? this.cfg.ollamaBaseUrl : `${this.cfg.ollamaBaseUrl}/v1`;
       const models = await this.ollamaModels(baseUrl);
       wanted.push({ input: { name: 'ollama', kind: 'ollama', baseUrl, settings: { models } }, patterns: ['gpt-oss*', ...models] });
     }

@@ -4,7 +4,16 @@ import type { RouteRepository } from './route.repository';
 import { RouteTable } from './route.table';
 
 const provider = (id: string, kind: ResolvedProvider['kind']): ResolvedProvider =>
-  ({ id, name: id, kind, baseUrl: `http://${id}.invalid/v1`, credential: null, settings: {}, enabled: true, responsesNative: kind === 'openai' }) as ResolvedProvider;
+  ({
+    id,
+    name: id,
+    kind,
+    baseUrl: `http://${id}.invalid/v1`,
+    credential: null,
+    settings: {},
+    enabled: true,
+    responsesNative: kind === 'openai',
+  }) as ResolvedProvider;
 
 const PROVIDERS = new Map([
   ['ollama', provider('ollama', 'ollama')],

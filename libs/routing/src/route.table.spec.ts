@@ -22,7 +22,18 @@ class FakeProviders {
 }
 
 const provider = (id: string, over: Partial<ResolvedProvider> = {}): ResolvedProvider =>
-  ({ id, name: id, kind: 'openai', baseUrl: `http://${id}.test/v1`, credential: null, settings: {}, enabled: true, adapter: {}, responsesNative: false, ...over }) as ResolvedProvider;
+  ({
+    id,
+    name: id,
+    kind: 'openai',
+    baseUrl: `http://${id}.test/v1`,
+    credential: null,
+    settings: {},
+    enabled: true,
+    adapter: {},
+    responsesNative: false,
+    ...over,
+  }) as ResolvedProvider;
 
 let seq = 0;
 const route = (modelPattern: string, targets: (Partial<RouteTarget> & { providerId: string })[], over: Partial<RouteEntity> = {}): RouteEntity =>
@@ -59,7 +70,7 @@ describe('RouteTable.resolve: which route a (tenant, model) gets', () => {
     route('gpt-4o-mini', [{ providerId: 'p-tenant-exact' }], { tenantId: 'T' }),
   ];
 
-  it("tenant exact, then tenant globs, then global exact, then global globs; other tenants see only global routes", async () => {
+  it('tenant exact, then tenant globs, then global exact, then global globs; other tenants see only global routes', async () => {
     const { table } = await tableOf(rows(), P);
     expect(firstProvider(table, 'T', 'gpt-4o-mini')).toBe('p-tenant-exact');
     // A tenant's own glob wins over a global exact name: the tenant scope is searched whole first.
@@ -87,7 +98,10 @@ describe('RouteTable.resolve: which route a (tenant, model) gets', () => {
     const globs = ['*', 'gpt-*', 'gpt-4o-*', '?pt-4o-mini*'];
     const providers = globs.map((g) => provider(`p:${g}`));
     for (const order of [globs, [...globs].reverse(), ['gpt-*', '?pt-4o-mini*', '*', 'gpt-4o-*']]) {
-      const { table } = await tableOf(order.map((g) => route(g, [{ providerId: `p:${g}` }])), providers);
+      const { table } = await tableOf(
+        order.map((g) => route(g, [{ providerId: `p:${g}` }])),
+        providers,
+      );
       expect(firstProvider(table, 'T', 'gpt-4o-mini-2024')).toBe('p:?pt-4o-mini*');
       expect(firstProvider(table, 'T', 'gpt-4o-2024')).toBe('p:gpt-4o-*');
       expect(firstProvider(table, 'T', 'gpt-3.5')).toBe('p:gpt-*');
@@ -107,7 +121,11 @@ describe('RouteTable.resolve: which route a (tenant, model) gets', () => {
 
   it('leaves out disabled routes: a disabled tenant route falls back to the global one', async () => {
     const { table } = await tableOf(
-      [route('gpt-4o', [{ providerId: 'p-global-exact' }]), route('gpt-4o', [{ providerId: 'p-tenant-exact' }], { tenantId: 'T', enabled: false }), route('gpt-*', [{ providerId: 'p-global-glob' }], { enabled: false })],
+      [
+        route('gpt-4o', [{ providerId: 'p-global-exact' }]),
+        route('gpt-4o', [{ providerId: 'p-tenant-exact' }], { tenantId: 'T', enabled: false }),
+        route('gpt-*', [{ providerId: 'p-global-glob' }], { enabled: false }),
+      ],
       P,
     );
     expect(firstProvider(table, 'T', 'gpt-4o')).toBe('p-global-exact');
@@ -127,11 +145,19 @@ describe('RouteTable.resolve: which route a (tenant, model) gets', () => {
     const mixed = table.resolve('T', 'mixed')!;
     expect(mixed.groups.flat().map((t) => t.provider.id)).toEqual(['on']);
     expect(table.resolve('T', 'dead')!.groups).toEqual([]);
-    expect(table.modelsFor('T').map((m) => m.id).sort()).toEqual(['gpt-discovered', 'mixed']);
+    expect(
+      table
+        .modelsFor('T')
+        .map((m) => m.id)
+        .sort(),
+    ).toEqual(['gpt-discovered', 'mixed']);
   });
 
   it('an alias keeps its upstream model name; a target without one passes the requested name through (null)', async () => {
-    const { table } = await tableOf([route('fast', [{ providerId: 'p-global-exact', model: 'gpt-4o-mini' }]), route('gpt-*', [{ providerId: 'p-global-glob' }])], P);
+    const { table } = await tableOf(
+      [route('fast', [{ providerId: 'p-global-exact', model: 'gpt-4o-mini' }]), route('gpt-*', [{ providerId: 'p-global-glob' }])],
+      P,
+    );
     expect(table.resolve('T', 'fast')!.groups[0][0]).toMatchObject({ model: 'gpt-4o-mini', weight: 1 });
     expect(table.resolve('T', 'gpt-4o')!.groups[0][0].model).toBeNull();
   });
@@ -139,7 +165,14 @@ describe('RouteTable.resolve: which route a (tenant, model) gets', () => {
   it('groups targets by priority, lowest first, and clamps a negative weight to 0', async () => {
     const ps = ['a', 'b', 'c', 'd'].map((id) => provider(id));
     const { table } = await tableOf(
-      [route('m', [{ providerId: 'c', priority: 2 }, { providerId: 'a', priority: 0, weight: 3 }, { providerId: 'd', priority: 1, weight: -5 }, { providerId: 'b' }])],
+      [
+        route('m', [
+          { providerId: 'c', priority: 2 },
+          { providerId: 'a', priority: 0, weight: 3 },
+          { providerId: 'd', priority: 1, weight: -5 },
+          { providerId: 'b' },
+        ]),
+      ],
       ps,
     );
     const groups = table.resolve('T', 'm')!.groups;
@@ -183,7 +216,8 @@ describe('orderTargets', () => {
     const firsts = new Set<string>();
     for (let i = 0; i < 500; i++) {
       const order = ids(orderTargets(r, random));
-      const ok = order.length === 6 && [...order.slice(0, 3)].sort().join() === 'a1,a2,a3' && order[3] === 'b1' && [...order.slice(4)].sort().join() === 'c1,c2';
+      const ok =
+        order.length === 6 && [...order.slice(0, 3)].sort().join() === 'a1,a2,a3' && order[3] === 'b1' && [...order.slice(4)].sort().join() === 'c1,c2';
       if (!ok) bad.push(order);
       firsts.add(order[0]);
     }

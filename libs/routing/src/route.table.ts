@@ -163,7 +163,11 @@ export class RouteTable implements OnApplicationBootstrap, OnApplicationShutdown
    * The upstream gets the name the route lists (Ollama's own name from /api/tags); built once per name (memoised).
    */
   private ollamaTagAlias(scope: Scope, model: string): ResolvedRoute | undefined {
-    const other = model.endsWith(OLLAMA_DEFAULT_TAG) ? model.slice(0, -OLLAMA_DEFAULT_TAG.length) : model.includes(':') ? undefined : model + OLLAMA_DEFAULT_TAG;
+    const other = model.endsWith(OLLAMA_DEFAULT_TAG)
+      ? model.slice(0, -OLLAMA_DEFAULT_TAG.length)
+      : model.includes(':')
+        ? undefined
+        : model + OLLAMA_DEFAULT_TAG;
     const route = other ? scope.exact.get(other) : undefined;
     if (!route?.groups.length || !route.groups.every((g) => g.every((t) => t.provider.kind === 'ollama'))) return undefined;
     return { ...route, groups: route.groups.map((g) => g.map((t) => ({ ...t, model: t.model ?? route.pattern }))) };

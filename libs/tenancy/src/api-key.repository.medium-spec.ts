@@ -19,8 +19,7 @@ describe('ApiKeyRepository and TenantRepository on a real database', () => {
   });
   afterAll(() => db?.close());
 
-  const newKey = (tenantId: string, name: string) =>
-    keys.create(tenantId, { name, prefix: name.slice(0, 4), keyHash: randomBytes(32).toString('hex') });
+  const newKey = (tenantId: string, name: string) => keys.create(tenantId, { name, prefix: name.slice(0, 4), keyHash: randomBytes(32).toString('hex') });
 
   it('starts on a migrated schema of its own, with no tenants', async () => {
     expect(await tenants.list()).toEqual([]);

@@ -44,12 +44,19 @@ export class KeysController {
   }
   @ApiOperation({ summary: "Change a key. A tenant admin may not raise its limits above the tenant's." })
   @Patch(':id')
-  update(@Param('tenantId', ParseUUIDPipe) tenantId: string, @Param('id', ParseUUIDPipe) id: string, @CurrentAdmin() actor: AdminPrincipal, @Body() dto: UpdateKeyDto) {
+  update(
+    @Param('tenantId', ParseUUIDPipe) tenantId: string,
+    @Param('id', ParseUUIDPipe) id: string,
+    @CurrentAdmin() actor: AdminPrincipal,
+    @Body() dto: UpdateKeyDto,
+  ) {
     // eslint-disable-next-line @typescript-eslint/no-misused-spread -- a DTO is a plain data class: the spread copies its fields
     return this.admin.update(actor, tenantId, id, { ...dto, expiresAt: toDate(dto.expiresAt) });
   }
   @ApiOperation({ summary: 'Revoke a key: it stops working on every gateway within CACHE_REFRESH_MS (default 0.5 s).' })
-  @Post(':id/revoke') @HttpCode(200) revoke(@Param('tenantId', ParseUUIDPipe) tenantId: string, @Param('id', ParseUUIDPipe) id: string) {
+  @Post(':id/revoke')
+  @HttpCode(200)
+  revoke(@Param('tenantId', ParseUUIDPipe) tenantId: string, @Param('id', ParseUUIDPipe) id: string) {
     return this.keys.revoke(tenantId, id);
   }
   @Delete(':id') @HttpCode(204) async remove(@Param('tenantId', ParseUUIDPipe) tenantId: string, @Param('id', ParseUUIDPipe) id: string) {

@@ -13,7 +13,8 @@ export class BudgetStatusDto {
       'budget, or when the limit counters cannot be seen from the admin process (in-memory counters of a gateway in another process)',
   })
   reservedUsd: number | null;
-  @ApiProperty({ nullable: true, type: Number, example: 21.5873, description: 'budgetUsd - spentUsd (reservations not subtracted)' }) remainingUsd: number | null;
+  @ApiProperty({ nullable: true, type: Number, example: 21.5873, description: 'budgetUsd - spentUsd (reservations not subtracted)' }) remainingUsd:
+    number | null;
   @ApiProperty({ description: 'Spend has reached the budget: requests get 429 insufficient_quota until it resets' }) exhausted: boolean;
   @ApiProperty({ example: '2026-01-15T00:00:00.000Z' }) periodStart: string;
   @ApiProperty({ example: '2026-01-16T00:00:00.000Z', description: 'When the period (UTC day or calendar month) ends' }) resetsAt: string;

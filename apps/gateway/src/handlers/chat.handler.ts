@@ -50,7 +50,7 @@ class ChatPlan implements CallPlan {
   shape(b: Body, t: ResolvedTarget, ctx: CallContext): void {
     if (ctx.outputCap !== undefined) capChatOutput(b, ctx.outputCap, t.provider.kind);
     // Usage is always metered: asked for, and dropped again by the observer if the client did not ask.
-    if (this.stream) b.stream_options = { ...((this.client.stream_options) ?? {}), include_usage: true };
+    if (this.stream) b.stream_options = { ...(this.client.stream_options ?? {}), include_usage: true };
   }
 
   relay(ctx: CallContext, up: UpstreamResponse): OpenAIChatObserver | typeof PASS_THROUGH_JSON.chat {

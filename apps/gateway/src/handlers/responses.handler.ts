@@ -1,6 +1,14 @@
 import { Injectable } from '@nestjs/common';
 import { Errors } from '@gw/common';
-import { JsonDialect, OpenAIResponsesObserver, Operation, PASS_THROUGH_JSON, ResponsesFromChatObserver, ResponsesFromChatTranslator, SseObserver } from '@gw/providers';
+import {
+  JsonDialect,
+  OpenAIResponsesObserver,
+  Operation,
+  PASS_THROUGH_JSON,
+  ResponsesFromChatObserver,
+  ResponsesFromChatTranslator,
+  SseObserver,
+} from '@gw/providers';
 import type { ResolvedTarget } from '@gw/routing';
 import type { UpstreamResponse } from '../proxy/upstream.dispatcher';
 import type { CallContext } from '../pipeline/call-context';
@@ -29,7 +37,10 @@ export class ResponsesHandler implements EndpointHandler {
     const continues = typeof body.previous_response_id === 'string' && body.previous_response_id !== '';
     const targets = ctx.route!.groups.flat();
     if (continues && !targets.some(nativeOnly)) {
-      throw Errors.badRequest('`previous_response_id` needs a provider that speaks the Responses API natively; send the full `input` history instead.', 'previous_response_id');
+      throw Errors.badRequest(
+        '`previous_response_id` needs a provider that speaks the Responses API natively; send the full `input` history instead.',
+        'previous_response_id',
+      );
     }
     const plan = new ResponsesPlan(body, maxOutput, ctx, continues ? nativeOnly : undefined);
     // Translated up front when a chat-only target may serve: a request the translation cannot take is the
@@ -63,7 +74,7 @@ class ResponsesPlan implements CallPlan {
   }
 
   body(t: ResolvedTarget): Body {
-    return t.provider.responsesNative ? this.client : (this.translator().chat.chat);
+    return t.provider.responsesNative ? this.client : this.translator().chat.chat;
   }
 
   shape(b: Body, t: ResolvedTarget, ctx: CallContext): void {

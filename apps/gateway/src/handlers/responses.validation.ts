@@ -2,7 +2,6 @@ import { Errors, isObject } from '@gw/common';
 
 type Body = Record<string, unknown>;
 
-
 function bad(param: string, message: string): never {
   throw Errors.badRequest(`\`${param}\` ${message}`, param);
 }
@@ -92,6 +91,10 @@ export function validateResponsesRequest(body: Body): void {
   // A background response answers at once (`queued`, no usage) and runs on after the request ended, past
   // its reservation and its ledger row: the gateway could neither bound nor meter it.
   if (body.background === true) {
-    throw Errors.badRequest('`background` responses are not supported through this gateway (they cannot be metered); send the request without it.', 'background', 'unsupported_parameter');
+    throw Errors.badRequest(
+      '`background` responses are not supported through this gateway (they cannot be metered); send the request without it.',
+      'background',
+      'unsupported_parameter',
+    );
   }
 }

@@ -30,7 +30,8 @@ export class AdmitStep {
     ctx.promptEstimate = promptTokens;
     const { maxOutput, choices } = plan;
     // 0: an endpoint without output (embeddings); unset: the default reservation.
-    const out = maxOutput === 0 ? 0 : maxOutput !== undefined && maxOutput > 0 ? Math.min(Math.ceil(maxOutput), MAX_OUTPUT_TOKENS) : this.cfg.defaultMaxOutputTokens;
+    const out =
+      maxOutput === 0 ? 0 : maxOutput !== undefined && maxOutput > 0 ? Math.min(Math.ceil(maxOutput), MAX_OUTPUT_TOKENS) : this.cfg.defaultMaxOutputTokens;
     const firstTarget = ctx.route!.groups[0][0];
     const model = ctx.modelFor(firstTarget);
     this.prices.assertPriced([model, ctx.model], firstTarget.provider.kind, this.prices.policyFor(ctx.principal.keyLimits, ctx.principal.tenantLimits));
@@ -40,7 +41,8 @@ export class AdmitStep {
     const costAt = (cap: number) => {
       const usage = { inputTokens: promptTokens, outputTokens: cap * choices, cachedTokens: 0 };
       let max = 0;
-      for (const t of targets) max = Math.max(max, this.prices.cost([ctx.modelFor(t), ctx.model], usage, { provider: t.provider.kind, serviceTier: ctx.serviceTier, estimate: true }));
+      for (const t of targets)
+        max = Math.max(max, this.prices.cost([ctx.modelFor(t), ctx.model], usage, { provider: t.provider.kind, serviceTier: ctx.serviceTier, estimate: true }));
       return max;
     };
     const costUsd = costAt(out);

@@ -20,7 +20,10 @@ const req = (decision?: AuthDecision, body?: unknown) => {
   return r;
 };
 async function refusal(p: Promise<unknown>): Promise<[number, string | null]> {
-  const e = (await p.then(() => undefined, (x: unknown) => x)) as OpenAIError;
+  const e = (await p.then(
+    () => undefined,
+    (x: unknown) => x,
+  )) as OpenAIError;
   return [e.getStatus(), e.body.error.code];
 }
 
@@ -41,7 +44,8 @@ describe('AuthenticateStep', () => {
 
   it('no credential is no guess: never blocks', async () => {
     const { step } = setup();
-    for (let i = 0; i < 5; i++) expect(await refusal(step.principal(req({ ok: false, error: Errors.missingKey(), guess: false }), 'chat'))).toEqual([401, 'missing_api_key']);
+    for (let i = 0; i < 5; i++)
+      expect(await refusal(step.principal(req({ ok: false, error: Errors.missingKey(), guess: false }), 'chat'))).toEqual([401, 'missing_api_key']);
   });
 
   it('a recognised key refused (ip_not_allowed) gets one ledger row on a metered endpoint, none elsewhere', async () => {
@@ -49,7 +53,18 @@ describe('AuthenticateStep', () => {
     const decision: AuthDecision = { ok: false, error: Errors.forbidden('not from here', 'ip_not_allowed'), guess: false, principal: principal() };
     expect(await refusal(step.principal(req(decision, { model: 'gpt-x', stream: true }), 'responses'))).toEqual([403, 'ip_not_allowed']);
     expect(rows).toHaveLength(1);
-    expect(rows[0]).toMatchObject({ tenantId: 't1', keyId: 'k1', endpoint: 'responses', status: 403, errorCode: 'ip_not_allowed', requestedModel: 'gpt-x', streamed: true, costUsd: 0, latencyMs: 0, attempts: 0 });
+    expect(rows[0]).toMatchObject({
+      tenantId: 't1',
+      keyId: 'k1',
+      endpoint: 'responses',
+      status: 403,
+      errorCode: 'ip_not_allowed',
+      requestedModel: 'gpt-x',
+      streamed: true,
+      costUsd: 0,
+      latencyMs: 0,
+      attempts: 0,
+    });
     await refusal(step.principal(req(decision)));
     expect(rows).toHaveLength(1);
   });

@@ -94,7 +94,12 @@ export class CallContext implements StreamMeter {
    */
   estimateCutShort(deltas: number): void {
     const u = this.usage;
-    this.usage = { inputTokens: u.inputTokens || this.promptEstimate, outputTokens: Math.max(u.outputTokens, deltas), cachedTokens: u.cachedTokens, reasoningTokens: 0 };
+    this.usage = {
+      inputTokens: u.inputTokens || this.promptEstimate,
+      outputTokens: Math.max(u.outputTokens, deltas),
+      cachedTokens: u.cachedTokens,
+      reasoningTokens: 0,
+    };
   }
 
   get clientGone(): boolean {

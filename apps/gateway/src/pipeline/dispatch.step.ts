@@ -23,7 +23,13 @@ export class DispatchStep {
       ctx.onDispatch = undefined;
       this.ledger.sent(sentRecordOf(ctx, plan.stream));
     };
-    return this.dispatcher.send(ctx, (t) => plan.operation(t), plan.stream, (t) => upstreamBody(ctx, plan, t), plan.accept);
+    return this.dispatcher.send(
+      ctx,
+      (t) => plan.operation(t),
+      plan.stream,
+      (t) => upstreamBody(ctx, plan, t),
+      plan.accept,
+    );
   }
 }
 

@@ -13,9 +13,27 @@ describe('ledgerRowOf / sentRecordOf', () => {
     ctx.streamed = true;
     const end = new Date();
     expect(ledgerRowOf(ctx, 0.5, 42, end)).toEqual({
-      requestId: 'req_abc', clientRequestId: null, tenantId: 't1', keyId: 'k1', routeId: 'r1', providerId: 'p1', endpoint: 'chat',
-      requestedModel: 'gpt-x', upstreamModel: 'up-model', streamed: true, startedAt: ctx.startedAt,
-      status: 429, errorCode: 'rate_limit_exceeded', inputTokens: 10, outputTokens: 3, cachedTokens: 2, costUsd: 0.5, latencyMs: 42, ttfbMs: null, attempts: 2, finishedAt: end,
+      requestId: 'req_abc',
+      clientRequestId: null,
+      tenantId: 't1',
+      keyId: 'k1',
+      routeId: 'r1',
+      providerId: 'p1',
+      endpoint: 'chat',
+      requestedModel: 'gpt-x',
+      upstreamModel: 'up-model',
+      streamed: true,
+      startedAt: ctx.startedAt,
+      status: 429,
+      errorCode: 'rate_limit_exceeded',
+      inputTokens: 10,
+      outputTokens: 3,
+      cachedTokens: 2,
+      costUsd: 0.5,
+      latencyMs: 42,
+      ttfbMs: null,
+      attempts: 2,
+      finishedAt: end,
     });
   });
 
@@ -23,7 +41,14 @@ describe('ledgerRowOf / sentRecordOf', () => {
     const ctx = context();
     ctx.promptEstimate = 100;
     ctx.admission = { estimate: { tokens: 4196, costUsd: 0.02 } } as never;
-    expect(sentRecordOf(ctx, false)).toMatchObject({ requestId: 'req_abc', streamed: false, inputTokens: 100, outputTokens: 4096, costUsd: 0.02, upstreamModel: null });
+    expect(sentRecordOf(ctx, false)).toMatchObject({
+      requestId: 'req_abc',
+      streamed: false,
+      inputTokens: 100,
+      outputTokens: 4096,
+      costUsd: 0.02,
+      upstreamModel: null,
+    });
   });
 
   it('the model a target is asked for: its own, else the client’s (a pass-through target)', () => {

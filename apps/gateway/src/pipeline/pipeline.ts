@@ -55,7 +55,12 @@ export class DataPlanePipeline {
     const body = req.body as unknown;
     const endpoint = handler.endpoint;
     // Recorded (log line, ledger row) even when resolve refuses it, so bounded here already.
-    const ctx = new CallContext(requestIdOf(req), principal, endpoint, recordedModelName(body && typeof body === 'object' ? (body as { model?: unknown }).model : undefined));
+    const ctx = new CallContext(
+      requestIdOf(req),
+      principal,
+      endpoint,
+      recordedModelName(body && typeof body === 'object' ? (body as { model?: unknown }).model : undefined),
+    );
     ctx.clientRequestId = clientRequestIdOf(req);
     this.metrics.started(endpoint);
     // The request's one log line (written when the response ends): metadata only, never prompt or completion.

@@ -29,7 +29,11 @@ afterAll(() => servers.forEach((s) => s.close()));
 beforeEach(() => (settled.length = 0));
 
 /** Relays what the upstream sends through `dialectOf(ctx)`; returns the client's status and body text and the context. */
-async function relayed(upstream: { chunks: string[]; contentType: string; breakAfter?: boolean }, dialectOf: (ctx: CallContext) => Parameters<RelayStep['run']>[3], p = provider()) {
+async function relayed(
+  upstream: { chunks: string[]; contentType: string; breakAfter?: boolean },
+  dialectOf: (ctx: CallContext) => Parameters<RelayStep['run']>[3],
+  p = provider(),
+) {
   const up = await serve((_req, res) => {
     res.writeHead(200, { 'content-type': upstream.contentType });
     for (const c of upstream.chunks) res.write(c);
@@ -57,7 +61,10 @@ async function relayed(upstream: { chunks: string[]; contentType: string; breakA
 }
 
 describe('RelayStep.relaySse', () => {
-  const events = ['data: {"choices":[{"index":0,"delta":{"content":"Hi"},"finish_reason":null}]}\n\n', 'data: {"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}\n\n'];
+  const events = [
+    'data: {"choices":[{"index":0,"delta":{"content":"Hi"},"finish_reason":null}]}\n\n',
+    'data: {"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}\n\n',
+  ];
   const usage = 'data: {"choices":[],"usage":{"prompt_tokens":5,"completion_tokens":2}}\n\n';
 
   it('passes the upstream bytes through untouched (usage read), with the SSE head and the target headers, settled once', async () => {
@@ -69,7 +76,10 @@ describe('RelayStep.relaySse', () => {
   });
 
   it('a stream that breaks mid-answer ends with the dialect’s failure event, metered on an estimate', async () => {
-    const r = await relayed({ chunks: [events[0]], contentType: 'text/event-stream', breakAfter: true }, (ctx) => new OpenAIChatObserver(ctx, ctx.target!.provider.adapter, false));
+    const r = await relayed(
+      { chunks: [events[0]], contentType: 'text/event-stream', breakAfter: true },
+      (ctx) => new OpenAIChatObserver(ctx, ctx.target!.provider.adapter, false),
+    );
     expect(r.text.startsWith(events[0])).toBe(true);
     expect(r.text).toMatch(/data: \{"error":\{.*"code":"stream_error"/);
     expect([r.ctx.status, r.ctx.errorCode, r.ctx.usage.outputTokens, settled.length]).toEqual([502, 'stream_error', 1, 1]);
@@ -86,7 +96,14 @@ describe('RelayStep.relaySse', () => {
   it('an adapter chunk hook sees every event before the observer (a non-OpenAI provider)', async () => {
     const adapter = Object.assign(Object.create(provider().adapter), { chunk: (_op: string, ev: string) => ev.replace('Hi', 'Ho') });
     const seen: string[] = [];
-    const observer: SseObserver = { kind: 'sse', deltas: 0, start: () => '', events: (evs) => (seen.push(...evs), evs.map((e) => e + '\n\n').join('')), end: () => '', failure: () => '' };
+    const observer: SseObserver = {
+      kind: 'sse',
+      deltas: 0,
+      start: () => '',
+      events: (evs) => (seen.push(...evs), evs.map((e) => e + '\n\n').join('')),
+      end: () => '',
+      failure: () => '',
+    };
     const r = await relayed({ chunks: [events[0]], contentType: 'text/event-stream' }, () => observer, provider({ adapter }));
     expect(r.text).toContain('"Ho"');
     expect(seen).toHaveLength(1);
@@ -94,7 +111,8 @@ describe('RelayStep.relaySse', () => {
 });
 
 describe('RelayStep.relayJson', () => {
-  const completion = '{ "id": "c1", "object": "chat.completion", "choices": [{"index":0,"message":{"role":"assistant","content":"Hi"},"finish_reason":"stop"}], "usage": {"prompt_tokens": 4, "completion_tokens": 1} }';
+  const completion =
+    '{ "id": "c1", "object": "chat.completion", "choices": [{"index":0,"message":{"role":"assistant","content":"Hi"},"finish_reason":"stop"}], "usage": {"prompt_tokens": 4, "completion_tokens": 1} }';
 
   it('passes the answer’s bytes through (spacing and all), usage read out', async () => {
     const r = await relayed({ chunks: [completion], contentType: 'application/json' }, () => PASS_THROUGH_JSON.chat);
@@ -103,7 +121,10 @@ describe('RelayStep.relayJson', () => {
   });
 
   it('a translating dialect rewrites the answer (Responses from chat)', async () => {
-    const r = await relayed({ chunks: [completion], contentType: 'application/json' }, (ctx) => new ResponsesFromChatTranslator({ model: 'gpt-x', input: 'hi' }, ctx));
+    const r = await relayed(
+      { chunks: [completion], contentType: 'application/json' },
+      (ctx) => new ResponsesFromChatTranslator({ model: 'gpt-x', input: 'hi' }, ctx),
+    );
     expect(JSON.parse(r.text)).toMatchObject({ id: 'resp_abc', object: 'response', status: 'completed' });
   });
 

@@ -4,7 +4,9 @@ import { CallContext } from './call-context';
 import { context, principal, route } from './pipeline.spec-helpers';
 import { MAX_OUTPUT_TOKENS, ResolveStep, choicesOf, maxOutputOf } from './resolve.step';
 
-const routes = { resolve: (_tenant: string, model: string) => (model === 'unrouted' ? undefined : model === 'empty' ? { ...route(), groups: [] } : route()) } as unknown as RouteTable;
+const routes = {
+  resolve: (_tenant: string, model: string) => (model === 'unrouted' ? undefined : model === 'empty' ? { ...route(), groups: [] } : route()),
+} as unknown as RouteTable;
 const step = new ResolveStep(routes);
 
 /** [status, code or param] of what `fn` throws. */
@@ -49,7 +51,8 @@ describe('maxOutputOf / choicesOf', () => {
   it('the largest of the output fields, each checked; null is unset', () => {
     expect(maxOutputOf({ max_tokens: 10, max_completion_tokens: 500 }, ['max_completion_tokens', 'max_tokens'])).toBe(500);
     expect(maxOutputOf({ max_tokens: null }, ['max_tokens'])).toBeUndefined();
-    for (const v of [0, 1.5, '10', MAX_OUTPUT_TOKENS + 1]) expect(refusal(() => maxOutputOf({ max_tokens: v }, ['max_tokens']))).toEqual([400, 'invalid_value']);
+    for (const v of [0, 1.5, '10', MAX_OUTPUT_TOKENS + 1])
+      expect(refusal(() => maxOutputOf({ max_tokens: v }, ['max_tokens']))).toEqual([400, 'invalid_value']);
   });
 
   it('n: 1 by default, an integer in [1, 128]', () => {

@@ -10,7 +10,11 @@ import { SettleStep } from './settle.step';
 
 /** A real price table (no rows: the fallback 10/30 USD per million tokens), a ledger and metrics that keep what they get. */
 function setup() {
-  const prices = new PriceTable({ find: async () => [] } as never, { subscribe: () => () => undefined } as never, { defaultPricePerMInput: 10, defaultPricePerMOutput: 30, unknownModelPricing: 'fallback' } as AppConfig);
+  const prices = new PriceTable(
+    { find: async () => [] } as never,
+    { subscribe: () => () => undefined } as never,
+    { defaultPricePerMInput: 10, defaultPricePerMOutput: 30, unknownModelPricing: 'fallback' } as AppConfig,
+  );
   const rows: UsageRow[] = [];
   const observed: { status: number; costUsd: number }[] = [];
   const ledger = { record: (r: UsageRow) => rows.push(r) } as unknown as LedgerWriter;

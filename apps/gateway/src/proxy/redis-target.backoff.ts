@@ -90,7 +90,8 @@ export class RedisTargetBackoff extends MemoryTargetBackoff implements OnApplica
     }
     const { k, ms, r, o } = (m ?? {}) as { k?: unknown; ms?: unknown; r?: unknown; o?: unknown };
     if (o === this.origin) return;
-    if (typeof k !== 'string' || k.length > MAX_KEY_CHARS || typeof ms !== 'number' || !Number.isFinite(ms) || !BACKOFF_REASONS.includes(r as BackoffReason)) return;
+    if (typeof k !== 'string' || k.length > MAX_KEY_CHARS || typeof ms !== 'number' || !Number.isFinite(ms) || !BACKOFF_REASONS.includes(r as BackoffReason))
+      return;
     // Local only: re-publishing would echo forever.
     super.hold(k, ms, r as BackoffReason);
   }

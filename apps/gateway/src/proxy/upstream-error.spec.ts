@@ -1,9 +1,25 @@
 import type { ResolvedProvider } from '@gw/providers';
 import { scrubSecrets } from '@gw/providers';
-import { isNetworkError, isOpenAIErrorBody, isTimeoutError, parseUpstreamError, upstreamBodyForLog, upstreamFailureKind, upstreamHttpError, upstreamNetworkError } from './upstream-error';
+import {
+  isNetworkError,
+  isOpenAIErrorBody,
+  isTimeoutError,
+  parseUpstreamError,
+  upstreamBodyForLog,
+  upstreamFailureKind,
+  upstreamHttpError,
+  upstreamNetworkError,
+} from './upstream-error';
 
 const P = {
-  id: 'p', name: 'openai', kind: 'openai', baseUrl: 'http://x/v1', credential: 'sk-live-credential-123456', settings: {}, enabled: true, responsesNative: true,
+  id: 'p',
+  name: 'openai',
+  kind: 'openai',
+  baseUrl: 'http://x/v1',
+  credential: 'sk-live-credential-123456',
+  settings: {},
+  enabled: true,
+  responsesNative: true,
   adapter: { errorHint: () => '' },
 } as unknown as ResolvedProvider;
 
@@ -39,7 +55,12 @@ describe('upstream errors', () => {
   });
 
   it.each([401, 403])('maps an upstream %d to 502 upstream_auth_error naming the provider', (status) => {
-    const err = upstreamHttpError(P, status, '{"error":{"message":"Incorrect API key provided: sk-live-credential-123456 for org-AbCdEf123456","code":"invalid_api_key"}}', 'm');
+    const err = upstreamHttpError(
+      P,
+      status,
+      '{"error":{"message":"Incorrect API key provided: sk-live-credential-123456 for org-AbCdEf123456","code":"invalid_api_key"}}',
+      'm',
+    );
     expect(err.getStatus()).toBe(502);
     expect(err.body.error.code).toBe('upstream_auth_error');
     expect(err.body.error.type).toBe('server_error');
@@ -48,12 +69,25 @@ describe('upstream errors', () => {
   });
 
   it('network errors show the code, never the exception text', () => {
-    expect(upstreamNetworkError(P, Object.assign(new Error('secret detail'), { code: 'ECONNREFUSED' })).body.error.message).toBe('openai: could not be reached (ECONNREFUSED)');
+    expect(upstreamNetworkError(P, Object.assign(new Error('secret detail'), { code: 'ECONNREFUSED' })).body.error.message).toBe(
+      'openai: could not be reached (ECONNREFUSED)',
+    );
     expect(upstreamNetworkError(P, new Error('out.replace is not a function')).body.error.message).toBe('openai: could not be reached');
   });
 
   it('tells network errors from our own bugs', () => {
-    for (const code of ['UND_ERR_SOCKET', 'UND_ERR_CONNECT_TIMEOUT', 'ECONNRESET', 'ECONNREFUSED', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN', 'EPIPE', 'ERR_TLS_CERT_ALTNAME_INVALID', 'CERT_HAS_EXPIRED']) {
+    for (const code of [
+      'UND_ERR_SOCKET',
+      'UND_ERR_CONNECT_TIMEOUT',
+      'ECONNRESET',
+      'ECONNREFUSED',
+      'ETIMEDOUT',
+      'ENOTFOUND',
+      'EAI_AGAIN',
+      'EPIPE',
+      'ERR_TLS_CERT_ALTNAME_INVALID',
+      'CERT_HAS_EXPIRED',
+    ]) {
       expect(isNetworkError(Object.assign(new Error(), { code }))).toBe(true);
     }
     expect(isNetworkError(new TypeError('x'))).toBe(false);
@@ -77,11 +111,18 @@ describe('upstream errors', () => {
     [503, '', 'server'],
   ])('classifies HTTP %d %s as %s', (status, body, kind) => expect(upstreamFailureKind(status, body)).toBe(kind));
 
-  it('an upstream insufficient_quota is a 503 naming the provider and the operator, never the client\'s quota code', () => {
-    const err = upstreamHttpError(P, 429, '{"error":{"message":"You exceeded your current quota, please check your plan and billing details.","type":"insufficient_quota","param":null,"code":"insufficient_quota"}}', 'm');
+  it("an upstream insufficient_quota is a 503 naming the provider and the operator, never the client's quota code", () => {
+    const err = upstreamHttpError(
+      P,
+      429,
+      '{"error":{"message":"You exceeded your current quota, please check your plan and billing details.","type":"insufficient_quota","param":null,"code":"insufficient_quota"}}',
+      'm',
+    );
     expect(err.getStatus()).toBe(503);
     expect(err.body.error).toMatchObject({ type: 'server_error', code: 'upstream_quota_exhausted' });
-    expect(err.body.error.message).toMatch(/^openai: the gateway's account with this provider is out of credit or quota \(HTTP 429\)\. This is not your quota or budget: the gateway's operator must .* Provider said: You exceeded/);
+    expect(err.body.error.message).toMatch(
+      /^openai: the gateway's account with this provider is out of credit or quota \(HTTP 429\)\. This is not your quota or budget: the gateway's operator must .* Provider said: You exceeded/,
+    );
     expect(err.headers).toEqual({});
   });
 
@@ -93,7 +134,7 @@ describe('upstream errors', () => {
 
 describe('upstream error bodies that are not OpenAI errors', () => {
   it.each([
-    ['-ERR unknown command \'POST\', with args beginning with: \'/v1/chat/completions\''],
+    ["-ERR unknown command 'POST', with args beginning with: '/v1/chat/completions'"],
     ['<html><body>Internal admin console: db password hunter2</body></html>'],
     ['\u0000\u0000\u0000\u0008\u0004\u00d2\u0016/SFATAL C0A000 invalid frontend message'],
     ['{"error":"plain"}'],
@@ -106,9 +147,15 @@ describe('upstream error bodies that are not OpenAI errors', () => {
   });
 
   it('keeps an OpenAI-style message, and the Ollama-style 404 hint', () => {
-    expect(upstreamHttpError(P, 400, '{"error":{"message":"bad thing","code":"bad_thing"}}', 'm').body.error).toMatchObject({ message: 'openai: bad thing', code: 'bad_thing' });
+    expect(upstreamHttpError(P, 400, '{"error":{"message":"bad thing","code":"bad_thing"}}', 'm').body.error).toMatchObject({
+      message: 'openai: bad thing',
+      code: 'bad_thing',
+    });
     const hinted = { ...P, adapter: { errorHint: () => ' Pull it.' } } as unknown as ResolvedProvider;
-    expect(upstreamHttpError(hinted, 404, '<html>404</html>', 'm').body.error).toMatchObject({ message: 'openai: upstream answered HTTP 404 Pull it.', code: 'model_not_found' });
+    expect(upstreamHttpError(hinted, 404, '<html>404</html>', 'm').body.error).toMatchObject({
+      message: 'openai: upstream answered HTTP 404 Pull it.',
+      code: 'model_not_found',
+    });
     expect(upstreamHttpError(P, 401, 'Unauthorized: token for admin@corp', 'm').body.error.message).not.toMatch(/admin@corp|Provider said/);
   });
 
@@ -122,7 +169,11 @@ describe('upstream error bodies that are not OpenAI errors', () => {
 describe('answers that are not HTTP', () => {
   it('an undici parser error (no code, raw bytes in data) is a network error shown without its bytes', () => {
     const { errors } = jest.requireActual<typeof import('undici')>('undici');
-    const e = new (errors.HTTPParserError as unknown as new (m: string, c?: string, d?: Buffer) => Error)('Response does not match the HTTP/1.1 protocol', undefined, Buffer.from('-ERR secret'));
+    const e = new (errors.HTTPParserError as unknown as new (m: string, c?: string, d?: Buffer) => Error)(
+      'Response does not match the HTTP/1.1 protocol',
+      undefined,
+      Buffer.from('-ERR secret'),
+    );
     expect(isNetworkError(e)).toBe(true);
     expect(upstreamNetworkError(P, e).body.error).toMatchObject({ message: 'openai: did not answer in HTTP', code: 'bad_upstream_response' });
   });

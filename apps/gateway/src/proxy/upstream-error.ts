@@ -29,7 +29,6 @@ function clip(s: string): string {
   return s.length > MAX_MESSAGE_CHARS ? `${s.slice(0, MAX_MESSAGE_CHARS)}…` : s;
 }
 
-
 /** What an upstream error body says, whatever its shape (OpenAI, OpenRouter, Ollama, a proxy's HTML page). */
 export function parseUpstreamError(body: string): { message: string; code: string | null; type: string | null } {
   let j: unknown;
@@ -42,7 +41,11 @@ export function parseUpstreamError(body: string): { message: string; code: strin
   const e = j.error;
   if (isObject(e)) {
     const code = typeof e.code === 'string' && e.code ? e.code : typeof e.code === 'number' && Number.isFinite(e.code) ? String(e.code) : null;
-    return { message: clip(textOf(e.message)), code: code && code.length <= 100 ? code : null, type: typeof e.type === 'string' && e.type.length <= 100 ? e.type : null };
+    return {
+      message: clip(textOf(e.message)),
+      code: code && code.length <= 100 ? code : null,
+      type: typeof e.type === 'string' && e.type.length <= 100 ? e.type : null,
+    };
   }
   if (e !== undefined && e !== null) return { message: clip(textOf(e)), code: null, type: null };
   return { message: clip(textOf(j.message)), code: null, type: null };

@@ -13,7 +13,14 @@ export const CFG: BackoffConfig = { upstreamRateLimitBackoffMs: 1000, upstreamMa
 
 export function provider(name: string): ResolvedProvider {
   return {
-    id: `id-${name}`, name, kind: 'openai', baseUrl: `http://${name}.test/v1`, credential: null, settings: {}, enabled: true, responsesNative: true,
+    id: `id-${name}`,
+    name,
+    kind: 'openai',
+    baseUrl: `http://${name}.test/v1`,
+    credential: null,
+    settings: {},
+    enabled: true,
+    responsesNative: true,
     adapter: { headers: () => ({}), path: (op: string) => `/${op}`, errorHint: () => '' } as unknown as ResolvedProvider['adapter'],
   };
 }
@@ -47,7 +54,9 @@ export function setup(script: Record<string, Reply[]>, targets = [A, B], maxAtte
   const backoff = new MemoryTargetBackoff();
   const dispatcher = new UpstreamDispatcher(client, metrics, breaker, backoff, CFG);
   const route: ResolvedRoute = {
-    id: 'r', pattern: 'm', settings: { maxAttempts, backoffMs: 1 },
+    id: 'r',
+    pattern: 'm',
+    settings: { maxAttempts, backoffMs: 1 },
     groups: targets.map((p) => [{ provider: p, model: 'up', weight: 1 }]),
   };
   const send = () => {

@@ -109,7 +109,11 @@ describe('UpstreamDispatcher with circuit breakers', () => {
     });
 
     it('network errors (undici and errno codes) are still retried and counted', async () => {
-      const { breaker, calls, send } = setup({ a: [Object.assign(new Error('x'), { code: 'UND_ERR_SOCKET' }), 200, Object.assign(new Error('y'), { code: 'ECONNRESET' }), 200] }, [A], 2);
+      const { breaker, calls, send } = setup(
+        { a: [Object.assign(new Error('x'), { code: 'UND_ERR_SOCKET' }), 200, Object.assign(new Error('y'), { code: 'ECONNRESET' }), 200] },
+        [A],
+        2,
+      );
       expect((await send().result).res.statusCode).toBe(200);
       expect((await send().result).res.statusCode).toBe(200);
       expect(calls).toEqual(['a', 'a', 'a', 'a']);
@@ -131,17 +135,35 @@ describe('UpstreamDispatcher with circuit breakers', () => {
     const { calls } = setup({});
     const { client } = upstream({});
     const dispatcher = new UpstreamDispatcher(client, metrics, new CircuitBreaker({ failureThreshold: 2, cooldownMs: 1000 }), new MemoryTargetBackoff(), CFG);
-    const route: ResolvedRoute = { id: 'r', pattern: 'm', settings: {}, groups: [[{ provider: A, model: 'up', weight: 1 }], [{ provider: B, model: 'up', weight: 1 }]] };
+    const route: ResolvedRoute = {
+      id: 'r',
+      pattern: 'm',
+      settings: {},
+      groups: [[{ provider: A, model: 'up', weight: 1 }], [{ provider: B, model: 'up', weight: 1 }]],
+    };
     const ctx = new CallContext('req', {} as Principal, 'responses', 'm');
     ctx.route = route;
-    const r = await dispatcher.send(ctx, 'responses', false, () => ({}), (t) => t.provider.name === 'b');
+    const r = await dispatcher.send(
+      ctx,
+      'responses',
+      false,
+      () => ({}),
+      (t) => t.provider.name === 'b',
+    );
     expect(r.target.provider.name).toBe('b');
     expect(calls).toEqual([]);
   });
 
   describe('429, quota, auth and timeouts (issue 12 point 6)', () => {
-    const rateLimited = (retryAfter: string) => ({ status: 429, headers: { 'retry-after': retryAfter }, body: '{"error":{"message":"Rate limit reached","type":"requests","code":"rate_limit_exceeded"}}' });
-    const quota = { status: 429, body: '{"error":{"message":"You exceeded your current quota, please check your plan and billing details.","type":"insufficient_quota","param":null,"code":"insufficient_quota"}}' };
+    const rateLimited = (retryAfter: string) => ({
+      status: 429,
+      headers: { 'retry-after': retryAfter },
+      body: '{"error":{"message":"Rate limit reached","type":"requests","code":"rate_limit_exceeded"}}',
+    });
+    const quota = {
+      status: 429,
+      body: '{"error":{"message":"You exceeded your current quota, please check your plan and billing details.","type":"insufficient_quota","param":null,"code":"insufficient_quota"}}',
+    };
     const circuit = { providerId: A.id, provider: 'a', model: 'up' };
     const timeout = () => Object.assign(new Error('Headers Timeout Error'), { code: 'UND_ERR_HEADERS_TIMEOUT' });
 
@@ -161,7 +183,14 @@ describe('UpstreamDispatcher with circuit breakers', () => {
     });
 
     it('x-ratelimit-reset-* sets the backoff when there is no Retry-After; the default when there is nothing', async () => {
-      const { backoff, send } = setup({ a: [{ status: 429, headers: { 'x-ratelimit-remaining-requests': '0', 'x-ratelimit-reset-requests': '2.5s', 'x-ratelimit-reset-tokens': '90ms' } }], b: [429] }, [A, B], 1);
+      const { backoff, send } = setup(
+        {
+          a: [{ status: 429, headers: { 'x-ratelimit-remaining-requests': '0', 'x-ratelimit-reset-requests': '2.5s', 'x-ratelimit-reset-tokens': '90ms' } }],
+          b: [429],
+        },
+        [A, B],
+        1,
+      );
       const err = (await send().result.catch((e: unknown) => e)) as OpenAIError;
       expect(err.headers['retry-after']).toBe('1'); // b's default 1 s is the shortest
       expect(backoff.check('id-a/up')!.remainingMs).toBeGreaterThan(2000);
@@ -187,7 +216,7 @@ describe('UpstreamDispatcher with circuit breakers', () => {
       expect(breaker.snapshot().filter((c) => c.consecutiveFailures > 0)).toEqual([]);
     });
 
-    it('a single-target insufficient_quota is a 503 naming the provider, never the client\'s quota code; then skipped', async () => {
+    it("a single-target insufficient_quota is a 503 naming the provider, never the client's quota code; then skipped", async () => {
       const { calls, send } = setup({ a: [quota, quota] }, [A], 3);
       for (let i = 0; i < 2; i++) {
         const err = (await send().result.catch((e: unknown) => e)) as OpenAIError;

@@ -9,7 +9,15 @@ import { CallContext, ClientGone } from '../pipeline/call-context';
 import { CircuitBreaker, CircuitLabels } from './circuit-breaker';
 import { retryAfterMs, upstreamWaitMs } from './retry-after.parser';
 import { BackoffReason, TargetBackoff, backoffKey } from './target.backoff';
-import { isNetworkError, isOpenAIErrorBody, isTimeoutError, upstreamBodyForLog, upstreamFailureKind, upstreamHttpError, upstreamNetworkError } from './upstream-error';
+import {
+  isNetworkError,
+  isOpenAIErrorBody,
+  isTimeoutError,
+  upstreamBodyForLog,
+  upstreamFailureKind,
+  upstreamHttpError,
+  upstreamNetworkError,
+} from './upstream-error';
 import { unservedError } from './unserved.error';
 import { circuitLabels, isDeadline, networkReason, payloadFor, sleep, timeoutsFor } from './attempt.util';
 
@@ -125,8 +133,16 @@ export class UpstreamDispatcher {
               // undici follows no redirect (and must not: the Location could be any address, unchecked by a
               // create-time check). An API that redirects is misconfigured: up, but not serving here.
               await res.body.dump().catch(() => undefined);
-              this.logger.warn(`${p.name} answered HTTP ${res.statusCode} (Location: ${JSON.stringify(String(res.headers.location ?? '').slice(0, 500))}); redirects are not followed: fix the provider's baseUrl`);
-              last = Errors.upstream(502, p.name, `answered with a redirect (HTTP ${res.statusCode}), which the gateway does not follow`, 'upstream_redirect', 'server_error');
+              this.logger.warn(
+                `${p.name} answered HTTP ${res.statusCode} (Location: ${JSON.stringify(String(res.headers.location ?? '').slice(0, 500))}); redirects are not followed: fix the provider's baseUrl`,
+              );
+              last = Errors.upstream(
+                502,
+                p.name,
+                `answered with a redirect (HTTP ${res.statusCode}), which the gateway does not follow`,
+                'upstream_redirect',
+                'server_error',
+              );
               this.metrics.upstreamError(p.name, `http_${res.statusCode}`);
               this.breaker.success(pass);
               settled = true;
@@ -142,7 +158,9 @@ export class UpstreamDispatcher {
             last = upstreamHttpError(p, res.statusCode, text, model, res.headers['retry-after'] as string | undefined);
             if (text && !isOpenAIErrorBody(text)) {
               // The tenant reads only "upstream answered HTTP <status>": what was said is for the operator.
-              this.logger.warn(`${p.name} answered HTTP ${res.statusCode} with a body that is not an OpenAI error (the client was told only the status): ${JSON.stringify(upstreamBodyForLog(text, p.credential))}`);
+              this.logger.warn(
+                `${p.name} answered HTTP ${res.statusCode} with a body that is not an OpenAI error (the client was told only the status): ${JSON.stringify(upstreamBodyForLog(text, p.credential))}`,
+              );
             }
             this.metrics.upstreamError(p.name, `http_${res.statusCode}`);
             const kind = upstreamFailureKind(res.statusCode, text);
@@ -192,7 +210,9 @@ export class UpstreamDispatcher {
               // The provider's address is refused by configuration: no socket was opened. Retrying cannot help and
               // the upstream's health is unknown (not a circuit failure); another target may serve. The rule and
               // address are the operator's to read, never the tenant's.
-              this.logger.error(`${p.name}: ${(e as Error).message}; no connection made. Fix the provider's baseUrl or the egress policy (EGRESS_ALLOW / EGRESS_DENY).`);
+              this.logger.error(
+                `${p.name}: ${(e as Error).message}; no connection made. Fix the provider's baseUrl or the egress policy (EGRESS_ALLOW / EGRESS_DENY).`,
+              );
               last = Errors.upstream(502, p.name, EGRESS_DENIED_MESSAGE, 'upstream_egress_denied', 'server_error');
               this.metrics.upstreamError(p.name, 'egress_denied');
               this.breaker.release(pass);

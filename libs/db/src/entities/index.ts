@@ -19,4 +19,14 @@ export * from './setting.entity';
 export * from './tenant.entity';
 export * from './usage-record.entity';
 
-export const ENTITIES = [TenantEntity, ApiKeyEntity, ProviderEntity, RouteEntity, PriceEntity, UsageRecordEntity, SettingEntity, AdminTokenEntity, AuditEntryEntity];
+export const ENTITIES = [
+  TenantEntity,
+  ApiKeyEntity,
+  ProviderEntity,
+  RouteEntity,
+  PriceEntity,
+  UsageRecordEntity,
+  SettingEntity,
+  AdminTokenEntity,
+  AuditEntryEntity,
+];

@@ -20,7 +20,16 @@ export function meter(): StreamMeter & { tier: unknown } {
 }
 
 export const provider = (over: Partial<ResolvedProvider> = {}): ResolvedProvider => ({
-  id: 'p1', name: 'local', kind: 'openai', baseUrl: 'http://x/v1', credential: 'sk-secret-credential-123', settings: {}, enabled: true, adapter: new OpenAIAdapter(), responsesNative: true, ...over,
+  id: 'p1',
+  name: 'local',
+  kind: 'openai',
+  baseUrl: 'http://x/v1',
+  credential: 'sk-secret-credential-123',
+  settings: {},
+  enabled: true,
+  adapter: new OpenAIAdapter(),
+  responsesNative: true,
+  ...over,
 });
 
 /** `data: {json}` events as an upstream writes them, split into byte chunks of `size` (events cross chunks). */
@@ -46,6 +55,11 @@ export function dataOf(text: string): unknown[] {
   return text
     .split('\n\n')
     .filter(Boolean)
-    .map((ev) => ev.split('\n').find((l) => l.startsWith('data: '))!.slice(6))
+    .map((ev) =>
+      ev
+        .split('\n')
+        .find((l) => l.startsWith('data: '))!
+        .slice(6),
+    )
     .map((d): unknown => (d === '[DONE]' ? d : JSON.parse(d)));
 }

@@ -21,7 +21,7 @@ describe('OpenAIChatObserver', () => {
     const out = drive(new OpenAIChatObserver(m, adapter, false), sseBytes([...parallelChunks, '[DONE]']));
     const data = dataOf(out);
     expect(data).toHaveLength(parallelChunks.length); // one dropped, [DONE] kept
-    expect(data.some((d) => typeof d === 'object' && 'usage' in (d!))).toBe(false);
+    expect(data.some((d) => typeof d === 'object' && 'usage' in d!)).toBe(false);
     expect(m.usage.outputTokens).toBe(48);
   });
 

@@ -9,7 +9,9 @@ const adapter = new OpenAIAdapter();
 describe('OpenAIResponsesObserver', () => {
   it('relays every event byte for byte and reads usage and service tier from the terminal event', () => {
     const m = meter();
-    const events = parallelEvents.map((e, i) => (i === parallelEvents.length - 1 ? { ...e, response: { ...(e as any).response, service_tier: 'priority' } } : e));
+    const events = parallelEvents.map((e, i) =>
+      i === parallelEvents.length - 1 ? { ...e, response: { ...(e as any).response, service_tier: 'priority' } } : e,
+    );
     const chunks = sseBytes(events, 11);
     const o = new OpenAIResponsesObserver(m, adapter, 'resp_ours', 'm');
     expect(drive(o, chunks)).toBe(Buffer.concat(chunks).toString());
@@ -23,7 +25,11 @@ describe('OpenAIResponsesObserver', () => {
     const o = new OpenAIResponsesObserver(meter(), adapter, 'resp_ours', 'm');
     expect(() => drive(o, sseBytes(parallelEvents.slice(0, 3)))).toThrow('before response.completed');
     const [failed] = dataOf(o.failure(Errors.timeout('idle'))) as any[];
-    expect(failed).toMatchObject({ type: 'response.failed', sequence_number: 4, response: { id: 'resp_test1', status: 'failed', model: 'm', error: { code: 'upstream_timeout' } } });
+    expect(failed).toMatchObject({
+      type: 'response.failed',
+      sequence_number: 4,
+      response: { id: 'resp_test1', status: 'failed', model: 'm', error: { code: 'upstream_timeout' } },
+    });
   });
 
   it('response.failed from the upstream is metered as a 502 response_failed', () => {

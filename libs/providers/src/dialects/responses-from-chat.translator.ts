@@ -1,6 +1,13 @@
 import { Errors, OpenAIError, isObject } from '@gw/common';
 import type { ResolvedProvider } from '../provider.adapter';
-import { ChatCompletion, ChatToResponsesContext, ResponsesRequest, ResponsesToChatResult, chatCompletionToResponse, responsesRequestToChat } from '../translate';
+import {
+  ChatCompletion,
+  ChatToResponsesContext,
+  ResponsesRequest,
+  ResponsesToChatResult,
+  chatCompletionToResponse,
+  responsesRequestToChat,
+} from '../translate';
 import { JsonDialect } from './sse.observer';
 import { scrubSecrets } from './scrub-secrets.util';
 

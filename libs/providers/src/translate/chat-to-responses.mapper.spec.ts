@@ -67,7 +67,10 @@ describe('chatCompletionToResponse on odd provider JSON', () => {
     ['choices an object', { choices: { a: 1 } }],
     ['choices with null', { choices: [null] }],
     ['message a string', { choices: [{ index: 0, message: 'hi', finish_reason: 7 }] }],
-    ['tool_calls odd', { choices: [{ message: { role: 'assistant', content: [null, { type: 'text', text: 5 }], tool_calls: [null, { function: 'x' }], refusal: 3 } }] }],
+    [
+      'tool_calls odd',
+      { choices: [{ message: { role: 'assistant', content: [null, { type: 'text', text: 5 }], tool_calls: [null, { function: 'x' }], refusal: 3 } }] },
+    ],
     ['usage odd', { choices: [], usage: 'lots' }],
   ])('%s: never throws', (_label, body) => {
     const r = chatCompletionToResponse(body as unknown as ChatCompletion, ctx);

@@ -153,7 +153,6 @@ export function buildResponseObject(
   };
 }
 
-
 function contentToText(content: string | ChatContentPart[] | null | undefined): string {
   if (typeof content === 'string') return content;
   if (!Array.isArray(content)) return '';

@@ -6,7 +6,11 @@ import type { ChatToResponsesContext } from './chat-to-responses.mapper';
 import { sseFrame } from './sse.util';
 import type { ChatCompletionChunk, ResponsesRequest } from './translate.types';
 
-interface Ev { type: string; sequence_number: number; [k: string]: any }
+interface Ev {
+  type: string;
+  sequence_number: number;
+  [k: string]: any;
+}
 
 /** Parses frames the way an SSE client does; also checks the `event:` line matches `data.type`. */
 function parse(frames: string[]): Ev[] {
@@ -120,7 +124,10 @@ describe('ChatToResponsesStream', () => {
 
     it('falls back to the raw arguments when the model skipped the JSON wrapper', () => {
       const raw = '*** Begin Patch\n*** Delete File: x\n*** End Patch';
-      const r = run([chunk({ tool_calls: [{ index: 0, id: 'c9', function: { name: 'apply_patch', arguments: raw } }] }, 'tool_calls')], baseCtx({ customTools: new Set(['apply_patch']) }));
+      const r = run(
+        [chunk({ tool_calls: [{ index: 0, id: 'c9', function: { name: 'apply_patch', arguments: raw } }] }, 'tool_calls')],
+        baseCtx({ customTools: new Set(['apply_patch']) }),
+      );
       expect(r.stream.output[0]).toMatchObject({ type: 'custom_tool_call', input: raw });
     });
   });
@@ -243,7 +250,15 @@ describe('ChatToResponsesStream', () => {
 
     it('ignores choices other than index 0', () => {
       const { stream } = run(
-        [{ choices: [{ index: 1, delta: { content: 'other' } }, { index: 0, delta: { content: 'mine' } }] }, chunk({}, 'stop')],
+        [
+          {
+            choices: [
+              { index: 1, delta: { content: 'other' } },
+              { index: 0, delta: { content: 'mine' } },
+            ],
+          },
+          chunk({}, 'stop'),
+        ],
         baseCtx(),
       );
       expect(stream.output).toEqual([expect.objectContaining({ content: [{ type: 'output_text', text: 'mine', annotations: [] }] })]);
@@ -285,12 +300,21 @@ describe('ChatToResponsesStream', () => {
 
     it('produces the captured function-call turn (plus optional extras only)', () => {
       const { events } = run(
-        [chunk({ tool_calls: [{ index: 0, id: 'call_1', function: { name: 'exec_command', arguments: '{"cmd":"echo hi-from-codex"}' } }] }), chunk({}, 'tool_calls')],
+        [
+          chunk({ tool_calls: [{ index: 0, id: 'call_1', function: { name: 'exec_command', arguments: '{"cmd":"echo hi-from-codex"}' } }] }),
+          chunk({}, 'tool_calls'),
+        ],
         baseCtx(),
       );
       expect(sameTypes(events, capturedTypes.turn1)).toEqual(capturedTypes.turn1);
       const done = events.find((e) => e.type === 'response.output_item.done');
-      expect(done?.item).toMatchObject({ type: 'function_call', call_id: 'call_1', name: 'exec_command', arguments: '{"cmd":"echo hi-from-codex"}', status: 'completed' });
+      expect(done?.item).toMatchObject({
+        type: 'function_call',
+        call_id: 'call_1',
+        name: 'exec_command',
+        arguments: '{"cmd":"echo hi-from-codex"}',
+        status: 'completed',
+      });
     });
 
     it('produces the captured text turn (plus optional extras only)', () => {

@@ -9,19 +9,10 @@ import {
   itemId,
 } from './chat-to-responses.mapper';
 import { sseFrame } from './sse.util';
-import type {
-  ChatCompletionChunk,
-  ChatToolCallDelta,
-  NormalisedUsage,
-  OutputTextPart,
-  ResponseError,
-  ResponseItem,
-  ResponseObject,
-} from './translate.types';
+import type { ChatCompletionChunk, ChatToolCallDelta, NormalisedUsage, OutputTextPart, ResponseError, ResponseItem, ResponseObject } from './translate.types';
 import { chatUsageToNormalised } from './usage.mapper';
 
 type ItemStatus = 'completed' | 'incomplete';
-
 
 interface ToolCallState {
   /** Tool call id as the provider sent it (undefined until it does). */
@@ -192,14 +183,7 @@ export class ChatToResponsesStream {
       out.push(this.itemDone(st.outputIndex, item));
     }
 
-    const response = buildResponseObject(
-      this.ctx,
-      this.echo,
-      incomplete ? 'incomplete' : 'completed',
-      this.output,
-      this.lastUsage,
-      { incomplete },
-    );
+    const response = buildResponseObject(this.ctx, this.echo, incomplete ? 'incomplete' : 'completed', this.output, this.lastUsage, { incomplete });
     // Truncation ends with `response.incomplete`, as the Responses API does; Codex 0.169 reports it as
     // "Incomplete response returned, reason: max_output_tokens" instead of acting on cut-off output.
     const type = incomplete ? 'response.incomplete' : 'response.completed';

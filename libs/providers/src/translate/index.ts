@@ -1,11 +1,6 @@
 // Pure Responses API <-> Chat Completions translation (no HTTP, no Nest).
 export * from './translate.types';
-export {
-  responsesRequestToChat,
-  customToolInputDescription,
-  type ResponsesToChatOptions,
-  type ResponsesToChatResult,
-} from './responses-to-chat.mapper';
+export { responsesRequestToChat, customToolInputDescription, type ResponsesToChatOptions, type ResponsesToChatResult } from './responses-to-chat.mapper';
 export {
   chatCompletionToResponse,
   extractCustomToolInput,

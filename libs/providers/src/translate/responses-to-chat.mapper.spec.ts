@@ -265,14 +265,41 @@ describe('responsesRequestToChat', () => {
     const base = { model: 'm' } as ResponsesRequest;
     it.each([
       ['input:[null]', { input: [null] }],
-      ['reasoning summary not an array', { input: [{ type: 'reasoning', summary: 'x' }, { role: 'user', content: 'hi' }] }],
-      ['reasoning content/summary with nulls', { input: [{ role: 'user', content: 'hi' }, { type: 'reasoning', summary: [null, 1], content: [null] }] }],
+      [
+        'reasoning summary not an array',
+        {
+          input: [
+            { type: 'reasoning', summary: 'x' },
+            { role: 'user', content: 'hi' },
+          ],
+        },
+      ],
+      [
+        'reasoning content/summary with nulls',
+        {
+          input: [
+            { role: 'user', content: 'hi' },
+            { type: 'reasoning', summary: [null, 1], content: [null] },
+          ],
+        },
+      ],
       ['content a number', { input: [{ role: 'user', content: 123 }] }],
       ['content with a null part', { input: [{ role: 'user', content: [null, { type: 'input_image', image_url: 5 }] }] }],
       ['assistant content object', { input: [{ role: 'assistant', content: { a: 1 } }] }],
-      ['tools:[null]', { input: 'hi', tools: [null, 3, 'x', { type: 7 }, { type: 'function' }, { type: 'namespace', name: 'ns', tools: [null, { type: 'function' }] }] }],
+      [
+        'tools:[null]',
+        { input: 'hi', tools: [null, 3, 'x', { type: 7 }, { type: 'function' }, { type: 'namespace', name: 'ns', tools: [null, { type: 'function' }] }] },
+      ],
       ['tools not an array', { input: 'hi', tools: 'x' }],
-      ['function_call without call_id, odd arguments', { input: [{ type: 'function_call', name: 5, arguments: { a: 1 } }, { type: 'function_call', call_id: 'c1', name: 'f', arguments: { a: 1 } }] }],
+      [
+        'function_call without call_id, odd arguments',
+        {
+          input: [
+            { type: 'function_call', name: 5, arguments: { a: 1 } },
+            { type: 'function_call', call_id: 'c1', name: 'f', arguments: { a: 1 } },
+          ],
+        },
+      ],
       ['tool output with odd parts', { input: [{ type: 'function_call_output', call_id: 'c1', output: [null, { type: 'input_text', text: 5 }] }] }],
       ['input not string or array', { input: 42 }],
       ['odd text/reasoning/instructions', { input: 'hi', text: 'x', reasoning: 'high', instructions: { a: 1 }, tool_choice: 5 }],

@@ -29,7 +29,6 @@ import type {
 // parts and tools are skipped or coerced rather than thrown on (the gateway validates the shapes it can
 // name in a 400 before translating; this is the second line).
 
-
 function str(v: unknown): string {
   return typeof v === 'string' ? v : '';
 }
@@ -70,18 +69,14 @@ export interface ResponsesToChatResult {
 export function customToolInputDescription(tool: ResponsesCustomTool): string {
   const f = tool.format;
   if (isObject(f) && f.type === 'grammar' && 'definition' in f) {
-    return (
-      `The raw free-form text for this tool, passed verbatim as this string. ` +
-      `It must conform to the following ${f.syntax} grammar:\n${f.definition}`
-    );
+    return `The raw free-form text for this tool, passed verbatim as this string. ` + `It must conform to the following ${f.syntax} grammar:\n${f.definition}`;
   }
   return 'The raw free-form text for this tool, passed verbatim as this string.';
 }
 
 // Codex's free-form tool descriptions say "do not wrap the patch in JSON"; through Chat Completions the
 // text has to travel inside the `input` argument, so the model is told so explicitly.
-const CUSTOM_TOOL_NOTE =
-  'Call this tool with a single argument `input` whose value is the complete raw text (not JSON-wrapped inside the string).';
+const CUSTOM_TOOL_NOTE = 'Call this tool with a single argument `input` whose value is the complete raw text (not JSON-wrapped inside the string).';
 
 function customToFunction(name: string, tool: ResponsesCustomTool): ChatFunctionTool {
   const description = typeof tool.description === 'string' && tool.description ? `${tool.description}\n\n${CUSTOM_TOOL_NOTE}` : CUSTOM_TOOL_NOTE;
@@ -159,10 +154,7 @@ function mapTools(tools: unknown): ToolMapping {
   return out;
 }
 
-function mapToolChoice(
-  choice: ResponsesRequest['tool_choice'],
-  mapping: ToolMapping,
-): ChatToolChoice | undefined {
+function mapToolChoice(choice: ResponsesRequest['tool_choice'], mapping: ToolMapping): ChatToolChoice | undefined {
   if (choice === undefined || choice === null) return undefined;
   if (choice === 'auto' || choice === 'none' || choice === 'required') return choice;
   if (isObject(choice) && (choice.type === 'function' || choice.type === 'custom')) {
@@ -262,9 +254,13 @@ function toolOutputContent(output: ResponsesToolOutput | undefined): ToolOutputC
 
 function reasoningText(item: ResponsesReasoningItem): string {
   // Raw reasoning (what open models produce and need back) beats the summary when both exist.
-  const fromContent = objects<{ text?: unknown }>(item.content).map((c) => str(c.text)).join('');
+  const fromContent = objects<{ text?: unknown }>(item.content)
+    .map((c) => str(c.text))
+    .join('');
   if (fromContent) return fromContent;
-  return objects<{ text?: unknown }>(item.summary).map((s) => str(s.text)).join('\n');
+  return objects<{ text?: unknown }>(item.summary)
+    .map((s) => str(s.text))
+    .join('\n');
 }
 
 function isMessage(item: unknown): item is ResponsesMessageItem {
@@ -406,15 +402,13 @@ class MessageBuilder {
 export function responsesRequestToChat(req: ResponsesRequest, opts: ResponsesToChatOptions = {}): ResponsesToChatResult {
   const mapping = mapTools(req.tools);
   const reasoningField = opts.supportsReasoningContent ? (opts.reasoningField ?? 'reasoning') : undefined;
-  const namespaced = (namespace: string | undefined, name: string): string =>
-    namespace ? flattenToolName(namespace, name) : name;
+  const namespaced = (namespace: string | undefined, name: string): string => (namespace ? flattenToolName(namespace, name) : name);
   const b = new MessageBuilder(reasoningField, namespaced);
 
   if (typeof req.instructions === 'string' && req.instructions) b.system(req.instructions);
 
   // Items that are not objects (null, numbers, …) are skipped, never dereferenced.
-  const input: ResponsesInputItem[] =
-    typeof req.input === 'string' ? [{ role: 'user', content: req.input }] : objects<ResponsesInputItem>(req.input);
+  const input: ResponsesInputItem[] = typeof req.input === 'string' ? [{ role: 'user', content: req.input }] : objects<ResponsesInputItem>(req.input);
 
   let lastUser = -1;
   if (reasoningField) {

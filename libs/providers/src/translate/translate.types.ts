@@ -31,12 +31,7 @@ export interface ResponsesInputFile {
   file_url?: string;
   filename?: string;
 }
-export type ResponsesContentPart =
-  | ResponsesInputText
-  | ResponsesOutputText
-  | ResponsesRefusal
-  | ResponsesInputImage
-  | ResponsesInputFile;
+export type ResponsesContentPart = ResponsesInputText | ResponsesOutputText | ResponsesRefusal | ResponsesInputImage | ResponsesInputFile;
 
 export interface ResponsesMessageItem {
   type?: 'message'; // EasyInputMessage omits `type`
@@ -135,12 +130,7 @@ export interface ResponsesOtherTool {
 export type ResponsesTool = ResponsesFunctionTool | ResponsesCustomTool | ResponsesNamespaceTool | ResponsesOtherTool;
 
 export type ResponsesToolChoice =
-  | 'auto'
-  | 'none'
-  | 'required'
-  | { type: 'function'; name: string }
-  | { type: 'custom'; name: string }
-  | { type: string; [k: string]: unknown };
+  'auto' | 'none' | 'required' | { type: 'function'; name: string } | { type: 'custom'; name: string } | { type: string; [k: string]: unknown };
 
 export interface ResponsesTextFormat {
   type: 'text' | 'json_object' | 'json_schema' | string;
@@ -218,11 +208,7 @@ export interface ResponseCustomToolCallItem {
   namespace?: string;
   status?: 'in_progress' | 'completed' | 'incomplete';
 }
-export type ResponseItem =
-  | ResponseMessageItem
-  | ResponseReasoningItem
-  | ResponseFunctionCallItem
-  | ResponseCustomToolCallItem;
+export type ResponseItem = ResponseMessageItem | ResponseReasoningItem | ResponseFunctionCallItem | ResponseCustomToolCallItem;
 
 export interface ResponsesUsage {
   input_tokens: number;

@@ -23,9 +23,12 @@ describe('usage normalisation', () => {
 
   it('survives null / garbage without producing NaN', () => {
     expect(chatUsageToNormalised(null)).toEqual({ inputTokens: 0, outputTokens: 0, cachedTokens: 0, reasoningTokens: 0 });
-    expect(
-      chatUsageToNormalised({ prompt_tokens: '7', completion_tokens: NaN, prompt_tokens_details: null, cost: 'free' }),
-    ).toEqual({ inputTokens: 0, outputTokens: 0, cachedTokens: 0, reasoningTokens: 0 });
+    expect(chatUsageToNormalised({ prompt_tokens: '7', completion_tokens: NaN, prompt_tokens_details: null, cost: 'free' })).toEqual({
+      inputTokens: 0,
+      outputTokens: 0,
+      cachedTokens: 0,
+      reasoningTokens: 0,
+    });
   });
 
   it('maps Responses usage', () => {
@@ -41,11 +44,15 @@ describe('usage normalisation', () => {
   });
 
   it('reads cache writes where the provider reports them (billed at their own rate)', () => {
-    expect(responsesUsageToNormalised({ input_tokens: 100, input_tokens_details: { cached_tokens: 50, cache_write_tokens: 30 }, output_tokens: 1 })).toMatchObject({
+    expect(
+      responsesUsageToNormalised({ input_tokens: 100, input_tokens_details: { cached_tokens: 50, cache_write_tokens: 30 }, output_tokens: 1 }),
+    ).toMatchObject({
       cachedTokens: 50,
       cacheWriteTokens: 30,
     });
-    expect(chatUsageToNormalised({ prompt_tokens: 100, prompt_tokens_details: { cache_write_tokens: 7 }, completion_tokens: 1 })).toMatchObject({ cacheWriteTokens: 7 });
+    expect(chatUsageToNormalised({ prompt_tokens: 100, prompt_tokens_details: { cache_write_tokens: 7 }, completion_tokens: 1 })).toMatchObject({
+      cacheWriteTokens: 7,
+    });
   });
 
   it('round-trips into the Responses usage block without exposing cost', () => {
@@ -61,11 +68,27 @@ describe('usage normalisation', () => {
   });
 
   it('sanitizes every number: non-negative integers capped at int32, cost finite, >= 0 and < 1e9', () => {
-    expect(chatUsageToNormalised({ prompt_tokens: 3e9, completion_tokens: -5, prompt_tokens_details: { cached_tokens: 1.6 }, completion_tokens_details: { reasoning_tokens: Infinity }, cost: -2 })).toEqual({
-      inputTokens: 2_147_483_647, outputTokens: 0, cachedTokens: 2, reasoningTokens: 0,
+    expect(
+      chatUsageToNormalised({
+        prompt_tokens: 3e9,
+        completion_tokens: -5,
+        prompt_tokens_details: { cached_tokens: 1.6 },
+        completion_tokens_details: { reasoning_tokens: Infinity },
+        cost: -2,
+      }),
+    ).toEqual({
+      inputTokens: 2_147_483_647,
+      outputTokens: 0,
+      cachedTokens: 2,
+      reasoningTokens: 0,
     });
     expect(chatUsageToNormalised({ prompt_tokens: 1, cost: 1e12 })).not.toHaveProperty('costUsd');
     expect(chatUsageToNormalised({ prompt_tokens: 1, cost: 0 }).costUsd).toBe(0);
-    expect(responsesUsageToNormalised({ input_tokens: 1e300, output_tokens: 2.4, cost: -0.5 })).toEqual({ inputTokens: 2_147_483_647, outputTokens: 2, cachedTokens: 0, reasoningTokens: 0 });
+    expect(responsesUsageToNormalised({ input_tokens: 1e300, output_tokens: 2.4, cost: -0.5 })).toEqual({
+      inputTokens: 2_147_483_647,
+      outputTokens: 2,
+      cachedTokens: 0,
+      reasoningTokens: 0,
+    });
   });
 });
