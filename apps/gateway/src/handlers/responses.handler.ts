@@ -8,6 +8,7 @@ import type { Body, CallPlan, EndpointHandler } from '../pipeline/call-plan';
 import { capChatOutput, capResponsesOutput } from '../pipeline/output-cap';
 import { maxOutputOf } from '../pipeline/resolve.step';
 import { validateResponsesRequest } from './responses.validation';
+import { movedAccount, withoutSealedItems } from './sealed-items';
 
 const OUTPUT_FIELDS = ['max_output_tokens'];
 const nativeOnly = (t: ResolvedTarget): boolean => t.provider.responsesNative;
@@ -43,6 +44,7 @@ class ResponsesPlan implements CallPlan {
   readonly stream: boolean;
   readonly choices = 1;
   private translated?: ResponsesFromChatTranslator;
+  private unsealed?: { body: Body; dropped: number };
 
   constructor(
     private readonly client: Body,
@@ -63,7 +65,15 @@ class ResponsesPlan implements CallPlan {
   }
 
   body(t: ResolvedTarget): Body {
-    return t.provider.responsesNative ? this.client : (this.translator().chat.chat as unknown as Body);
+    if (!t.provider.responsesNative) return this.translator().chat.chat as unknown as Body;
+    if (!movedAccount(this.ctx.home, t)) {
+      this.ctx.sealedDropped = 0;
+      return this.client;
+    }
+    // The session moved to another account: what its home sealed would only make this one refuse the request.
+    const { body, dropped } = (this.unsealed ??= withoutSealedItems(this.client));
+    this.ctx.sealedDropped = dropped;
+    return body;
   }
 
   shape(b: Body, t: ResolvedTarget, ctx: CallContext): void {

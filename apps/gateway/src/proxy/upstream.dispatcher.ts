@@ -69,7 +69,10 @@ export class UpstreamDispatcher {
     accept?: (t: ResolvedTarget) => boolean,
   ): Promise<UpstreamResponse> {
     const route = ctx.route!;
-    const targets = accept ? orderTargets(route).filter(accept) : orderTargets(route);
+    const ordered = orderTargets(route, Math.random, ctx.sessionKey);
+    const targets = accept ? ordered.filter(accept) : ordered;
+    // Home: first of the session's order, before health is looked at (a fixed order counts as a session's).
+    if (ctx.sessionKey !== undefined || route.groups.every((g) => g.length === 1)) ctx.home = targets[0];
     const s = route.settings;
     const maxAttempts = Math.max(1, s.maxAttempts ?? DEFAULT_MAX_ATTEMPTS);
     const backoff = s.backoffMs ?? DEFAULT_BACKOFF_MS;

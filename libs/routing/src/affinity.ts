@@ -1,0 +1,81 @@
+import type { ResolvedTarget } from './route.table';
+
+/**
+ * Session affinity by weighted rendezvous (highest-random-weight) hashing: every target of a group gets a
+ * score from (session key, target), the highest first. Every replica computes the same order from the key
+ * alone (no shared state per session); a target's share of sessions is proportional to its weight; removing
+ * a target moves only the sessions it held. Scores: `weight / -ln(u)` with `u` uniform in (0, 1) from the
+ * hash (Schindelhauer & Schomaker's weighted rendezvous).
+ */
+
+/** The longest prefix of a session key that is hashed: a key is an id, not a document (bounded work). */
+const MAX_KEY_CHARS = 256;
+const TWO_32 = 4294967296;
+
+/** FNV-1a over UTF-16 code units: 32 bits, enough to spread sessions, no crypto needed (not a secret). */
+export function hashKey(s: string): number {
+  let h = 0x811c9dc5;
+  const n = Math.min(s.length, MAX_KEY_CHARS);
+  for (let i = 0; i < n; i++) {
+    h ^= s.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return h >>> 0;
+}
+
+/** MurmurHash3's finaliser: a bijection with full avalanche, so (key ^ target) gives independent-looking draws. */
+function mix(h: number): number {
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
+}
+
+const targetHashes = new WeakMap<ResolvedTarget, number>();
+
+/**
+ * A target's identity as every replica sees it: its provider's id and upstream model (not its position,
+ * weight or priority, so editing those does not reshuffle every session). Cached per resolved target.
+ */
+export function targetHash(t: ResolvedTarget): number {
+  let h = targetHashes.get(t);
+  if (h === undefined) {
+    h = mix(hashKey(t.provider.id + '\u0000' + (t.model ?? '')));
+    targetHashes.set(t, h);
+  }
+  return h;
+}
+
+/** The rendezvous score of target `t` for the session whose key hashed to `key`: higher ranks first. */
+export function affinityScore(key: number, t: ResolvedTarget, weight: number): number {
+  const u = (mix((key ^ targetHash(t)) >>> 0) + 0.5) / TWO_32;
+  return weight / -Math.log(u);
+}
+
+/**
+ * A group's targets in the session's order (highest score first). A weight of 0 ranks last (a target kept for
+ * fallback only, as with random picks); all weights 0 count as equal.
+ */
+export function rendezvousOrder(group: readonly ResolvedTarget[], key: number): ResolvedTarget[] {
+  const equal = group.every((t) => !(t.weight > 0));
+  const scored = group.map((t) => ({ t, s: affinityScore(key, t, equal ? 1 : t.weight) }));
+  scored.sort((a, b) => b.s - a.s);
+  return scored.map((x) => x.t);
+}
+
+/**
+ * The session a request belongs to, for affinity: `prompt_cache_key` in the body (what Codex sets to its
+ * session id, and what any client uses to ask for one prompt cache), else Codex's `session_id` / `session-id`
+ * header (0.169 sends `session-id`; earlier versions `session_id`). Undefined: no session, random order.
+ */
+export function sessionKeyOf(body: unknown, headers: Record<string, string | string[] | undefined>): string | undefined {
+  if (body && typeof body === 'object') {
+    const k = (body as { prompt_cache_key?: unknown }).prompt_cache_key;
+    if (typeof k === 'string' && k !== '') return k;
+  }
+  const h = headers['session-id'] ?? headers['session_id'];
+  const v = Array.isArray(h) ? h[0] : h;
+  return typeof v === 'string' && v !== '' ? v : undefined;
+}
