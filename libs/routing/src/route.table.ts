@@ -10,6 +10,8 @@ export interface ResolvedTarget {
   /** null: send the requested model name unchanged. */
   model: string | null;
   weight: number;
+  /** Its identity's hash for session affinity (`affinity.ts`), filled on first use. */
+  idHash?: number;
 }
 
 export interface ResolvedRoute {
@@ -169,7 +171,7 @@ export function orderTargets(route: ResolvedRoute, random: () => number = Math.r
     if (sessionKey !== undefined) {
       // Hashed once per request, and only when a group has a choice to make.
       key ??= hashKey(sessionKey);
-      for (const t of rendezvousOrder(group, key)) out.push(t);
+      rendezvousOrder(group, key, out);
       continue;
     }
     const pool = group.slice();
