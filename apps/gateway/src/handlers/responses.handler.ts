@@ -66,7 +66,7 @@ class ResponsesPlan implements CallPlan {
 
   body(t: ResolvedTarget): Body {
     if (!t.provider.responsesNative) return this.translator().chat.chat as unknown as Body;
-    if (!movedAccount(this.ctx.home, t)) {
+    if (!this.ctx.unseal && !movedAccount(this.ctx.home, t)) {
       this.ctx.sealedDropped = 0;
       return this.client;
     }

@@ -29,6 +29,8 @@ export class CallContext implements StreamMeter {
   home?: ResolvedTarget;
   /** Items sealed by the home account left out of what a moved session sent (encrypted reasoning, compaction). */
   sealedDropped = 0;
+  /** The upstream could not read something sealed by another account: leave all such items out from now on. */
+  unseal = false;
   upstreamModel: string | null = null;
   status = 200;
   errorCode: string | null = null;

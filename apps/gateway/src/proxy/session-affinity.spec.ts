@@ -58,4 +58,31 @@ describe('UpstreamDispatcher: session affinity', () => {
     }
     expect([...served].sort()).toEqual(['a', 'b']);
   });
+
+  it('a 400 invalid_encrypted_content is sent again once to the same target without the sealed items; never a second time', async () => {
+    const refusal = { status: 400, body: '{"error":{"message":"The encrypted content gAAA...DQ== could not be verified.","type":"invalid_request_error","param":null,"code":"invalid_encrypted_content"}}' };
+    const { client, calls } = upstream({ a: [refusal, 200, refusal, refusal] });
+    const dispatcher = new UpstreamDispatcher(client, metrics, new CircuitBreaker({ failureThreshold: 1, cooldownMs: 1000 }), new MemoryTargetBackoff(), CFG);
+    const a = provider('a');
+    const route: ResolvedRoute = { id: 'r', pattern: 'm', settings: { maxAttempts: 1 }, groups: [[{ provider: a, model: 'up', weight: 1 }]] };
+    const sent: boolean[] = [];
+    const send = () => {
+      const ctx = new CallContext('req', {} as Principal, 'responses', 'm');
+      ctx.route = route;
+      // What the Responses plan does: with ctx.unseal, the sealed items are left out (here: counted).
+      const bodyFor = () => {
+        sent.push(ctx.unseal);
+        ctx.sealedDropped = ctx.unseal ? 2 : 0;
+        return {};
+      };
+      return { ctx, result: dispatcher.send(ctx, 'responses', true, bodyFor) };
+    };
+    const ok = send();
+    expect((await ok.result).target.provider.name).toBe('a');
+    expect(ok.ctx.attempts).toBe(2);
+    expect(sent).toEqual([false, true]);
+    const refused = send();
+    await expect(refused.result).rejects.toMatchObject({ status: 400 });
+    expect(calls).toEqual(['a', 'a', 'a', 'a']);
+  });
 });
