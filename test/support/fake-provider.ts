@@ -327,6 +327,11 @@ export class FakeProvider {
     this.scripts.push(...replies);
   }
 
+  /** Makes `other` take its replies from this fake's script queue (one conversation spread over two providers). */
+  shareScripts(other: FakeProvider): void {
+    other.scripts = this.scripts;
+  }
+
   /**
    * The next n chat/responses/embeddings calls fail with `status` (queued in order with hangNext). `headers`
    * are sent with the error, e.g. OpenAI's `x-ratelimit-reset-requests: 1s`.
