@@ -846,7 +846,7 @@ export class FakeProvider {
     if (!this.sealedBy || !Array.isArray(input)) return undefined;
     const own = `sealed:${this.sealedBy}:`;
     for (const it of input) {
-      const sealed = it?.type === 'reasoning' || it?.type === 'compaction' ? it.encrypted_content : undefined;
+      const sealed = ['reasoning', 'compaction', 'context_compaction'].includes(it?.type) ? it.encrypted_content : undefined;
       if (typeof sealed === 'string' && !sealed.startsWith(own)) {
         const msg = `The encrypted content ${sealed.slice(0, 4)}...${sealed.slice(-4)} could not be verified. Reason: Encrypted content could not be decrypted or parsed.`;
         return { kind: 'json', status: 400, body: openAiError(msg, 'invalid_request_error', 'invalid_encrypted_content') };

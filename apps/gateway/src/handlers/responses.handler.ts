@@ -70,7 +70,8 @@ class ResponsesPlan implements CallPlan {
       this.ctx.sealedDropped = 0;
       return this.client;
     }
-    // The session moved to another account: what its home sealed would only make this one refuse the request.
+    // Another account than the one that sealed them (the session moved, or the upstream refused them already):
+    // they would only make it refuse the whole request.
     const { body, dropped } = (this.unsealed ??= withoutSealedItems(this.client));
     this.ctx.sealedDropped = dropped;
     return body;

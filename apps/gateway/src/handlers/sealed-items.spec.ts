@@ -13,15 +13,17 @@ describe('sealed items of a moved session', () => {
     { type: 'reasoning', summary: [{ type: 'summary_text', text: 'plain' }] },
     { type: 'compaction', encrypted_content: 'provider-made' },
     { type: 'compaction_summary', encrypted_content: 'older name' },
+    { type: 'context_compaction', encrypted_content: 'newer kind' },
+    { type: 'context_compaction' },
   ];
 
   it('drops encrypted reasoning and provider compaction items, keeps everything else in order, copies only then', () => {
     const body = { model: 'm', input: history, store: false };
     const { body: out, dropped } = withoutSealedItems(body);
-    expect(dropped).toBe(3);
-    expect((out.input as Array<{ type: string }>).map((i) => i.type)).toEqual(['message', 'function_call', 'function_call_output', 'reasoning']);
+    expect(dropped).toBe(4);
+    expect((out.input as Array<{ type: string }>).map((i) => i.type)).toEqual(['message', 'function_call', 'function_call_output', 'reasoning', 'context_compaction']);
     expect(out).toMatchObject({ model: 'm', store: false });
-    expect(body.input).toHaveLength(7); // the client's body is not modified
+    expect(body.input).toHaveLength(9); // the client's body is not modified
     const clean = { input: history.slice(2, 4) };
     expect(withoutSealedItems(clean).body).toBe(clean);
     expect(withoutSealedItems({ input: 'a string' })).toEqual({ body: { input: 'a string' }, dropped: 0 });
@@ -30,7 +32,7 @@ describe('sealed items of a moved session', () => {
   it('leaves the gateway’s own compaction items alone once their maker says how to recognise them', () => {
     recogniseGatewayCompaction((it) => it.encrypted_content === 'provider-made');
     try {
-      expect(withoutSealedItems({ input: history }).dropped).toBe(2);
+      expect(withoutSealedItems({ input: history }).dropped).toBe(3);
     } finally {
       recogniseGatewayCompaction(() => false);
     }

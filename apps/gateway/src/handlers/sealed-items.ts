@@ -3,8 +3,8 @@ import type { Body } from '../pipeline/call-plan';
 
 /**
  * What a provider sealed for itself in a Responses history: encrypted reasoning (`reasoning` items with
- * `encrypted_content`) and its remote-compaction items (`compaction`, `compaction_summary` before Codex 0.1xx),
- * readable only by the provider account that made them. A session that moved to another account (its home
+ * `encrypted_content`) and its remote-compaction items (`compaction`, also read as `compaction_summary`, and
+ * `context_compaction`, as Codex's `ResponseItem` names them), readable only by the provider account that made them. A session that moved to another account (its home
  * target failed) must not send them there: the upstream would refuse the whole request.
  */
 
@@ -19,12 +19,14 @@ export function recogniseGatewayCompaction(test: (item: Record<string, unknown>)
   madeByGateway = test;
 }
 
+const COMPACTION = new Set(['compaction', 'compaction_summary', 'context_compaction']);
+
 function sealed(item: unknown): boolean {
   if (!item || typeof item !== 'object') return false;
   const it = item as Record<string, unknown>;
-  if (it.type === 'reasoning') return typeof it.encrypted_content === 'string' && it.encrypted_content !== '';
-  if (it.type === 'compaction' || it.type === 'compaction_summary') return !madeByGateway(it);
-  return false;
+  if (typeof it.encrypted_content !== 'string' || it.encrypted_content === '') return false;
+  if (it.type === 'reasoning') return true;
+  return COMPACTION.has(it.type as string) && !madeByGateway(it);
 }
 
 /** Whether target `t` is another provider account than the session's home: the session moved. */
