@@ -37,7 +37,9 @@ describe('session affinity: one Codex session, two replicas, two targets', () =>
   const countSealed = (body: any): number =>
     Array.isArray(body?.input) ? body.input.filter((i: any) => i?.type === 'reasoning' && typeof i.encrypted_content === 'string').length : 0;
   const responsesTo = (f: FakeProvider) => f.requestsTo('/responses');
-  const homeOf = (): 'a' | 'b' => (responsesTo(fakes.a).length ? 'a' : 'b');
+  // The session's home: the target its first request (since the last reset) went to.
+  const firstAt = (f: FakeProvider): number => responsesTo(f)[0]?.at ?? Infinity;
+  const homeOf = (): 'a' | 'b' => (firstAt(fakes.a) <= firstAt(fakes.b) ? 'a' : 'b');
 
   beforeAll(async () => {
     fakes.a = await FakeProvider.start({ flavor: 'openai', models: [MODEL] });
@@ -88,10 +90,15 @@ describe('session affinity: one Codex session, two replicas, two targets', () =>
     lbUrl = `http://127.0.0.1:${(lb.address() as AddressInfo).port}/v1`;
 
     // What Codex's shell commands call to take the session's home target down and bring it back.
+    let down: 'a' | 'b' | undefined;
     control = http.createServer((req, res) => {
-      const home = homeOf();
+      // Home: the target that served the session so far (taken down), then the one that was taken down.
+      const home = req.url === '/down' ? homeOf() : down!;
       void (async () => {
-        if (req.url === '/down') await fakes[home].close();
+        if (req.url === '/down') {
+          down = home;
+          await fakes[home].close();
+        }
         if (req.url === '/up') {
           const port = fakes[home].port;
           const revived = await FakeProvider.start({ flavor: 'openai', models: [MODEL], port });
