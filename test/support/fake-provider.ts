@@ -242,6 +242,13 @@ export class FakeProvider {
   readonly flavor: FakeFlavor;
   options: FakeProviderKnobs;
   received: ReceivedRequest[] = [];
+  /**
+   * The account that seals this fake's encrypted items (as an OpenAI organisation does). When set, every
+   * /responses answer starts with a `reasoning` item whose `encrypted_content` only this account can read,
+   * and a request carrying encrypted reasoning or `compaction` content sealed by another account is refused
+   * as OpenAI refuses it: 400 `invalid_encrypted_content`.
+   */
+  sealedBy?: string;
 
   private readonly server: http.Server;
   private readonly sockets = new Set<Socket>();
@@ -311,6 +318,11 @@ export class FakeProvider {
   /** Queue replies; each chat/responses request consumes one (after any pending fault). */
   script(...replies: ScriptedReply[]): void {
     this.scripts.push(...replies);
+  }
+
+  /** Makes `other` take its replies from this fake's script queue (one conversation spread over two providers). */
+  shareScripts(other: FakeProvider): void {
+    other.scripts = this.scripts;
   }
 
   /**
@@ -705,7 +717,7 @@ export class FakeProvider {
   // ── /responses ──
 
   private responses(body: Record<string, any>): Outcome {
-    const invalid = this.validate(body, undefined);
+    const invalid = this.validate(body, undefined) ?? this.foreignSealed(body.input);
     if (invalid) return invalid;
     const next = this.nextReply(body, body.input);
     if ('kind' in next) return next;
@@ -713,6 +725,10 @@ export class FakeProvider {
 
     type Item = Record<string, any>;
     const items: { item: Item; pieces: string[] }[] = [];
+    if (this.sealedBy) {
+      const item = { id: rid('rs_', 24), type: 'reasoning', summary: [], encrypted_content: `sealed:${this.sealedBy}:${rid('', 16)}` };
+      items.push({ item, pieces: [] });
+    }
     if (p.text !== null) {
       items.push({
         pieces: p.textPieces,
@@ -812,6 +828,8 @@ export class FakeProvider {
           content_index: 0,
           part: { type: 'output_text', annotations: [], text },
         });
+      } else if (item.type === 'reasoning') {
+        emit('response.output_item.added', { output_index, item: { ...item, encrypted_content: undefined } });
       } else if (item.type === 'custom_tool_call') {
         emit('response.output_item.added', { output_index, item: { ...item, status: 'in_progress', input: '' } });
         for (const delta of pieces) emit('response.custom_tool_call_input.delta', { item_id, output_index, delta });
@@ -825,6 +843,20 @@ export class FakeProvider {
     });
     emit('response.completed', { response: full });
     return { kind: 'sse', frames, dropAfter: this.takeDrop() };
+  }
+
+  /** With `sealedBy`: encrypted content another account sealed is refused, as OpenAI does. */
+  private foreignSealed(input: unknown): Outcome | undefined {
+    if (!this.sealedBy || !Array.isArray(input)) return undefined;
+    const own = `sealed:${this.sealedBy}:`;
+    for (const it of input) {
+      const sealed = ['reasoning', 'compaction', 'context_compaction'].includes(it?.type) ? it.encrypted_content : undefined;
+      if (typeof sealed === 'string' && !sealed.startsWith(own)) {
+        const msg = `The encrypted content ${sealed.slice(0, 4)}...${sealed.slice(-4)} could not be verified. Reason: Encrypted content could not be decrypted or parsed.`;
+        return { kind: 'json', status: 400, body: openAiError(msg, 'invalid_request_error', 'invalid_encrypted_content') };
+      }
+    }
+    return undefined;
   }
 
   // ── /embeddings ──

@@ -2,6 +2,7 @@ import { Injectable, OnApplicationBootstrap, OnApplicationShutdown } from '@nest
 import { globToRegExp, isGlob, patternSpecificity } from '@gw/common';
 import { CacheReloader, ChangeFeed, RouteEntity, RouteSettings } from '@gw/db';
 import { ProviderCache, ResolvedProvider } from '@gw/providers';
+import { hashKey, rendezvousOrder } from './affinity';
 import { RouteRepository } from './route.repository';
 
 export interface ResolvedTarget {
@@ -9,6 +10,8 @@ export interface ResolvedTarget {
   /** null: send the requested model name unchanged. */
   model: string | null;
   weight: number;
+  /** Its identity's hash for session affinity (`affinity.ts`), filled on first use. */
+  idHash?: number;
 }
 
 export interface ResolvedRoute {
@@ -177,12 +180,24 @@ export class RouteTable implements OnApplicationBootstrap, OnApplicationShutdown
 /** The tag Ollama assumes for a model name without one. */
 const OLLAMA_DEFAULT_TAG = ':latest';
 
-/** Orders a group's targets for one request: weighted random first pick, the rest as in-group fallbacks. */
-export function orderTargets(route: ResolvedRoute, random: () => number = Math.random): ResolvedTarget[] {
+/**
+ * Orders a route's targets for one request, group by group (priorities, then fallbacks). With a session key
+ * each group is in the session's rendezvous order (`affinity.ts`): the same on every replica, so a session
+ * stays on one target while it is healthy. Without one: a weighted random first pick, the rest as in-group
+ * fallbacks.
+ */
+export function orderTargets(route: ResolvedRoute, random: () => number = Math.random, sessionKey?: string): ResolvedTarget[] {
   const out: ResolvedTarget[] = [];
+  let key: number | undefined;
   for (const group of route.groups) {
     if (group.length === 1) {
       out.push(group[0]);
+      continue;
+    }
+    if (sessionKey !== undefined) {
+      // Hashed once per request, and only when a group has a choice to make.
+      key ??= hashKey(sessionKey);
+      rendezvousOrder(group, key, out);
       continue;
     }
     const pool = group.slice();

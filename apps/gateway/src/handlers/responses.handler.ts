@@ -16,6 +16,7 @@ import type { Body, CallPlan, EndpointHandler } from '../pipeline/call-plan';
 import { capChatOutput, capResponsesOutput } from '../pipeline/output-cap';
 import { maxOutputOf } from '../pipeline/resolve.step';
 import { validateResponsesRequest } from './responses.validation';
+import { movedAccount, withoutSealedItems } from './sealed-items';
 
 const OUTPUT_FIELDS = ['max_output_tokens'];
 const nativeOnly = (t: ResolvedTarget): boolean => t.provider.responsesNative;
@@ -54,6 +55,7 @@ class ResponsesPlan implements CallPlan {
   readonly stream: boolean;
   readonly choices = 1;
   private translated?: ResponsesFromChatTranslator;
+  private unsealed?: { body: Body; dropped: number };
 
   constructor(
     private readonly client: Body,
@@ -74,7 +76,16 @@ class ResponsesPlan implements CallPlan {
   }
 
   body(t: ResolvedTarget): Body {
-    return t.provider.responsesNative ? this.client : this.translator().chat.chat;
+    if (!t.provider.responsesNative) return this.translator().chat.chat;
+    if (!this.ctx.unseal && !movedAccount(this.ctx.home, t)) {
+      this.ctx.sealedDropped = 0;
+      return this.client;
+    }
+    // Another account than the one that sealed them (the session moved, or the upstream refused them already):
+    // they would only make it refuse the whole request.
+    const { body, dropped } = (this.unsealed ??= withoutSealedItems(this.client));
+    this.ctx.sealedDropped = dropped;
+    return body;
   }
 
   shape(b: Body, t: ResolvedTarget, ctx: CallContext): void {

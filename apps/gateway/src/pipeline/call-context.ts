@@ -19,6 +19,18 @@ export class CallContext implements StreamMeter {
   readonly abort = new AbortController();
   route?: ResolvedRoute;
   target?: ResolvedTarget;
+  /** The client's session (`prompt_cache_key`, `session-id`): its requests keep to one target (affinity). */
+  sessionKey?: string;
+  /**
+   * The target the session belongs on: first in its order of all the route's targets, healthy or not. A
+   * request served elsewhere has moved, and leaves out what only the home target's account can read.
+   * Undefined when the order is random (no session key and a choice to make).
+   */
+  home?: ResolvedTarget;
+  /** Items sealed by the home account left out of what a moved session sent (encrypted reasoning, compaction). */
+  sealedDropped = 0;
+  /** The upstream could not read something sealed by another account: leave all such items out from now on. */
+  unseal = false;
   upstreamModel: string | null = null;
   status = 200;
   errorCode: string | null = null;

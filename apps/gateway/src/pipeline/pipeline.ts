@@ -2,6 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import { APP_CONFIG, AppConfig } from '@gw/config';
 import { Errors, clientRequestIdOf, requestIdOf } from '@gw/common';
 import { GatewayMetrics, annotateRequestLog } from '@gw/observability';
+import { sessionKeyOf } from '@gw/routing';
 import type { Principal } from '@gw/tenancy';
 import type { Request, Response } from 'express';
 import { DrainService } from '../health/drain.service';
@@ -62,6 +63,7 @@ export class DataPlanePipeline {
       recordedModelName(body && typeof body === 'object' ? (body as { model?: unknown }).model : undefined),
     );
     ctx.clientRequestId = clientRequestIdOf(req);
+    ctx.sessionKey = sessionKeyOf(body, req.headers);
     this.metrics.started(endpoint);
     // The request's one log line (written when the response ends): metadata only, never prompt or completion.
     annotateRequestLog(res, () => ({

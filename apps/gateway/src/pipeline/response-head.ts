@@ -13,6 +13,11 @@ export function writeHead(ctx: CallContext, res: Response, status: number, heade
   if (t) {
     h['x-gateway-provider'] = t.provider.name;
     h['x-gateway-target'] = `${t.provider.name}/${ctx.upstreamModel ?? ''}`;
+    // Session affinity (docs/resilience.md): whether the session is on its home target's account, and what was left out if not.
+    if (ctx.sessionKey !== undefined && ctx.home) {
+      h['x-gateway-affinity'] = ctx.home.provider.id === t.provider.id ? 'home' : 'moved';
+      if (ctx.sealedDropped) h['x-gateway-sealed-dropped'] = String(ctx.sealedDropped);
+    }
   }
   res.writeHead(status, h);
 }

@@ -1,9 +1,10 @@
 // The stateless parts of an upstream attempt (UpstreamDispatcher): waits, timeouts, labels, the serialised body.
 import { Errors, OpenAIError } from '@gw/common';
 import type { RouteSettings } from '@gw/db';
-import { ResolvedRoute, ResolvedTarget } from '@gw/routing';
+import { ResolvedRoute, ResolvedTarget, orderTargets } from '@gw/routing';
+import type { CallContext } from '../pipeline/call-context';
 import { CircuitLabels } from './circuit-breaker';
-import { isTimeoutError } from './upstream-error';
+import { isSealedRefusal, isTimeoutError } from './upstream-error';
 
 export function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -64,4 +65,29 @@ export function payloadFor(provider: string, bodyFor: (t: ResolvedTarget) => Rec
  */
 export function circuitLabels(route: ResolvedRoute, t: ResolvedTarget): CircuitLabels {
   return { providerId: t.provider.id, provider: t.provider.name, model: t.model ?? route.pattern };
+}
+
+/**
+ * The targets one request tries, in order: the session's (affinity) or a weighted random one, less those
+ * `accept` leaves out. Sets the session's home: the first of that order before health is looked at (a
+ * fixed order, every group a single target, is a home too).
+ */
+export function targetsFor(ctx: CallContext, route: ResolvedRoute, accept?: (t: ResolvedTarget) => boolean): ResolvedTarget[] {
+  const ordered = orderTargets(route, Math.random, ctx.sessionKey);
+  const targets = accept ? ordered.filter(accept) : ordered;
+  if (ctx.sessionKey !== undefined || route.groups.every((g) => g.length === 1)) ctx.home = targets[0];
+  return targets;
+}
+
+/**
+ * After the upstream refused encrypted content it cannot read (sealed by another account: a session back home
+ * from where it moved, or a route without affinity): the payload again without any sealed item, once per
+ * request; undefined when that is not the refusal, was tried already, or there is nothing to leave out.
+ * See docs/resilience.md#session-affinity.
+ */
+export function unsealedPayload(ctx: CallContext, status: number, text: string, rebuild: () => string): string | undefined {
+  if (ctx.unseal || !isSealedRefusal(status, text)) return undefined;
+  ctx.unseal = true;
+  const payload = rebuild();
+  return ctx.sealedDropped ? payload : undefined;
 }

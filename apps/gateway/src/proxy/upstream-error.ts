@@ -136,6 +136,14 @@ export function upstreamFailureKind(status: number, body: string): UpstreamFailu
 }
 
 /**
+ * The upstream could not read encrypted content another account sealed (OpenAI: 400 `invalid_encrypted_content`),
+ * e.g. reasoning a session brought home from the target it moved to while home was down.
+ */
+export function isSealedRefusal(status: number, body: string): boolean {
+  return status === 400 && parseUpstreamError(body).code === 'invalid_encrypted_content';
+}
+
+/**
  * The provider account the gateway uses is out of credit. Never the client's own `insufficient_quota` (which
  * Codex prints as "Quota exceeded. Check your plan and billing details", blaming the developer): a 503 that
  * names the provider and says the operator must act.

@@ -3,7 +3,7 @@ import { APP_CONFIG, AppConfig } from '@gw/config';
 import { Errors, OpenAIError } from '@gw/common';
 import { GatewayMetrics } from '@gw/observability';
 import { EGRESS_DENIED_MESSAGE, Operation, UpstreamClient, isEgressDenied } from '@gw/providers';
-import { ResolvedTarget, orderTargets } from '@gw/routing';
+import { ResolvedRoute, ResolvedTarget } from '@gw/routing';
 import type { Dispatcher } from 'undici';
 import { CallContext, ClientGone } from '../pipeline/call-context';
 import { CircuitBreaker, CircuitLabels } from './circuit-breaker';
@@ -19,7 +19,7 @@ import {
   upstreamNetworkError,
 } from './upstream-error';
 import { unservedError } from './unserved.error';
-import { circuitLabels, isDeadline, networkReason, payloadFor, sleep, timeoutsFor } from './attempt.util';
+import { circuitLabels, isDeadline, networkReason, payloadFor, sleep, targetsFor, timeoutsFor, unsealedPayload } from './attempt.util';
 
 export interface UpstreamResponse {
   res: Dispatcher.ResponseData;
@@ -77,7 +77,7 @@ export class UpstreamDispatcher {
     accept?: (t: ResolvedTarget) => boolean,
   ): Promise<UpstreamResponse> {
     const route = ctx.route!;
-    const targets = accept ? orderTargets(route).filter(accept) : orderTargets(route);
+    const targets = targetsFor(ctx, route, accept);
     const s = route.settings;
     const maxAttempts = Math.max(1, s.maxAttempts ?? DEFAULT_MAX_ATTEMPTS);
     const backoff = s.backoffMs ?? DEFAULT_BACKOFF_MS;
@@ -113,7 +113,7 @@ export class UpstreamDispatcher {
       let settled = false;
       try {
         const op = typeof opOf === 'function' ? opOf(target) : opOf;
-        const payload = payloadFor(p.name, bodyFor, target);
+        let payload = payloadFor(p.name, bodyFor, target);
         attempts: for (let attempt = 1; attempt <= maxAttempts; attempt++) {
           ctx.attempts++;
           let wait: number | undefined;
@@ -169,7 +169,11 @@ export class UpstreamDispatcher {
                 // The upstream answered sensibly about a bad request: it is healthy.
                 this.breaker.success(pass);
                 settled = true;
-                throw last;
+                const unsealed = unsealedPayload(ctx, res.statusCode, text, () => payloadFor(p.name, bodyFor, target));
+                if (unsealed === undefined) throw last;
+                payload = unsealed;
+                attempt--;
+                continue attempts;
               case 'auth':
                 // Up, but refusing the gateway's credential: only the operator can fix it; another target may serve.
                 this.breaker.success(pass);
