@@ -8,6 +8,7 @@ import { DrainService } from '../health/drain.service';
 import { AdmitStep } from './admit.step';
 import { AuthenticateStep } from './authenticate.step';
 import { CallContext, ClientGone } from './call-context';
+import { forwardedClientHeaders, sessionIdOf } from './client-headers';
 import type { EndpointHandler } from './call-plan';
 import { DispatchStep } from './dispatch.step';
 import { recordedModelName } from './model-name';
@@ -57,6 +58,8 @@ export class DataPlanePipeline {
     // Recorded (log line, ledger row) even when resolve refuses it, so bounded here already.
     const ctx = new CallContext(requestIdOf(req), principal, endpoint, recordedModelName(body && typeof body === 'object' ? (body as { model?: unknown }).model : undefined));
     ctx.clientRequestId = clientRequestIdOf(req);
+    ctx.sessionId = sessionIdOf(req.headers, body);
+    ctx.clientHeaders = forwardedClientHeaders(req.headers);
     this.metrics.started(endpoint);
     // The request's one log line (written when the response ends): metadata only, never prompt or completion.
     annotateRequestLog(res, () => ({
