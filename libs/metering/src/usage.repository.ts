@@ -58,7 +58,6 @@ export interface SpendPeriods {
 const COLUMNS: Array<[keyof UsageRow, string, string]> = [
   ['requestId', 'request_id', 'text'],
   ['clientRequestId', 'client_request_id', 'text'],
-  ['sessionId', 'session_id', 'text'],
   ['tenantId', 'tenant_id', 'uuid'],
   ['keyId', 'key_id', 'uuid'],
   ['routeId', 'route_id', 'uuid'],
@@ -78,6 +77,7 @@ const COLUMNS: Array<[keyof UsageRow, string, string]> = [
   ['attempts', 'attempts', 'int'],
   ['startedAt', 'started_at', 'timestamptz'],
   ['finishedAt', 'finished_at', 'timestamptz'],
+  ['sessionId', 'session_id', 'text'],
 ];
 const INSERT_SQL =
   `INSERT INTO usage_records (${COLUMNS.map((c) => c[1]).join(', ')}) ` +
