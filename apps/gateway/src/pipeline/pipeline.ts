@@ -66,6 +66,7 @@ export class DataPlanePipeline {
       tenant: principal.tenantName,
       keyPrefix: principal.keyPrefix,
       endpoint,
+      sessionId: ctx.sessionId,
       model: ctx.model,
       provider: ctx.target?.provider.name ?? null,
       upstreamModel: ctx.upstreamModel,
