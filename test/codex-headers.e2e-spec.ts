@@ -1,5 +1,6 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import OpenAI from 'openai';
 import { FakeProvider, Stack, runCodexExec, seedTenant, startStack } from '@gw/testing';
 
 jest.setTimeout(120_000);
@@ -133,5 +134,11 @@ describe('Codex against a spent budget', () => {
     expect(rows).toHaveLength(1);
     expect(rows[0]).toMatchObject({ status: 429, error_code: 'insufficient_quota' });
     expect(rows[0].session_id).toMatch(/^[0-9a-f-]{36}$/);
+
+    // The openai SDK (which retries 429s unless told not to) makes one request too, and sees OpenAI's code.
+    const sdk = new OpenAI({ apiKey: t.secret, baseURL: stack.baseURL, maxRetries: 2 });
+    await expect(sdk.responses.create({ model: 'gpt-4o-mini', input: 'hi' })).rejects.toMatchObject({ status: 429, code: 'insufficient_quota', type: 'usage_limit_reached' });
+    await stack.flushLedger();
+    expect(await stack.sql(`SELECT 1 FROM usage_records WHERE tenant_id = $1`, [t.tenantId])).toHaveLength(2);
   });
 });
