@@ -19,7 +19,7 @@ const NEVER = {
   'api-key': 'k',
   'proxy-authorization': 'Basic x',
   host: 'gateway:8080',
-  connection: 'keep-alive, x-codex-window-id',
+  connection: 'keep-alive',
   'keep-alive': 'timeout=5',
   'transfer-encoding': 'chunked',
   'content-length': '10',
@@ -40,6 +40,12 @@ describe('client headers forwarded to native providers', () => {
   it('the list is lower-case names (Node lower-cases incoming headers), no patterns, no duplicates', () => {
     for (const h of FORWARDED_CLIENT_HEADERS) expect(h).toMatch(/^[a-z0-9_-]+$/);
     expect(new Set(FORWARDED_CLIENT_HEADERS).size).toBe(FORWARDED_CLIENT_HEADERS.length);
+  });
+
+  it('a header the Connection header names is hop-by-hop: not forwarded', () => {
+    expect(forwardedClientHeaders({ ...CODEX, connection: 'keep-alive, X-Codex-Window-Id' })?.['x-codex-window-id']).toBeUndefined();
+    expect(forwardedClientHeaders({ ...CODEX, connection: 'originator' })?.originator).toBeUndefined();
+    expect(forwardedClientHeaders({ ...CODEX, connection: 'close' })).toEqual(CODEX);
   });
 
   it('none: undefined; an over-long value is left out, not cut', () => {

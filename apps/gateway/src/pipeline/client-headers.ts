@@ -34,12 +34,18 @@ export const FORWARDED_CLIENT_HEADERS: readonly string[] = [
 /** One forwarded value's bound (Codex's turn metadata is about 1 KB); a longer one is left out, not cut. */
 const MAX_VALUE = 4096;
 
-/** The allow-listed headers of a request, as they are forwarded (undefined: none). */
+/**
+ * The allow-listed headers of a request, as they are forwarded (undefined: none). A header the request's
+ * `Connection` names is hop-by-hop for this hop (RFC 9110 §7.6.1): never forwarded, even if listed.
+ */
 export function forwardedClientHeaders(h: IncomingHttpHeaders): Record<string, string> | undefined {
   let out: Record<string, string> | undefined;
+  const conn = h.connection;
+  // The usual `keep-alive` / `close` costs no split.
+  const hop = conn && !/^(keep-alive|close)$/i.test(conn) ? conn.toLowerCase().split(',').map((t) => t.trim()) : undefined;
   for (const name of FORWARDED_CLIENT_HEADERS) {
     const v = h[name];
-    if (typeof v !== 'string' || v.length > MAX_VALUE) continue;
+    if (typeof v !== 'string' || v.length > MAX_VALUE || hop?.includes(name)) continue;
     (out ??= {})[name] = v;
   }
   return out;
