@@ -20,6 +20,8 @@ describe('parseConfig', () => {
   it('documented upstream timeout and backoff defaults (docs/resilience.md)', () => {
     expect(parseConfig({})).toMatchObject({
       upstreamFirstByteTimeoutMs: 60_000,
+      // not below Codex's own stream_idle_timeout_ms (300 s): the gateway must not cut what Codex still waits for
+      upstreamIdleTimeoutMs: 300_000,
       upstreamTotalTimeoutMs: 600_000,
       upstreamRateLimitBackoffMs: 1_000,
       upstreamMaxBackoffMs: 60_000,

@@ -148,7 +148,8 @@ export function parseConfig(env: Env = process.env): AppConfig {
     unknownModelPricing: r.oneOf('UNKNOWN_MODEL_PRICING', ['fallback', 'refuse'] as const, 'fallback'),
     upstreamConnectTimeoutMs: r.int('UPSTREAM_CONNECT_TIMEOUT_MS', 10_000, 1, 600_000),
     upstreamFirstByteTimeoutMs: r.int('UPSTREAM_FIRST_BYTE_TIMEOUT_MS', 60_000, 1, 3_600_000),
-    upstreamIdleTimeoutMs: r.int('UPSTREAM_IDLE_TIMEOUT_MS', 120_000, 1, 3_600_000),
+    // At least Codex's own `stream_idle_timeout_ms` (300 s): a reasoning model may think that long between events.
+    upstreamIdleTimeoutMs: r.int('UPSTREAM_IDLE_TIMEOUT_MS', 300_000, 1, 3_600_000),
     upstreamTotalTimeoutMs: r.int('UPSTREAM_TOTAL_TIMEOUT_MS', 600_000, 1, 7_200_000),
     circuitFailureThreshold: r.int('CIRCUIT_FAILURE_THRESHOLD', 5, 0, 1000),
     circuitCooldownMs: r.int('CIRCUIT_COOLDOWN_MS', 30_000, 1, 3_600_000),

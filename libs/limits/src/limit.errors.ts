@@ -85,17 +85,52 @@ export function refusalError(r: Refusal, c: RefusalContext): OpenAIError {
           { ...c.headers, 'retry-after': '1', 'x-should-retry': 'true' },
         );
       }
-      return new OpenAIError(
-        429,
+      return new BudgetExhaustedError(
         `You exceeded your current quota: the ${r.period} budget of ${who} is ${formatUsd(limit)} per ${unit}, ` +
           `${formatUsd(r.spentUnits)} is spent${inFlight}, and this request may cost up to ${formatUsd(c.costUnits)}. ` +
           (r.spentUnits < limit ? `What is left is less than this request's useful minimum (${formatUsd(c.minCostUnits)}). ` : '') +
           `The budget resets at ${c.resetsAt[r.period].toISOString()}.`,
-        'insufficient_quota',
-        'insufficient_quota',
-        null,
         { ...c.headers, 'x-should-retry': 'false' },
+        c.resetsAt[r.period],
+        `Ask your team admin to raise the ${r.period} budget of ${who} (${formatUsd(limit)} per ${unit})`,
       );
     }
+  }
+}
+
+/** Header values must be visible ASCII (names are the admin's free text): anything else becomes '?'. */
+function headerSafe(s: string, max = 300): string {
+  return s.replace(/[^\x20-\x7e]/g, '?').slice(0, max);
+}
+
+/**
+ * A spent budget (final until it resets). As `insufficient_quota` it keeps OpenAI's meaning for the SDKs
+ * (429, `x-should-retry: false`), but Codex 0.169 prints only its own "Quota exceeded. Check your plan and
+ * billing details." for that code, so `/v1/responses` answers it as `forCodex()`.
+ */
+export class BudgetExhaustedError extends OpenAIError {
+  constructor(
+    message: string,
+    headers: Record<string, string>,
+    readonly resetsAt: Date,
+    /** Which budget, and who can raise it: one line, for Codex's usage-limit message. */
+    readonly advice: string,
+  ) {
+    super(429, message, 'insufficient_quota', 'insufficient_quota', null, headers);
+  }
+
+  /**
+   * The shape Codex prints with the gateway's own words and does not retry (verified with the real binary,
+   * docs/codex-wire.md): 429 `type: usage_limit_reached` with `resets_at` (unix seconds) makes it print
+   * "You've hit your usage limit. <x-codex-promo-message>, or try again at <local time>." and stop. The
+   * `code` stays `insufficient_quota` (what SDK users match on, and the ledger's error code).
+   */
+  forCodex(): OpenAIError {
+    const e = new OpenAIError(429, this.body.error.message, 'usage_limit_reached', 'insufficient_quota', null, {
+      ...this.headers,
+      'x-codex-promo-message': headerSafe(this.advice),
+    });
+    (e.body.error as unknown as Record<string, unknown>).resets_at = Math.floor(this.resetsAt.getTime() / 1000);
+    return e;
   }
 }

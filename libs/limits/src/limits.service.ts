@@ -26,7 +26,7 @@ import {
   toUnits,
   toUsd,
 } from './limit.types';
-import { rateLimitHeaders } from './rate-limit.headers';
+import { codexBudgetHeaders, rateLimitHeaders } from './rate-limit.headers';
 
 /** What a request is expected to consume, reserved before it is forwarded. */
 export interface UsageEstimate {
@@ -167,7 +167,7 @@ export class LimitsService implements OnModuleInit, OnApplicationShutdown {
       if (result.status === 'seed') throw Errors.unavailable('Budgets cannot be checked right now (the limits store lost its state); try again shortly.');
     }
     this.observe(principal, plan, result);
-    const headers = rateLimitHeaders(result, plan);
+    const headers = { ...rateLimitHeaders(result, plan), ...codexBudgetHeaders(result.budgets, plan, day, month) };
     if (result.status === 'refused') {
       throw refusalError(result.refusal!, {
         tenantName: principal.tenantName,

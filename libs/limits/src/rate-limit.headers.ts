@@ -53,3 +53,44 @@ export function rateLimitHeaders(result: Pick<AdmitResult, 'rpm' | 'tpm'>, limit
   }
   return h;
 }
+
+type Budgets = Record<Scope, { dailyUnits: number | null; monthlyUnits: number | null }>;
+interface PeriodBounds {
+  start: number;
+  end: number;
+}
+
+/**
+ * Codex's own rate-limit headers (codex-rs `parse_rate_limit_for_limit`): `primary` is the daily budget,
+ * `secondary` the monthly one, each as the percent used (spent + reserved, after this request's reservation)
+ * of the tighter of the key's and the tenant's, its window in minutes and its reset (unix seconds). Codex
+ * shows them in its status view and session log. Nothing for a period without a budget.
+ */
+export function codexBudgetHeaders(
+  budgets: ReadonlyArray<{ spentUnits: number; reservedUnits: number } | null> | undefined,
+  limits: Budgets,
+  day: PeriodBounds,
+  month: PeriodBounds,
+): Record<string, string> {
+  const h: Record<string, string> = {};
+  if (!budgets) return h;
+  const windows = [
+    { name: 'primary', period: day, field: 'dailyUnits', at: [0, 2] },
+    { name: 'secondary', period: month, field: 'monthlyUnits', at: [1, 3] },
+  ] as const;
+  for (const w of windows) {
+    let used: number | undefined;
+    (['key', 'tenant'] as const).forEach((scope, i) => {
+      const c = budgets[w.at[i]];
+      const limit = limits[scope][w.field];
+      if (!c || limit === null) return;
+      const pct = limit > 0 ? ((c.spentUnits + c.reservedUnits) / limit) * 100 : 100;
+      used = Math.max(used ?? 0, Math.min(100, pct));
+    });
+    if (used === undefined) continue;
+    h[`x-codex-${w.name}-used-percent`] = String(Math.round(used * 100) / 100);
+    h[`x-codex-${w.name}-window-minutes`] = String(Math.round((w.period.end - w.period.start) / 60_000));
+    h[`x-codex-${w.name}-reset-at`] = String(Math.floor(w.period.end / 1000));
+  }
+  return h;
+}

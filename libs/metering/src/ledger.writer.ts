@@ -27,7 +27,7 @@ const MAX_TEXT = 1000;
 
 const INT_FIELDS = ['status', 'inputTokens', 'outputTokens', 'cachedTokens', 'attempts'] as const;
 const NULLABLE_INT_FIELDS = ['latencyMs', 'ttfbMs'] as const;
-const TEXT_FIELDS = ['clientRequestId', 'endpoint', 'requestedModel', 'upstreamModel', 'errorCode'] as const;
+const TEXT_FIELDS = ['clientRequestId', 'sessionId', 'endpoint', 'requestedModel', 'upstreamModel', 'errorCode'] as const;
 
 function cleanInt(v: unknown): number {
   if (typeof v !== 'number' || !Number.isFinite(v)) return 0;

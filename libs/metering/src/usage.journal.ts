@@ -28,6 +28,7 @@ export const GATEWAY_RESTARTED_STATUS = 502;
 export interface SentRecord {
   requestId: string;
   clientRequestId: string | null;
+  sessionId?: string | null;
   tenantId: string;
   keyId: string;
   routeId: string | null;
@@ -403,6 +404,7 @@ export function orphanRow(s: SentRecord, at: Date): UsageRow {
   return {
     requestId: s.requestId,
     clientRequestId: s.clientRequestId,
+    sessionId: s.sessionId ?? null,
     tenantId: s.tenantId,
     keyId: s.keyId,
     routeId: s.routeId,

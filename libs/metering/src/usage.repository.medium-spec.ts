@@ -140,6 +140,23 @@ describe('UsageRepository on a real database', () => {
       await expect(usage.report({} as { tenantId: string }, {})).rejects.toThrow(/tenant scope needs a tenantId/);
     });
 
+    it('groups by client session: cost per session, requests without one under null, one tenant only', async () => {
+      const t = randomUUID();
+      await usage.insertBatch([
+        row({ tenantId: t, sessionId: 's-1', costUsd: 0.5 }),
+        row({ tenantId: t, sessionId: 's-1', costUsd: 0.25, status: 429 }),
+        row({ tenantId: t, sessionId: 's-2', costUsd: 1 }),
+        row({ tenantId: t, costUsd: 2 }),
+        row({ tenantId: randomUUID(), sessionId: 's-1', costUsd: 9 }),
+      ]);
+      const rows = await usage.report({ tenantId: t }, { groupBy: ['session'] });
+      expect(rows.map((r) => [r.sessionId, r.requests, r.errors, r.costUsd])).toEqual([
+        ['s-1', 2, 1, 0.75],
+        ['s-2', 1, 0, 1],
+        [null, 1, 0, 2],
+      ]);
+    });
+
     it('sums period spend per key: the month in [start, end), the day from its start; other tenants never', async () => {
       const spend = await usage.spendByKey(A, { dayStart: new Date('2026-03-10T00:00:00Z'), monthStart: march.from, monthEnd: march.to });
       const byKey = Object.fromEntries(spend.map((r) => [r.keyId ?? 'none', { day: r.dayUsd, month: r.monthUsd }]));

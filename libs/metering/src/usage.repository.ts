@@ -6,8 +6,8 @@ import { Repository } from 'typeorm';
 /** One ledger row as the gateway records it. */
 export type UsageRow = Omit<UsageRecordEntity, never>;
 
-export type UsageGroup = 'day' | 'model' | 'key' | 'tenant' | 'provider';
-export const USAGE_GROUPS: readonly UsageGroup[] = ['day', 'model', 'key', 'tenant', 'provider'];
+export type UsageGroup = 'day' | 'model' | 'key' | 'tenant' | 'provider' | 'session';
+export const USAGE_GROUPS: readonly UsageGroup[] = ['day', 'model', 'key', 'tenant', 'provider', 'session'];
 
 /** Whose rows a report reads: one tenant's, or every tenant's (root callers only). Always explicit. */
 export type UsageScope = { tenantId: string } | 'all';
@@ -26,6 +26,8 @@ export interface UsageReportRow {
   keyId?: string | null;
   tenantId?: string;
   providerId?: string | null;
+  /** The client's session id; null for requests that named none. */
+  sessionId?: string | null;
   requests: number;
   errors: number;
   inputTokens: number;
@@ -75,6 +77,7 @@ const COLUMNS: [keyof UsageRow, string, string][] = [
   ['attempts', 'attempts', 'int'],
   ['startedAt', 'started_at', 'timestamptz'],
   ['finishedAt', 'finished_at', 'timestamptz'],
+  ['sessionId', 'session_id', 'text'],
 ];
 const INSERT_SQL =
   `INSERT INTO usage_records (${COLUMNS.map((c) => c[1]).join(', ')}) ` +
@@ -93,6 +96,7 @@ const GROUP_SQL: Record<UsageGroup, { expr: string; alias: string }> = {
   key: { expr: `key_id`, alias: 'keyId' },
   tenant: { expr: `tenant_id`, alias: 'tenantId' },
   provider: { expr: `provider_id`, alias: 'providerId' },
+  session: { expr: `session_id`, alias: 'sessionId' },
 };
 
 const SPEND_BY_KEY_SQL = `SELECT key_id AS "keyId",
@@ -124,7 +128,7 @@ export class UsageRepository {
     return out.map((r) => r.request_id);
   }
 
-  /** Totals, optionally grouped (by day in UTC, model, key, tenant, provider) and ordered by the groups. */
+  /** Totals, optionally grouped (by day in UTC, model, key, tenant, provider, client session) and ordered by the groups. */
   async report(scope: UsageScope, q: UsageQuery): Promise<UsageReportRow[]> {
     if (scope !== 'all' && !scope?.tenantId) throw new Error('UsageRepository.report: a tenant scope needs a tenantId');
     const where: string[] = [];

@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { APP_CONFIG, AppConfig } from '@gw/config';
 import { bodyBytesOf } from '@gw/common';
-import { LimitsService } from '@gw/limits';
+import { BudgetExhaustedError, LimitsService } from '@gw/limits';
 import { PriceTable } from '@gw/metering';
 import type { Request } from 'express';
 import type { CallPlan } from './call-plan';
@@ -47,12 +47,17 @@ export class AdmitStep {
     };
     const costUsd = costAt(out);
     const minOut = Math.min(out, this.cfg.budgetMinOutputTokens);
-    ctx.admission = await this.limits.admit(ctx.principal, {
-      model,
-      tokens: promptTokens + Math.min(out * choices, MAX_OUTPUT_TOKENS),
-      costUsd,
-      minCostUsd: minOut < out ? costAt(minOut) : costUsd,
-    });
+    try {
+      ctx.admission = await this.limits.admit(ctx.principal, {
+        model,
+        tokens: promptTokens + Math.min(out * choices, MAX_OUTPUT_TOKENS),
+        costUsd,
+        minCostUsd: minOut < out ? costAt(minOut) : costUsd,
+      });
+    } catch (e) {
+      // Codex's endpoint: a spent budget in the one shape Codex prints with our words and does not retry.
+      throw ctx.endpoint === 'responses' && e instanceof BudgetExhaustedError ? e.forCodex() : e;
+    }
     if (ctx.admission.clamped) ctx.outputCap = capFor(ctx.admission.reservedUsd, costAt, minOut, out);
   }
 }

@@ -41,6 +41,13 @@ export class CallContext implements StreamMeter {
   attempts = 0;
   /** The client's own x-request-id, kept beside ours (never used as the ledger key). */
   clientRequestId: string | null = null;
+  /** The client's session (`session-id` header, else `prompt_cache_key`), bounded: a ledger column. */
+  sessionId: string | null = null;
+  /** The client's allow-listed headers (client-headers.ts), for native targets only. */
+  clientHeaders?: Record<string, string>;
+  /** What the upstream that answered said of itself: its request id and the model it reports serving. */
+  upstreamRequestId: string | null = null;
+  upstreamServedModel: string | null = null;
   /** Prompt size estimated from the body (bytes / 4), used when a stream is cut short. */
   promptEstimate = 0;
   streamed = false;

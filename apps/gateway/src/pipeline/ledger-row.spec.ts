@@ -15,6 +15,7 @@ describe('ledgerRowOf / sentRecordOf', () => {
     expect(ledgerRowOf(ctx, 0.5, 42, end)).toEqual({
       requestId: 'req_abc',
       clientRequestId: null,
+      sessionId: null,
       tenantId: 't1',
       keyId: 'k1',
       routeId: 'r1',
@@ -49,6 +50,13 @@ describe('ledgerRowOf / sentRecordOf', () => {
       costUsd: 0.02,
       upstreamModel: null,
     });
+  });
+
+  it("the client's session id is in the row and in the journal's record (a killed process's row keeps it)", () => {
+    const ctx = context();
+    ctx.sessionId = '01a22f8b-f2a6-7273-8063-51d575ac2090';
+    expect(ledgerRowOf(ctx, 0, 1, new Date()).sessionId).toBe(ctx.sessionId);
+    expect(sentRecordOf(ctx, true).sessionId).toBe(ctx.sessionId);
   });
 
   it('the model a target is asked for: its own, else the client’s (a pass-through target)', () => {

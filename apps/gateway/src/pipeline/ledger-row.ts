@@ -6,6 +6,7 @@ function requestColumnsOf(ctx: CallContext, streamed: boolean) {
   return {
     requestId: ctx.requestId,
     clientRequestId: ctx.clientRequestId,
+    sessionId: ctx.sessionId,
     tenantId: ctx.principal.tenantId,
     keyId: ctx.principal.keyId,
     routeId: ctx.route?.id ?? null,

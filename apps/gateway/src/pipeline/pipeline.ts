@@ -9,6 +9,7 @@ import { DrainService } from '../health/drain.service';
 import { AdmitStep } from './admit.step';
 import { AuthenticateStep } from './authenticate.step';
 import { CallContext, ClientGone } from './call-context';
+import { forwardedClientHeaders, sessionIdOf } from './client-headers';
 import type { EndpointHandler } from './call-plan';
 import { DispatchStep } from './dispatch.step';
 import { recordedModelName } from './model-name';
@@ -64,12 +65,15 @@ export class DataPlanePipeline {
     );
     ctx.clientRequestId = clientRequestIdOf(req);
     ctx.sessionKey = sessionKeyOf(body, req.headers);
+    ctx.sessionId = sessionIdOf(req.headers, body);
+    ctx.clientHeaders = forwardedClientHeaders(req.headers);
     this.metrics.started(endpoint);
     // The request's one log line (written when the response ends): metadata only, never prompt or completion.
     annotateRequestLog(res, () => ({
       tenant: principal.tenantName,
       keyPrefix: principal.keyPrefix,
       endpoint,
+      sessionId: ctx.sessionId,
       model: ctx.model,
       provider: ctx.target?.provider.name ?? null,
       upstreamModel: ctx.upstreamModel,

@@ -3,7 +3,8 @@ import type { CallContext } from './call-context';
 
 /**
  * The client's response head: the given headers, the limits' headers (remaining quota), the output cap the
- * budget afforded and which provider/model served. Every answer, success or error, goes through here.
+ * budget afforded, which provider/model served and the upstream's own request id. Every answer, success or
+ * error, goes through here.
  */
 export function writeHead(ctx: CallContext, res: Response, status: number, headers: Readonly<Record<string, string>>): void {
   const t = ctx.target;
@@ -18,6 +19,10 @@ export function writeHead(ctx: CallContext, res: Response, status: number, heade
       h['x-gateway-affinity'] = ctx.home.provider.id === t.provider.id ? 'home' : 'moved';
       if (ctx.sealedDropped) h['x-gateway-sealed-dropped'] = String(ctx.sealedDropped);
     }
+    // Not `openai-model`: Codex reads one that differs from the model it asked for as a safety reroute.
+    const served = ctx.upstreamServedModel ?? ctx.upstreamModel;
+    if (served) h['x-gateway-served-model'] = served;
   }
+  if (ctx.upstreamRequestId) h['x-upstream-request-id'] = ctx.upstreamRequestId;
   res.writeHead(status, h);
 }

@@ -6,6 +6,7 @@ import { EGRESS_DENIED_MESSAGE, Operation, UpstreamClient, isEgressDenied } from
 import { ResolvedRoute, ResolvedTarget } from '@gw/routing';
 import type { Dispatcher } from 'undici';
 import { CallContext, ClientGone } from '../pipeline/call-context';
+import { clientHeadersFor, upstreamHeaderValue } from '../pipeline/client-headers';
 import { CircuitBreaker, CircuitLabels } from './circuit-breaker';
 import { retryAfterMs, upstreamWaitMs } from './retry-after.parser';
 import { BackoffReason, TargetBackoff, backoffKey } from './target.backoff';
@@ -123,12 +124,15 @@ export class UpstreamDispatcher {
             waiting = true;
             const res = await this.upstream.request(p.baseUrl + p.adapter.path(op), {
               method: 'POST',
-              headers: { 'content-type': 'application/json', accept: stream ? 'text/event-stream' : 'application/json', ...p.adapter.headers(p) },
+              // The adapter's headers (the gateway's credential) last: nothing of the client's can replace them.
+              headers: { ...clientHeadersFor(ctx.clientHeaders, p, op), 'content-type': 'application/json', accept: stream ? 'text/event-stream' : 'application/json', ...p.adapter.headers(p) },
               body: payload,
               signal: ctx.abort.signal,
               ...timeouts,
             });
             waiting = false;
+            ctx.upstreamRequestId = upstreamHeaderValue(res.headers['x-request-id']);
+            ctx.upstreamServedModel = upstreamHeaderValue(res.headers['openai-model']);
             if (res.statusCode >= 300 && res.statusCode < 400) {
               // undici follows no redirect (and must not: the Location could be any address, unchecked by a
               // create-time check). An API that redirects is misconfigured: up, but not serving here.

@@ -9,6 +9,8 @@ export class UsageRecordEntity {
   @PrimaryColumn({ name: 'request_id', type: 'text' }) requestId: string;
   /** The `x-request-id` the client sent, if any: for tracing only, neither unique nor trusted. */
   @Column({ name: 'client_request_id', type: 'text', nullable: true }) clientRequestId?: string | null;
+  /** The client's session id (Codex's `session-id` header, else `prompt_cache_key`): for reports by session, not trusted. */
+  @Column({ name: 'session_id', type: 'text', nullable: true }) sessionId?: string | null;
   @Column({ name: 'tenant_id', type: 'uuid' }) tenantId: string;
   @Column({ name: 'key_id', type: 'uuid', nullable: true }) keyId: string | null;
   @Column({ name: 'route_id', type: 'uuid', nullable: true }) routeId: string | null;
