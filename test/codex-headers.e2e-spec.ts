@@ -72,7 +72,8 @@ describe.each([
       expect(sent['x-codex-window-id']).toContain(session);
       expect(String(sent['user-agent'])).toContain('codex_exec/0.169');
     } else {
-      for (const h of ['session-id', 'thread-id', 'originator', 'x-codex-beta-features', 'x-codex-window-id', 'x-codex-turn-metadata']) expect(sent[h]).toBeUndefined();
+      for (const h of ['session-id', 'thread-id', 'originator', 'x-codex-beta-features', 'x-codex-window-id', 'x-codex-turn-metadata'])
+        expect(sent[h]).toBeUndefined();
     }
 
     await stack.flushLedger();
@@ -111,7 +112,11 @@ describe.each([
 describe('Codex against a spent budget', () => {
   it("prints the gateway's message (which budget, when it resets) and does not retry, even with Codex's default retries", async () => {
     const fake = fakes.openai!;
-    const t = await seedTenant(stack, { provider: { kind: 'openai', baseUrl: fake.baseUrl, credential: 'sk-upstream' }, patterns: ['gpt-4o-mini'], tenant: 'acme' });
+    const t = await seedTenant(stack, {
+      provider: { kind: 'openai', baseUrl: fake.baseUrl, credential: 'sk-upstream' },
+      patterns: ['gpt-4o-mini'],
+      tenant: 'acme',
+    });
     // Less than any request's useful minimum: the first request is refused for good.
     expect((await stack.api('PATCH', `/admin/tenants/${t.tenantId}`, { limits: { dailyBudgetUsd: 0.000001 } })).status).toBe(200);
     const before = fake.requestsTo('/responses').length;
@@ -125,7 +130,9 @@ describe('Codex against a spent budget', () => {
       args: ['-c', 'model_providers.team.request_max_retries=4', '-c', 'model_providers.team.stream_max_retries=5'],
     });
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/You.ve hit your usage limit\. Ask your team admin to raise the daily budget of tenant "acme" \(\$0\.000001 per UTC day\), or try again at ([A-Z][a-z]{2} \d{1,2}[a-z]{2}, \d{4} )?\d{1,2}:\d\d [AP]M\./);
+    expect(r.stderr).toMatch(
+      /You.ve hit your usage limit\. Ask your team admin to raise the daily budget of tenant "acme" \(\$0\.000001 per UTC day\), or try again at ([A-Z][a-z]{2} \d{1,2}[a-z]{2}, \d{4} )?\d{1,2}:\d\d [AP]M\./,
+    );
     expect(r.stderr).not.toContain('Reconnecting');
     expect(r.stderr).not.toContain('Quota exceeded');
     expect(fake.requestsTo('/responses')).toHaveLength(before); // refused before anything was sent
@@ -137,7 +144,11 @@ describe('Codex against a spent budget', () => {
 
     // The openai SDK (which retries 429s unless told not to) makes one request too, and sees OpenAI's code.
     const sdk = new OpenAI({ apiKey: t.secret, baseURL: stack.baseURL, maxRetries: 2 });
-    await expect(sdk.responses.create({ model: 'gpt-4o-mini', input: 'hi' })).rejects.toMatchObject({ status: 429, code: 'insufficient_quota', type: 'usage_limit_reached' });
+    await expect(sdk.responses.create({ model: 'gpt-4o-mini', input: 'hi' })).rejects.toMatchObject({
+      status: 429,
+      code: 'insufficient_quota',
+      type: 'usage_limit_reached',
+    });
     await stack.flushLedger();
     expect(await stack.sql(`SELECT 1 FROM usage_records WHERE tenant_id = $1`, [t.tenantId])).toHaveLength(2);
   });

@@ -54,7 +54,10 @@ describe('session affinity: one Codex session, two replicas, two targets', () =>
     const b = await stack.api('POST', '/admin/providers', { name: 'acct-b', kind: 'openai', baseUrl: fakes.b.baseUrl, credential: 'sk-b' });
     const r = await stack.api('POST', '/admin/routes', {
       modelPattern: MODEL,
-      targets: [{ providerId: t.providerId, weight: 1, priority: 0 }, { providerId: b.body.id, weight: 1, priority: 0 }],
+      targets: [
+        { providerId: t.providerId, weight: 1, priority: 0 },
+        { providerId: b.body.id, weight: 1, priority: 0 },
+      ],
       settings: { maxAttempts: 1 },
     });
     expect(r.status).toBe(201);
@@ -77,7 +80,14 @@ describe('session affinity: one Codex session, two replicas, two targets', () =>
         const up = http.request(upstreams[n] + req.url, { method: req.method, headers: req.headers }, (ur) => {
           const h = ur.headers;
           if (req.url?.endsWith('/responses')) {
-            seen.push({ replica: n, status: ur.statusCode ?? 0, affinity: h['x-gateway-affinity'] as string, target: h['x-gateway-provider'] as string, dropped: h['x-gateway-sealed-dropped'] as string, sealedSent: countSealed(body) });
+            seen.push({
+              replica: n,
+              status: ur.statusCode ?? 0,
+              affinity: h['x-gateway-affinity'] as string,
+              target: h['x-gateway-provider'] as string,
+              dropped: h['x-gateway-sealed-dropped'] as string,
+              sealedSent: countSealed(body),
+            });
           }
           res.writeHead(ur.statusCode ?? 502, ur.headers);
           ur.pipe(res);
@@ -122,7 +132,9 @@ describe('session affinity: one Codex session, two replicas, two targets', () =>
   });
 
   const echo = (i: number): ScriptedReply => ({ toolCalls: [{ id: `call_${i}`, name: 'exec_command', arguments: JSON.stringify({ cmd: `echo turn-${i}` }) }] });
-  const call = (i: number, path: string): ScriptedReply => ({ toolCalls: [{ id: `call_${i}`, name: 'exec_command', arguments: JSON.stringify({ cmd: `curl -s ${controlUrl}${path}` }) }] });
+  const call = (i: number, path: string): ScriptedReply => ({
+    toolCalls: [{ id: `call_${i}`, name: 'exec_command', arguments: JSON.stringify({ cmd: `curl -s ${controlUrl}${path}` }) }],
+  });
   const codex = () => runCodexExec({ baseUrl: lbUrl, apiKey: secret, model: MODEL, prompt: 'Run the commands you are given.', timeoutMs: 120_000 });
   const keysOf = (): Set<string> => new Set([...responsesTo(fakes.a), ...responsesTo(fakes.b)].map((r) => r.body.prompt_cache_key));
 
@@ -174,6 +186,10 @@ describe('session affinity: one Codex session, two replicas, two targets', () =>
     }
     await stack.flushLedger();
     const rows = await stack.sql(`SELECT status, attempts FROM usage_records WHERE endpoint = 'responses' ORDER BY started_at DESC LIMIT 3`);
-    expect(rows.map((row) => [row.status, row.attempts])).toEqual([[200, 2], [200, 2], [200, 2]]);
+    expect(rows.map((row) => [row.status, row.attempts])).toEqual([
+      [200, 2],
+      [200, 2],
+      [200, 2],
+    ]);
   });
 });

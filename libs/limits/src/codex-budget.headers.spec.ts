@@ -30,7 +30,12 @@ describe("Codex's budget headers (x-codex-primary/secondary-*)", () => {
   it('nothing without budgets; an over-spent budget reads 100, a zero budget 100', () => {
     expect(codexBudgetHeaders(undefined, { key: none, tenant: none }, day, month)).toEqual({});
     expect(codexBudgetHeaders([null, null, null, null], { key: none, tenant: none }, day, month)).toEqual({});
-    const h = codexBudgetHeaders([{ spentUnits: toUnits(12), reservedUnits: 0 }, { spentUnits: 0, reservedUnits: 0 }, null, null], { key: { dailyUnits: toUnits(10), monthlyUnits: 0 }, tenant: none }, day, month);
+    const h = codexBudgetHeaders(
+      [{ spentUnits: toUnits(12), reservedUnits: 0 }, { spentUnits: 0, reservedUnits: 0 }, null, null],
+      { key: { dailyUnits: toUnits(10), monthlyUnits: 0 }, tenant: none },
+      day,
+      month,
+    );
     expect(h['x-codex-primary-used-percent']).toBe('100');
     expect(h['x-codex-secondary-used-percent']).toBe('100');
   });
@@ -40,7 +45,10 @@ describe('a spent budget', () => {
   const ctx = {
     tenantName: 'acmé "corp"',
     keyName: 'ci',
-    limits: { key: { rpm: null, tpm: null, concurrency: null, dailyUnits: null, monthlyUnits: null }, tenant: { rpm: null, tpm: null, concurrency: null, dailyUnits: toUnits(5), monthlyUnits: null } },
+    limits: {
+      key: { rpm: null, tpm: null, concurrency: null, dailyUnits: null, monthlyUnits: null },
+      tenant: { rpm: null, tpm: null, concurrency: null, dailyUnits: toUnits(5), monthlyUnits: null },
+    },
     tokens: 100,
     costUnits: toUnits(0.01),
     minCostUnits: toUnits(0.01),
@@ -57,7 +65,7 @@ describe('a spent budget', () => {
     expect(err.headers['retry-after']).toBeUndefined();
   });
 
-  it("for Codex: usage_limit_reached with resets_at and an ASCII promo line naming the budget", () => {
+  it('for Codex: usage_limit_reached with resets_at and an ASCII promo line naming the budget', () => {
     const c = (err as BudgetExhaustedError).forCodex();
     expect(c.getStatus()).toBe(429);
     expect(c.body.error).toMatchObject({ type: 'usage_limit_reached', code: 'insufficient_quota', resets_at: day.end / 1000 });

@@ -67,7 +67,7 @@ interface PeriodBounds {
  * shows them in its status view and session log. Nothing for a period without a budget.
  */
 export function codexBudgetHeaders(
-  budgets: ReadonlyArray<{ spentUnits: number; reservedUnits: number } | null> | undefined,
+  budgets: readonly ({ spentUnits: number; reservedUnits: number } | null)[] | undefined,
   limits: Budgets,
   day: PeriodBounds,
   month: PeriodBounds,

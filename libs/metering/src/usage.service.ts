@@ -26,8 +26,19 @@ export function csvCell(v: unknown): string {
 }
 
 export function usageToCsv(rows: UsageReportRow[]): string {
-  const cols = ['day', 'tenantId', 'keyId', 'model', 'providerId', 'sessionId', 'requests', 'errors', 'inputTokens', 'outputTokens', 'cachedTokens', 'costUsd'].filter(
-    (c) => rows.length === 0 || c in rows[0],
-  ) as (keyof UsageReportRow)[];
+  const cols = [
+    'day',
+    'tenantId',
+    'keyId',
+    'model',
+    'providerId',
+    'sessionId',
+    'requests',
+    'errors',
+    'inputTokens',
+    'outputTokens',
+    'cachedTokens',
+    'costUsd',
+  ].filter((c) => rows.length === 0 || c in rows[0]) as (keyof UsageReportRow)[];
   return [cols.join(','), ...rows.map((r) => cols.map((c) => csvCell(r[c])).join(','))].join('\n') + '\n';
 }

@@ -80,7 +80,10 @@ describe('session affinity (rendezvous hashing)', () => {
       if (x !== y) expect(y).toBe('b'); // more weight only pulls sessions in
     }
     // Two targets of one provider with different models are different targets.
-    const models = share([target('p', 1, 'm1'), target('p', 1, 'm2')].map((t, i) => ({ ...t, provider: { ...t.provider, id: 'p' }, model: `m${i + 1}` })), ks);
+    const models = share(
+      [target('p', 1, 'm1'), target('p', 1, 'm2')].map((t, i) => ({ ...t, provider: { ...t.provider, id: 'p' }, model: `m${i + 1}` })),
+      ks,
+    );
     expect(Object.keys(models)).toEqual(['p']);
   });
 

@@ -94,7 +94,7 @@ export function sessionKeyOf(body: unknown, headers: Record<string, string | str
     const k = (body as { prompt_cache_key?: unknown }).prompt_cache_key;
     if (typeof k === 'string' && k !== '') return k;
   }
-  const h = headers['session-id'] ?? headers['session_id'];
+  const h = headers['session-id'] ?? headers.session_id;
   const v = Array.isArray(h) ? h[0] : h;
   return typeof v === 'string' && v !== '' ? v : undefined;
 }

@@ -21,7 +21,13 @@ describe('sealed items of a moved session', () => {
     const body = { model: 'm', input: history, store: false };
     const { body: out, dropped } = withoutSealedItems(body);
     expect(dropped).toBe(4);
-    expect((out.input as Array<{ type: string }>).map((i) => i.type)).toEqual(['message', 'function_call', 'function_call_output', 'reasoning', 'context_compaction']);
+    expect((out.input as { type: string }[]).map((i) => i.type)).toEqual([
+      'message',
+      'function_call',
+      'function_call_output',
+      'reasoning',
+      'context_compaction',
+    ]);
     expect(out).toMatchObject({ model: 'm', store: false });
     expect(body.input).toHaveLength(9); // the client's body is not modified
     const clean = { input: history.slice(2, 4) };

@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
+import type { ResolvedProvider } from '@gw/providers';
 
 /**
  * The client's request headers a native provider (the OpenAI wire, or the Responses API natively) is sent,
@@ -42,7 +43,13 @@ export function forwardedClientHeaders(h: IncomingHttpHeaders): Record<string, s
   let out: Record<string, string> | undefined;
   const conn = h.connection;
   // The usual `keep-alive` / `close` costs no split.
-  const hop = conn && !/^(keep-alive|close)$/i.test(conn) ? conn.toLowerCase().split(',').map((t) => t.trim()) : undefined;
+  const hop =
+    conn && !/^(keep-alive|close)$/i.test(conn)
+      ? conn
+          .toLowerCase()
+          .split(',')
+          .map((t) => t.trim())
+      : undefined;
   for (const name of FORWARDED_CLIENT_HEADERS) {
     const v = h[name];
     if (typeof v !== 'string' || v.length > MAX_VALUE || hop?.includes(name)) continue;
@@ -55,8 +62,22 @@ export function forwardedClientHeaders(h: IncomingHttpHeaders): Record<string, s
  * The forwarded headers for provider `p` asked for `op`: only where the request goes in the client's own wire
  * format (OpenAI's API, or the Responses API natively); a translated request's target gets none.
  */
-export function clientHeadersFor(h: Record<string, string> | undefined, p: { kind: string; responsesNative: boolean }, op: string): Record<string, string> | undefined {
+export function clientHeadersFor(
+  h: Record<string, string> | undefined,
+  p: { kind: string; responsesNative: boolean },
+  op: string,
+): Record<string, string> | undefined {
   return h && (p.kind === 'openai' || (op === 'responses' && p.responsesNative)) ? h : undefined;
+}
+
+/** An upstream call's headers: the client's allowed ones, ours, then the adapter's (the gateway's credential) last. */
+export function upstreamHeadersFor(client: Record<string, string> | undefined, p: ResolvedProvider, op: string, stream: boolean): Record<string, string> {
+  return {
+    ...clientHeadersFor(client, p, op),
+    'content-type': 'application/json',
+    accept: stream ? 'text/event-stream' : 'application/json',
+    ...p.adapter.headers(p),
+  };
 }
 
 /** What a session id may be in the ledger: printable, no spaces, bounded (client-chosen, never trusted). */
@@ -68,7 +89,7 @@ const SESSION_ID = /^[\w.:-]{1,128}$/;
  * it). A value outside `[A-Za-z0-9_.:-]{1,128}` is not recorded.
  */
 export function sessionIdOf(h: IncomingHttpHeaders, body: unknown): string | null {
-  for (const v of [h['session-id'], h['session_id'], body && typeof body === 'object' ? (body as { prompt_cache_key?: unknown }).prompt_cache_key : undefined]) {
+  for (const v of [h['session-id'], h.session_id, body && typeof body === 'object' ? (body as { prompt_cache_key?: unknown }).prompt_cache_key : undefined]) {
     if (typeof v === 'string' && SESSION_ID.test(v)) return v;
   }
   return null;

@@ -1,10 +1,18 @@
 // The stateless parts of an upstream attempt (UpstreamDispatcher): waits, timeouts, labels, the serialised body.
+import type { Logger } from '@nestjs/common';
+import type { AppConfig } from '@gw/config';
 import { Errors, OpenAIError } from '@gw/common';
+import type { GatewayMetrics } from '@gw/observability';
 import type { RouteSettings } from '@gw/db';
 import { ResolvedRoute, ResolvedTarget, orderTargets } from '@gw/routing';
 import type { CallContext } from '../pipeline/call-context';
 import { CircuitLabels } from './circuit-breaker';
+import { upstreamWaitMs } from './retry-after.parser';
+import { BackoffReason, TargetBackoff, backoffKey } from './target.backoff';
 import { isSealedRefusal, isTimeoutError } from './upstream-error';
+
+/** The backoff settings the dispatcher reads (a subset of AppConfig). */
+export type BackoffConfig = Pick<AppConfig, 'upstreamRateLimitBackoffMs' | 'upstreamMaxBackoffMs' | 'upstreamQuotaBackoffMs'>;
 
 export function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -90,4 +98,30 @@ export function unsealedPayload(ctx: CallContext, status: number, text: string, 
   ctx.unseal = true;
   const payload = rebuild();
   return ctx.sealedDropped ? payload : undefined;
+}
+
+/** The wait a 429 asks for, capped; a default when it names none. */
+export function rateLimitWait(cfg: BackoffConfig, headers: Record<string, string | string[] | undefined>): number {
+  const asked = upstreamWaitMs(headers);
+  return Math.min(asked ?? cfg.upstreamRateLimitBackoffMs, cfg.upstreamMaxBackoffMs);
+}
+
+/** Backs a target off (shared through Redis where configured), counted and logged for the operator. */
+export function holdTarget(backoff: TargetBackoff, metrics: GatewayMetrics, logger: Logger, c: CircuitLabels, ms: number, reason: BackoffReason): void {
+  if (!(ms > 0)) return;
+  backoff.hold(backoffKey(c), ms, reason);
+  metrics.upstreamBackoff(c.provider, reason);
+  const what = reason === 'quota' ? 'the account is out of credit or quota: the operator must act' : 'rate limited (HTTP 429)';
+  logger.warn(`${c.provider}/${c.model} backed off for ${Math.round(ms)} ms: ${what}`);
+}
+
+export const DEFAULT_MAX_ATTEMPTS = 2;
+const DEFAULT_BACKOFF_MS = 250;
+/** A longer Retry-After is better spent on the next target than waiting. */
+export const MAX_RETRY_AFTER_MS = 30_000;
+
+/** The wait before retrying the same target: what the upstream asked for, else exponential with jitter; capped. */
+export function retryDelayMs(backoffMs: number | undefined, attempt: number, asked: number | undefined): number {
+  const exp = (backoffMs ?? DEFAULT_BACKOFF_MS) * 2 ** (attempt - 1);
+  return Math.min(asked ?? exp / 2 + Math.random() * (exp / 2), MAX_RETRY_AFTER_MS);
 }

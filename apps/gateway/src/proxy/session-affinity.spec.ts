@@ -13,8 +13,16 @@ function affinity(script: Record<string, Reply[]>) {
   const breaker = new CircuitBreaker({ failureThreshold: 1, cooldownMs: 60_000, now: () => 0 });
   const dispatcher = new UpstreamDispatcher(client, metrics, breaker, new MemoryTargetBackoff(), CFG);
   const route: ResolvedRoute = {
-    id: 'r', pattern: 'm', settings: { maxAttempts: 1 },
-    groups: [[{ provider: a, model: 'up', weight: 1 }, { provider: b, model: 'up', weight: 1 }], [{ provider: f, model: 'up', weight: 1 }]],
+    id: 'r',
+    pattern: 'm',
+    settings: { maxAttempts: 1 },
+    groups: [
+      [
+        { provider: a, model: 'up', weight: 1 },
+        { provider: b, model: 'up', weight: 1 },
+      ],
+      [{ provider: f, model: 'up', weight: 1 }],
+    ],
   };
   const send = async (sessionKey?: string) => {
     const ctx = new CallContext('req', {} as Principal, 'responses', 'm');
@@ -60,7 +68,10 @@ describe('UpstreamDispatcher: session affinity', () => {
   });
 
   it('a 400 invalid_encrypted_content is sent again once to the same target without the sealed items; never a second time', async () => {
-    const refusal = { status: 400, body: '{"error":{"message":"The encrypted content gAAA...DQ== could not be verified.","type":"invalid_request_error","param":null,"code":"invalid_encrypted_content"}}' };
+    const refusal = {
+      status: 400,
+      body: '{"error":{"message":"The encrypted content gAAA...DQ== could not be verified.","type":"invalid_request_error","param":null,"code":"invalid_encrypted_content"}}',
+    };
     const { client, calls } = upstream({ a: [refusal, 200, refusal, refusal] });
     const dispatcher = new UpstreamDispatcher(client, metrics, new CircuitBreaker({ failureThreshold: 1, cooldownMs: 1000 }), new MemoryTargetBackoff(), CFG);
     const a = provider('a');

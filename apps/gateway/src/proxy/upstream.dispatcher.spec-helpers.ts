@@ -5,7 +5,8 @@ import type { Principal } from '@gw/tenancy';
 import { CallContext } from '../pipeline/call-context';
 import { CircuitBreaker } from './circuit-breaker';
 import { MemoryTargetBackoff } from './target.backoff';
-import { BackoffConfig, UpstreamDispatcher } from './upstream.dispatcher';
+import type { BackoffConfig } from './attempt.util';
+import { UpstreamDispatcher } from './upstream.dispatcher';
 
 export type Reply = number | Error | 'hang' | { status: number; body?: string; headers?: Record<string, string> };
 

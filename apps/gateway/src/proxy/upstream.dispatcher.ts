@@ -1,26 +1,44 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { APP_CONFIG, AppConfig } from '@gw/config';
+import { APP_CONFIG } from '@gw/config';
 import { Errors, OpenAIError } from '@gw/common';
 import { GatewayMetrics } from '@gw/observability';
 import { EGRESS_DENIED_MESSAGE, Operation, UpstreamClient, isEgressDenied } from '@gw/providers';
-import { ResolvedRoute, ResolvedTarget } from '@gw/routing';
+import { ResolvedTarget } from '@gw/routing';
 import type { Dispatcher } from 'undici';
 import { CallContext, ClientGone } from '../pipeline/call-context';
-import { clientHeadersFor, upstreamHeaderValue } from '../pipeline/client-headers';
+import { upstreamHeaderValue, upstreamHeadersFor } from '../pipeline/client-headers';
 import { CircuitBreaker, CircuitLabels } from './circuit-breaker';
-import { retryAfterMs, upstreamWaitMs } from './retry-after.parser';
+import { retryAfterMs } from './retry-after.parser';
 import { BackoffReason, TargetBackoff, backoffKey } from './target.backoff';
 import {
+  EGRESS_FIX,
   isNetworkError,
   isOpenAIErrorBody,
   isTimeoutError,
-  upstreamBodyForLog,
+  redirectLogLine,
+  unknownBodyLogLine,
   upstreamFailureKind,
   upstreamHttpError,
   upstreamNetworkError,
+  upstreamRedirectError,
 } from './upstream-error';
 import { unservedError } from './unserved.error';
-import { circuitLabels, isDeadline, networkReason, payloadFor, sleep, targetsFor, timeoutsFor, unsealedPayload } from './attempt.util';
+import type { BackoffConfig } from './attempt.util';
+import {
+  circuitLabels,
+  holdTarget,
+  isDeadline,
+  networkReason,
+  payloadFor,
+  rateLimitWait,
+  sleep,
+  targetsFor,
+  timeoutsFor,
+  unsealedPayload,
+  DEFAULT_MAX_ATTEMPTS,
+  MAX_RETRY_AFTER_MS,
+  retryDelayMs,
+} from './attempt.util';
 
 export interface UpstreamResponse {
   res: Dispatcher.ResponseData;
@@ -28,13 +46,6 @@ export interface UpstreamResponse {
   /** The operation the target was asked for (a Responses request goes as chat to a chat-only provider). */
   op: Operation;
 }
-
-/** The backoff settings the dispatcher reads (a subset of AppConfig). */
-export type BackoffConfig = Pick<AppConfig, 'upstreamRateLimitBackoffMs' | 'upstreamMaxBackoffMs' | 'upstreamQuotaBackoffMs'>;
-
-const DEFAULT_MAX_ATTEMPTS = 2;
-const DEFAULT_BACKOFF_MS = 250;
-const MAX_RETRY_AFTER_MS = 30_000;
 
 /**
  * Sends one request to a route's targets and returns once an upstream answered 2xx with its head: what
@@ -81,7 +92,6 @@ export class UpstreamDispatcher {
     const targets = targetsFor(ctx, route, accept);
     const s = route.settings;
     const maxAttempts = Math.max(1, s.maxAttempts ?? DEFAULT_MAX_ATTEMPTS);
-    const backoff = s.backoffMs ?? DEFAULT_BACKOFF_MS;
     const timeouts = timeoutsFor(s, stream);
     let last: OpenAIError | undefined;
     const skipped: CircuitLabels[] = [];
@@ -125,7 +135,7 @@ export class UpstreamDispatcher {
             const res = await this.upstream.request(p.baseUrl + p.adapter.path(op), {
               method: 'POST',
               // The adapter's headers (the gateway's credential) last: nothing of the client's can replace them.
-              headers: { ...clientHeadersFor(ctx.clientHeaders, p, op), 'content-type': 'application/json', accept: stream ? 'text/event-stream' : 'application/json', ...p.adapter.headers(p) },
+              headers: upstreamHeadersFor(ctx.clientHeaders, p, op, stream),
               body: payload,
               signal: ctx.abort.signal,
               ...timeouts,
@@ -137,16 +147,8 @@ export class UpstreamDispatcher {
               // undici follows no redirect (and must not: the Location could be any address, unchecked by a
               // create-time check). An API that redirects is misconfigured: up, but not serving here.
               await res.body.dump().catch(() => undefined);
-              this.logger.warn(
-                `${p.name} answered HTTP ${res.statusCode} (Location: ${JSON.stringify(String(res.headers.location ?? '').slice(0, 500))}); redirects are not followed: fix the provider's baseUrl`,
-              );
-              last = Errors.upstream(
-                502,
-                p.name,
-                `answered with a redirect (HTTP ${res.statusCode}), which the gateway does not follow`,
-                'upstream_redirect',
-                'server_error',
-              );
+              this.logger.warn(redirectLogLine(p, res.statusCode, res.headers.location));
+              last = upstreamRedirectError(p, res.statusCode);
               this.metrics.upstreamError(p.name, `http_${res.statusCode}`);
               this.breaker.success(pass);
               settled = true;
@@ -160,16 +162,12 @@ export class UpstreamDispatcher {
             }
             const text = await res.body.text().catch(() => '');
             last = upstreamHttpError(p, res.statusCode, text, model, res.headers['retry-after'] as string | undefined);
-            if (text && !isOpenAIErrorBody(text)) {
-              // The tenant reads only "upstream answered HTTP <status>": what was said is for the operator.
-              this.logger.warn(
-                `${p.name} answered HTTP ${res.statusCode} with a body that is not an OpenAI error (the client was told only the status): ${JSON.stringify(upstreamBodyForLog(text, p.credential))}`,
-              );
-            }
+            // The tenant reads only "upstream answered HTTP <status>": what was said is for the operator.
+            if (text && !isOpenAIErrorBody(text)) this.logger.warn(unknownBodyLogLine(p, res.statusCode, text));
             this.metrics.upstreamError(p.name, `http_${res.statusCode}`);
             const kind = upstreamFailureKind(res.statusCode, text);
             switch (kind) {
-              case 'client':
+              case 'client': {
                 // The upstream answered sensibly about a bad request: it is healthy.
                 this.breaker.success(pass);
                 settled = true;
@@ -178,6 +176,7 @@ export class UpstreamDispatcher {
                 payload = unsealed;
                 attempt--;
                 continue attempts;
+              }
               case 'auth':
                 // Up, but refusing the gateway's credential: only the operator can fix it; another target may serve.
                 this.breaker.success(pass);
@@ -189,8 +188,8 @@ export class UpstreamDispatcher {
                 this.breaker.release(pass);
                 settled = true;
                 const reason: BackoffReason = kind;
-                const ms = kind === 'rate_limit' ? this.rateLimitWait(res.headers) : this.cfg.upstreamQuotaBackoffMs;
-                this.hold(limitedTarget, ms, reason);
+                const ms = kind === 'rate_limit' ? rateLimitWait(this.cfg, res.headers) : this.cfg.upstreamQuotaBackoffMs;
+                holdTarget(this.backoff, this.metrics, this.logger, limitedTarget, ms, reason);
                 if (kind === 'rate_limit') rateLimited.push(limitedTarget);
                 break attempts;
               }
@@ -218,9 +217,7 @@ export class UpstreamDispatcher {
               // The provider's address is refused by configuration: no socket was opened. Retrying cannot help and
               // the upstream's health is unknown (not a circuit failure); another target may serve. The rule and
               // address are the operator's to read, never the tenant's.
-              this.logger.error(
-                `${p.name}: ${(e as Error).message}; no connection made. Fix the provider's baseUrl or the egress policy (EGRESS_ALLOW / EGRESS_DENY).`,
-              );
+              this.logger.error(`${p.name}: ${(e as Error).message}; ${EGRESS_FIX}`);
               last = Errors.upstream(502, p.name, EGRESS_DENIED_MESSAGE, 'upstream_egress_denied', 'server_error');
               this.metrics.upstreamError(p.name, 'egress_denied');
               this.breaker.release(pass);
@@ -239,10 +236,8 @@ export class UpstreamDispatcher {
           // Retrying a target whose circuit just opened would only add latency: fall back now.
           if (this.breaker.isOpen(circuit)) break;
           if (attempt < maxAttempts) {
-            const exp = backoff * 2 ** (attempt - 1);
-            const jittered = exp / 2 + Math.random() * (exp / 2);
             this.metrics.retry(p.name);
-            await sleep(Math.min(wait ?? jittered, MAX_RETRY_AFTER_MS), ctx.abort.signal);
+            await sleep(retryDelayMs(s.backoffMs, attempt, wait), ctx.abort.signal);
           }
         }
       } finally {
@@ -256,19 +251,5 @@ export class UpstreamDispatcher {
       ctx.upstreamModel = ctx.modelFor(targets[0]);
     }
     throw unservedError(ctx.model ?? route.pattern, route.pattern, { rateLimited, last, quotaSkipped, circuitOpen: skipped }, this.breaker, this.backoff);
-  }
-
-  /** The wait a 429 asks for, capped; a default when it names none. */
-  private rateLimitWait(headers: Record<string, string | string[] | undefined>): number {
-    const asked = upstreamWaitMs(headers);
-    return Math.min(asked ?? this.cfg.upstreamRateLimitBackoffMs, this.cfg.upstreamMaxBackoffMs);
-  }
-
-  private hold(c: CircuitLabels, ms: number, reason: BackoffReason): void {
-    if (!(ms > 0)) return;
-    this.backoff.hold(backoffKey(c), ms, reason);
-    this.metrics.upstreamBackoff(c.provider, reason);
-    const what = reason === 'quota' ? 'the account is out of credit or quota: the operator must act' : 'rate limited (HTTP 429)';
-    this.logger.warn(`${c.provider}/${c.model} backed off for ${Math.round(ms)} ms: ${what}`);
   }
 }
