@@ -63,7 +63,7 @@ class ResponsesPlan implements CallPlan {
   }
 
   body(t: ResolvedTarget): Body {
-    return t.provider.responsesNative ? this.client : (this.translator().chat.chat as unknown as Body);
+    return t.provider.responsesNative ? this.client : (this.translator().forProvider(t.provider.kind).body as unknown as Body);
   }
 
   shape(b: Body, t: ResolvedTarget, ctx: CallContext): void {
@@ -79,7 +79,12 @@ class ResponsesPlan implements CallPlan {
 
   relay(ctx: CallContext, up: UpstreamResponse): JsonDialect | SseObserver {
     const p = up.target.provider;
-    if (!p.responsesNative) return this.stream ? new ResponsesFromChatObserver(ctx, p, this.translator()) : this.translator();
+    if (!p.responsesNative) {
+      // What the serving provider could not be given is told to the client, the log line and the metrics.
+      const dropped = this.translator().forProvider(p.kind).dropped;
+      if (dropped.length) ctx.dropped = dropped;
+      return this.stream ? new ResponsesFromChatObserver(ctx, p, this.translator()) : this.translator();
+    }
     if (!this.stream) return PASS_THROUGH_JSON.responses;
     return new OpenAIResponsesObserver(ctx, p.adapter, `resp_${ctx.requestId.replace(/^req_/, '')}`, ctx.model);
   }

@@ -3,6 +3,7 @@ export * from './translate.types';
 export {
   responsesRequestToChat,
   customToolInputDescription,
+  droppedToolLabel,
   type ResponsesToChatOptions,
   type ResponsesToChatResult,
 } from './responses-to-chat.mapper';
@@ -17,3 +18,12 @@ export { ChatToResponsesStream } from './chat-to-responses.stream';
 export { sseFrame } from './sse.util';
 export { chatUsageToNormalised, responsesUsageToNormalised, normalisedToResponsesUsage } from './usage.mapper';
 export { flattenToolName, splitToolName } from './tool-names.util';
+export { ToolNameMap } from './tool-names.util';
+export { fitChatRequest, type ChatProfile, type FittedChatRequest } from './chat-profile';
+export {
+  GATEWAY_REASONING_PREFIX,
+  decodeReasoningDetails,
+  encodeReasoningDetails,
+  isGatewayReasoning,
+  mergeReasoningDetails,
+} from './reasoning-details.util';

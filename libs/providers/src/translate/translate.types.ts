@@ -218,11 +218,21 @@ export interface ResponseCustomToolCallItem {
   namespace?: string;
   status?: 'in_progress' | 'completed' | 'incomplete';
 }
+/** Codex's client-executed tool discovery call (`tool_search`): `arguments` is an object, not a JSON string. */
+export interface ResponseToolSearchCallItem {
+  type: 'tool_search_call';
+  id: string;
+  call_id: string;
+  execution: 'client';
+  arguments: Record<string, unknown>;
+  status: 'in_progress' | 'completed' | 'incomplete';
+}
 export type ResponseItem =
   | ResponseMessageItem
   | ResponseReasoningItem
   | ResponseFunctionCallItem
-  | ResponseCustomToolCallItem;
+  | ResponseCustomToolCallItem
+  | ResponseToolSearchCallItem;
 
 export interface ResponsesUsage {
   input_tokens: number;
@@ -299,6 +309,8 @@ export interface ChatAssistantMessage {
   /** Provider-specific reasoning passthrough (Ollama/OpenRouter: `reasoning`; vLLM/DeepSeek: `reasoning_content`). */
   reasoning?: string;
   reasoning_content?: string;
+  /** OpenRouter's structured reasoning blocks, sent back verbatim (signatures, encrypted blocks). */
+  reasoning_details?: unknown[];
 }
 export interface ChatToolMessage {
   role: 'tool';
@@ -411,8 +423,8 @@ export interface NormalisedUsage {
   costUsd?: number;
 }
 
-/** A chat-side tool name that stands for a Responses `namespace` tool member. */
+/** What a chat-side tool name stands for: a Responses `namespace` tool member, or a tool renamed for chat APIs. */
 export interface NamespacedToolName {
-  namespace: string;
+  namespace?: string;
   name: string;
 }
