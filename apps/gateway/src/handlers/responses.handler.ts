@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { Errors } from '@gw/common';
-import { JsonDialect, OpenAIResponsesObserver, Operation, PASS_THROUGH_JSON, ResponsesFromChatObserver, ResponsesFromChatTranslator, SseObserver } from '@gw/providers';
+import { JsonDialect, OpenAIResponsesObserver, Operation, PASS_THROUGH_JSON, ResponsesFromChatObserver, ResponsesFromChatTranslator, SseObserver, withoutGatewayReasoning } from '@gw/providers';
 import type { ResolvedTarget } from '@gw/routing';
 import type { UpstreamResponse } from '../proxy/upstream.dispatcher';
 import type { CallContext } from '../pipeline/call-context';
@@ -69,6 +69,9 @@ class ResponsesPlan implements CallPlan {
   shape(b: Body, t: ResolvedTarget, ctx: CallContext): void {
     if (t.provider.responsesNative) {
       if (ctx.outputCap !== undefined) capResponsesOutput(b, ctx.outputCap);
+      // Reasoning a chat provider made (via the gateway) cannot be decrypted by a native one: not sent to fail.
+      const input = withoutGatewayReasoning(b.input);
+      if (input) b.input = input;
       return;
     }
     if (ctx.outputCap !== undefined) capChatOutput(b, ctx.outputCap, t.provider.kind);

@@ -1,7 +1,7 @@
 import { ChatToResponsesStream } from './chat-to-responses.stream';
 import { chatCompletionToResponse, type ChatToResponsesContext } from './chat-to-responses.mapper';
 import { fitChatRequest } from './chat-profile';
-import { decodeReasoningDetails, encodeReasoningDetails, isGatewayReasoning, mergeReasoningDetails } from './reasoning-details.util';
+import { decodeReasoningDetails, encodeReasoningDetails, isGatewayReasoning, mergeReasoningDetails, withoutGatewayReasoning } from './reasoning-details.util';
 import { responsesRequestToChat, type ResponsesToChatOptions } from './responses-to-chat.mapper';
 import { ToolNameMap } from './tool-names.util';
 import type { ChatAssistantMessage, ChatCompletion, ChatCompletionChunk, ChatToolMessage, ResponsesRequest } from './translate.types';
@@ -214,6 +214,15 @@ describe('reasoning', () => {
     expect(isGatewayReasoning('gAAAAAB...')).toBe(false);
     expect(decodeReasoningDetails('gAAAAAB...')).toBeUndefined();
     expect(decodeReasoningDetails('gw.rd1.%%%')).toBeUndefined();
+  });
+
+  it('a native provider is never sent reasoning the gateway made (OpenAI\'s own is kept)', () => {
+    const ours = { type: 'reasoning', summary: [], encrypted_content: encodeReasoningDetails([{ type: 'reasoning.text', text: 't' }]) };
+    const theirs = { type: 'reasoning', summary: [], encrypted_content: 'gAAAAAB...' };
+    const msg = { type: 'message', role: 'user', content: 'q' };
+    expect(withoutGatewayReasoning([msg, ours, theirs])).toEqual([msg, theirs]);
+    expect(withoutGatewayReasoning([msg, theirs])).toBeUndefined(); // nothing to remove: nothing allocated
+    expect(withoutGatewayReasoning('just text')).toBeUndefined();
   });
 
   it('merges streamed blocks by index and type; a block without an index stands alone', () => {

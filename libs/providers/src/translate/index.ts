@@ -26,4 +26,5 @@ export {
   encodeReasoningDetails,
   isGatewayReasoning,
   mergeReasoningDetails,
+  withoutGatewayReasoning,
 } from './reasoning-details.util';

@@ -51,3 +51,15 @@ export function mergeReasoningDetails(into: Array<Record<string, unknown>>, delt
     }
   }
 }
+
+/**
+ * `input` without the reasoning items the gateway made (their `encrypted_content` only a chat provider's
+ * translation reads): a native Responses provider would fail to decrypt them. Undefined when there are none,
+ * so the common case allocates nothing.
+ */
+export function withoutGatewayReasoning(input: unknown): unknown[] | undefined {
+  if (!Array.isArray(input)) return undefined;
+  const isOurs = (it: unknown): boolean => isObject(it) && it.type === 'reasoning' && isGatewayReasoning(it.encrypted_content);
+  if (!input.some(isOurs)) return undefined;
+  return input.filter((it) => !isOurs(it));
+}
