@@ -81,6 +81,24 @@ describe('structured logs', () => {
     expect(typeof l.time).toBe('string');
   });
 
+  it('a translated /v1/responses logs what the chat-only provider could not be given (`dropped`), as its header says', async () => {
+    const ollama = await FakeProvider.start({ flavor: 'ollama' });
+    try {
+      const p = await info.api('POST', '/admin/providers', { name: 'ollama-log', kind: 'ollama', baseUrl: ollama.baseUrl });
+      await info.api('POST', '/admin/routes', { modelPattern: 'llama3.2', targets: [{ providerId: p.body.id }] });
+      const r = await fetch(`${info.baseURL}/responses`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${tenant.secret}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'llama3.2', input: PROMPT, tools: [{ type: 'web_search' }], text: { verbosity: 'low' } }),
+      });
+      expect(r.status).toBe(200);
+      expect(r.headers.get('x-gateway-dropped')).toBe('tools:web_search,text.verbosity');
+      expect(linesFor(r.headers.get('x-request-id'))).toEqual([expect.objectContaining({ status: 200, provider: 'ollama-log', dropped: 'tools:web_search,text.verbosity' })]);
+    } finally {
+      await ollama.close();
+    }
+  });
+
   it('clientIp is the address the limits and allowedIps see: without TRUSTED_PROXIES, X-Forwarded-For is not believed', async () => {
     const r = await fetch(`${info.baseURL}/models`, { headers: { authorization: `Bearer ${tenant.secret}`, 'x-forwarded-for': '203.0.113.5' } });
     expect(r.status).toBe(200);

@@ -36,6 +36,14 @@ export interface ScriptedReply {
   usage?: { input?: number; output?: number; cached?: number; cost?: number };
   /** `service_tier` the reply reports having served (as OpenAI does); absent: none reported. */
   serviceTier?: string;
+  /**
+   * Chat flavors only: the model's reasoning, sent before the text as the flavor does: `reasoning` on the
+   * message / stream deltas (Ollama's thinking, OpenRouter's plain text) and, for OpenRouter, also as one
+   * `reasoning.text` block in `reasoning_details` (streamed in pieces sharing index 0, signature on the last).
+   */
+  reasoning?: string;
+  /** OpenRouter: the signature of that block (default `sig-fake`). */
+  reasoningSignature?: string;
   /** When set, the request fails with this status instead of replying. */
   status?: number;
   errorBody?: unknown;
@@ -226,6 +234,9 @@ interface PlannedReply {
   cachedTokens: number;
   cost: number;
   serviceTier?: string;
+  reasoning?: string;
+  reasoningPieces: string[];
+  reasoningSignature: string;
 }
 
 type Outcome =
@@ -615,6 +626,9 @@ export class FakeProvider {
       cachedTokens: u.cached ?? 0,
       cost: u.cost ?? roundCost(0.00001 * (inputTokens + outputTokens)),
       serviceTier: reply?.serviceTier,
+      reasoning: reply?.reasoning,
+      reasoningPieces: reply?.reasoning ? splitIntoChunks(reply.reasoning, n) : [],
+      reasoningSignature: reply?.reasoningSignature ?? 'sig-fake',
     };
   }
 
@@ -649,6 +663,12 @@ export class FakeProvider {
 
     if (body.stream !== true) {
       const message: Record<string, unknown> = { role: 'assistant', content: p.text };
+      if (p.reasoning && this.flavor !== 'openai') {
+        message.reasoning = p.reasoning;
+        if (this.flavor === 'openrouter') {
+          message.reasoning_details = [{ type: 'reasoning.text', text: p.reasoning, signature: p.reasoningSignature, format: 'anthropic-claude-v1', index: 0 }];
+        }
+      }
       if (p.toolCalls.length > 0) {
         message.tool_calls = p.toolCalls.map((tc) => ({
           id: tc.id,
@@ -691,6 +711,13 @@ export class FakeProvider {
       })}\n\n`;
 
     const frames: string[] = [chunk({ role: 'assistant', content: p.text === null ? null : '' })];
+    if (this.flavor !== 'openai') {
+      p.reasoningPieces.forEach((piece, i) => {
+        const last = i === p.reasoningPieces.length - 1;
+        const details = [{ type: 'reasoning.text', text: piece, format: 'anthropic-claude-v1', index: 0, ...(last ? { signature: p.reasoningSignature } : {}) }];
+        frames.push(chunk(this.flavor === 'openrouter' ? { reasoning: piece, reasoning_details: details } : { reasoning: piece }));
+      });
+    }
     for (const piece of p.textPieces) frames.push(chunk({ content: piece }));
     p.toolCalls.forEach((tc, index) => {
       frames.push(chunk({ tool_calls: [{ index, id: tc.id, type: 'function', function: { name: tc.name, arguments: '' } }] }));

@@ -40,6 +40,7 @@ describe('GatewayMetrics', () => {
     c('backoffs', ['provider', 'reason']),
     c('priced', ['source', 'match']),
     c('unpriced', ['model', 'outcome']),
+    c('translation_dropped', ['field']),
   );
   /** Sum of a metric's samples with these labels; `flush_count` style names read a histogram's count. */
   const value = async (name: string, labels: Record<string, string> = {}) => {
@@ -48,6 +49,13 @@ describe('GatewayMetrics', () => {
     const m = all.filter((v) => (v.metricName ?? base) === name && Object.entries(labels).every(([k, x]) => v.labels[k] === x));
     return m.reduce((s, v) => s + v.value, 0);
   };
+
+  it('counts what a translation dropped, by field', async () => {
+    metrics.translationDropped(['tools:web_search', 'text.verbosity']);
+    metrics.translationDropped(['tools:web_search']);
+    expect(await value('translation_dropped', { field: 'tools:web_search' })).toBe(2);
+    expect(await value('translation_dropped', { field: 'text.verbosity' })).toBe(1);
+  });
 
   it('counts priced and unpriced requests through the observer it gives a price table', async () => {
     const table: { observer?: { priced(s: string, m: string): void; unpriced(m: string, o: 'fallback' | 'refused'): void } } = {};

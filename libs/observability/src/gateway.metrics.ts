@@ -121,6 +121,11 @@ export const GATEWAY_METRIC_PROVIDERS = [
     help: 'Requests for a model without any price, by model and outcome (fallback: charged the default price; refused: UNKNOWN_MODEL_PRICING=refuse)',
     labelNames: ['model', 'outcome'],
   }),
+  makeCounterProvider({
+    name: 'gateway_translation_dropped_total',
+    help: 'Request fields, tools and input items a chat-only provider could not be given (Responses→Chat translation), by field (e.g. tools:web_search, text.verbosity; a bounded set)',
+    labelNames: ['field'],
+  }),
 ];
 
 export interface FinishedRequest {
@@ -181,6 +186,7 @@ export class GatewayMetrics implements OnModuleDestroy {
     @InjectMetric('gateway_upstream_backoffs_total') private readonly backoffs: Counter,
     @InjectMetric('gateway_priced_requests_total') private readonly pricedRequests: Counter,
     @InjectMetric('gateway_unpriced_requests_total') private readonly unpricedRequests: Counter,
+    @InjectMetric('gateway_translation_dropped_total') private readonly translationDrops?: Counter,
   ) {
     // Series that alerts take `increase()` of must exist at 0 before the first event, or the first burst is invisible.
     this.ledgerFlush.zero({ result: 'error' });
@@ -197,6 +203,11 @@ export class GatewayMetrics implements OnModuleDestroy {
 
   started(endpoint: string): void {
     this.inFlight.inc({ endpoint });
+  }
+
+  /** One served request's dropped fields (labels come from the translator's fixed vocabulary: bounded). */
+  translationDropped(fields: readonly string[]): void {
+    for (const field of fields) this.translationDrops?.inc({ field });
   }
 
   finished(r: FinishedRequest): void {

@@ -1,14 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { Errors } from '@gw/common';
-import {
-  JsonDialect,
-  OpenAIResponsesObserver,
-  Operation,
-  PASS_THROUGH_JSON,
-  ResponsesFromChatObserver,
-  ResponsesFromChatTranslator,
-  SseObserver,
-} from '@gw/providers';
+import { JsonDialect, OpenAIResponsesObserver, Operation, PASS_THROUGH_JSON, ResponsesFromChatObserver, ResponsesFromChatTranslator, SseObserver, withoutGatewayReasoning } from '@gw/providers';
 import type { ResolvedTarget } from '@gw/routing';
 import type { UpstreamResponse } from '../proxy/upstream.dispatcher';
 import type { CallContext } from '../pipeline/call-context';
@@ -76,7 +68,7 @@ class ResponsesPlan implements CallPlan {
   }
 
   body(t: ResolvedTarget): Body {
-    if (!t.provider.responsesNative) return this.translator().chat.chat;
+    if (!t.provider.responsesNative) return this.translator().forProvider(t.provider.kind).body as unknown as Body;
     if (!this.ctx.unseal && !movedAccount(this.ctx.home, t)) {
       this.ctx.sealedDropped = 0;
       return this.client;
@@ -91,6 +83,9 @@ class ResponsesPlan implements CallPlan {
   shape(b: Body, t: ResolvedTarget, ctx: CallContext): void {
     if (t.provider.responsesNative) {
       if (ctx.outputCap !== undefined) capResponsesOutput(b, ctx.outputCap);
+      // Reasoning a chat provider made (via the gateway) cannot be decrypted by a native one: not sent to fail.
+      const input = withoutGatewayReasoning(b.input);
+      if (input) b.input = input;
       return;
     }
     if (ctx.outputCap !== undefined) capChatOutput(b, ctx.outputCap, t.provider.kind);
@@ -101,7 +96,12 @@ class ResponsesPlan implements CallPlan {
 
   relay(ctx: CallContext, up: UpstreamResponse): JsonDialect | SseObserver {
     const p = up.target.provider;
-    if (!p.responsesNative) return this.stream ? new ResponsesFromChatObserver(ctx, p, this.translator()) : this.translator();
+    if (!p.responsesNative) {
+      // What the serving provider could not be given is told to the client, the log line and the metrics.
+      const dropped = this.translator().forProvider(p.kind).dropped;
+      if (dropped.length) ctx.dropped = dropped;
+      return this.stream ? new ResponsesFromChatObserver(ctx, p, this.translator()) : this.translator();
+    }
     if (!this.stream) return PASS_THROUGH_JSON.responses;
     return new OpenAIResponsesObserver(ctx, p.adapter, `resp_${ctx.requestId.replace(/^req_/, '')}`, ctx.model);
   }

@@ -16,8 +16,9 @@ import { join } from 'node:path';
  *   request to chat (it turns the custom tool into a one-string function any tool-calling model can call) or
  *   the upstream is a GPT-5-or-later/Codex model on a pass-through provider; a JSON function otherwise, since
  *   other models behind the Responses API reject custom tools.
- * - Behind a translated (chat-only) provider, `supports_search_tool` is off: the translation cannot carry
- *   `tool_search`, and with it off Codex offers MCP tools directly.
+ * - Behind a translated (chat-only) provider, `supports_search_tool` is off: the translation carries
+ *   `tool_search` (as a function), but with it off Codex offers MCP tools directly, one round trip fewer for
+ *   the open models such providers serve.
  */
 
 /** Codex's ModelInfo (codex-rs protocol `openai_models.rs`); only the fields the gateway reads or sets are typed. */

@@ -56,6 +56,8 @@ export class CallContext implements StreamMeter {
   outputCap?: number;
   /** `service_tier` as requested, then as the upstream reported it (authoritative): priority and flex are priced apart. */
   serviceTier: string | null = null;
+  /** What a translation for the serving provider left out (bounded labels): `x-gateway-dropped`, log line, metric. */
+  dropped?: readonly string[];
   /** Called where the dispatcher issues each upstream attempt: the usage journal's "sent upstream" record. */
   onDispatch?: () => void;
   /** Metered already (settled, ledger row journaled): `SettleStep.settle` runs once, before the last byte. */

@@ -84,6 +84,7 @@ export class DataPlanePipeline {
       ttfbMs: ctx.ttfbMs,
       inputTokens: ctx.usage.inputTokens,
       outputTokens: ctx.usage.outputTokens,
+      dropped: ctx.dropped ? ctx.dropped.join(',') : null,
     }));
     // The client leaving aborts the upstream at once: no orphaned upstream streams.
     res.on('close', () => {

@@ -11,6 +11,8 @@ export function writeHead(ctx: CallContext, res: Response, status: number, heade
   const h: Record<string, string> = { ...headers, ...(ctx.admission?.headers ?? {}) };
   // The budget only afforded this much output (docs/limits.md): say so, or a cut-off answer is a mystery.
   if (ctx.outputCap !== undefined) h['x-gateway-output-cap'] = String(ctx.outputCap);
+  // Nothing is dropped silently: fields and tools the serving (chat-only) provider could not be given.
+  if (ctx.dropped?.length) h['x-gateway-dropped'] = ctx.dropped.join(',');
   if (t) {
     h['x-gateway-provider'] = t.provider.name;
     h['x-gateway-target'] = `${t.provider.name}/${ctx.upstreamModel ?? ''}`;

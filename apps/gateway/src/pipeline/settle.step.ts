@@ -90,5 +90,6 @@ export class SettleStep {
       costUsd,
       errorCode: ctx.errorCode,
     });
+    if (ctx.dropped) this.metrics.translationDropped(ctx.dropped);
   }
 }

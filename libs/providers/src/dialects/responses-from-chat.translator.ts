@@ -2,10 +2,13 @@ import { Errors, OpenAIError, isObject } from '@gw/common';
 import type { ResolvedProvider } from '../provider.adapter';
 import {
   ChatCompletion,
+  ChatCompletionRequest,
+  ChatProfile,
   ChatToResponsesContext,
   ResponsesRequest,
   ResponsesToChatResult,
   chatCompletionToResponse,
+  fitChatRequest,
   responsesRequestToChat,
 } from '../translate';
 import { JsonDialect } from './sse.observer';
@@ -18,10 +21,19 @@ export interface ResponsesFromChatOrigin {
   startedAt: Date;
 }
 
+/** One provider's chat body for the request, and the labels of what it could not carry. */
+export interface ChatForProvider {
+  body: ChatCompletionRequest;
+  /** Bounded labels (`tools:web_search`, `text.verbosity`, …), in request order: the `x-gateway-dropped` header. */
+  dropped: string[];
+}
+
 /**
  * The Responses API served by a chat-only provider, one schema pair: the request (Responses → chat, once),
  * the non-stream answer (chat completion → response object) and a stream's error chunk (→ 502). The stream's
  * events are `ResponsesFromChatObserver`'s. Stateless: `previous_response_id` cannot be honoured here.
+ * The translation keeps everything a chat body can hold (reasoning both ways, tool_search, mapped fields);
+ * `forProvider` fits it to one provider kind, at most once per kind.
  */
 export class ResponsesFromChatTranslator implements JsonDialect {
   readonly kind = 'json';
@@ -34,10 +46,28 @@ export class ResponsesFromChatTranslator implements JsonDialect {
     private readonly origin: ResponsesFromChatOrigin,
   ) {
     try {
-      this.chat = responsesRequestToChat(request as unknown as ResponsesRequest);
+      this.chat = responsesRequestToChat(request as unknown as ResponsesRequest, {
+        supportsReasoningContent: true,
+        reasoningField: 'reasoning',
+        supportsReasoningEffort: true,
+        carryExtras: true,
+      });
     } catch (e) {
       throw Errors.badRequest(`The request could not be translated for a chat-only provider: ${(e as Error)?.message ?? String(e)}`);
     }
+  }
+
+  private readonly fitted = new Map<ChatProfile, ChatForProvider>();
+
+  /** The chat body for a provider of `kind`, with what it cannot take removed and named. */
+  forProvider(kind: ChatProfile): ChatForProvider {
+    let f = this.fitted.get(kind);
+    if (!f) {
+      const fit = fitChatRequest(kind, this.chat.chat);
+      f = { body: fit.body, dropped: fit.dropped.length ? [...this.chat.dropped, ...fit.dropped] : this.chat.dropped };
+      this.fitted.set(kind, f);
+    }
+    return f;
   }
 
   /** The context both translations of the answer share (ids, model, the request's tool names). */
@@ -49,7 +79,11 @@ export class ResponsesFromChatTranslator implements JsonDialect {
       createdAt: Math.floor(o.startedAt.getTime() / 1000),
       customTools: this.chat.customTools,
       namespacedTools: this.chat.namespacedTools,
+      toolSearchName: this.chat.toolSearchName,
       request: this.request as unknown as ResponsesRequest,
+      // Reasoning comes back as Codex shows it (summary events) and goes back next turn (reasoning items).
+      emitReasoning: true,
+      reasoningSummary: true,
     };
   }
 

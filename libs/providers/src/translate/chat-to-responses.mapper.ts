@@ -1,5 +1,6 @@
 import { isObject } from '@gw/common';
 import { splitToolName } from './tool-names.util';
+import { encodeReasoningDetails } from './reasoning-details.util';
 import type {
   ChatCompletion,
   ChatContentPart,
@@ -12,6 +13,8 @@ import type {
   ResponseFunctionCallItem,
   ResponseItem,
   ResponseObject,
+  ResponseReasoningItem,
+  ResponseToolSearchCallItem,
   ResponseStatus,
   ResponsesRequest,
 } from './translate.types';
@@ -34,6 +37,14 @@ export interface ChatToResponsesContext {
    * gateway must opt in per provider (pair it with `supportsReasoningContent` on the request side).
    */
   emitReasoning?: boolean;
+  /**
+   * With `emitReasoning`: the reasoning is also the item's summary and is streamed as the summary events
+   * Codex shows (`response.reasoning_summary_part.added`, `response.reasoning_summary_text.delta`), and
+   * OpenRouter's `reasoning_details` ride in `encrypted_content` (reasoning-details.util.ts) to be sent back.
+   */
+  reasoningSummary?: boolean;
+  /** Chat-side name of the function that stands for Codex's `tool_search`: its calls become `tool_search_call`. */
+  toolSearchName?: string;
 }
 
 export type IncompleteReason = 'max_output_tokens' | 'content_filter';
@@ -50,7 +61,7 @@ export function incompleteReasonFor(finishReason: string | null | undefined): In
 export function idBase(responseId: string): string {
   return responseId.startsWith('resp_') ? responseId.slice(5) : responseId;
 }
-export function itemId(prefix: 'msg' | 'fc' | 'ctc' | 'rs', base: string, outputIndex: number): string {
+export function itemId(prefix: 'msg' | 'fc' | 'ctc' | 'rs' | 'tsc', base: string, outputIndex: number): string {
   return `${prefix}_${base}_${outputIndex}`;
 }
 
@@ -76,15 +87,37 @@ export function extractCustomToolInput(args: string): string {
   return args;
 }
 
+/** A `tool_search` call's arguments as the object Codex reads; text that is not a JSON object becomes the query. */
+export function toolSearchArguments(args: string): Record<string, unknown> {
+  if (!args.trim()) return {};
+  try {
+    const v: unknown = JSON.parse(args);
+    if (isObject(v)) return v;
+  } catch {
+    /* not JSON: taken as the query */
+  }
+  return { query: args };
+}
+
 export function buildToolCallItem(
-  ctx: Pick<ChatToResponsesContext, 'customTools' | 'namespacedTools'>,
+  ctx: Pick<ChatToResponsesContext, 'customTools' | 'namespacedTools' | 'toolSearchName'>,
   base: string,
   outputIndex: number,
   callId: string,
   chatName: string,
   args: string,
   status: 'in_progress' | 'completed' | 'incomplete',
-): ResponseFunctionCallItem | ResponseCustomToolCallItem {
+): ResponseFunctionCallItem | ResponseCustomToolCallItem | ResponseToolSearchCallItem {
+  if (ctx.toolSearchName !== undefined && chatName === ctx.toolSearchName) {
+    return {
+      type: 'tool_search_call',
+      id: itemId('tsc', base, outputIndex),
+      call_id: callId,
+      execution: 'client',
+      arguments: status === 'in_progress' ? {} : toolSearchArguments(args),
+      status,
+    };
+  }
   const { namespace, name } = splitToolName(chatName, ctx.namespacedTools);
   if (ctx.customTools.has(chatName)) {
     const item: ResponseCustomToolCallItem = {
@@ -153,6 +186,25 @@ export function buildResponseObject(
   };
 }
 
+
+/** A finished reasoning item: raw text as content; with `reasoningSummary` also as summary, blocks in encrypted_content. */
+export function reasoningItem(
+  ctx: Pick<ChatToResponsesContext, 'reasoningSummary'>,
+  id: string,
+  text: string,
+  details: readonly unknown[] | undefined,
+): ResponseReasoningItem {
+  if (!ctx.reasoningSummary) return { type: 'reasoning', id, summary: [], content: [{ type: 'reasoning_text', text }] };
+  const item: ResponseReasoningItem = {
+    type: 'reasoning',
+    id,
+    summary: text ? [{ type: 'summary_text', text }] : [],
+    content: text ? [{ type: 'reasoning_text', text }] : [],
+  };
+  if (details?.length) item.encrypted_content = encodeReasoningDetails(details);
+  return item;
+}
+
 function contentToText(content: string | ChatContentPart[] | null | undefined): string {
   if (typeof content === 'string') return content;
   if (!Array.isArray(content)) return '';
@@ -167,7 +219,6 @@ function contentToText(content: string | ChatContentPart[] | null | undefined): 
  */
 export function chatCompletionToResponse(c: ChatCompletion, ctx: ChatToResponsesContext): ResponseObject {
   const base = idBase(ctx.responseId);
-  // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion -- isObject guards Record<string, unknown>, not the element type
   const choices = (Array.isArray(c?.choices) ? c.choices : []).filter(isObject) as ChatCompletion['choices'];
   const choice = choices.find((ch) => (ch.index ?? 0) === 0) ?? choices[0];
   const msg = isObject(choice?.message) ? choice.message : undefined;
@@ -175,21 +226,16 @@ export function chatCompletionToResponse(c: ChatCompletion, ctx: ChatToResponses
   const output: ResponseItem[] = [];
 
   if (msg) {
-    const reasoning = msg.reasoning ?? msg.reasoning_content;
-    if (ctx.emitReasoning && typeof reasoning === 'string' && reasoning) {
-      output.push({
-        type: 'reasoning',
-        id: itemId('rs', base, output.length),
-        summary: [],
-        content: [{ type: 'reasoning_text', text: reasoning }],
-      });
+    const reasoning = typeof msg.reasoning === 'string' && msg.reasoning ? msg.reasoning : msg.reasoning_content;
+    const details = ctx.reasoningSummary && Array.isArray(msg.reasoning_details) && msg.reasoning_details.length ? msg.reasoning_details : undefined;
+    if (ctx.emitReasoning && ((typeof reasoning === 'string' && reasoning) || details)) {
+      output.push(reasoningItem(ctx, itemId('rs', base, output.length), typeof reasoning === 'string' ? reasoning : '', details));
     }
     const text = contentToText(msg.content);
     const refusal = typeof msg.refusal === 'string' ? msg.refusal : '';
-    // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion -- isObject guards Record<string, unknown>, not the element type
     const calls = (Array.isArray(msg.tool_calls) ? msg.tool_calls : []).filter(isObject) as NonNullable<typeof msg.tool_calls>;
     if (text || refusal) {
-      const parts: (OutputTextPart | RefusalPart)[] = [];
+      const parts: Array<OutputTextPart | RefusalPart> = [];
       if (text) parts.push({ type: 'output_text', text, annotations: [] });
       if (refusal) parts.push({ type: 'refusal', refusal });
       output.push({

@@ -7,7 +7,9 @@ import {
   idBase,
   incompleteReasonFor,
   itemId,
+  reasoningItem,
 } from './chat-to-responses.mapper';
+import { mergeReasoningDetails } from './reasoning-details.util';
 import { sseFrame } from './sse.util';
 import type { ChatCompletionChunk, ChatToolCallDelta, NormalisedUsage, OutputTextPart, ResponseError, ResponseItem, ResponseObject } from './translate.types';
 import { chatUsageToNormalised } from './usage.mapper';
@@ -24,6 +26,7 @@ interface ToolCallState {
   /** -1 until `output_item.added` was emitted (needs the name). */
   outputIndex: number;
   itemId: string;
+  /** Arguments are not streamed: custom tools (input recovered at finish) and tool_search (an object at finish). */
   custom: boolean;
 }
 
@@ -64,6 +67,8 @@ export class ChatToResponsesStream {
   private rsIndex = -1;
   private rsId = '';
   private rsText = '';
+  /** OpenRouter's `reasoning_details` of the open reasoning item, merged per block (reasoningSummary only). */
+  private rsDetails: Array<Record<string, unknown>> = [];
 
   private readonly tools: ToolCallState[] = [];
   private readonly toolsByIndex = new Map<number, ToolCallState>();
@@ -112,7 +117,8 @@ export class ChatToResponsesStream {
       const d = choice.delta;
       if (isObject(d)) {
         const reasoning = typeof d.reasoning === 'string' && d.reasoning ? d.reasoning : d.reasoning_content;
-        if (typeof reasoning === 'string' && reasoning) this.onReasoning(reasoning, out);
+        const details = this.ctx.reasoningSummary && Array.isArray(d.reasoning_details) && d.reasoning_details.length ? d.reasoning_details : undefined;
+        if ((typeof reasoning === 'string' && reasoning) || details) this.onReasoning(typeof reasoning === 'string' ? reasoning : '', details, out);
         if (typeof d.content === 'string' && d.content) this.onText(d.content, out);
         if (typeof d.refusal === 'string' && d.refusal) this.onText(d.refusal, out);
         const calls = d.tool_calls;
@@ -147,7 +153,9 @@ export class ChatToResponsesStream {
     for (const st of tools) {
       const status = statusOf(st.outputIndex);
       const item = buildToolCallItem(this.ctx, this.base, st.outputIndex, st.callId, st.name, st.args, status);
-      if (item.type === 'custom_tool_call') {
+      if (item.type === 'tool_search_call') {
+        // Nothing but the item itself: Codex reads a search's arguments from output_item.done.
+      } else if (item.type === 'custom_tool_call') {
         if (item.input) {
           out.push(
             sseFrame('response.custom_tool_call_input.delta', {
@@ -278,13 +286,14 @@ export class ChatToResponsesStream {
 
   // ───────────────────────────── reasoning ─────────────────────────────
 
-  private onReasoning(delta: string, out: string[]): void {
+  private onReasoning(delta: string, details: unknown[] | undefined, out: string[]): void {
     if (!this.ctx.emitReasoning) return;
     if (this.msgIndex >= 0) this.closeMessage(out, 'completed');
     if (this.rsIndex < 0) {
       this.rsIndex = this.nextOutputIndex++;
       this.rsId = itemId('rs', this.base, this.rsIndex);
       this.rsText = '';
+      this.rsDetails = [];
       out.push(
         sseFrame('response.output_item.added', {
           type: 'response.output_item.added',
@@ -293,6 +302,35 @@ export class ChatToResponsesStream {
           item: { id: this.rsId, type: 'reasoning', summary: [], content: [] },
         }),
       );
+    }
+    if (details) mergeReasoningDetails(this.rsDetails, details);
+    if (!delta) return;
+    if (this.ctx.reasoningSummary) {
+      // Codex shows reasoning from the summary events (raw reasoning_text only with show_raw_agent_reasoning).
+      if (!this.rsText) {
+        out.push(
+          sseFrame('response.reasoning_summary_part.added', {
+            type: 'response.reasoning_summary_part.added',
+            sequence_number: this.seq++,
+            item_id: this.rsId,
+            output_index: this.rsIndex,
+            summary_index: 0,
+            part: { type: 'summary_text', text: '' },
+          }),
+        );
+      }
+      this.rsText += delta;
+      out.push(
+        sseFrame('response.reasoning_summary_text.delta', {
+          type: 'response.reasoning_summary_text.delta',
+          sequence_number: this.seq++,
+          item_id: this.rsId,
+          output_index: this.rsIndex,
+          summary_index: 0,
+          delta,
+        }),
+      );
+      return;
     }
     this.rsText += delta;
     out.push(
@@ -310,22 +348,39 @@ export class ChatToResponsesStream {
   private closeReasoning(out: string[]): void {
     const idx = this.rsIndex;
     const text = this.rsText;
-    out.push(
-      sseFrame('response.reasoning_text.done', {
-        type: 'response.reasoning_text.done',
-        sequence_number: this.seq++,
-        item_id: this.rsId,
-        output_index: idx,
-        content_index: 0,
-        text,
-      }),
-    );
-    const item: ResponseItem = {
-      id: this.rsId,
-      type: 'reasoning',
-      summary: [],
-      content: [{ type: 'reasoning_text', text }],
-    };
+    if (!this.ctx.reasoningSummary) {
+      out.push(
+        sseFrame('response.reasoning_text.done', {
+          type: 'response.reasoning_text.done',
+          sequence_number: this.seq++,
+          item_id: this.rsId,
+          output_index: idx,
+          content_index: 0,
+          text,
+        }),
+      );
+    } else if (text) {
+      out.push(
+        sseFrame('response.reasoning_summary_text.done', {
+          type: 'response.reasoning_summary_text.done',
+          sequence_number: this.seq++,
+          item_id: this.rsId,
+          output_index: idx,
+          summary_index: 0,
+          text,
+        }),
+        sseFrame('response.reasoning_summary_part.done', {
+          type: 'response.reasoning_summary_part.done',
+          sequence_number: this.seq++,
+          item_id: this.rsId,
+          output_index: idx,
+          summary_index: 0,
+          part: { type: 'summary_text', text },
+        }),
+      );
+    }
+    const item: ResponseItem = reasoningItem(this.ctx, this.rsId, text, this.rsDetails.length ? this.rsDetails : undefined);
+    this.rsDetails = [];
     this.slots[idx] = item;
     out.push(this.itemDone(idx, item));
     this.rsIndex = -1;
@@ -391,7 +446,7 @@ export class ChatToResponsesStream {
     if (this.rsIndex >= 0) this.closeReasoning(out);
     if (this.msgIndex >= 0) this.closeMessage(out, 'completed');
     st.outputIndex = this.nextOutputIndex++;
-    st.custom = this.ctx.customTools.has(st.name);
+    st.custom = this.ctx.customTools.has(st.name) || (this.ctx.toolSearchName !== undefined && st.name === this.ctx.toolSearchName);
     const item = buildToolCallItem(this.ctx, this.base, st.outputIndex, st.callId, st.name, '', 'in_progress');
     st.itemId = item.id;
     out.push(

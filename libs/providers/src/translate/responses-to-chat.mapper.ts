@@ -1,5 +1,6 @@
 import { isObject } from '@gw/common';
-import { flattenToolName } from './tool-names.util';
+import { ToolNameMap } from './tool-names.util';
+import { decodeReasoningDetails } from './reasoning-details.util';
 import type {
   ChatAssistantMessage,
   ChatCompletionRequest,
@@ -29,6 +30,7 @@ import type {
 // parts and tools are skipped or coerced rather than thrown on (the gateway validates the shapes it can
 // name in a 400 before translating; this is the second line).
 
+
 function str(v: unknown): string {
   return typeof v === 'string' ? v : '';
 }
@@ -53,6 +55,12 @@ export interface ResponsesToChatOptions {
   reasoningField?: 'reasoning' | 'reasoning_content';
   /** Provider understands `reasoning_effort`. Default false: `reasoning.effort` is dropped. */
   supportsReasoningEffort?: boolean;
+  /**
+   * Carry what a chat body can hold beyond the common fields, for `fitChatRequest` to keep or drop per
+   * provider: `prompt_cache_key`, `verbosity` (from `text.verbosity`), `service_tier`, and OpenRouter's
+   * `reasoning_details` (from reasoning items the gateway made) on assistant messages. Default false.
+   */
+  carryExtras?: boolean;
 }
 
 export interface ResponsesToChatResult {
@@ -61,22 +69,48 @@ export interface ResponsesToChatResult {
   customTools: Set<string>;
   /** Tool types the chat provider cannot run (web_search, local_shell, file_search, mcp, ...), left out. Unique, in request order. */
   droppedTools: string[];
-  /** Chat-side flat name -> original (namespace, name) for members of `namespace` tools. */
+  /** Chat-side name -> original (namespace?, name) for namespace members and tools renamed for chat APIs. */
   namespacedTools: Map<string, NamespacedToolName>;
+  /** Chat-side name of Codex's `tool_search` tool (offered as a function), when the request has one. */
+  toolSearchName?: string;
+  /**
+   * What this chat body does not carry, as bounded labels (`tools:web_search`, `input:item_reference`,
+   * `prompt_cache_key`, `text.verbosity`, `service_tier`, `store`): reported to the client and in metrics.
+   */
+  dropped: string[];
+}
+
+/** Hosted tool types named in reports as themselves; any other type is `tools:other` (a bounded label set). */
+const KNOWN_TOOL_TYPES = new Set([
+  'web_search', 'web_search_preview', 'file_search', 'code_interpreter', 'image_generation', 'mcp', 'computer_use',
+  'computer_use_preview', 'local_shell', 'shell', 'apply_patch', 'tool_search',
+]);
+/** Input item types a chat provider cannot replay; reported as `input:<type>`. */
+const REPORTED_INPUT_TYPES = new Set([
+  'web_search_call', 'file_search_call', 'image_generation_call', 'code_interpreter_call', 'computer_call',
+  'computer_call_output', 'mcp_call', 'mcp_list_tools', 'mcp_approval_request', 'mcp_approval_response', 'item_reference',
+]);
+
+export function droppedToolLabel(type: string): string {
+  return `tools:${KNOWN_TOOL_TYPES.has(type) ? type : 'other'}`;
 }
 
 /** Description of the single `input` argument of a wrapped custom tool. */
 export function customToolInputDescription(tool: ResponsesCustomTool): string {
   const f = tool.format;
   if (isObject(f) && f.type === 'grammar' && 'definition' in f) {
-    return `The raw free-form text for this tool, passed verbatim as this string. ` + `It must conform to the following ${f.syntax} grammar:\n${f.definition}`;
+    return (
+      `The raw free-form text for this tool, passed verbatim as this string. ` +
+      `It must conform to the following ${f.syntax} grammar:\n${f.definition}`
+    );
   }
   return 'The raw free-form text for this tool, passed verbatim as this string.';
 }
 
 // Codex's free-form tool descriptions say "do not wrap the patch in JSON"; through Chat Completions the
 // text has to travel inside the `input` argument, so the model is told so explicitly.
-const CUSTOM_TOOL_NOTE = 'Call this tool with a single argument `input` whose value is the complete raw text (not JSON-wrapped inside the string).';
+const CUSTOM_TOOL_NOTE =
+  'Call this tool with a single argument `input` whose value is the complete raw text (not JSON-wrapped inside the string).';
 
 function customToFunction(name: string, tool: ResponsesCustomTool): ChatFunctionTool {
   const description = typeof tool.description === 'string' && tool.description ? `${tool.description}\n\n${CUSTOM_TOOL_NOTE}` : CUSTOM_TOOL_NOTE;
@@ -110,57 +144,87 @@ interface ToolMapping {
   tools: ChatFunctionTool[];
   customTools: Set<string>;
   droppedTools: string[];
-  namespacedTools: Map<string, NamespacedToolName>;
+  names: ToolNameMap;
+  /** Chat names already in `tools`. */
+  offered: Set<string>;
+  toolSearchName?: string;
 }
 
-function mapTools(tools: unknown): ToolMapping {
-  const out: ToolMapping = { tools: [], customTools: new Set(), droppedTools: [], namespacedTools: new Map() };
+/** Codex's `tool_search` (client-executed) offered as a plain function; its calls come back as `tool_search_call`. */
+function toolSearchToFunction(name: string, tool: Record<string, unknown>): ChatFunctionTool {
+  const fn: ChatFunctionTool['function'] = {
+    name,
+    parameters: isObject(tool.parameters)
+      ? tool.parameters
+      : { type: 'object', properties: { query: { type: 'string' }, limit: { type: 'number' } }, required: ['query'] },
+  };
+  fn.description = typeof tool.description === 'string' && tool.description ? tool.description : 'Searches for more tools by a query and makes the matches callable.';
+  return { type: 'function', function: fn };
+}
+
+function isClientToolSearch(t: Record<string, unknown>): boolean {
+  return t.execution === undefined || t.execution === null || t.execution === 'client';
+}
+
+/** Adds the request's tools (and, later, tools a `tool_search_output` loaded) to the chat tool list. */
+function addTools(out: ToolMapping, tools: unknown): void {
   const drop = (type: string): void => {
     if (!out.droppedTools.includes(type)) out.droppedTools.push(type);
   };
+  const add = (namespace: string | undefined, member: ResponsesFunctionTool | ResponsesCustomTool): void => {
+    if (typeof member.name !== 'string' || !member.name) return;
+    const chat = out.names.chatName(namespace, member.name);
+    if (out.offered.has(chat)) return; // the same tool offered twice (e.g. loaded again by a later search)
+    out.offered.add(chat);
+    if (member.type === 'custom') {
+      out.customTools.add(chat);
+      out.tools.push(customToFunction(chat, member));
+    } else {
+      out.tools.push(functionToChat(chat, member as ResponsesFunctionTool));
+    }
+  };
   for (const t of objects<ResponsesTool>(tools)) {
-    if (t.type === 'function') {
-      const f = t as ResponsesFunctionTool;
-      if (typeof f.name !== 'string' || !f.name) continue;
-      out.tools.push(functionToChat(f.name, f));
-    } else if (t.type === 'custom') {
-      const c = t as ResponsesCustomTool;
-      if (typeof c.name !== 'string' || !c.name) continue;
-      out.customTools.add(c.name);
-      out.tools.push(customToFunction(c.name, c));
+    if (t.type === 'function' || t.type === 'custom') {
+      add(undefined, t as ResponsesFunctionTool | ResponsesCustomTool);
     } else if (t.type === 'namespace' && Array.isArray((t as ResponsesNamespaceTool).tools)) {
       const ns = t as ResponsesNamespaceTool;
       if (typeof ns.name !== 'string' || !ns.name) continue;
       for (const member of objects<ResponsesFunctionTool | ResponsesCustomTool>(ns.tools)) {
-        if (typeof member.name !== 'string' || !member.name) continue;
-        const flat = flattenToolName(ns.name, member.name);
-        out.namespacedTools.set(flat, { namespace: ns.name, name: member.name });
-        if (member.type === 'custom') {
-          out.customTools.add(flat);
-          out.tools.push(customToFunction(flat, member));
-        } else if (member.type === 'function') {
-          out.tools.push(functionToChat(flat, member));
-        } else {
-          drop(String((member as { type?: unknown }).type));
-        }
+        if (member.type === 'custom' || member.type === 'function') add(ns.name, member);
+        else drop(String((member as { type?: unknown }).type));
       }
+    } else if (t.type === 'tool_search' && isClientToolSearch(t) && out.toolSearchName === undefined) {
+      // Codex runs the search itself (execution "client"): the model only has to ask, like any function.
+      out.toolSearchName = out.names.chatName(undefined, 'tool_search');
+      out.offered.add(out.toolSearchName);
+      out.tools.push(toolSearchToFunction(out.toolSearchName, t));
     } else {
       // Hosted tools (web_search, file_search, code_interpreter, image_generation, mcp, computer_use,
-      // tool_search, apply_patch, shell) and local_shell have no Chat Completions equivalent that a
-      // plain chat provider executes, so they are left out rather than faked.
+      // server-side tool_search, apply_patch, shell) and local_shell have no Chat Completions equivalent
+      // that a plain chat provider executes, so they are left out (and reported) rather than faked.
       drop(String(t.type));
     }
   }
+}
+
+function mapTools(tools: unknown): ToolMapping {
+  const out: ToolMapping = { tools: [], customTools: new Set(), droppedTools: [], names: new ToolNameMap(), offered: new Set() };
+  addTools(out, tools);
   return out;
 }
 
-function mapToolChoice(choice: ResponsesRequest['tool_choice'], mapping: ToolMapping): ChatToolChoice | undefined {
+function mapToolChoice(
+  choice: ResponsesRequest['tool_choice'],
+  mapping: ToolMapping,
+): ChatToolChoice | undefined {
   if (choice === undefined || choice === null) return undefined;
   if (choice === 'auto' || choice === 'none' || choice === 'required') return choice;
   if (isObject(choice) && (choice.type === 'function' || choice.type === 'custom')) {
     const name = (choice as { name?: unknown }).name;
-    if (typeof name === 'string' && mapping.tools.some((t) => t.function.name === name)) {
-      return { type: 'function', function: { name } };
+    const ns = strOrUndefined((choice as { namespace?: unknown }).namespace);
+    const chat = typeof name === 'string' && name ? mapping.names.chatName(ns, name) : '';
+    if (chat && mapping.tools.some((t) => t.function.name === chat)) {
+      return { type: 'function', function: { name: chat } };
     }
   }
   // Forcing a hosted tool we dropped (or an unknown choice shape) cannot be honoured; let the model pick.
@@ -202,7 +266,8 @@ function imagePart(p: { image_url?: string | null; file_id?: string | null; deta
   const url = p.image_url;
   if (typeof url !== 'string' || !url) return undefined; // file_id images live in OpenAI's file store, which a chat provider cannot read
   const part: ChatImagePart = { type: 'image_url', image_url: { url } };
-  if (typeof p.detail === 'string' && p.detail && p.detail !== 'auto') part.image_url.detail = p.detail;
+  // `original` (full resolution, Responses-only) is the most detail chat APIs know: `high`.
+  if (typeof p.detail === 'string' && p.detail && p.detail !== 'auto') part.image_url.detail = p.detail === 'original' ? 'high' : p.detail;
   return part;
 }
 
@@ -254,13 +319,9 @@ function toolOutputContent(output: ResponsesToolOutput | undefined): ToolOutputC
 
 function reasoningText(item: ResponsesReasoningItem): string {
   // Raw reasoning (what open models produce and need back) beats the summary when both exist.
-  const fromContent = objects<{ text?: unknown }>(item.content)
-    .map((c) => str(c.text))
-    .join('');
+  const fromContent = objects<{ text?: unknown }>(item.content).map((c) => str(c.text)).join('');
   if (fromContent) return fromContent;
-  return objects<{ text?: unknown }>(item.summary)
-    .map((s) => str(s.text))
-    .join('\n');
+  return objects<{ text?: unknown }>(item.summary).map((s) => str(s.text)).join('\n');
 }
 
 function isMessage(item: unknown): item is ResponsesMessageItem {
@@ -275,6 +336,7 @@ class MessageBuilder {
   private readonly callIds = new Set<string>();
   private pendingImages: ChatImagePart[] = [];
   private pendingReasoning = '';
+  private pendingDetails: unknown[] | undefined;
 
   constructor(
     private readonly reasoningField: 'reasoning' | 'reasoning_content' | undefined,
@@ -296,14 +358,16 @@ class MessageBuilder {
       this.openAssistant = msg;
     } else {
       this.pendingReasoning = ''; // reasoning never crosses a user turn
+      this.pendingDetails = undefined;
       this.push({ role: 'user', content: userContent(item.content) });
     }
   }
 
-  reasoning(text: string): void {
-    if (!this.reasoningField || !text) return;
+  reasoning(text: string, details?: unknown[]): void {
+    if (!this.reasoningField) return;
     // Held until the next assistant message (or tool-call batch) of the same turn picks it up.
     this.pendingReasoning += text;
+    if (details?.length) (this.pendingDetails ??= []).push(...details);
   }
 
   toolCall(id: string, name: string, args: string): void {
@@ -351,6 +415,13 @@ class MessageBuilder {
     this.toolCall(item.call_id, this.namespacedNames(strOrUndefined(item.namespace), str(item.name)), JSON.stringify({ input: str(item.input) }));
   }
 
+  /** Codex's client-run tool search, replayed as a call of the `tool_search` function it was offered as. */
+  toolSearchCall(item: Record<string, unknown>, chatName: string): void {
+    if (typeof item.call_id !== 'string' || !item.call_id) return; // server-run searches have no call to pair
+    const args = item.arguments;
+    this.toolCall(item.call_id, chatName, typeof args === 'string' ? args : (JSON.stringify(isObject(args) ? args : {}) ?? '{}'));
+  }
+
   localShellCall(item: ResponsesLocalShellCallItem): void {
     // Only reachable from history produced by another upstream; kept as a tool call so the model
     // still sees what ran and the matching function_call_output stays paired.
@@ -372,7 +443,13 @@ class MessageBuilder {
   }
 
   private attachReasoning(msg: ChatAssistantMessage): void {
-    if (!this.reasoningField || !this.pendingReasoning) return;
+    if (!this.reasoningField) return;
+    if (this.pendingDetails) {
+      // OpenRouter's blocks go back verbatim (signatures, encrypted blocks): the provider checks them.
+      (msg.reasoning_details ??= []).push(...this.pendingDetails);
+      this.pendingDetails = undefined;
+    }
+    if (!this.pendingReasoning) return;
     const field = this.reasoningField;
     msg[field] = (msg[field] ?? '') + this.pendingReasoning;
     this.pendingReasoning = '';
@@ -387,28 +464,54 @@ class MessageBuilder {
   }
 }
 
+/** The text a chat model reads for a `tool_search_output`: which tools it can call now (their schemas are in `tools`). */
+function toolSearchOutputText(tools: unknown, names: ToolNameMap): string {
+  const lines: string[] = [];
+  const line = (namespace: string | undefined, t: { name?: unknown; description?: unknown }): void => {
+    if (typeof t.name !== 'string' || !t.name) return;
+    const d = typeof t.description === 'string' && t.description ? `: ${t.description.split('\n')[0]}` : '';
+    lines.push(`- ${names.chatName(namespace, t.name)}${d}`);
+  };
+  for (const t of objects<ResponsesTool>(tools)) {
+    if (t.type === 'namespace') for (const m of objects<{ name?: unknown }>((t as ResponsesNamespaceTool).tools)) line(str(t.name), m);
+    else line(undefined, t as { name?: unknown; description?: unknown });
+  }
+  return lines.length ? `Tools found and now callable:\n${lines.join('\n')}` : 'No matching tools found.';
+}
+
 /**
  * Responses API request (what Codex sends) -> Chat Completions request.
  *
  * Decisions:
  * - `max_output_tokens` -> `max_tokens`: the field Ollama and OpenRouter both document
  *   (`max_completion_tokens` is OpenAI-only and Ollama ignores it).
- * - `store`, `include`, `prompt_cache_key`, `previous_response_id`, `text.verbosity`, `reasoning.summary`,
- *   `service_tier`, `metadata` have no chat equivalent at these providers and are dropped.
+ * - `prompt_cache_key`, `text.verbosity` (-> `verbosity`), `service_tier` are carried only with
+ *   `carryExtras` (then `fitChatRequest` keeps what the provider takes); without it they are reported in
+ *   `dropped`. `store: true` is reported (a chat provider stores nothing); `include`, `metadata`,
+ *   `reasoning.summary` have no chat equivalent and need none (reasoning comes back as summary anyway).
  * - Reasoning items are dropped unless `supportsReasoningContent`; then the reasoning that follows the
  *   last user message is attached to the next assistant message (older turns' reasoning is discarded by
- *   model templates anyway and only costs tokens).
+ *   model templates anyway and only costs tokens), with OpenRouter's `reasoning_details` when the item
+ *   carries them (see reasoning-details.util.ts).
+ * - Codex's client-run `tool_search` is a function; the tools a `tool_search_output` loaded join `tools`
+ *   (under their chat names) so the model can call them, as the Responses API would let it.
+ * - Tool names are made valid for chat APIs and mapped back exactly (`ToolNameMap`).
  */
 export function responsesRequestToChat(req: ResponsesRequest, opts: ResponsesToChatOptions = {}): ResponsesToChatResult {
   const mapping = mapTools(req.tools);
   const reasoningField = opts.supportsReasoningContent ? (opts.reasoningField ?? 'reasoning') : undefined;
-  const namespaced = (namespace: string | undefined, name: string): string => (namespace ? flattenToolName(namespace, name) : name);
-  const b = new MessageBuilder(reasoningField, namespaced);
+  const names = mapping.names;
+  const b = new MessageBuilder(reasoningField, (namespace, name) => names.chatName(namespace, name));
+  const dropped: string[] = [];
+  const report = (label: string): void => {
+    if (!dropped.includes(label)) dropped.push(label);
+  };
 
   if (typeof req.instructions === 'string' && req.instructions) b.system(req.instructions);
 
   // Items that are not objects (null, numbers, …) are skipped, never dereferenced.
-  const input: ResponsesInputItem[] = typeof req.input === 'string' ? [{ role: 'user', content: req.input }] : objects<ResponsesInputItem>(req.input);
+  const input: ResponsesInputItem[] =
+    typeof req.input === 'string' ? [{ role: 'user', content: req.input }] : objects<ResponsesInputItem>(req.input);
 
   let lastUser = -1;
   if (reasoningField) {
@@ -427,7 +530,10 @@ export function responsesRequestToChat(req: ResponsesRequest, opts: ResponsesToC
     switch (item.type) {
       case 'reasoning':
         // Only read when it will be kept (reasoning passthrough on, after the last user message).
-        if (reasoningField && i > lastUser) b.reasoning(reasoningText(item as ResponsesReasoningItem));
+        if (reasoningField && i > lastUser) {
+          const r = item as ResponsesReasoningItem;
+          b.reasoning(reasoningText(r), opts.carryExtras ? decodeReasoningDetails(r.encrypted_content) : undefined);
+        }
         break;
       case 'function_call':
         b.functionCall(item as ResponsesFunctionCallItem);
@@ -438,6 +544,16 @@ export function responsesRequestToChat(req: ResponsesRequest, opts: ResponsesToC
       case 'local_shell_call':
         b.localShellCall(item as ResponsesLocalShellCallItem);
         break;
+      case 'tool_search_call':
+        b.toolSearchCall(item, mapping.toolSearchName ?? names.chatName(undefined, 'tool_search'));
+        break;
+      case 'tool_search_output': {
+        const o = item as { call_id?: unknown; tools?: unknown };
+        if (typeof o.call_id !== 'string' || !o.call_id) break; // server-run search: nothing the chat model asked for
+        addTools(mapping, o.tools);
+        b.toolOutput(o.call_id, toolSearchOutputText(o.tools, names));
+        break;
+      }
       case 'function_call_output':
       case 'custom_tool_call_output':
       case 'local_shell_call_output': {
@@ -446,8 +562,9 @@ export function responsesRequestToChat(req: ResponsesRequest, opts: ResponsesToC
         break;
       }
       default:
-        // web_search_call, image_generation_call, compaction, item_reference, ...: executed (or stored)
-        // by OpenAI's servers; a chat provider has nothing to replay them against.
+        // web_search_call, image_generation_call, item_reference, ...: executed (or stored) by OpenAI's
+        // servers; a chat provider has nothing to replay them against.
+        if (REPORTED_INPUT_TYPES.has(String(item.type))) report(`input:${String(item.type)}`);
         break;
     }
   }
@@ -466,7 +583,24 @@ export function responsesRequestToChat(req: ResponsesRequest, opts: ResponsesToC
   const responseFormat = mapTextFormat(req.text);
   if (responseFormat) chat.response_format = responseFormat;
   const effort = isObject(req.reasoning) ? req.reasoning.effort : undefined;
-  if (opts.supportsReasoningEffort && typeof effort === 'string' && effort) chat.reasoning_effort = effort;
+  if (typeof effort === 'string' && effort) {
+    if (opts.supportsReasoningEffort) chat.reasoning_effort = effort;
+    else report('reasoning.effort');
+  }
+  const verbosity = isObject(req.text) ? req.text.verbosity : undefined;
+  const extras: Array<[string, string, unknown]> = [
+    ['prompt_cache_key', 'prompt_cache_key', req.prompt_cache_key],
+    ['verbosity', 'text.verbosity', verbosity],
+    ['service_tier', 'service_tier', req.service_tier],
+  ];
+  for (const [field, label, v] of extras) {
+    // `auto`/`default` service tiers ask for nothing special: nothing is lost without them.
+    if (typeof v !== 'string' || !v || (field === 'service_tier' && (v === 'auto' || v === 'default'))) continue;
+    if (opts.carryExtras) chat[field] = v;
+    else report(label);
+  }
+  if (req.store === true) report('store');
+  for (const t of mapping.droppedTools) report(droppedToolLabel(t));
 
   chat.stream = req.stream === true;
   // Usage arrives only in a final chunk, and only when asked for; metering needs it.
@@ -476,6 +610,8 @@ export function responsesRequestToChat(req: ResponsesRequest, opts: ResponsesToC
     chat,
     customTools: mapping.customTools,
     droppedTools: mapping.droppedTools,
-    namespacedTools: mapping.namespacedTools,
+    namespacedTools: names.renamed,
+    toolSearchName: mapping.toolSearchName,
+    dropped,
   };
 }

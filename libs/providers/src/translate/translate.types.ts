@@ -31,7 +31,12 @@ export interface ResponsesInputFile {
   file_url?: string;
   filename?: string;
 }
-export type ResponsesContentPart = ResponsesInputText | ResponsesOutputText | ResponsesRefusal | ResponsesInputImage | ResponsesInputFile;
+export type ResponsesContentPart =
+  | ResponsesInputText
+  | ResponsesOutputText
+  | ResponsesRefusal
+  | ResponsesInputImage
+  | ResponsesInputFile;
 
 export interface ResponsesMessageItem {
   type?: 'message'; // EasyInputMessage omits `type`
@@ -44,8 +49,8 @@ export interface ResponsesMessageItem {
 export interface ResponsesReasoningItem {
   type: 'reasoning';
   id?: string;
-  summary?: { type: 'summary_text'; text: string }[];
-  content?: { type: 'reasoning_text' | 'text'; text: string }[] | null;
+  summary?: Array<{ type: 'summary_text'; text: string }>;
+  content?: Array<{ type: 'reasoning_text' | 'text'; text: string }> | null;
   encrypted_content?: string | null;
   status?: string;
 }
@@ -121,7 +126,7 @@ export interface ResponsesNamespaceTool {
   type: 'namespace';
   name: string;
   description?: string;
-  tools: (ResponsesFunctionTool | ResponsesCustomTool)[];
+  tools: Array<ResponsesFunctionTool | ResponsesCustomTool>;
 }
 export interface ResponsesOtherTool {
   type: string;
@@ -130,7 +135,12 @@ export interface ResponsesOtherTool {
 export type ResponsesTool = ResponsesFunctionTool | ResponsesCustomTool | ResponsesNamespaceTool | ResponsesOtherTool;
 
 export type ResponsesToolChoice =
-  'auto' | 'none' | 'required' | { type: 'function'; name: string } | { type: 'custom'; name: string } | { type: string; [k: string]: unknown };
+  | 'auto'
+  | 'none'
+  | 'required'
+  | { type: 'function'; name: string }
+  | { type: 'custom'; name: string }
+  | { type: string; [k: string]: unknown };
 
 export interface ResponsesTextFormat {
   type: 'text' | 'json_object' | 'json_schema' | string;
@@ -180,13 +190,13 @@ export interface ResponseMessageItem {
   id: string;
   role: 'assistant';
   status: 'in_progress' | 'completed' | 'incomplete';
-  content: (OutputTextPart | RefusalPart)[];
+  content: Array<OutputTextPart | RefusalPart>;
 }
 export interface ResponseReasoningItem {
   type: 'reasoning';
   id: string;
-  summary: { type: 'summary_text'; text: string }[];
-  content?: { type: 'reasoning_text'; text: string }[];
+  summary: Array<{ type: 'summary_text'; text: string }>;
+  content?: Array<{ type: 'reasoning_text'; text: string }>;
   encrypted_content?: string | null;
   status?: 'in_progress' | 'completed' | 'incomplete';
 }
@@ -208,7 +218,21 @@ export interface ResponseCustomToolCallItem {
   namespace?: string;
   status?: 'in_progress' | 'completed' | 'incomplete';
 }
-export type ResponseItem = ResponseMessageItem | ResponseReasoningItem | ResponseFunctionCallItem | ResponseCustomToolCallItem;
+/** Codex's client-executed tool discovery call (`tool_search`): `arguments` is an object, not a JSON string. */
+export interface ResponseToolSearchCallItem {
+  type: 'tool_search_call';
+  id: string;
+  call_id: string;
+  execution: 'client';
+  arguments: Record<string, unknown>;
+  status: 'in_progress' | 'completed' | 'incomplete';
+}
+export type ResponseItem =
+  | ResponseMessageItem
+  | ResponseReasoningItem
+  | ResponseFunctionCallItem
+  | ResponseCustomToolCallItem
+  | ResponseToolSearchCallItem;
 
 export interface ResponsesUsage {
   input_tokens: number;
@@ -285,6 +309,8 @@ export interface ChatAssistantMessage {
   /** Provider-specific reasoning passthrough (Ollama/OpenRouter: `reasoning`; vLLM/DeepSeek: `reasoning_content`). */
   reasoning?: string;
   reasoning_content?: string;
+  /** OpenRouter's structured reasoning blocks, sent back verbatim (signatures, encrypted blocks). */
+  reasoning_details?: unknown[];
 }
 export interface ChatToolMessage {
   role: 'tool';
@@ -342,7 +368,7 @@ export interface ChatCompletionMessage {
   role: 'assistant';
   content: string | ChatContentPart[] | null;
   refusal?: string | null;
-  tool_calls?: { id?: string; type?: 'function'; function: { name: string; arguments: string } }[] | null;
+  tool_calls?: Array<{ id?: string; type?: 'function'; function: { name: string; arguments: string } }> | null;
   reasoning?: string | null;
   reasoning_content?: string | null;
   [k: string]: unknown;
@@ -353,7 +379,7 @@ export interface ChatCompletion {
   object?: 'chat.completion';
   created?: number;
   model?: string;
-  choices: { index: number; message: ChatCompletionMessage; finish_reason: string | null }[];
+  choices: Array<{ index: number; message: ChatCompletionMessage; finish_reason: string | null }>;
   usage?: ChatUsage | null;
 }
 
@@ -369,7 +395,7 @@ export interface ChatCompletionChunk {
   object?: 'chat.completion.chunk';
   created?: number;
   model?: string;
-  choices?: {
+  choices?: Array<{
     index?: number;
     delta?: {
       role?: string;
@@ -381,7 +407,7 @@ export interface ChatCompletionChunk {
       [k: string]: unknown;
     };
     finish_reason?: string | null;
-  }[];
+  }>;
   usage?: ChatUsage | null;
 }
 
@@ -397,8 +423,8 @@ export interface NormalisedUsage {
   costUsd?: number;
 }
 
-/** A chat-side tool name that stands for a Responses `namespace` tool member. */
+/** What a chat-side tool name stands for: a Responses `namespace` tool member, or a tool renamed for chat APIs. */
 export interface NamespacedToolName {
-  namespace: string;
+  namespace?: string;
   name: string;
 }
