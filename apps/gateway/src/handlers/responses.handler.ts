@@ -1,12 +1,16 @@
 import { Injectable } from '@nestjs/common';
 import { Errors } from '@gw/common';
-import { JsonDialect, OpenAIResponsesObserver, Operation, PASS_THROUGH_JSON, ResponsesFromChatObserver, ResponsesFromChatTranslator, SseObserver } from '@gw/providers';
+import {
+  CompactionFromChatJson, CompactionFromChatObserver, CompactionSeal, JsonDialect, OpenAIResponsesObserver, Operation, PASS_THROUGH_JSON,
+  ResponsesFromChatObserver, ResponsesFromChatTranslator, SseObserver, expandGatewayCompactions, hasCompactionTrigger, summaryRequest,
+} from '@gw/providers';
 import type { ResolvedTarget } from '@gw/routing';
 import type { UpstreamResponse } from '../proxy/upstream.dispatcher';
 import type { CallContext } from '../pipeline/call-context';
 import type { Body, CallPlan, EndpointHandler } from '../pipeline/call-plan';
 import { capChatOutput, capResponsesOutput } from '../pipeline/output-cap';
 import { maxOutputOf } from '../pipeline/resolve.step';
+import { compactionOrigin } from './compaction.origin';
 import { validateResponsesRequest } from './responses.validation';
 
 const OUTPUT_FIELDS = ['max_output_tokens'];
@@ -21,8 +25,12 @@ const nativeOnly = (t: ResolvedTarget): boolean => t.provider.responsesNative;
 export class ResponsesHandler implements EndpointHandler {
   readonly endpoint = 'responses';
 
-  plan(body: Body, ctx: CallContext): CallPlan {
-    validateResponsesRequest(body);
+  constructor(private readonly seal: CompactionSeal) {}
+
+  plan(client: Body, ctx: CallContext): CallPlan {
+    validateResponsesRequest(client);
+    // Compaction items the gateway made are read here, whatever the target: never forwarded (compaction.request.ts).
+    const body = expandGatewayCompactions(client, this.seal, ctx.principal.tenantId);
     const maxOutput = maxOutputOf(body, OUTPUT_FIELDS);
     // Translation is stateless: a chat-only provider cannot continue a stored response, so such a request goes
     // to the route's native targets only (never silently dropping the reference on fallback).
@@ -31,7 +39,7 @@ export class ResponsesHandler implements EndpointHandler {
     if (continues && !targets.some(nativeOnly)) {
       throw Errors.badRequest('`previous_response_id` needs a provider that speaks the Responses API natively; send the full `input` history instead.', 'previous_response_id');
     }
-    const plan = new ResponsesPlan(body, maxOutput, ctx, continues ? nativeOnly : undefined);
+    const plan = new ResponsesPlan(body, maxOutput, ctx, continues ? nativeOnly : undefined, hasCompactionTrigger(body) ? this.seal : undefined);
     // Translated up front when a chat-only target may serve: a request the translation cannot take is the
     // client's 400, before anything is reserved or sent.
     if (!continues && !targets.every(nativeOnly)) plan.translator();
@@ -49,13 +57,15 @@ class ResponsesPlan implements CallPlan {
     readonly maxOutput: number | undefined,
     private readonly ctx: CallContext,
     readonly accept: ((t: ResolvedTarget) => boolean) | undefined,
+    /** Set for remote compaction (`compaction_trigger`): a chat-only target summarises, the gateway seals the item. */
+    private readonly compacting: CompactionSeal | undefined,
   ) {
     this.stream = client.stream === true;
   }
 
   /** Responses → chat, translated once, on first need. */
   translator(): ResponsesFromChatTranslator {
-    return (this.translated ??= new ResponsesFromChatTranslator(this.client, this.ctx));
+    return (this.translated ??= new ResponsesFromChatTranslator(this.compacting ? summaryRequest(this.client) : this.client, this.ctx));
   }
 
   operation(t: ResolvedTarget): Operation {
@@ -79,6 +89,10 @@ class ResponsesPlan implements CallPlan {
 
   relay(ctx: CallContext, up: UpstreamResponse): JsonDialect | SseObserver {
     const p = up.target.provider;
+    if (!p.responsesNative && this.compacting) {
+      const origin = compactionOrigin(ctx, this.compacting, up.target, this.client.model);
+      return this.stream ? new CompactionFromChatObserver(ctx, p, origin) : new CompactionFromChatJson(origin);
+    }
     if (!p.responsesNative) return this.stream ? new ResponsesFromChatObserver(ctx, p, this.translator()) : this.translator();
     if (!this.stream) return PASS_THROUGH_JSON.responses;
     return new OpenAIResponsesObserver(ctx, p.adapter, `resp_${ctx.requestId.replace(/^req_/, '')}`, ctx.model);

@@ -3,7 +3,7 @@ import { Admission } from '@gw/limits';
 import { ResolvedRoute, ResolvedTarget } from '@gw/routing';
 import { Principal } from '@gw/tenancy';
 
-export type Endpoint = 'chat' | 'responses' | 'embeddings';
+export type Endpoint = 'chat' | 'responses' | 'responses_compact' | 'embeddings';
 
 /** Why a request was cut short by us rather than by the upstream. */
 export class ClientGone extends Error {
@@ -39,6 +39,8 @@ export class CallContext implements StreamMeter {
   serviceTier: string | null = null;
   /** Called where the dispatcher issues each upstream attempt: the usage journal's "sent upstream" record. */
   onDispatch?: () => void;
+  /** Client headers forwarded to a native Responses provider (`forwarded-headers.ts`); undefined: none. */
+  upstreamHeaders?: Record<string, string>;
   /** Metered already (settled, ledger row journaled): `SettleStep.settle` runs once, before the last byte. */
   finished = false;
 

@@ -10,6 +10,7 @@ import { AuthenticateStep } from './authenticate.step';
 import { CallContext, ClientGone } from './call-context';
 import type { EndpointHandler } from './call-plan';
 import { DispatchStep } from './dispatch.step';
+import { forwardedHeadersOf } from './forwarded-headers';
 import { recordedModelName } from './model-name';
 import { RelayStep } from './relay.step';
 import { ResolveStep } from './resolve.step';
@@ -57,6 +58,7 @@ export class DataPlanePipeline {
     // Recorded (log line, ledger row) even when resolve refuses it, so bounded here already.
     const ctx = new CallContext(requestIdOf(req), principal, endpoint, recordedModelName(body && typeof body === 'object' ? (body as { model?: unknown }).model : undefined));
     ctx.clientRequestId = clientRequestIdOf(req);
+    ctx.upstreamHeaders = forwardedHeadersOf(req);
     this.metrics.started(endpoint);
     // The request's one log line (written when the response ends): metadata only, never prompt or completion.
     annotateRequestLog(res, () => ({

@@ -6,6 +6,7 @@ import { EGRESS_DENIED_MESSAGE, Operation, UpstreamClient, isEgressDenied } from
 import { ResolvedRoute, ResolvedTarget, orderTargets } from '@gw/routing';
 import type { Dispatcher } from 'undici';
 import { CallContext, ClientGone } from '../pipeline/call-context';
+import { forwardsClientHeaders } from '../pipeline/forwarded-headers';
 import { CircuitBreaker, CircuitLabels } from './circuit-breaker';
 import { retryAfterMs, upstreamWaitMs } from './retry-after.parser';
 import { BackoffReason, TargetBackoff, backoffKey } from './target.backoff';
@@ -115,7 +116,7 @@ export class UpstreamDispatcher {
             waiting = true;
             const res = await this.upstream.request(p.baseUrl + p.adapter.path(op), {
               method: 'POST',
-              headers: { 'content-type': 'application/json', accept: stream ? 'text/event-stream' : 'application/json', ...p.adapter.headers(p) },
+              headers: { 'content-type': 'application/json', accept: stream ? 'text/event-stream' : 'application/json', ...(forwardsClientHeaders(op) ? ctx.upstreamHeaders : undefined), ...p.adapter.headers(p) },
               body: payload,
               signal: ctx.abort.signal,
               ...timeouts,
