@@ -331,6 +331,7 @@ describe('fuzz: no input makes either app answer 500', () => {
     ['responses (translated, streamed)', '/v1/responses', { model: 'gpt-oss:20b', input: 'hi', stream: true, max_output_tokens: 16, tools: [{ type: 'function', name: 'f', parameters: { type: 'object' } }] }],
     ['chat (streamed)', '/v1/chat/completions', { model: 'gpt-4o-mini', messages: user, stream: true, stream_options: { include_usage: true } }],
     ['embeddings', '/v1/embeddings', { model: 'text-embedding-3-small', input: ['x'], encoding_format: 'float' }],
+    ['responses compact (translated)', '/v1/responses/compact', { model: 'gpt-oss:20b', input: [{ role: 'user', content: 'hi' }], instructions: 'be brief' }],
   ];
 
   it('data plane: hostile bodies on chat, responses (native and translated) and embeddings, 0 × 500', async () => {
