@@ -50,11 +50,14 @@ const text = (r: ReceivedRequest): string => JSON.stringify(r.body);
  */
 // One stack for both modes (each mode its own provider, route and tenant): CI time is counted.
 let stack: Stack;
+/** Both modes' providers, kept until the end: a session may move from one to the other. */
+const fakes: Partial<Record<'openai' | 'ollama', FakeProvider>> = {};
 beforeAll(async () => {
   stack = await startStack();
 });
 afterAll(async () => {
   await stack?.close();
+  for (const f of Object.values(fakes)) await f.close();
 });
 
 describe.each([
@@ -66,11 +69,8 @@ describe.each([
   let tenant: Awaited<ReturnType<typeof seedTenant>>;
 
   beforeAll(async () => {
-    fake = await FakeProvider.start({ flavor });
+    fake = fakes[flavor] = await FakeProvider.start({ flavor });
     tenant = await seedTenant(stack, { provider: { kind: flavor, baseUrl: fake.baseUrl, credential: 'sk-upstream' }, patterns: [model] });
-  });
-  afterAll(async () => {
-    await fake?.close();
   });
   beforeEach(() => fake.reset());
 
@@ -148,6 +148,15 @@ describe.each([
     if (!native) {
       expect(text(sent)).toContain(`${SUMMARY_PREFIX}\\n${SUMMARY}`);
       expect(sent.rawBody).not.toContain(GATEWAY_COMPACTION_PREFIX);
+      // The session moves to a provider that speaks the Responses API: it gets the summary, never the sealed item.
+      const openai = fakes.openai!;
+      openai.reset();
+      openai.script({ text: FINAL });
+      await client.responses.create({ model: 'gpt-4o-mini', input: [...(compacted.output as any[]), { role: 'user', content: 'Which number?' }] });
+      const moved = openai.requestsTo('/responses');
+      expect(moved).toHaveLength(1);
+      expect(text(moved[0])).toContain(`${SUMMARY_PREFIX}\\n${SUMMARY}`);
+      expect(moved[0].rawBody).not.toContain(GATEWAY_COMPACTION_PREFIX);
       // Sealed for this tenant: another tenant's key cannot have it read.
       const other = await seedTenant(stack, { provider: { kind: flavor, baseUrl: fake.baseUrl, credential: 'sk-upstream' } });
       const foreign = new OpenAI({ apiKey: other.secret, baseURL: stack.baseURL, maxRetries: 0 });
