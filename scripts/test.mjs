@@ -1,4 +1,4 @@
-// `npm test`: typecheck, unit tests, then the end-to-end suite on embedded PGlite and, when
+// `npm test`: typecheck, unit tests, then the medium and end-to-end suites on embedded PGlite and, when
 // TEST_DATABASE_URL is set (CI sets it), again on a real PostgreSQL (and Redis when TEST_REDIS_URL is set).
 // Ends with one line `N passed, N failed` summing every run.
 //
@@ -75,10 +75,10 @@ run('unit', ['--selectProjects', 'unit'], {}, { noSkips: ci });
 const required = ci ? { REQUIRE_PROMETHEUS: '1' } : {};
 // PGlite without Redis: the Redis cases skip here by design (they run in the PostgreSQL + Redis run).
 const pgliteEnv = { TEST_DATABASE_URL: '', TEST_REDIS_URL: '', REQUIRE_REDIS: '', ...required };
-run('e2e (PGlite)', ['--selectProjects', 'e2e', '--runInBand'], pgliteEnv);
+run('e2e (PGlite)', ['--selectProjects', 'medium', 'e2e', '--runInBand'], pgliteEnv);
 if (process.env.TEST_DATABASE_URL) {
   const full = !!process.env.TEST_REDIS_URL;
-  run('e2e (PostgreSQL)', ['--selectProjects', 'e2e', '--runInBand'], { ...required, ...(ci && full ? { REQUIRE_REDIS: '1' } : {}) }, { noSkips: ci && full });
+  run('e2e (PostgreSQL)', ['--selectProjects', 'medium', 'e2e', '--runInBand'], { ...required, ...(ci && full ? { REQUIRE_REDIS: '1' } : {}) }, { noSkips: ci && full });
 }
 for (const p of problems) console.log(`\n!!! ${p}`);
 if (problems.length) ok = false;

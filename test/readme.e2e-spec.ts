@@ -114,7 +114,9 @@ describe('README Codex config', () => {
     const files: Record<string, string> = {};
     for (const m of section.matchAll(/```toml\n# ~\/\.codex\/(\S+)\n([\s\S]*?)```/g)) files[m[1]] = m[2];
     expect(Object.keys(files).sort()).toEqual(['claude.config.toml', 'config.toml', 'gpt4o-mini.config.toml', 'oss.config.toml']);
-    files['config.toml'] = files['config.toml'].replace('base_url = "http://localhost:8080/v1"', `base_url = "${stack.baseURL}"`);
+    files['config.toml'] = files['config.toml']
+      .replace('base_url = "http://localhost:8080/v1"', `base_url = "${stack.baseURL}"`)
+      .replace('model_catalog_url = "http://localhost:8080/v1/models"', `model_catalog_url = "${stack.baseURL}/models"`);
     expect(files['config.toml']).toContain(stack.baseURL);
     return files;
   }

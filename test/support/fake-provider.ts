@@ -28,6 +28,8 @@ export interface ScriptedToolCall {
   id?: string;
   name: string;
   arguments: string;
+  /** Responses flavor: a freeform `custom_tool_call` whose `input` is `arguments` verbatim (chat has no such call). */
+  custom?: boolean;
 }
 
 export interface ScriptedReply {
@@ -228,6 +230,7 @@ interface PlannedToolCall {
   name: string;
   arguments: string;
   pieces: string[];
+  custom: boolean;
 }
 
 /** A reply with every random id and every chunk boundary fixed up front, shared by stream and non-stream. */
@@ -602,6 +605,7 @@ export class FakeProvider {
       name: tc.name,
       arguments: tc.arguments,
       pieces: splitIntoChunks(tc.arguments, n),
+      custom: tc.custom === true,
     }));
     const text =
       reply?.text !== undefined ? reply.text : toolCalls.length > 0 ? null : defaultReplyText(this.flavor, model);
@@ -746,6 +750,10 @@ export class FakeProvider {
       });
     }
     for (const tc of compacting ? [] : p.toolCalls) {
+      if (tc.custom) {
+        items.push({ pieces: tc.pieces, item: { id: rid('ctc_', 24), type: 'custom_tool_call', status: 'completed', call_id: tc.id, name: tc.name, input: tc.arguments } });
+        continue;
+      }
       items.push({
         pieces: tc.pieces,
         item: {
@@ -827,6 +835,10 @@ export class FakeProvider {
           content_index: 0,
           part: { type: 'output_text', annotations: [], text },
         });
+      } else if (item.type === 'custom_tool_call') {
+        emit('response.output_item.added', { output_index, item: { ...item, status: 'in_progress', input: '' } });
+        for (const delta of pieces) emit('response.custom_tool_call_input.delta', { item_id, output_index, delta });
+        emit('response.custom_tool_call_input.done', { item_id, output_index, input: item.input });
       } else {
         emit('response.output_item.added', { output_index, item: { ...item, status: 'in_progress', arguments: '' } });
         for (const delta of pieces) emit('response.function_call_arguments.delta', { item_id, output_index, delta });

@@ -6,3 +6,4 @@ export * from './test-database';
 export * from './processes';
 export * from './raw-upstream';
 export * from './hostile';
+export * from './medium-database';

@@ -1,9 +1,9 @@
 import { ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { cpSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { eventually } from './stack';
-import { freePort } from './test-database';
+import { copyPgliteTemplate, freePort } from './test-database';
 
 const ROOT = resolve(__dirname, '../..');
 
@@ -16,6 +16,8 @@ export function buildGateway(): string {
   const built = mkdtempSync(join(tmpdir(), 'gw-build-'));
   const r = spawnSync(process.execPath, ['node_modules/@swc/cli/bin/swc.js', 'apps', 'libs', '-d', built, '--ignore', '**/*.spec.ts', '-q'], { cwd: ROOT, encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`build failed: ${r.stderr}`);
+  // Data the gateway reads next to its code (as scripts/build.mjs copies it).
+  cpSync(join(ROOT, 'apps/gateway/src/models/codex-models.json'), join(built, 'apps/gateway/src/models/codex-models.json'));
   symlinkSync(join(ROOT, 'node_modules'), join(built, 'node_modules'), 'dir');
   return built;
 }
@@ -95,6 +97,8 @@ export async function spawnGateway(built: string, env: Record<string, string | u
  */
 export async function startPgliteProcess(): Promise<ChildServer & { dataDir: string; dbUrl: string }> {
   const dataDir = mkdtempSync(join(tmpdir(), 'gw-pglite-'));
+  // Starts from the run's migrated template when there is one: an empty directory costs an initdb.
+  copyPgliteTemplate(dataDir);
   const port = await freePort();
   const script = join(ROOT, 'node_modules/@electric-sql/pglite-socket/dist/scripts/server.js');
   const child = spawn(process.execPath, [script, `--db=${join(dataDir, 'pg')}`, `--port=${port}`, '--host=127.0.0.1', '--max-connections=100'], {

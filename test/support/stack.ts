@@ -10,7 +10,7 @@ import type { AppEgressOptions } from '@gw/providers';
 import { startEmbeddedPostgres } from '@gw/db';
 import { createAdminApp } from '../../apps/admin/src/main';
 import { createGatewayApp } from '../../apps/gateway/src/main';
-import { createTestDatabase } from './test-database';
+import { copyPgliteTemplate, createTestDatabase } from './test-database';
 
 export const TEST_ADMIN_TOKEN = 'test-admin-token-0123456789abcdef';
 
@@ -40,13 +40,17 @@ const replicasOf = new WeakMap<Stack, GatewayReplica[]>();
 
 /**
  * A whole gateway + admin on loopback with a database of its own: a fresh PGlite directory, or a
- * fresh database on the server in TEST_DATABASE_URL (dropped afterwards), or `overrides.databaseUrl`.
+ * fresh database on the server in TEST_DATABASE_URL (dropped afterwards), or `overrides.databaseUrl`; the first
+ * two start migrated when the run has a template (test/support/template.global-setup.ts).
  */
 export async function startStack(overrides: Partial<AppConfig> = {}, options: AppEgressOptions = {}): Promise<Stack> {
   const dataDir = mkdtempSync(join(tmpdir(), 'gw-stack-'));
   // A database the caller runs itself (e.g. PGlite in its own process) is used as it is, and left alone.
   const external = overrides.databaseUrl;
-  const own = external ? undefined : await createTestDatabase();
+  // Copies of the run's migrated template (template.global-setup.ts): a fresh PGlite directory costs an initdb
+  // (seconds), a fresh database the migrations; the apps' migration run then finds nothing to do.
+  const own = external ? undefined : await createTestDatabase('gw_test', { migrated: true });
+  if (!external && !own) copyPgliteTemplate(dataDir);
   const dbUrl = external ?? own?.url ?? (await startEmbeddedPostgres(dataDir)).url;
   const dropDb = own?.drop;
   const cfg: Partial<AppConfig> = {

@@ -19,6 +19,13 @@ export interface ResolvedRoute {
   groups: ResolvedTarget[][];
 }
 
+/** A model name a tenant can call, with the target a request for it tries first. */
+export interface ListedModel {
+  id: string;
+  ownedBy: string;
+  target: ResolvedTarget;
+}
+
 interface CompiledRoute extends ResolvedRoute {
   exact: boolean;
   regex?: RegExp;
@@ -77,16 +84,16 @@ export class RouteTable implements OnApplicationBootstrap, OnApplicationShutdown
    * Each name is resolved as a request would be (tenant over global), and left out when that route has
    * no enabled provider left: listing it would only promise a 503.
    */
-  modelsFor(tenantId: string): Array<{ id: string; ownedBy: string }> {
-    const out = new Map<string, string>();
+  modelsFor(tenantId: string): ListedModel[] {
+    const out = new Map<string, ResolvedTarget>();
     const scopes = [this.tenants.get(tenantId), this.global].filter((s): s is Scope => !!s);
     const names = [...scopes.flatMap((s) => [...s.exact.keys()]), ...this.providers.all().flatMap((p) => p.settings.models ?? [])];
     for (const name of names) {
       if (out.has(name)) continue;
       const first = this.resolve(tenantId, name)?.groups[0]?.[0];
-      if (first) out.set(name, first.provider.name);
+      if (first) out.set(name, first);
     }
-    return [...out].map(([id, ownedBy]) => ({ id, ownedBy }));
+    return [...out].map(([id, target]) => ({ id, ownedBy: target.provider.name, target }));
   }
 
   /** Coalesced (one in flight plus one queued); never rejects: a failure is retried with backoff. */
@@ -144,12 +151,27 @@ export class RouteTable implements OnApplicationBootstrap, OnApplicationShutdown
 
   private lookup(scope: Scope | undefined, model: string): ResolvedRoute | undefined {
     if (!scope) return undefined;
-    const exact = scope.exact.get(model);
+    const exact = scope.exact.get(model) ?? this.ollamaTagAlias(scope, model);
     if (exact) return exact;
     for (const g of scope.globs) if (g.regex!.test(model)) return g;
     return undefined;
   }
+
+  /**
+   * Ollama resolves `name` and `name:latest` to the same model, so a route for one also serves the other when
+   * all its targets are Ollama: before any glob of the scope (which would send it elsewhere, e.g. `*` → openai).
+   * The upstream gets the name the route lists (Ollama's own name from /api/tags); built once per name (memoised).
+   */
+  private ollamaTagAlias(scope: Scope, model: string): ResolvedRoute | undefined {
+    const other = model.endsWith(OLLAMA_DEFAULT_TAG) ? model.slice(0, -OLLAMA_DEFAULT_TAG.length) : model.includes(':') ? undefined : model + OLLAMA_DEFAULT_TAG;
+    const route = other ? scope.exact.get(other) : undefined;
+    if (!route || !route.groups.length || !route.groups.every((g) => g.every((t) => t.provider.kind === 'ollama'))) return undefined;
+    return { ...route, groups: route.groups.map((g) => g.map((t) => ({ ...t, model: t.model ?? route.pattern }))) };
+  }
 }
+
+/** The tag Ollama assumes for a model name without one. */
+const OLLAMA_DEFAULT_TAG = ':latest';
 
 /** Orders a group's targets for one request: weighted random first pick, the rest as in-group fallbacks. */
 export function orderTargets(route: ResolvedRoute, random: () => number = Math.random): ResolvedTarget[] {
