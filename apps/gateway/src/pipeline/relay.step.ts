@@ -59,8 +59,7 @@ export class RelayStep {
     ctx.status = observer.headStatus ?? up.res.statusCode;
     writeHead(ctx, res, ctx.status, SSE_HEADERS);
     res.flushHeaders();
-    const chunk = up.target.provider.adapter.chunk;
-    const op = up.op;
+    const adapter = up.target.provider.adapter;
     let ended = false;
     try {
       const preamble = observer.start();
@@ -69,11 +68,11 @@ export class RelayStep {
       for await (const bytes of up.res.body) {
         ctx.markFirstByte();
         const events = reader.push(bytes as Buffer);
-        const out = observer.events(chunk ? events.map((e) => chunk(op, e)) : events);
+        const out = observer.events(adapter.chunk ? events.map((e) => adapter.chunk!(up.op, e)) : events);
         if (out) await write(res, out);
       }
       const rest = reader.end();
-      const tail = observer.events(chunk ? rest.map((e) => chunk(op, e)) : rest);
+      const tail = observer.events(adapter.chunk ? rest.map((e) => adapter.chunk!(up.op, e)) : rest);
       if (tail) await write(res, tail);
       const closing = observer.end();
       ended = true;
