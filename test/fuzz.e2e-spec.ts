@@ -442,6 +442,7 @@ describe('fuzz: no input makes either app answer 500', () => {
     ],
     ['chat (streamed)', '/v1/chat/completions', { model: 'gpt-4o-mini', messages: user, stream: true, stream_options: { include_usage: true } }],
     ['embeddings', '/v1/embeddings', { model: 'text-embedding-3-small', input: ['x'], encoding_format: 'float' }],
+    ['responses compact (translated)', '/v1/responses/compact', { model: 'gpt-oss:20b', input: [{ role: 'user', content: 'hi' }], instructions: 'be brief' }],
   ];
 
   it('data plane: hostile bodies on chat, responses (native and translated) and embeddings, 0 × 500', async () => {

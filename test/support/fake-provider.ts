@@ -6,6 +6,9 @@
  * Served (relative to the flavor's root: `/v1` for openai/ollama, `/api/v1` for openrouter):
  *   POST /chat/completions   (JSON or SSE)         POST /responses   (JSON or SSE with `event:` lines)
  *   POST /embeddings          GET /models, GET /models/{id}
+ *   POST /responses/compact  (JSON: the user messages + one `compaction` item, as Codex's CompactClient reads it)
+ *   A `/responses` request whose input holds a `compaction_trigger` (remote compaction v2) is answered with exactly
+ *   one `compaction` output item, as OpenAI does (`fakeCompactionContent`).
  * Ollama additionally serves its native `GET /api/tags`, `GET /api/version` and `GET /`.
  *
  * Request pipeline (decided synchronously on arrival so queued faults/scripts are consumed in
@@ -136,6 +139,11 @@ export function fakeEmbedding(input: string): number[] {
     out.push(Math.fround((digest.readUInt32BE(i * 4) / 2 ** 32) * 2 - 1));
   }
   return out;
+}
+
+/** The fake's stand-in for OpenAI's opaque compaction blob: recognisable in what later requests carry. */
+export function fakeCompactionContent(summary: string): string {
+  return 'fake-cmp.' + Buffer.from(summary, 'utf8').toString('base64url');
 }
 
 function rid(prefix: string, bytes = 12): string {
@@ -490,7 +498,7 @@ export class FakeProvider {
       const m = this.modelList().data.find((x) => x.id === id);
       return m ? { kind: 'json', status: 200, body: m } : { kind: 'json', status: 404, body: unknownModelBody(this.flavor, id) };
     }
-    if (method !== 'POST' || !['/chat/completions', '/responses', '/embeddings'].includes(rel)) return notFound;
+    if (method !== 'POST' || !['/chat/completions', '/responses', '/responses/compact', '/embeddings'].includes(rel)) return notFound;
 
     if (!parsed || !isPlainObject(body)) {
       return {
@@ -504,6 +512,7 @@ export class FakeProvider {
     }
     if (rel === '/chat/completions') return this.chatCompletions(body);
     if (rel === '/responses') return this.responses(body);
+    if (rel === '/responses/compact') return this.compact(body);
     return this.embeddings(body);
   }
 
@@ -756,7 +765,11 @@ export class FakeProvider {
       const item = { id: rid('rs_', 24), type: 'reasoning', summary: [], encrypted_content: `sealed:${this.sealedBy}:${rid('', 16)}` };
       items.push({ item, pieces: [] });
     }
-    if (p.text !== null) {
+    const compacting = Array.isArray(body.input) && body.input.some((i: any) => isPlainObject(i) && i.type === 'compaction_trigger');
+    if (compacting) {
+      // Remote compaction v2: exactly one compaction item, whatever was scripted (its text is the summary).
+      items.push({ pieces: [], item: { id: rid('cmp_', 24), type: 'compaction', encrypted_content: fakeCompactionContent(p.text ?? '') } });
+    } else if (p.text !== null) {
       items.push({
         pieces: p.textPieces,
         item: {
@@ -768,7 +781,7 @@ export class FakeProvider {
         },
       });
     }
-    for (const tc of p.toolCalls) {
+    for (const tc of compacting ? [] : p.toolCalls) {
       if (tc.custom) {
         items.push({
           pieces: tc.pieces,
@@ -836,7 +849,9 @@ export class FakeProvider {
     emit('response.in_progress', { response: pending });
     items.forEach(({ item, pieces }, output_index) => {
       const item_id: string = item.id;
-      if (item.type === 'message') {
+      if (item.type === 'compaction') {
+        emit('response.output_item.added', { output_index, item });
+      } else if (item.type === 'message') {
         const text: string = item.content[0].text;
         emit('response.output_item.added', { output_index, item: { ...item, status: 'in_progress', content: [] } });
         emit('response.content_part.added', {
@@ -884,6 +899,40 @@ export class FakeProvider {
       }
     }
     return undefined;
+  }
+
+  // ── /responses/compact ──
+
+  /**
+   * OpenAI's compact endpoint as Codex's `CompactClient` reads it (codex-rs/codex-api/src/endpoint/compact.rs:
+   * `{output: [ResponseItem]}`): the input's user messages, then one opaque compaction item.
+   */
+  private compact(body: Record<string, any>): Outcome {
+    const invalid = this.validate(body, undefined);
+    if (invalid) return invalid;
+    const next = this.nextReply(body, body.input);
+    if ('kind' in next) return next;
+    const p = next;
+    const input = typeof body.input === 'string' ? [{ type: 'message', role: 'user', content: [{ type: 'input_text', text: body.input }] }] : Array.isArray(body.input) ? body.input : [];
+    const users = input.filter((i: any) => isPlainObject(i) && (i.type === 'message' || i.type === undefined) && i.role === 'user');
+    const compaction = { id: rid('cmp_', 24), type: 'compaction', encrypted_content: fakeCompactionContent(p.text ?? '') };
+    return {
+      kind: 'json',
+      status: 200,
+      body: {
+        id: rid('resp_', 24),
+        object: 'response.compaction',
+        created_at: nowSec(),
+        output: [...users, compaction],
+        usage: {
+          input_tokens: p.inputTokens,
+          input_tokens_details: { cached_tokens: p.cachedTokens },
+          output_tokens: p.outputTokens,
+          output_tokens_details: { reasoning_tokens: 0 },
+          total_tokens: p.inputTokens + p.outputTokens,
+        },
+      },
+    };
   }
 
   // ── /embeddings ──

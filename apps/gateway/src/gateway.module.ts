@@ -14,6 +14,7 @@ import { DrainService } from './health/drain.service';
 import { HealthController } from './health/health.controller';
 import { JournalReplayer } from './metering/journal.replayer';
 import { ModelsController } from './models/models.controller';
+import { ResponsesCompactController } from './responses/responses-compact.controller';
 import { ResponsesController } from './responses/responses.controller';
 import { UpstreamDispatcher } from './proxy/upstream.dispatcher';
 import { CIRCUIT_BREAKER_PROVIDER } from './proxy/circuit-breaker.provider';
@@ -36,7 +37,7 @@ export class GatewayModule {
         MeteringGatewayModule,
         LimitsGatewayModule,
       ],
-      controllers: [ChatController, ResponsesController, EmbeddingsController, ModelsController, HealthController, CircuitsController],
+      controllers: [ChatController, ResponsesController, ResponsesCompactController, EmbeddingsController, ModelsController, HealthController, CircuitsController],
       providers: [JournalReplayer, UpstreamDispatcher, ...PIPELINE_PROVIDERS, DrainService, CIRCUIT_BREAKER_PROVIDER, TARGET_BACKOFF_PROVIDER],
       exports: [MeteringGatewayModule],
     };

@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
 
 export function sha256Hex(text: string): string {
   return createHash('sha256').update(text).digest('hex');
@@ -23,6 +23,11 @@ export class SecretBox {
   constructor(private readonly key: Buffer) {
     if (key.length !== 32) throw new Error('master key must be 32 bytes');
     this.keyId = sha256Hex(key.toString('hex')).slice(0, 8);
+  }
+
+  /** A 32-byte key for another purpose (HKDF-SHA256 with `purpose` as info): never the master key itself. */
+  derive(purpose: string): Buffer {
+    return Buffer.from(hkdfSync('sha256', this.key, Buffer.alloc(0), purpose, 32));
   }
 
   seal(plain: string): string {

@@ -15,3 +15,4 @@ export * from './dialects';
 export * from './providers/openai/openai.adapter';
 export * from './providers/openrouter/openrouter.adapter';
 export * from './providers/ollama/ollama.adapter';
+export * from './compaction';

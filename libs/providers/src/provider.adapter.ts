@@ -17,7 +17,8 @@ export interface ResolvedProvider {
   responsesNative: boolean;
 }
 
-export type Operation = 'chat' | 'responses' | 'embeddings';
+/** What a provider is asked to do; `responses_compact` is the Responses API's `/responses/compact` (native providers only). */
+export type Operation = 'chat' | 'responses' | 'responses_compact' | 'embeddings';
 
 /** Per-request context an adapter may use to shape the upstream body. */
 export interface PrepareContext {

@@ -1,5 +1,6 @@
-import { OpenAIError } from '@gw/common';
-import { OpenAIChatObserver, OpenAIResponsesObserver, PASS_THROUGH_JSON, ResponsesFromChatObserver, ResponsesFromChatTranslator } from '@gw/providers';
+import { randomBytes } from 'node:crypto';
+import { OpenAIError, SecretBox } from '@gw/common';
+import { CompactionSeal, OpenAIChatObserver, OpenAIResponsesObserver, PASS_THROUGH_JSON, ResponsesFromChatObserver, ResponsesFromChatTranslator } from '@gw/providers';
 import type { UpstreamResponse } from '../proxy/upstream.dispatcher';
 import { upstreamBody } from '../pipeline/dispatch.step';
 import { context, provider, target } from '../pipeline/pipeline.spec-helpers';
@@ -51,7 +52,7 @@ describe('EmbeddingsHandler', () => {
 });
 
 describe('ResponsesHandler', () => {
-  const h = new ResponsesHandler();
+  const h = new ResponsesHandler(new CompactionSeal(new SecretBox(randomBytes(32))));
   const body = { model: 'm', input: 'hi', stream: true, max_output_tokens: 500 };
 
   it('native targets get the request as it is (model rewritten, output capped); chat-only ones its chat translation', () => {

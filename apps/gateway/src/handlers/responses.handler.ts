@@ -1,12 +1,16 @@
 import { Injectable } from '@nestjs/common';
 import { Errors } from '@gw/common';
-import { JsonDialect, OpenAIResponsesObserver, Operation, PASS_THROUGH_JSON, ResponsesFromChatObserver, ResponsesFromChatTranslator, SseObserver, withoutGatewayReasoning } from '@gw/providers';
+import {
+  CompactionFromChatJson, CompactionFromChatObserver, CompactionSeal, JsonDialect, OpenAIResponsesObserver, Operation, PASS_THROUGH_JSON,
+  ResponsesFromChatObserver, ResponsesFromChatTranslator, SseObserver, expandGatewayCompactions, hasCompactionTrigger, summaryRequest, withoutGatewayReasoning,
+} from '@gw/providers';
 import type { ResolvedTarget } from '@gw/routing';
 import type { UpstreamResponse } from '../proxy/upstream.dispatcher';
 import type { CallContext } from '../pipeline/call-context';
 import type { Body, CallPlan, EndpointHandler } from '../pipeline/call-plan';
 import { capChatOutput, capResponsesOutput } from '../pipeline/output-cap';
 import { maxOutputOf } from '../pipeline/resolve.step';
+import { compactionOrigin } from './compaction.origin';
 import { validateResponsesRequest } from './responses.validation';
 import { movedAccount, withoutSealedItems } from './sealed-items';
 
@@ -22,8 +26,12 @@ const nativeOnly = (t: ResolvedTarget): boolean => t.provider.responsesNative;
 export class ResponsesHandler implements EndpointHandler {
   readonly endpoint = 'responses';
 
-  plan(body: Body, ctx: CallContext): CallPlan {
-    validateResponsesRequest(body);
+  constructor(private readonly seal: CompactionSeal) {}
+
+  plan(client: Body, ctx: CallContext): CallPlan {
+    validateResponsesRequest(client);
+    // Compaction items the gateway made are read here, whatever the target: never forwarded (compaction.request.ts).
+    const body = expandGatewayCompactions(client, this.seal, ctx.principal.tenantId);
     const maxOutput = maxOutputOf(body, OUTPUT_FIELDS);
     // Translation is stateless: a chat-only provider cannot continue a stored response, so such a request goes
     // to the route's native targets only (never silently dropping the reference on fallback).
@@ -35,7 +43,7 @@ export class ResponsesHandler implements EndpointHandler {
         'previous_response_id',
       );
     }
-    const plan = new ResponsesPlan(body, maxOutput, ctx, continues ? nativeOnly : undefined);
+    const plan = new ResponsesPlan(body, maxOutput, ctx, continues ? nativeOnly : undefined, hasCompactionTrigger(body) ? this.seal : undefined);
     // Translated up front when a chat-only target may serve: a request the translation cannot take is the
     // client's 400, before anything is reserved or sent.
     if (!continues && !targets.every(nativeOnly)) plan.translator();
@@ -54,13 +62,15 @@ class ResponsesPlan implements CallPlan {
     readonly maxOutput: number | undefined,
     private readonly ctx: CallContext,
     readonly accept: ((t: ResolvedTarget) => boolean) | undefined,
+    /** Set for remote compaction (`compaction_trigger`): a chat-only target summarises, the gateway seals the item. */
+    private readonly compacting: CompactionSeal | undefined,
   ) {
     this.stream = client.stream === true;
   }
 
   /** Responses → chat, translated once, on first need. */
   translator(): ResponsesFromChatTranslator {
-    return (this.translated ??= new ResponsesFromChatTranslator(this.client, this.ctx));
+    return (this.translated ??= new ResponsesFromChatTranslator(this.compacting ? summaryRequest(this.client) : this.client, this.ctx));
   }
 
   operation(t: ResolvedTarget): Operation {
@@ -96,6 +106,10 @@ class ResponsesPlan implements CallPlan {
 
   relay(ctx: CallContext, up: UpstreamResponse): JsonDialect | SseObserver {
     const p = up.target.provider;
+    if (!p.responsesNative && this.compacting) {
+      const origin = compactionOrigin(ctx, this.compacting, up.target, this.client.model);
+      return this.stream ? new CompactionFromChatObserver(ctx, p, origin) : new CompactionFromChatJson(origin);
+    }
     if (!p.responsesNative) {
       // What the serving provider could not be given is told to the client, the log line and the metrics.
       const dropped = this.translator().forProvider(p.kind).dropped;

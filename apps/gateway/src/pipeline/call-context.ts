@@ -3,7 +3,7 @@ import { Admission } from '@gw/limits';
 import { ResolvedRoute, ResolvedTarget } from '@gw/routing';
 import { Principal } from '@gw/tenancy';
 
-export type Endpoint = 'chat' | 'responses' | 'embeddings';
+export type Endpoint = 'chat' | 'responses' | 'responses_compact' | 'embeddings';
 
 /** Why a request was cut short by us rather than by the upstream. */
 export class ClientGone extends Error {

@@ -1,6 +1,7 @@
 import type { Provider } from '@nestjs/common';
 import { ChatHandler } from '../handlers/chat.handler';
 import { EmbeddingsHandler } from '../handlers/embeddings.handler';
+import { ResponsesCompactHandler } from '../handlers/responses-compact.handler';
 import { ResponsesHandler } from '../handlers/responses.handler';
 import { AdmitStep } from './admit.step';
 import { AuthenticateStep } from './authenticate.step';
@@ -22,4 +23,5 @@ export const PIPELINE_PROVIDERS: Provider[] = [
   ChatHandler,
   EmbeddingsHandler,
   ResponsesHandler,
+  ResponsesCompactHandler,
 ];

@@ -56,6 +56,7 @@ export interface JsonDialect {
 export const PASS_THROUGH_JSON: Readonly<Record<Operation, JsonDialect>> = {
   chat: { kind: 'json', op: 'chat' },
   responses: { kind: 'json', op: 'responses' },
+  responses_compact: { kind: 'json', op: 'responses_compact' },
   embeddings: { kind: 'json', op: 'embeddings' },
 };
 

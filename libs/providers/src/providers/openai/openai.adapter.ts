@@ -1,7 +1,7 @@
 import { chatUsageToNormalised, responsesUsageToNormalised, NormalisedUsage } from '../../translate';
 import { Operation, PrepareContext, ProviderAdapter, ResolvedProvider } from '../../provider.adapter';
 
-const PATHS: Record<Operation, string> = { chat: '/chat/completions', responses: '/responses', embeddings: '/embeddings' };
+const PATHS: Record<Operation, string> = { chat: '/chat/completions', responses: '/responses', responses_compact: '/responses/compact', embeddings: '/embeddings' };
 
 /** The reference: everything is OpenAI's wire format already. */
 export class OpenAIAdapter implements ProviderAdapter {
@@ -22,7 +22,7 @@ export class OpenAIAdapter implements ProviderAdapter {
   prepare(_op: Operation, _body: Record<string, unknown>, _p: ResolvedProvider, _ctx: PrepareContext): void {}
 
   usage(op: Operation, raw: unknown): NormalisedUsage {
-    return op === 'responses' ? responsesUsageToNormalised(raw) : chatUsageToNormalised(raw);
+    return op === 'responses' || op === 'responses_compact' ? responsesUsageToNormalised(raw) : chatUsageToNormalised(raw);
   }
 
   errorHint(_status: number, _model: string): string {

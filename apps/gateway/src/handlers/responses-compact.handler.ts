@@ -1,0 +1,78 @@
+import { Injectable } from '@nestjs/common';
+import { Errors } from '@gw/common';
+import { CompactedFromChatJson, CompactionSeal, JsonDialect, Operation, PASS_THROUGH_JSON, ResponsesFromChatTranslator, expandGatewayCompactions, summaryRequest } from '@gw/providers';
+import type { ResolvedTarget } from '@gw/routing';
+import type { UpstreamResponse } from '../proxy/upstream.dispatcher';
+import type { CallContext } from '../pipeline/call-context';
+import type { Body, CallPlan, EndpointHandler } from '../pipeline/call-plan';
+import { capChatOutput } from '../pipeline/output-cap';
+import { compactionOrigin } from './compaction.origin';
+import { validateResponsesRequest } from './responses.validation';
+
+const nativeOnly = (t: ResolvedTarget): boolean => t.provider.responsesNative;
+
+/**
+ * `POST /v1/responses/compact`: a conversation in, its compacted window out (the user messages and one
+ * `compaction` item, `object: "response.compaction"`). Forwarded to providers that speak the Responses API
+ * natively (their own `/responses/compact`, bytes untouched); a chat-only provider writes a summary the gateway
+ * seals into the item. Never streamed; metered like any call (endpoint `responses_compact`).
+ */
+@Injectable()
+export class ResponsesCompactHandler implements EndpointHandler {
+  readonly endpoint = 'responses_compact';
+
+  constructor(private readonly seal: CompactionSeal) {}
+
+  plan(client: Body, ctx: CallContext): CallPlan {
+    if (client.stream !== undefined && client.stream !== false) throw Errors.badRequest('`stream` is not supported by `/v1/responses/compact`.', 'stream');
+    validateResponsesRequest(client);
+    const body = expandGatewayCompactions(client, this.seal, ctx.principal.tenantId);
+    const continues = typeof body.previous_response_id === 'string' && body.previous_response_id !== '';
+    const targets = ctx.route!.groups.flat();
+    if (continues && !targets.some(nativeOnly)) {
+      throw Errors.badRequest('`previous_response_id` needs a provider that speaks the Responses API natively; send the full `input` history instead.', 'previous_response_id');
+    }
+    const plan = new CompactPlan(body, ctx, this.seal, continues ? nativeOnly : undefined);
+    if (!continues && !targets.every(nativeOnly)) plan.translator();
+    return plan;
+  }
+}
+
+class CompactPlan implements CallPlan {
+  readonly stream = false;
+  readonly maxOutput = undefined;
+  readonly choices = 1;
+  private translated?: ResponsesFromChatTranslator;
+
+  constructor(
+    private readonly client: Body,
+    private readonly ctx: CallContext,
+    private readonly seal: CompactionSeal,
+    readonly accept: ((t: ResolvedTarget) => boolean) | undefined,
+  ) {}
+
+  translator(): ResponsesFromChatTranslator {
+    return (this.translated ??= new ResponsesFromChatTranslator(summaryRequest(this.client), this.ctx));
+  }
+
+  operation(t: ResolvedTarget): Operation {
+    return t.provider.responsesNative ? 'responses_compact' : 'chat';
+  }
+
+  body(t: ResolvedTarget): Body {
+    return t.provider.responsesNative ? this.client : (this.translator().chat.chat as unknown as Body);
+  }
+
+  shape(b: Body, t: ResolvedTarget, ctx: CallContext): void {
+    // The compact API takes no output cap: a native target is sent the client's body as it is.
+    if (t.provider.responsesNative) return;
+    if (ctx.outputCap !== undefined) capChatOutput(b, ctx.outputCap, t.provider.kind);
+    b.stream = false;
+    delete b.stream_options;
+  }
+
+  relay(ctx: CallContext, up: UpstreamResponse): JsonDialect {
+    if (up.target.provider.responsesNative) return PASS_THROUGH_JSON.responses_compact;
+    return new CompactedFromChatJson(compactionOrigin(ctx, this.seal, up.target, this.client.model), this.client);
+  }
+}

@@ -1,0 +1,3 @@
+export * from './compaction.seal';
+export * from './compaction.request';
+export * from './compaction-from-chat.dialect';
