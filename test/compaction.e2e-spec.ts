@@ -23,11 +23,19 @@ function builtinConfig(baseUrl: string, model: string): string {
     'check_for_update_on_startup = false',
     'web_search = "disabled"',
     `model_auto_compact_token_limit = ${COMPACT_LIMIT}`,
-    '[analytics]', 'enabled = false',
-    '[feedback]', 'enabled = false',
-    '[otel]', 'exporter = "none"', 'trace_exporter = "none"', 'metrics_exporter = "none"',
-    '[history]', 'persistence = "none"',
-    '[features]', 'plugins = false', 'apps = false',
+    '[analytics]',
+    'enabled = false',
+    '[feedback]',
+    'enabled = false',
+    '[otel]',
+    'exporter = "none"',
+    'trace_exporter = "none"',
+    'metrics_exporter = "none"',
+    '[history]',
+    'persistence = "none"',
+    '[features]',
+    'plugins = false',
+    'apps = false',
     '',
   ].join('\n');
 }
@@ -35,7 +43,10 @@ function builtinConfig(baseUrl: string, model: string): string {
 /** Turn 1 asks for a command (reporting a context over the limit), then the compaction's summary, then the answer. */
 function scriptSession(fake: FakeProvider): void {
   fake.script(
-    { toolCalls: [{ id: 'call_echo', name: 'exec_command', arguments: JSON.stringify({ cmd: 'echo compact-me-$((6*7))' }) }], usage: { input: 50_000, output: 10 } },
+    {
+      toolCalls: [{ id: 'call_echo', name: 'exec_command', arguments: JSON.stringify({ cmd: 'echo compact-me-$((6*7))' }) }],
+      usage: { input: 50_000, output: 10 },
+    },
     { text: SUMMARY, usage: { input: 400, output: 20 } },
     { text: FINAL, usage: { input: 300, output: 5 } },
   );
@@ -77,7 +88,11 @@ describe.each([
   it("Codex's built-in OpenAI provider gets through a remote compaction and continues from it", async () => {
     scriptSession(fake);
     const r = await runCodexExec({
-      baseUrl: stack.baseURL, apiKey: tenant.secret, model, prompt: 'Run the echo command and report.', timeoutMs: 120_000,
+      baseUrl: stack.baseURL,
+      apiKey: tenant.secret,
+      model,
+      prompt: 'Run the echo command and report.',
+      timeoutMs: 120_000,
       configToml: builtinConfig(stack.baseURL, model),
       codexHomeFiles: { 'auth.json': JSON.stringify({ auth_mode: 'apikey', OPENAI_API_KEY: tenant.secret }) },
     });
@@ -105,14 +120,20 @@ describe.each([
       for (const c of calls) expect(c.rawBody).not.toContain(GATEWAY_COMPACTION_PREFIX);
     }
     await stack.flushLedger();
-    const rows = await stack.sql(`SELECT endpoint, status FROM usage_records WHERE tenant_id = $1 AND endpoint = 'responses' AND status = 200`, [tenant.tenantId]);
+    const rows = await stack.sql(`SELECT endpoint, status FROM usage_records WHERE tenant_id = $1 AND endpoint = 'responses' AND status = 200`, [
+      tenant.tenantId,
+    ]);
     expect(rows).toHaveLength(3);
   });
 
   it('a custom provider gets through a (local) compaction and continues from it', async () => {
     scriptSession(fake);
     const r = await runCodexExec({
-      baseUrl: stack.baseURL, apiKey: tenant.secret, model, prompt: 'Run the echo command and report.', timeoutMs: 120_000,
+      baseUrl: stack.baseURL,
+      apiKey: tenant.secret,
+      model,
+      prompt: 'Run the echo command and report.',
+      timeoutMs: 120_000,
       extraConfig: `model_auto_compact_token_limit = ${COMPACT_LIMIT}`,
     });
     if (r.code !== 0) console.error(r.stderr);
@@ -166,7 +187,9 @@ describe.each([
     }
 
     await stack.flushLedger();
-    const rows = await stack.sql(`SELECT status, input_tokens, output_tokens FROM usage_records WHERE tenant_id = $1 AND endpoint = 'responses_compact'`, [tenant.tenantId]);
+    const rows = await stack.sql(`SELECT status, input_tokens, output_tokens FROM usage_records WHERE tenant_id = $1 AND endpoint = 'responses_compact'`, [
+      tenant.tenantId,
+    ]);
     expect(rows).toEqual([{ status: 200, input_tokens: 120, output_tokens: 30 }]);
   });
 });

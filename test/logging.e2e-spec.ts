@@ -93,7 +93,9 @@ describe('structured logs', () => {
       });
       expect(r.status).toBe(200);
       expect(r.headers.get('x-gateway-dropped')).toBe('tools:web_search,text.verbosity');
-      expect(linesFor(r.headers.get('x-request-id'))).toEqual([expect.objectContaining({ status: 200, provider: 'ollama-log', dropped: 'tools:web_search,text.verbosity' })]);
+      expect(linesFor(r.headers.get('x-request-id'))).toEqual([
+        expect.objectContaining({ status: 200, provider: 'ollama-log', dropped: 'tools:web_search,text.verbosity' }),
+      ]);
     } finally {
       await ollama.close();
     }

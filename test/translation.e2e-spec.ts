@@ -3,7 +3,10 @@ import { FakeProvider, Stack, delta, runCodexExec, scrape, seedTenant, startStac
 
 jest.setTimeout(120_000);
 
-type Ev = { type: string; [k: string]: any };
+interface Ev {
+  type: string;
+  [k: string]: any;
+}
 
 /** POSTs /v1/responses and reads the whole SSE answer. */
 async function responsesStream(stack: Stack, key: string, body: object): Promise<{ status: number; headers: Headers; events: Ev[] }> {
@@ -39,7 +42,12 @@ describe('Responses → chat-only providers: nothing dropped silently', () => {
     for (const flavor of ['openrouter', 'ollama'] as const) {
       fakes[flavor] = await FakeProvider.start({ flavor, streamChunks: 2 });
     }
-    keys.openrouter = (await seedTenant(stack, { provider: { kind: 'openrouter', baseUrl: fakes.openrouter!.baseUrl, credential: 'sk-or' }, patterns: ['anthropic/claude-3.5-sonnet'] })).secret;
+    keys.openrouter = (
+      await seedTenant(stack, {
+        provider: { kind: 'openrouter', baseUrl: fakes.openrouter!.baseUrl, credential: 'sk-or' },
+        patterns: ['anthropic/claude-3.5-sonnet'],
+      })
+    ).secret;
     const ollama = await seedTenant(stack, { provider: { kind: 'ollama', baseUrl: fakes.ollama!.baseUrl }, patterns: ['gpt-oss:20b'] });
     keys.ollama = ollama.secret;
     // Codex's bundled model name (it hides MCP tools behind tool_search for it), served by the Ollama fake.
@@ -71,7 +79,10 @@ describe('Responses → chat-only providers: nothing dropped silently', () => {
       const fake = fakes[flavor]!;
       fake.reset();
       const before = await scrape(`${stack.gatewayUrl}/metrics`);
-      fake.script({ reasoning: 'The user wants the file.', toolCalls: [{ id: 'call_r1', name: 'files_read', arguments: '{"path":"a.txt"}' }] }, { text: 'It says hi.' });
+      fake.script(
+        { reasoning: 'The user wants the file.', toolCalls: [{ id: 'call_r1', name: 'files_read', arguments: '{"path":"a.txt"}' }] },
+        { text: 'It says hi.' },
+      );
 
       const t1 = await responsesStream(stack, keys[flavor], { model, ...request });
       expect(t1.status).toBe(200);
@@ -89,7 +100,10 @@ describe('Responses → chat-only providers: nothing dropped silently', () => {
       }
 
       // What Codex gets: the reasoning as summary events and a reasoning item, the call under its own name.
-      const summary = t1.events.filter((e) => e.type === 'response.reasoning_summary_text.delta').map((e) => e.delta).join('');
+      const summary = t1.events
+        .filter((e) => e.type === 'response.reasoning_summary_text.delta')
+        .map((e) => e.delta)
+        .join('');
       expect(summary).toBe('The user wants the file.');
       const [reasoning, call] = doneItems(t1.events);
       expect(reasoning).toMatchObject({ type: 'reasoning', summary: [{ type: 'summary_text', text: 'The user wants the file.' }] });
@@ -109,7 +123,9 @@ describe('Responses → chat-only providers: nothing dropped silently', () => {
       expect(asst.tool_calls[0].function.name).toBe('files_read');
       if (flavor === 'openrouter') {
         // OpenRouter's blocks go back verbatim, signature included.
-        expect(asst.reasoning_details).toEqual([{ type: 'reasoning.text', text: 'The user wants the file.', format: 'anthropic-claude-v1', index: 0, signature: 'sig-fake' }]);
+        expect(asst.reasoning_details).toEqual([
+          { type: 'reasoning.text', text: 'The user wants the file.', format: 'anthropic-claude-v1', index: 0, signature: 'sig-fake' },
+        ]);
       } else {
         expect(asst).not.toHaveProperty('reasoning_details');
       }

@@ -12,11 +12,21 @@ rl.on('line', (line) => {
   if (m.id === undefined) return; // notifications need no answer
   const result = (r) => send({ jsonrpc: '2.0', id: m.id, result: r });
   if (m.method === 'initialize') {
-    return result({ protocolVersion: (m.params && m.params.protocolVersion) || '2025-06-18', capabilities: { tools: {} }, serverInfo: { name: 'facts', version: '1.0.0' } });
+    return result({
+      protocolVersion: (m.params && m.params.protocolVersion) || '2025-06-18',
+      capabilities: { tools: {} },
+      serverInfo: { name: 'facts', version: '1.0.0' },
+    });
   }
   if (m.method === 'tools/list') {
     return result({
-      tools: [{ name: 'lookup_fact', description: 'Looks up a fact by key.', inputSchema: { type: 'object', properties: { key: { type: 'string' } }, required: ['key'] } }],
+      tools: [
+        {
+          name: 'lookup_fact',
+          description: 'Looks up a fact by key.',
+          inputSchema: { type: 'object', properties: { key: { type: 'string' } }, required: ['key'] },
+        },
+      ],
     });
   }
   if (m.method === 'tools/call') {

@@ -723,7 +723,9 @@ export class FakeProvider {
     if (this.flavor !== 'openai') {
       p.reasoningPieces.forEach((piece, i) => {
         const last = i === p.reasoningPieces.length - 1;
-        const details = [{ type: 'reasoning.text', text: piece, format: 'anthropic-claude-v1', index: 0, ...(last ? { signature: p.reasoningSignature } : {}) }];
+        const details = [
+          { type: 'reasoning.text', text: piece, format: 'anthropic-claude-v1', index: 0, ...(last ? { signature: p.reasoningSignature } : {}) },
+        ];
         frames.push(chunk(this.flavor === 'openrouter' ? { reasoning: piece, reasoning_details: details } : { reasoning: piece }));
       });
     }
@@ -913,7 +915,12 @@ export class FakeProvider {
     const next = this.nextReply(body, body.input);
     if ('kind' in next) return next;
     const p = next;
-    const input = typeof body.input === 'string' ? [{ type: 'message', role: 'user', content: [{ type: 'input_text', text: body.input }] }] : Array.isArray(body.input) ? body.input : [];
+    const input =
+      typeof body.input === 'string'
+        ? [{ type: 'message', role: 'user', content: [{ type: 'input_text', text: body.input }] }]
+        : Array.isArray(body.input)
+          ? body.input
+          : [];
     const users = input.filter((i: any) => isPlainObject(i) && (i.type === 'message' || i.type === undefined) && i.role === 'user');
     const compaction = { id: rid('cmp_', 24), type: 'compaction', encrypted_content: fakeCompactionContent(p.text ?? '') };
     return {

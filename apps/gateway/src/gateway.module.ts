@@ -37,7 +37,15 @@ export class GatewayModule {
         MeteringGatewayModule,
         LimitsGatewayModule,
       ],
-      controllers: [ChatController, ResponsesController, ResponsesCompactController, EmbeddingsController, ModelsController, HealthController, CircuitsController],
+      controllers: [
+        ChatController,
+        ResponsesController,
+        ResponsesCompactController,
+        EmbeddingsController,
+        ModelsController,
+        HealthController,
+        CircuitsController,
+      ],
       providers: [JournalReplayer, UpstreamDispatcher, ...PIPELINE_PROVIDERS, DrainService, CIRCUIT_BREAKER_PROVIDER, TARGET_BACKOFF_PROVIDER],
       exports: [MeteringGatewayModule],
     };

@@ -1,6 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { OpenAIError, SecretBox } from '@gw/common';
-import { CompactionSeal, OpenAIChatObserver, OpenAIResponsesObserver, PASS_THROUGH_JSON, ResponsesFromChatObserver, ResponsesFromChatTranslator } from '@gw/providers';
+import {
+  CompactionSeal,
+  OpenAIChatObserver,
+  OpenAIResponsesObserver,
+  PASS_THROUGH_JSON,
+  ResponsesFromChatObserver,
+  ResponsesFromChatTranslator,
+} from '@gw/providers';
 import type { UpstreamResponse } from '../proxy/upstream.dispatcher';
 import { upstreamBody } from '../pipeline/dispatch.step';
 import { context, provider, target } from '../pipeline/pipeline.spec-helpers';

@@ -1,6 +1,15 @@
 import { Injectable } from '@nestjs/common';
 import { Errors } from '@gw/common';
-import { CompactedFromChatJson, CompactionSeal, JsonDialect, Operation, PASS_THROUGH_JSON, ResponsesFromChatTranslator, expandGatewayCompactions, summaryRequest } from '@gw/providers';
+import {
+  CompactedFromChatJson,
+  CompactionSeal,
+  JsonDialect,
+  Operation,
+  PASS_THROUGH_JSON,
+  ResponsesFromChatTranslator,
+  expandGatewayCompactions,
+  summaryRequest,
+} from '@gw/providers';
 import type { ResolvedTarget } from '@gw/routing';
 import type { UpstreamResponse } from '../proxy/upstream.dispatcher';
 import type { CallContext } from '../pipeline/call-context';
@@ -30,7 +39,10 @@ export class ResponsesCompactHandler implements EndpointHandler {
     const continues = typeof body.previous_response_id === 'string' && body.previous_response_id !== '';
     const targets = ctx.route!.groups.flat();
     if (continues && !targets.some(nativeOnly)) {
-      throw Errors.badRequest('`previous_response_id` needs a provider that speaks the Responses API natively; send the full `input` history instead.', 'previous_response_id');
+      throw Errors.badRequest(
+        '`previous_response_id` needs a provider that speaks the Responses API natively; send the full `input` history instead.',
+        'previous_response_id',
+      );
     }
     const plan = new CompactPlan(body, ctx, this.seal, continues ? nativeOnly : undefined);
     if (!continues && !targets.every(nativeOnly)) plan.translator();
@@ -60,7 +72,7 @@ class CompactPlan implements CallPlan {
   }
 
   body(t: ResolvedTarget): Body {
-    return t.provider.responsesNative ? this.client : (this.translator().chat.chat as unknown as Body);
+    return t.provider.responsesNative ? this.client : this.translator().chat.chat;
   }
 
   shape(b: Body, t: ResolvedTarget, ctx: CallContext): void {

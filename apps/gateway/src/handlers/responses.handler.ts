@@ -1,8 +1,20 @@
 import { Injectable } from '@nestjs/common';
 import { Errors } from '@gw/common';
 import {
-  CompactionFromChatJson, CompactionFromChatObserver, CompactionSeal, JsonDialect, OpenAIResponsesObserver, Operation, PASS_THROUGH_JSON,
-  ResponsesFromChatObserver, ResponsesFromChatTranslator, SseObserver, expandGatewayCompactions, hasCompactionTrigger, summaryRequest, withoutGatewayReasoning,
+  CompactionFromChatJson,
+  CompactionFromChatObserver,
+  CompactionSeal,
+  JsonDialect,
+  OpenAIResponsesObserver,
+  Operation,
+  PASS_THROUGH_JSON,
+  ResponsesFromChatObserver,
+  ResponsesFromChatTranslator,
+  SseObserver,
+  expandGatewayCompactions,
+  hasCompactionTrigger,
+  summaryRequest,
+  withoutGatewayReasoning,
 } from '@gw/providers';
 import type { ResolvedTarget } from '@gw/routing';
 import type { UpstreamResponse } from '../proxy/upstream.dispatcher';
@@ -78,7 +90,7 @@ class ResponsesPlan implements CallPlan {
   }
 
   body(t: ResolvedTarget): Body {
-    if (!t.provider.responsesNative) return this.translator().forProvider(t.provider.kind).body as unknown as Body;
+    if (!t.provider.responsesNative) return this.translator().forProvider(t.provider.kind).body;
     if (!this.ctx.unseal && !movedAccount(this.ctx.home, t)) {
       this.ctx.sealedDropped = 0;
       return this.client;

@@ -24,7 +24,13 @@ function compactionItem(origin: CompactionOrigin, summary: string): Record<strin
   return { type: 'compaction', id: `cmp_${origin.responseId.replace(/^resp_/, '')}`, encrypted_content: origin.seal(summary.trim() || NO_SUMMARY) };
 }
 
-function responseObject(origin: CompactionOrigin, status: string, output: unknown[], usage: NormalisedUsage | null, error: unknown = null): Record<string, unknown> {
+function responseObject(
+  origin: CompactionOrigin,
+  status: string,
+  output: unknown[],
+  usage: NormalisedUsage | null,
+  error: unknown = null,
+): Record<string, unknown> {
   return {
     id: origin.responseId,
     object: 'response',
@@ -40,7 +46,7 @@ function responseObject(origin: CompactionOrigin, status: string, output: unknow
 
 /** The text of a chat completion's first choice (a summary). */
 function completionText(answer: Record<string, unknown>): string {
-  const choice = Array.isArray(answer.choices) ? answer.choices[0] : undefined;
+  const choice: unknown = Array.isArray(answer.choices) ? answer.choices[0] : undefined;
   const message = isObject(choice) ? choice.message : undefined;
   return isObject(message) && typeof message.content === 'string' ? message.content : '';
 }
@@ -147,6 +153,12 @@ export class CompactedFromChatJson implements JsonDialect {
   rewrite(answer: Record<string, unknown>): string {
     const o = this.origin;
     const output = [...userMessagesOf(this.request), compactionItem(o, completionText(answer))];
-    return JSON.stringify({ id: o.responseId, object: 'response.compaction', created_at: o.createdAt, output, usage: normalisedToResponsesUsage(chatUsageToNormalised(answer.usage)) });
+    return JSON.stringify({
+      id: o.responseId,
+      object: 'response.compaction',
+      created_at: o.createdAt,
+      output,
+      usage: normalisedToResponsesUsage(chatUsageToNormalised(answer.usage)),
+    });
   }
 }

@@ -39,7 +39,14 @@ describe('expandGatewayCompactions', () => {
 
 describe('summaryRequest', () => {
   it('drops the trigger, asks for the summary last, lets no tool be called', () => {
-    const body = { model: 'm', stream: true, previous_response_id: 'resp_1', tools: [{ type: 'function', name: 'f' }], tool_choice: 'auto', input: [user('hi'), { type: 'compaction_trigger' }] };
+    const body = {
+      model: 'm',
+      stream: true,
+      previous_response_id: 'resp_1',
+      tools: [{ type: 'function', name: 'f' }],
+      tool_choice: 'auto',
+      input: [user('hi'), { type: 'compaction_trigger' }],
+    };
     expect(hasCompactionTrigger(body)).toBe(true);
     const out = summaryRequest(body);
     expect(out.input).toEqual([user('hi'), { type: 'message', role: 'user', content: [{ type: 'input_text', text: COMPACTION_PROMPT }] }]);

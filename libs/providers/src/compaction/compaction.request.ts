@@ -40,7 +40,7 @@ export function expandGatewayCompactions(body: Body, seal: CompactionSeal, tenan
   if (!Array.isArray(input)) return body;
   let out: unknown[] | undefined;
   for (let i = 0; i < input.length; i++) {
-    const item = input[i];
+    const item: unknown = input[i];
     if (!isObject(item) || !COMPACTION_TYPES.has(item.type as string) || !CompactionSeal.isGatewayMade(item.encrypted_content)) continue;
     const opened = seal.open(item.encrypted_content, tenantId);
     if (!opened) {
@@ -64,9 +64,12 @@ export function summaryMessage(summary: string): Record<string, unknown> {
  * trigger, then the checkpoint prompt; tools stay declared (the history may call them) but none may be called.
  */
 export function summaryRequest(body: Body): Body {
-  const input: unknown[] = typeof body.input === 'string'
-    ? [{ type: 'message', role: 'user', content: body.input }]
-    : Array.isArray(body.input) ? body.input.filter((i) => !isTrigger(i)) : [];
+  const input: unknown[] =
+    typeof body.input === 'string'
+      ? [{ type: 'message', role: 'user', content: body.input }]
+      : Array.isArray(body.input)
+        ? body.input.filter((i) => !isTrigger(i))
+        : [];
   input.push({ type: 'message', role: 'user', content: [{ type: 'input_text', text: COMPACTION_PROMPT }] });
   const out: Body = { ...body, input };
   delete out.previous_response_id;

@@ -32,7 +32,7 @@ export function fitChatRequest(profile: ChatProfile, chat: ChatCompletionRequest
   const dropped: string[] = [];
   const drop = (field: string, label: string): void => {
     if (body[field] === undefined) return;
-    delete body[field];
+    Reflect.deleteProperty(body, field);
     dropped.push(label);
   };
   if (profile === 'openrouter') {
@@ -64,7 +64,7 @@ function stripMessageFields(body: ChatCompletionRequest, fields: readonly string
   body.messages = body.messages.map((m) => {
     if (m.role !== 'assistant' || !fields.some((f) => f in m)) return m;
     const copy: Record<string, unknown> = { ...m };
-    for (const f of fields) delete copy[f];
+    for (const f of fields) Reflect.deleteProperty(copy, f);
     return copy as unknown as typeof m;
   });
 }

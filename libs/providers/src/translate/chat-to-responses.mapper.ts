@@ -186,7 +186,6 @@ export function buildResponseObject(
   };
 }
 
-
 /** A finished reasoning item: raw text as content; with `reasoningSummary` also as summary, blocks in encrypted_content. */
 export function reasoningItem(
   ctx: Pick<ChatToResponsesContext, 'reasoningSummary'>,
@@ -219,6 +218,7 @@ function contentToText(content: string | ChatContentPart[] | null | undefined): 
  */
 export function chatCompletionToResponse(c: ChatCompletion, ctx: ChatToResponsesContext): ResponseObject {
   const base = idBase(ctx.responseId);
+  // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion -- isObject guards Record<string, unknown>, not the element type
   const choices = (Array.isArray(c?.choices) ? c.choices : []).filter(isObject) as ChatCompletion['choices'];
   const choice = choices.find((ch) => (ch.index ?? 0) === 0) ?? choices[0];
   const msg = isObject(choice?.message) ? choice.message : undefined;
@@ -233,9 +233,10 @@ export function chatCompletionToResponse(c: ChatCompletion, ctx: ChatToResponses
     }
     const text = contentToText(msg.content);
     const refusal = typeof msg.refusal === 'string' ? msg.refusal : '';
+    // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion -- isObject guards Record<string, unknown>, not the element type
     const calls = (Array.isArray(msg.tool_calls) ? msg.tool_calls : []).filter(isObject) as NonNullable<typeof msg.tool_calls>;
     if (text || refusal) {
-      const parts: Array<OutputTextPart | RefusalPart> = [];
+      const parts: (OutputTextPart | RefusalPart)[] = [];
       if (text) parts.push({ type: 'output_text', text, annotations: [] });
       if (refusal) parts.push({ type: 'refusal', refusal });
       output.push({

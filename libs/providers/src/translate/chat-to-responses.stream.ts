@@ -68,7 +68,7 @@ export class ChatToResponsesStream {
   private rsId = '';
   private rsText = '';
   /** OpenRouter's `reasoning_details` of the open reasoning item, merged per block (reasoningSummary only). */
-  private rsDetails: Array<Record<string, unknown>> = [];
+  private rsDetails: Record<string, unknown>[] = [];
 
   private readonly tools: ToolCallState[] = [];
   private readonly toolsByIndex = new Map<number, ToolCallState>();

@@ -4,12 +4,15 @@ import { fitChatRequest } from './chat-profile';
 import { decodeReasoningDetails, encodeReasoningDetails, isGatewayReasoning, mergeReasoningDetails, withoutGatewayReasoning } from './reasoning-details.util';
 import { responsesRequestToChat, type ResponsesToChatOptions } from './responses-to-chat.mapper';
 import { ToolNameMap } from './tool-names.util';
-import type { ChatAssistantMessage, ChatCompletion, ChatCompletionChunk, ChatToolMessage, ResponsesRequest } from './translate.types';
+import type { ChatAssistantMessage, ChatCompletion, ChatCompletionChunk, ResponsesRequest } from './translate.types';
 
 // What the gateway's translator asks for (responses-from-chat.translator.ts).
 const FULL: ResponsesToChatOptions = { supportsReasoningContent: true, reasoningField: 'reasoning', supportsReasoningEffort: true, carryExtras: true };
 
-type Ev = { type: string; [k: string]: any };
+interface Ev {
+  type: string;
+  [k: string]: any;
+}
 const parse = (frames: string[]): Ev[] => frames.map((f) => JSON.parse(/\ndata: (.+)\n\n$/.exec(f)![1]) as Ev);
 const chunk = (delta: Record<string, unknown>, finish_reason: string | null = null): ChatCompletionChunk => ({ choices: [{ index: 0, delta, finish_reason }] });
 function stream(chunks: ChatCompletionChunk[], ctx: ChatToResponsesContext): { events: Ev[]; s: ChatToResponsesStream } {
@@ -36,7 +39,14 @@ const TOOL_SEARCH = {
   description: '# Tool discovery\n\nSearches over deferred tool metadata.',
   parameters: { type: 'object', properties: { limit: { type: 'number' }, query: { type: 'string' } }, required: ['query'], additionalProperties: false },
 };
-const SEARCH_CALL = { type: 'tool_search_call', id: 'tsc_1', call_id: 'search-1', status: 'completed', execution: 'client', arguments: { query: 'lookup fact', limit: 3 } };
+const SEARCH_CALL = {
+  type: 'tool_search_call',
+  id: 'tsc_1',
+  call_id: 'search-1',
+  status: 'completed',
+  execution: 'client',
+  arguments: { query: 'lookup fact', limit: 3 },
+};
 const SEARCH_OUTPUT = {
   type: 'tool_search_output',
   call_id: 'search-1',
@@ -47,7 +57,16 @@ const SEARCH_OUTPUT = {
       type: 'namespace',
       name: 'mcp__facts',
       description: 'Tools in the mcp__facts namespace.',
-      tools: [{ type: 'function', name: 'lookup_fact', description: 'Looks up a fact by key.', strict: false, defer_loading: true, parameters: { type: 'object', properties: { key: { type: 'string' } }, required: ['key'] } }],
+      tools: [
+        {
+          type: 'function',
+          name: 'lookup_fact',
+          description: 'Looks up a fact by key.',
+          strict: false,
+          defer_loading: true,
+          parameters: { type: 'object', properties: { key: { type: 'string' } }, required: ['key'] },
+        },
+      ],
     },
   ],
 };
@@ -70,10 +89,19 @@ describe('tool names valid for chat APIs, mapped back exactly', () => {
   });
 
   it('request → chat → response: a renamed tool is called back under its own name', () => {
-    const r = responsesRequestToChat({ model: 'm', input: 'x', tools: [{ type: 'function', name: 'files/read', parameters: { type: 'object' } }] } as ResponsesRequest, FULL);
+    const r = responsesRequestToChat({ model: 'm', input: 'x', tools: [{ type: 'function', name: 'files/read', parameters: { type: 'object' } }] }, FULL);
     const chatName = r.chat.tools![0].function.name;
     expect(chatName).toBe('files_read');
-    const answer: ChatCompletion = { id: 'c', choices: [{ index: 0, finish_reason: 'tool_calls', message: { role: 'assistant', content: null, tool_calls: [{ id: 'call_1', type: 'function', function: { name: chatName, arguments: '{}' } }] } }] };
+    const answer: ChatCompletion = {
+      id: 'c',
+      choices: [
+        {
+          index: 0,
+          finish_reason: 'tool_calls',
+          message: { role: 'assistant', content: null, tool_calls: [{ id: 'call_1', type: 'function', function: { name: chatName, arguments: '{}' } }] },
+        },
+      ],
+    };
     const out = chatCompletionToResponse(answer, ctx({ namespacedTools: r.namespacedTools }));
     expect(out.output[0]).toMatchObject({ type: 'function_call', name: 'files/read', call_id: 'call_1' });
     expect(out.output[0]).not.toHaveProperty('namespace');
@@ -92,9 +120,11 @@ describe('tool_search', () => {
     expect(r.toolSearchName).toBe('tool_search');
     expect(r.chat.tools!.map((t) => t.function.name)).toEqual(['exec_command', 'tool_search', 'mcp__facts__lookup_fact']);
     expect(r.chat.tools![1].function.parameters).toEqual(TOOL_SEARCH.parameters);
-    const asst = r.chat.messages.find((m) => m.role === 'assistant') as ChatAssistantMessage;
-    expect(asst.tool_calls).toEqual([{ id: 'search-1', type: 'function', function: { name: 'tool_search', arguments: JSON.stringify(SEARCH_CALL.arguments) } }]);
-    const tool = r.chat.messages.find((m) => m.role === 'tool') as ChatToolMessage;
+    const asst = r.chat.messages.find((m) => m.role === 'assistant')!;
+    expect(asst.tool_calls).toEqual([
+      { id: 'search-1', type: 'function', function: { name: 'tool_search', arguments: JSON.stringify(SEARCH_CALL.arguments) } },
+    ]);
+    const tool = r.chat.messages.find((m) => m.role === 'tool')!;
     expect(tool.tool_call_id).toBe('search-1');
     expect(tool.content).toContain('mcp__facts__lookup_fact: Looks up a fact by key.');
     expect(r.namespacedTools.get('mcp__facts__lookup_fact')).toEqual({ namespace: 'mcp__facts', name: 'lookup_fact' });
@@ -102,9 +132,24 @@ describe('tool_search', () => {
   });
 
   it('response: a call of the function is a tool_search_call with object arguments (non-stream)', () => {
-    const answer: ChatCompletion = { id: 'c', choices: [{ index: 0, finish_reason: 'tool_calls', message: { role: 'assistant', content: null, tool_calls: [{ id: 'call_s', type: 'function', function: { name: 'tool_search', arguments: '{"query":"calendar","limit":2}' } }] } }] };
+    const answer: ChatCompletion = {
+      id: 'c',
+      choices: [
+        {
+          index: 0,
+          finish_reason: 'tool_calls',
+          message: {
+            role: 'assistant',
+            content: null,
+            tool_calls: [{ id: 'call_s', type: 'function', function: { name: 'tool_search', arguments: '{"query":"calendar","limit":2}' } }],
+          },
+        },
+      ],
+    };
     const out = chatCompletionToResponse(answer, ctx({ toolSearchName: 'tool_search' }));
-    expect(out.output).toEqual([{ type: 'tool_search_call', id: 'tsc_f_0', call_id: 'call_s', execution: 'client', arguments: { query: 'calendar', limit: 2 }, status: 'completed' }]);
+    expect(out.output).toEqual([
+      { type: 'tool_search_call', id: 'tsc_f_0', call_id: 'call_s', execution: 'client', arguments: { query: 'calendar', limit: 2 }, status: 'completed' },
+    ]);
   });
 
   it('response: streamed, no argument deltas; the done item carries the parsed arguments', () => {
@@ -121,17 +166,32 @@ describe('tool_search', () => {
     const added = events.find((e) => e.type === 'response.output_item.added')!;
     expect(added.item).toMatchObject({ type: 'tool_search_call', call_id: 'call_s', arguments: {}, status: 'in_progress' });
     const done = events.find((e) => e.type === 'response.output_item.done')!;
-    expect(done.item).toEqual({ type: 'tool_search_call', id: 'tsc_f_0', call_id: 'call_s', execution: 'client', arguments: { query: 'fact' }, status: 'completed' });
+    expect(done.item).toEqual({
+      type: 'tool_search_call',
+      id: 'tsc_f_0',
+      call_id: 'call_s',
+      execution: 'client',
+      arguments: { query: 'fact' },
+      status: 'completed',
+    });
     expect(s.output).toEqual([done.item]);
   });
 
   it('a call of a loaded MCP tool goes back to Codex with its namespace', () => {
     const r = responsesRequestToChat(req, FULL);
     const { events } = stream(
-      [chunk({ tool_calls: [{ index: 0, id: 'call_m', type: 'function', function: { name: 'mcp__facts__lookup_fact', arguments: '{"key":"k"}' } }] }), chunk({}, 'tool_calls')],
+      [
+        chunk({ tool_calls: [{ index: 0, id: 'call_m', type: 'function', function: { name: 'mcp__facts__lookup_fact', arguments: '{"key":"k"}' } }] }),
+        chunk({}, 'tool_calls'),
+      ],
       ctx({ namespacedTools: r.namespacedTools, toolSearchName: r.toolSearchName }),
     );
-    expect(events.find((e) => e.type === 'response.output_item.done')!.item).toMatchObject({ type: 'function_call', namespace: 'mcp__facts', name: 'lookup_fact', arguments: '{"key":"k"}' });
+    expect(events.find((e) => e.type === 'response.output_item.done')!.item).toMatchObject({
+      type: 'function_call',
+      namespace: 'mcp__facts',
+      name: 'lookup_fact',
+      arguments: '{"key":"k"}',
+    });
   });
 });
 
@@ -139,7 +199,10 @@ describe('reasoning', () => {
   const details = [{ type: 'reasoning.text', text: 'Think.', signature: 'sig-1', format: 'anthropic-claude-v1', index: 0 }];
 
   it('non-stream: reasoning + reasoning_details become one reasoning item (summary, content, encrypted_content)', () => {
-    const answer: ChatCompletion = { id: 'c', choices: [{ index: 0, finish_reason: 'stop', message: { role: 'assistant', content: 'Hi', reasoning: 'Think.', reasoning_details: details } }] };
+    const answer: ChatCompletion = {
+      id: 'c',
+      choices: [{ index: 0, finish_reason: 'stop', message: { role: 'assistant', content: 'Hi', reasoning: 'Think.', reasoning_details: details } }],
+    };
     const out = chatCompletionToResponse(answer, ctx());
     expect(out.output[0]).toEqual({
       type: 'reasoning',
@@ -170,19 +233,35 @@ describe('reasoning', () => {
       'response.reasoning_summary_part.done',
       'response.output_item.done',
     ]);
-    expect(events.filter((e) => e.type === 'response.reasoning_summary_text.delta').map((e) => [e.delta, e.summary_index])).toEqual([['Th', 0], ['ink.', 0]]);
+    expect(events.filter((e) => e.type === 'response.reasoning_summary_text.delta').map((e) => [e.delta, e.summary_index])).toEqual([
+      ['Th', 0],
+      ['ink.', 0],
+    ]);
     const item = s.output[0] as { encrypted_content: string; summary: unknown };
     expect(item.summary).toEqual([{ type: 'summary_text', text: 'Think.' }]);
-    expect(decodeReasoningDetails(item.encrypted_content)).toEqual([{ type: 'reasoning.text', text: 'Think.', index: 0, format: 'anthropic-claude-v1', signature: 'sig-1' }]);
+    expect(decodeReasoningDetails(item.encrypted_content)).toEqual([
+      { type: 'reasoning.text', text: 'Think.', index: 0, format: 'anthropic-claude-v1', signature: 'sig-1' },
+    ]);
   });
 
   it('stream (Ollama): `reasoning` deltas alone make a summary-only item (no encrypted_content)', () => {
     const { s } = stream([chunk({ reasoning: 'hmm' }), chunk({ content: 'ok' }), chunk({}, 'stop')], ctx());
-    expect(s.output[0]).toEqual({ type: 'reasoning', id: 'rs_f_0', summary: [{ type: 'summary_text', text: 'hmm' }], content: [{ type: 'reasoning_text', text: 'hmm' }] });
+    expect(s.output[0]).toEqual({
+      type: 'reasoning',
+      id: 'rs_f_0',
+      summary: [{ type: 'summary_text', text: 'hmm' }],
+      content: [{ type: 'reasoning_text', text: 'hmm' }],
+    });
   });
 
   it('request: the reasoning item goes back on the next assistant message, with its details verbatim', () => {
-    const item = { type: 'reasoning', id: 'rs_1', summary: [{ type: 'summary_text', text: 'Think.' }], content: [{ type: 'reasoning_text', text: 'Think.' }], encrypted_content: encodeReasoningDetails(details) };
+    const item = {
+      type: 'reasoning',
+      id: 'rs_1',
+      summary: [{ type: 'summary_text', text: 'Think.' }],
+      content: [{ type: 'reasoning_text', text: 'Think.' }],
+      encrypted_content: encodeReasoningDetails(details),
+    };
     const req = {
       model: 'm',
       reasoning: { effort: 'xhigh', summary: 'auto' },
@@ -194,7 +273,7 @@ describe('reasoning', () => {
       ],
     } as unknown as ResponsesRequest;
     const { chat } = responsesRequestToChat(req, FULL);
-    const asst = chat.messages.find((m) => m.role === 'assistant') as ChatAssistantMessage;
+    const asst = chat.messages.find((m) => m.role === 'assistant')!;
     expect(asst.reasoning).toBe('Think.');
     expect(asst.reasoning_details).toEqual(details);
 
@@ -216,7 +295,7 @@ describe('reasoning', () => {
     expect(decodeReasoningDetails('gw.rd1.%%%')).toBeUndefined();
   });
 
-  it('a native provider is never sent reasoning the gateway made (OpenAI\'s own is kept)', () => {
+  it("a native provider is never sent reasoning the gateway made (OpenAI's own is kept)", () => {
     const ours = { type: 'reasoning', summary: [], encrypted_content: encodeReasoningDetails([{ type: 'reasoning.text', text: 't' }]) };
     const theirs = { type: 'reasoning', summary: [], encrypted_content: 'gAAAAAB...' };
     const msg = { type: 'message', role: 'user', content: 'q' };
@@ -226,17 +305,26 @@ describe('reasoning', () => {
   });
 
   it('merges streamed blocks by index and type; a block without an index stands alone', () => {
-    const into: Array<Record<string, unknown>> = [];
+    const into: Record<string, unknown>[] = [];
     mergeReasoningDetails(into, [{ type: 'reasoning.encrypted', data: 'AA', index: 1 }]);
-    mergeReasoningDetails(into, [{ type: 'reasoning.encrypted', data: 'BB', index: 1 }, { type: 'reasoning.summary', summary: 's' }]);
-    expect(into).toEqual([{ type: 'reasoning.encrypted', data: 'AABB', index: 1 }, { type: 'reasoning.summary', summary: 's' }]);
+    mergeReasoningDetails(into, [
+      { type: 'reasoning.encrypted', data: 'BB', index: 1 },
+      { type: 'reasoning.summary', summary: 's' },
+    ]);
+    expect(into).toEqual([
+      { type: 'reasoning.encrypted', data: 'AABB', index: 1 },
+      { type: 'reasoning.summary', summary: 's' },
+    ]);
   });
 });
 
 describe('mapped fields, per provider', () => {
   const req = {
     model: 'm',
-    input: [{ role: 'user', content: [{ type: 'input_image', image_url: 'data:image/png;base64,AA', detail: 'original' }] }, { type: 'item_reference', id: 'x' }],
+    input: [
+      { role: 'user', content: [{ type: 'input_image', image_url: 'data:image/png;base64,AA', detail: 'original' }] },
+      { type: 'item_reference', id: 'x' },
+    ],
     prompt_cache_key: 'sess-1',
     text: { verbosity: 'low' },
     service_tier: 'priority',
@@ -252,7 +340,11 @@ describe('mapped fields, per provider', () => {
   });
 
   it('without carryExtras the fields are reported instead', () => {
-    expect(responsesRequestToChat(req).dropped).toEqual(['input:item_reference', 'reasoning.effort', 'prompt_cache_key', 'text.verbosity', 'service_tier', 'store', 'tools:web_search', 'tools:other'].filter((l) => l !== 'reasoning.effort'));
+    expect(responsesRequestToChat(req).dropped).toEqual(
+      ['input:item_reference', 'reasoning.effort', 'prompt_cache_key', 'text.verbosity', 'service_tier', 'store', 'tools:web_search', 'tools:other'].filter(
+        (l) => l !== 'reasoning.effort',
+      ),
+    );
   });
 
   it('OpenRouter keeps prompt_cache_key and verbosity, drops service_tier; Ollama drops all three; OpenAI-compatible keeps them', () => {

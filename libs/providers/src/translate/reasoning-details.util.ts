@@ -36,7 +36,7 @@ const TEXT_FIELDS = ['text', 'summary', 'data'] as const;
  * share its `index` and `type`: their text-like fields are concatenated, any other field (signature, id,
  * format) is taken as sent. A block without an index is its own block.
  */
-export function mergeReasoningDetails(into: Array<Record<string, unknown>>, delta: unknown): void {
+export function mergeReasoningDetails(into: Record<string, unknown>[], delta: unknown): void {
   if (!Array.isArray(delta)) return;
   for (const d of delta) {
     if (!isObject(d)) continue;
@@ -46,7 +46,7 @@ export function mergeReasoningDetails(into: Array<Record<string, unknown>>, delt
       continue;
     }
     for (const [k, v] of Object.entries(d)) {
-      if ((TEXT_FIELDS as readonly string[]).includes(k) && typeof v === 'string' && typeof prev[k] === 'string') prev[k] = (prev[k] as string) + v;
+      if ((TEXT_FIELDS as readonly string[]).includes(k) && typeof v === 'string' && typeof prev[k] === 'string') prev[k] = prev[k] + v;
       else if (v !== null && v !== undefined) prev[k] = v;
     }
   }
@@ -59,7 +59,8 @@ export function mergeReasoningDetails(into: Array<Record<string, unknown>>, delt
  */
 export function withoutGatewayReasoning(input: unknown): unknown[] | undefined {
   if (!Array.isArray(input)) return undefined;
+  const items: unknown[] = input;
   const isOurs = (it: unknown): boolean => isObject(it) && it.type === 'reasoning' && isGatewayReasoning(it.encrypted_content);
-  if (!input.some(isOurs)) return undefined;
-  return input.filter((it) => !isOurs(it));
+  if (!items.some(isOurs)) return undefined;
+  return items.filter((it) => !isOurs(it));
 }

@@ -30,7 +30,6 @@ import type {
 // parts and tools are skipped or coerced rather than thrown on (the gateway validates the shapes it can
 // name in a 400 before translating; this is the second line).
 
-
 function str(v: unknown): string {
   return typeof v === 'string' ? v : '';
 }
@@ -82,13 +81,32 @@ export interface ResponsesToChatResult {
 
 /** Hosted tool types named in reports as themselves; any other type is `tools:other` (a bounded label set). */
 const KNOWN_TOOL_TYPES = new Set([
-  'web_search', 'web_search_preview', 'file_search', 'code_interpreter', 'image_generation', 'mcp', 'computer_use',
-  'computer_use_preview', 'local_shell', 'shell', 'apply_patch', 'tool_search',
+  'web_search',
+  'web_search_preview',
+  'file_search',
+  'code_interpreter',
+  'image_generation',
+  'mcp',
+  'computer_use',
+  'computer_use_preview',
+  'local_shell',
+  'shell',
+  'apply_patch',
+  'tool_search',
 ]);
 /** Input item types a chat provider cannot replay; reported as `input:<type>`. */
 const REPORTED_INPUT_TYPES = new Set([
-  'web_search_call', 'file_search_call', 'image_generation_call', 'code_interpreter_call', 'computer_call',
-  'computer_call_output', 'mcp_call', 'mcp_list_tools', 'mcp_approval_request', 'mcp_approval_response', 'item_reference',
+  'web_search_call',
+  'file_search_call',
+  'image_generation_call',
+  'code_interpreter_call',
+  'computer_call',
+  'computer_call_output',
+  'mcp_call',
+  'mcp_list_tools',
+  'mcp_approval_request',
+  'mcp_approval_response',
+  'item_reference',
 ]);
 
 export function droppedToolLabel(type: string): string {
@@ -99,18 +117,14 @@ export function droppedToolLabel(type: string): string {
 export function customToolInputDescription(tool: ResponsesCustomTool): string {
   const f = tool.format;
   if (isObject(f) && f.type === 'grammar' && 'definition' in f) {
-    return (
-      `The raw free-form text for this tool, passed verbatim as this string. ` +
-      `It must conform to the following ${f.syntax} grammar:\n${f.definition}`
-    );
+    return `The raw free-form text for this tool, passed verbatim as this string. ` + `It must conform to the following ${f.syntax} grammar:\n${f.definition}`;
   }
   return 'The raw free-form text for this tool, passed verbatim as this string.';
 }
 
 // Codex's free-form tool descriptions say "do not wrap the patch in JSON"; through Chat Completions the
 // text has to travel inside the `input` argument, so the model is told so explicitly.
-const CUSTOM_TOOL_NOTE =
-  'Call this tool with a single argument `input` whose value is the complete raw text (not JSON-wrapped inside the string).';
+const CUSTOM_TOOL_NOTE = 'Call this tool with a single argument `input` whose value is the complete raw text (not JSON-wrapped inside the string).';
 
 function customToFunction(name: string, tool: ResponsesCustomTool): ChatFunctionTool {
   const description = typeof tool.description === 'string' && tool.description ? `${tool.description}\n\n${CUSTOM_TOOL_NOTE}` : CUSTOM_TOOL_NOTE;
@@ -158,7 +172,8 @@ function toolSearchToFunction(name: string, tool: Record<string, unknown>): Chat
       ? tool.parameters
       : { type: 'object', properties: { query: { type: 'string' }, limit: { type: 'number' } }, required: ['query'] },
   };
-  fn.description = typeof tool.description === 'string' && tool.description ? tool.description : 'Searches for more tools by a query and makes the matches callable.';
+  fn.description =
+    typeof tool.description === 'string' && tool.description ? tool.description : 'Searches for more tools by a query and makes the matches callable.';
   return { type: 'function', function: fn };
 }
 
@@ -180,7 +195,7 @@ function addTools(out: ToolMapping, tools: unknown): void {
       out.customTools.add(chat);
       out.tools.push(customToFunction(chat, member));
     } else {
-      out.tools.push(functionToChat(chat, member as ResponsesFunctionTool));
+      out.tools.push(functionToChat(chat, member));
     }
   };
   for (const t of objects<ResponsesTool>(tools)) {
@@ -213,10 +228,7 @@ function mapTools(tools: unknown): ToolMapping {
   return out;
 }
 
-function mapToolChoice(
-  choice: ResponsesRequest['tool_choice'],
-  mapping: ToolMapping,
-): ChatToolChoice | undefined {
+function mapToolChoice(choice: ResponsesRequest['tool_choice'], mapping: ToolMapping): ChatToolChoice | undefined {
   if (choice === undefined || choice === null) return undefined;
   if (choice === 'auto' || choice === 'none' || choice === 'required') return choice;
   if (isObject(choice) && (choice.type === 'function' || choice.type === 'custom')) {
@@ -319,9 +331,13 @@ function toolOutputContent(output: ResponsesToolOutput | undefined): ToolOutputC
 
 function reasoningText(item: ResponsesReasoningItem): string {
   // Raw reasoning (what open models produce and need back) beats the summary when both exist.
-  const fromContent = objects<{ text?: unknown }>(item.content).map((c) => str(c.text)).join('');
+  const fromContent = objects<{ text?: unknown }>(item.content)
+    .map((c) => str(c.text))
+    .join('');
   if (fromContent) return fromContent;
-  return objects<{ text?: unknown }>(item.summary).map((s) => str(s.text)).join('\n');
+  return objects<{ text?: unknown }>(item.summary)
+    .map((s) => str(s.text))
+    .join('\n');
 }
 
 function isMessage(item: unknown): item is ResponsesMessageItem {
@@ -510,8 +526,7 @@ export function responsesRequestToChat(req: ResponsesRequest, opts: ResponsesToC
   if (typeof req.instructions === 'string' && req.instructions) b.system(req.instructions);
 
   // Items that are not objects (null, numbers, …) are skipped, never dereferenced.
-  const input: ResponsesInputItem[] =
-    typeof req.input === 'string' ? [{ role: 'user', content: req.input }] : objects<ResponsesInputItem>(req.input);
+  const input: ResponsesInputItem[] = typeof req.input === 'string' ? [{ role: 'user', content: req.input }] : objects<ResponsesInputItem>(req.input);
 
   let lastUser = -1;
   if (reasoningField) {
@@ -588,7 +603,7 @@ export function responsesRequestToChat(req: ResponsesRequest, opts: ResponsesToC
     else report('reasoning.effort');
   }
   const verbosity = isObject(req.text) ? req.text.verbosity : undefined;
-  const extras: Array<[string, string, unknown]> = [
+  const extras: [string, string, unknown][] = [
     ['prompt_cache_key', 'prompt_cache_key', req.prompt_cache_key],
     ['verbosity', 'text.verbosity', verbosity],
     ['service_tier', 'service_tier', req.service_tier],

@@ -66,10 +66,7 @@ export class ToolNameMap {
 }
 
 /** Chat-side tool name -> Responses (name, namespace?) using the map built by the request mapper. */
-export function splitToolName(
-  chatName: string,
-  namespaced: ReadonlyMap<string, NamespacedToolName> | undefined,
-): NamespacedToolName {
+export function splitToolName(chatName: string, namespaced: ReadonlyMap<string, NamespacedToolName> | undefined): NamespacedToolName {
   const hit = namespaced?.get(chatName);
   return hit ?? { namespace: undefined, name: chatName };
 }

@@ -31,12 +31,7 @@ export interface ResponsesInputFile {
   file_url?: string;
   filename?: string;
 }
-export type ResponsesContentPart =
-  | ResponsesInputText
-  | ResponsesOutputText
-  | ResponsesRefusal
-  | ResponsesInputImage
-  | ResponsesInputFile;
+export type ResponsesContentPart = ResponsesInputText | ResponsesOutputText | ResponsesRefusal | ResponsesInputImage | ResponsesInputFile;
 
 export interface ResponsesMessageItem {
   type?: 'message'; // EasyInputMessage omits `type`
@@ -49,8 +44,8 @@ export interface ResponsesMessageItem {
 export interface ResponsesReasoningItem {
   type: 'reasoning';
   id?: string;
-  summary?: Array<{ type: 'summary_text'; text: string }>;
-  content?: Array<{ type: 'reasoning_text' | 'text'; text: string }> | null;
+  summary?: { type: 'summary_text'; text: string }[];
+  content?: { type: 'reasoning_text' | 'text'; text: string }[] | null;
   encrypted_content?: string | null;
   status?: string;
 }
@@ -126,7 +121,7 @@ export interface ResponsesNamespaceTool {
   type: 'namespace';
   name: string;
   description?: string;
-  tools: Array<ResponsesFunctionTool | ResponsesCustomTool>;
+  tools: (ResponsesFunctionTool | ResponsesCustomTool)[];
 }
 export interface ResponsesOtherTool {
   type: string;
@@ -135,12 +130,7 @@ export interface ResponsesOtherTool {
 export type ResponsesTool = ResponsesFunctionTool | ResponsesCustomTool | ResponsesNamespaceTool | ResponsesOtherTool;
 
 export type ResponsesToolChoice =
-  | 'auto'
-  | 'none'
-  | 'required'
-  | { type: 'function'; name: string }
-  | { type: 'custom'; name: string }
-  | { type: string; [k: string]: unknown };
+  'auto' | 'none' | 'required' | { type: 'function'; name: string } | { type: 'custom'; name: string } | { type: string; [k: string]: unknown };
 
 export interface ResponsesTextFormat {
   type: 'text' | 'json_object' | 'json_schema' | string;
@@ -190,13 +180,13 @@ export interface ResponseMessageItem {
   id: string;
   role: 'assistant';
   status: 'in_progress' | 'completed' | 'incomplete';
-  content: Array<OutputTextPart | RefusalPart>;
+  content: (OutputTextPart | RefusalPart)[];
 }
 export interface ResponseReasoningItem {
   type: 'reasoning';
   id: string;
-  summary: Array<{ type: 'summary_text'; text: string }>;
-  content?: Array<{ type: 'reasoning_text'; text: string }>;
+  summary: { type: 'summary_text'; text: string }[];
+  content?: { type: 'reasoning_text'; text: string }[];
   encrypted_content?: string | null;
   status?: 'in_progress' | 'completed' | 'incomplete';
 }
@@ -227,12 +217,7 @@ export interface ResponseToolSearchCallItem {
   arguments: Record<string, unknown>;
   status: 'in_progress' | 'completed' | 'incomplete';
 }
-export type ResponseItem =
-  | ResponseMessageItem
-  | ResponseReasoningItem
-  | ResponseFunctionCallItem
-  | ResponseCustomToolCallItem
-  | ResponseToolSearchCallItem;
+export type ResponseItem = ResponseMessageItem | ResponseReasoningItem | ResponseFunctionCallItem | ResponseCustomToolCallItem | ResponseToolSearchCallItem;
 
 export interface ResponsesUsage {
   input_tokens: number;
@@ -368,7 +353,7 @@ export interface ChatCompletionMessage {
   role: 'assistant';
   content: string | ChatContentPart[] | null;
   refusal?: string | null;
-  tool_calls?: Array<{ id?: string; type?: 'function'; function: { name: string; arguments: string } }> | null;
+  tool_calls?: { id?: string; type?: 'function'; function: { name: string; arguments: string } }[] | null;
   reasoning?: string | null;
   reasoning_content?: string | null;
   [k: string]: unknown;
@@ -379,7 +364,7 @@ export interface ChatCompletion {
   object?: 'chat.completion';
   created?: number;
   model?: string;
-  choices: Array<{ index: number; message: ChatCompletionMessage; finish_reason: string | null }>;
+  choices: { index: number; message: ChatCompletionMessage; finish_reason: string | null }[];
   usage?: ChatUsage | null;
 }
 
@@ -395,7 +380,7 @@ export interface ChatCompletionChunk {
   object?: 'chat.completion.chunk';
   created?: number;
   model?: string;
-  choices?: Array<{
+  choices?: {
     index?: number;
     delta?: {
       role?: string;
@@ -407,7 +392,7 @@ export interface ChatCompletionChunk {
       [k: string]: unknown;
     };
     finish_reason?: string | null;
-  }>;
+  }[];
   usage?: ChatUsage | null;
 }
 

@@ -1,7 +1,12 @@
 import { chatUsageToNormalised, responsesUsageToNormalised, NormalisedUsage } from '../../translate';
 import { Operation, PrepareContext, ProviderAdapter, ResolvedProvider } from '../../provider.adapter';
 
-const PATHS: Record<Operation, string> = { chat: '/chat/completions', responses: '/responses', responses_compact: '/responses/compact', embeddings: '/embeddings' };
+const PATHS: Record<Operation, string> = {
+  chat: '/chat/completions',
+  responses: '/responses',
+  responses_compact: '/responses/compact',
+  embeddings: '/embeddings',
+};
 
 /** The reference: everything is OpenAI's wire format already. */
 export class OpenAIAdapter implements ProviderAdapter {
