@@ -2,6 +2,7 @@ import { NormalisedUsage, StreamMeter } from '@gw/providers';
 import { Admission } from '@gw/limits';
 import { ResolvedRoute, ResolvedTarget } from '@gw/routing';
 import { Principal } from '@gw/tenancy';
+import { upstreamHeaderValue } from './client-headers';
 
 export type Endpoint = 'chat' | 'responses' | 'responses_compact' | 'embeddings';
 
@@ -103,6 +104,12 @@ export class CallContext implements StreamMeter {
   /** The model name target `t` is asked for: the one place it is worked out (a pass-through target keeps the client's). */
   modelFor(t: ResolvedTarget): string {
     return t.model ?? this.model ?? '';
+  }
+
+  /** The upstream's own request id and served model, from its answer's headers (echoed to the client). */
+  noteUpstreamHeaders(h: Record<string, string | string[] | undefined>): void {
+    this.upstreamRequestId = upstreamHeaderValue(h['x-request-id']);
+    this.upstreamServedModel = upstreamHeaderValue(h['openai-model']);
   }
 
   markFirstByte(): void {

@@ -213,17 +213,16 @@ export const EGRESS_FIX = "no connection made. Fix the provider's baseUrl or the
 
 /**
  * undici follows no redirect (and must not: the Location could be any address, unchecked by a create-time
- * check). An API that redirects is misconfigured: up, but not serving here.
+ * check). An API that redirects is misconfigured: up, but not serving here. The Location is the operator's to read.
  */
-export function upstreamRedirectError(p: ResolvedProvider, status: number): OpenAIError {
+export function upstreamRedirectError(p: ResolvedProvider, status: number, location: unknown, log: { warn(m: string): void }): OpenAIError {
+  const where = JSON.stringify((typeof location === 'string' ? location : '').slice(0, 500));
+  log.warn(`${p.name} answered HTTP ${status} (Location: ${where}); redirects are not followed: fix the provider's baseUrl`);
   return Errors.upstream(502, p.name, `answered with a redirect (HTTP ${status}), which the gateway does not follow`, 'upstream_redirect', 'server_error');
 }
 
-export function redirectLogLine(p: ResolvedProvider, status: number, location: unknown): string {
-  return `${p.name} answered HTTP ${status} (Location: ${JSON.stringify((typeof location === 'string' ? location : '').slice(0, 500))}); redirects are not followed: fix the provider's baseUrl`;
-}
-
-/** The operator's log line for an error answer that is not OpenAI-shaped (the tenant is told only the status). */
-export function unknownBodyLogLine(p: ResolvedProvider, status: number, text: string): string {
+/** The operator's log line for an error answer that is not OpenAI-shaped (the tenant is told only the status); else undefined. */
+export function unknownBodyLogLine(p: ResolvedProvider, status: number, text: string): string | undefined {
+  if (!text || isOpenAIErrorBody(text)) return undefined;
   return `${p.name} answered HTTP ${status} with a body that is not an OpenAI error (the client was told only the status): ${JSON.stringify(upstreamBodyForLog(text, p.credential))}`;
 }

@@ -6,16 +6,14 @@ import { EGRESS_DENIED_MESSAGE, Operation, UpstreamClient, isEgressDenied } from
 import { ResolvedTarget } from '@gw/routing';
 import type { Dispatcher } from 'undici';
 import { CallContext, ClientGone } from '../pipeline/call-context';
-import { upstreamHeaderValue, upstreamHeadersFor } from '../pipeline/client-headers';
+import { upstreamHeadersFor } from '../pipeline/client-headers';
 import { CircuitBreaker, CircuitLabels } from './circuit-breaker';
 import { retryAfterMs } from './retry-after.parser';
 import { BackoffReason, TargetBackoff, backoffKey } from './target.backoff';
 import {
   EGRESS_FIX,
   isNetworkError,
-  isOpenAIErrorBody,
   isTimeoutError,
-  redirectLogLine,
   unknownBodyLogLine,
   upstreamFailureKind,
   upstreamHttpError,
@@ -23,8 +21,8 @@ import {
   upstreamRedirectError,
 } from './upstream-error';
 import { unservedError } from './unserved.error';
-import type { BackoffConfig } from './attempt.util';
 import {
+  type BackoffConfig,
   circuitLabels,
   holdTarget,
   isDeadline,
@@ -94,9 +92,7 @@ export class UpstreamDispatcher {
     const maxAttempts = Math.max(1, s.maxAttempts ?? DEFAULT_MAX_ATTEMPTS);
     const timeouts = timeoutsFor(s, stream);
     let last: OpenAIError | undefined;
-    const skipped: CircuitLabels[] = [];
-    const rateLimited: CircuitLabels[] = [];
-    const quotaSkipped: CircuitLabels[] = [];
+    const skips = { rateLimited: [] as CircuitLabels[], quotaSkipped: [] as CircuitLabels[], circuitOpen: [] as CircuitLabels[] };
     for (let ti = 0; ti < targets.length; ti++) {
       const target = targets[ti];
       const p = target.provider;
@@ -107,13 +103,13 @@ export class UpstreamDispatcher {
       const limitedTarget: CircuitLabels = model ? { ...circuit, model } : circuit;
       const held = this.backoff.check(backoffKey(limitedTarget));
       if (held) {
-        (held.reason === 'rate_limit' ? rateLimited : quotaSkipped).push(limitedTarget);
+        (held.reason === 'rate_limit' ? skips.rateLimited : skips.quotaSkipped).push(limitedTarget);
         this.metrics.upstreamError(p.name, 'backoff');
         continue;
       }
       const pass = this.breaker.tryPass(circuit);
       if (!pass) {
-        skipped.push(circuit);
+        skips.circuitOpen.push(circuit);
         this.metrics.upstreamError(p.name, 'circuit_open');
         continue;
       }
@@ -141,14 +137,10 @@ export class UpstreamDispatcher {
               ...timeouts,
             });
             waiting = false;
-            ctx.upstreamRequestId = upstreamHeaderValue(res.headers['x-request-id']);
-            ctx.upstreamServedModel = upstreamHeaderValue(res.headers['openai-model']);
+            ctx.noteUpstreamHeaders(res.headers);
             if (res.statusCode >= 300 && res.statusCode < 400) {
-              // undici follows no redirect (and must not: the Location could be any address, unchecked by a
-              // create-time check). An API that redirects is misconfigured: up, but not serving here.
               await res.body.dump().catch(() => undefined);
-              this.logger.warn(redirectLogLine(p, res.statusCode, res.headers.location));
-              last = upstreamRedirectError(p, res.statusCode);
+              last = upstreamRedirectError(p, res.statusCode, res.headers.location, this.logger);
               this.metrics.upstreamError(p.name, `http_${res.statusCode}`);
               this.breaker.success(pass);
               settled = true;
@@ -163,7 +155,8 @@ export class UpstreamDispatcher {
             const text = await res.body.text().catch(() => '');
             last = upstreamHttpError(p, res.statusCode, text, model, res.headers['retry-after'] as string | undefined);
             // The tenant reads only "upstream answered HTTP <status>": what was said is for the operator.
-            if (text && !isOpenAIErrorBody(text)) this.logger.warn(unknownBodyLogLine(p, res.statusCode, text));
+            const odd = unknownBodyLogLine(p, res.statusCode, text);
+            if (odd) this.logger.warn(odd);
             this.metrics.upstreamError(p.name, `http_${res.statusCode}`);
             const kind = upstreamFailureKind(res.statusCode, text);
             switch (kind) {
@@ -190,7 +183,7 @@ export class UpstreamDispatcher {
                 const reason: BackoffReason = kind;
                 const ms = kind === 'rate_limit' ? rateLimitWait(this.cfg, res.headers) : this.cfg.upstreamQuotaBackoffMs;
                 holdTarget(this.backoff, this.metrics, this.logger, limitedTarget, ms, reason);
-                if (kind === 'rate_limit') rateLimited.push(limitedTarget);
+                if (kind === 'rate_limit') skips.rateLimited.push(limitedTarget);
                 break attempts;
               }
               case 'server':
@@ -250,6 +243,6 @@ export class UpstreamDispatcher {
       ctx.target = targets[0];
       ctx.upstreamModel = ctx.modelFor(targets[0]);
     }
-    throw unservedError(ctx.model ?? route.pattern, route.pattern, { rateLimited, last, quotaSkipped, circuitOpen: skipped }, this.breaker, this.backoff);
+    throw unservedError(ctx.model ?? route.pattern, route.pattern, { ...skips, last }, this.breaker, this.backoff);
   }
 }
