@@ -1,8 +1,7 @@
 import { OpenAIError, isObject } from '@gw/common';
 import type { ResolvedProvider } from '../provider.adapter';
 import { JsonDialect, SseObserver, StreamMeter, responseErrorOf } from '../dialects/sse.observer';
-import { sseData } from '../dialects/sse.reader';
-import { ResponsesFromChatTranslator } from '../dialects/responses-from-chat.translator';
+import { eachChatChunk } from '../dialects/chat-chunks.reader';
 import { chatUsageToNormalised, normalisedToResponsesUsage } from '../translate/usage.mapper';
 import { sseFrame } from '../translate/sse.util';
 import type { NormalisedUsage } from '../translate/translate.types';
@@ -80,21 +79,7 @@ export class CompactionFromChatObserver implements SseObserver {
   }
 
   events(events: string[]): string {
-    for (const ev of events) {
-      const data = sseData(ev);
-      if (data === undefined) continue;
-      if (data.trim() === '[DONE]') {
-        this.finished = true;
-        continue;
-      }
-      const chunk = JSON.parse(data) as unknown;
-      if (!isObject(chunk)) continue;
-      const error = ResponsesFromChatTranslator.chunkError(chunk, this.provider);
-      if (error) throw error;
-      if (isObject(chunk.usage)) {
-        this.meter.usage = this.provider.adapter.usage('chat', chunk.usage);
-        this.meter.usageReported = true;
-      }
+    const done = eachChatChunk(events, this.provider, this.meter, (chunk) => {
       for (const c of Array.isArray(chunk.choices) ? chunk.choices : []) {
         if (!isObject(c)) continue;
         const delta = c.delta;
@@ -104,7 +89,8 @@ export class CompactionFromChatObserver implements SseObserver {
         }
         if (typeof c.finish_reason === 'string' && c.finish_reason) this.finished = true;
       }
-    }
+    });
+    if (done) this.finished = true;
     return '';
   }
 

@@ -6,3 +6,4 @@ export * from './openai-chat.observer';
 export * from './openai-responses.observer';
 export * from './responses-from-chat.translator';
 export * from './responses-from-chat.observer';
+export * from './chat-chunks.reader';

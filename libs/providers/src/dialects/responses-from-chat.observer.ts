@@ -2,9 +2,9 @@ import type { OpenAIError } from '@gw/common';
 import { isObject } from '@gw/common';
 import type { ResolvedProvider } from '../provider.adapter';
 import { ChatToResponsesStream } from '../translate';
-import { sseData } from './sse.reader';
+import { eachChatChunk } from './chat-chunks.reader';
 import { SseObserver, StreamMeter, responseErrorOf } from './sse.observer';
-import { ResponsesFromChatTranslator } from './responses-from-chat.translator';
+import type { ResponsesFromChatTranslator } from './responses-from-chat.translator';
 
 /** Chat delta fields that carry output (about one token each). */
 const OUTPUT_FIELDS = ['content', 'refusal', 'reasoning', 'reasoning_content'];
@@ -37,30 +37,15 @@ export class ResponsesFromChatObserver implements SseObserver {
 
   events(events: string[]): string {
     let out = '';
-    for (const ev of events) {
-      const data = sseData(ev);
-      if (data === undefined) continue; // comments such as OpenRouter's ": OPENROUTER PROCESSING"
-      if (data.trim() === '[DONE]') {
-        this.sawDone = true;
-        continue;
-      }
-      const chunk = JSON.parse(data) as unknown;
-      if (!isObject(chunk)) continue;
-      const error = ResponsesFromChatTranslator.chunkError(chunk, this.provider);
-      if (error) throw error;
-      if (isObject(chunk.usage)) {
-        this.meter.usage = this.provider.adapter.usage('chat', chunk.usage);
-        this.meter.usageReported = true;
-        this.meter.noteServiceTier(chunk.service_tier);
-      }
+    const done = eachChatChunk(events, this.provider, this.meter, (chunk) => {
       const choices = chunk.choices;
       if (Array.isArray(choices)) {
         if (choices.some((c) => isObject(c) && streamedSomething(c.delta))) this.deltas++;
         if (choices.some((c) => isObject(c) && typeof c.finish_reason === 'string' && c.finish_reason)) this.sawFinish = true;
       }
-      const frames = this.stream.push(chunk);
-      for (const f of frames) out += f;
-    }
+      for (const f of this.stream.push(chunk)) out += f;
+    });
+    if (done) this.sawDone = true;
     return out;
   }
 
