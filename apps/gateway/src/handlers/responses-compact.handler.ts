@@ -1,24 +1,13 @@
 import { Injectable } from '@nestjs/common';
 import { Errors } from '@gw/common';
-import {
-  CompactedFromChatJson,
-  CompactionSeal,
-  JsonDialect,
-  Operation,
-  PASS_THROUGH_JSON,
-  ResponsesFromChatTranslator,
-  expandGatewayCompactions,
-  summaryRequest,
-} from '@gw/providers';
+import { CompactedFromChatJson, CompactionSeal, JsonDialect, Operation, PASS_THROUGH_JSON, ResponsesFromChatTranslator, summaryRequest } from '@gw/providers';
 import type { ResolvedTarget } from '@gw/routing';
 import type { UpstreamResponse } from '../proxy/upstream.dispatcher';
 import type { CallContext } from '../pipeline/call-context';
 import type { Body, CallPlan, EndpointHandler } from '../pipeline/call-plan';
 import { capChatOutput } from '../pipeline/output-cap';
 import { compactionOrigin } from './compaction.origin';
-import { validateResponsesRequest } from './responses.validation';
-
-const nativeOnly = (t: ResolvedTarget): boolean => t.provider.responsesNative;
+import { responsesRequestOf } from './responses-request';
 
 /**
  * `POST /v1/responses/compact`: a conversation in, its compacted window out (the user messages and one
@@ -34,18 +23,9 @@ export class ResponsesCompactHandler implements EndpointHandler {
 
   plan(client: Body, ctx: CallContext): CallPlan {
     if (client.stream !== undefined && client.stream !== false) throw Errors.badRequest('`stream` is not supported by `/v1/responses/compact`.', 'stream');
-    validateResponsesRequest(client);
-    const body = expandGatewayCompactions(client, this.seal, ctx.principal.tenantId);
-    const continues = typeof body.previous_response_id === 'string' && body.previous_response_id !== '';
-    const targets = ctx.route!.groups.flat();
-    if (continues && !targets.some(nativeOnly)) {
-      throw Errors.badRequest(
-        '`previous_response_id` needs a provider that speaks the Responses API natively; send the full `input` history instead.',
-        'previous_response_id',
-      );
-    }
-    const plan = new CompactPlan(body, ctx, this.seal, continues ? nativeOnly : undefined);
-    if (!continues && !targets.every(nativeOnly)) plan.translator();
+    const { body, accept, translateNow } = responsesRequestOf(client, ctx, this.seal);
+    const plan = new CompactPlan(body, ctx, this.seal, accept);
+    if (translateNow) plan.translator();
     return plan;
   }
 }

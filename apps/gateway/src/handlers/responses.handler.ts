@@ -1,5 +1,4 @@
 import { Injectable } from '@nestjs/common';
-import { Errors } from '@gw/common';
 import {
   CompactionFromChatJson,
   CompactionFromChatObserver,
@@ -11,7 +10,6 @@ import {
   ResponsesFromChatObserver,
   ResponsesFromChatTranslator,
   SseObserver,
-  expandGatewayCompactions,
   hasCompactionTrigger,
   summaryRequest,
   withoutGatewayReasoning,
@@ -23,11 +21,10 @@ import type { Body, CallPlan, EndpointHandler } from '../pipeline/call-plan';
 import { capChatOutput, capResponsesOutput } from '../pipeline/output-cap';
 import { maxOutputOf } from '../pipeline/resolve.step';
 import { compactionOrigin } from './compaction.origin';
-import { validateResponsesRequest } from './responses.validation';
+import { responsesRequestOf } from './responses-request';
 import { movedAccount, withoutSealedItems } from './sealed-items';
 
 const OUTPUT_FIELDS = ['max_output_tokens'];
-const nativeOnly = (t: ResolvedTarget): boolean => t.provider.responsesNative;
 
 /**
  * `POST /v1/responses` (what Codex CLI speaks). Providers that serve the Responses API natively get the
@@ -41,24 +38,9 @@ export class ResponsesHandler implements EndpointHandler {
   constructor(private readonly seal: CompactionSeal) {}
 
   plan(client: Body, ctx: CallContext): CallPlan {
-    validateResponsesRequest(client);
-    // Compaction items the gateway made are read here, whatever the target: never forwarded (compaction.request.ts).
-    const body = expandGatewayCompactions(client, this.seal, ctx.principal.tenantId);
-    const maxOutput = maxOutputOf(body, OUTPUT_FIELDS);
-    // Translation is stateless: a chat-only provider cannot continue a stored response, so such a request goes
-    // to the route's native targets only (never silently dropping the reference on fallback).
-    const continues = typeof body.previous_response_id === 'string' && body.previous_response_id !== '';
-    const targets = ctx.route!.groups.flat();
-    if (continues && !targets.some(nativeOnly)) {
-      throw Errors.badRequest(
-        '`previous_response_id` needs a provider that speaks the Responses API natively; send the full `input` history instead.',
-        'previous_response_id',
-      );
-    }
-    const plan = new ResponsesPlan(body, maxOutput, ctx, continues ? nativeOnly : undefined, hasCompactionTrigger(body) ? this.seal : undefined);
-    // Translated up front when a chat-only target may serve: a request the translation cannot take is the
-    // client's 400, before anything is reserved or sent.
-    if (!continues && !targets.every(nativeOnly)) plan.translator();
+    const { body, accept, translateNow } = responsesRequestOf(client, ctx, this.seal);
+    const plan = new ResponsesPlan(body, maxOutputOf(body, OUTPUT_FIELDS), ctx, accept, hasCompactionTrigger(body) ? this.seal : undefined);
+    if (translateNow) plan.translator();
     return plan;
   }
 }
