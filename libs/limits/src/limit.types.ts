@@ -82,6 +82,15 @@ export interface Ticket {
   slot: Record<Scope, boolean>;
 }
 
+/** A ticket for `plan`'s request holding what a store granted (the rest of the ticket is the plan's identity). */
+export function ticketOf(
+  plan: Pick<Ticket, 'requestId' | 'tenantId' | 'keyId' | 'day' | 'month' | 'dayTtlMs' | 'monthTtlMs'>,
+  held: Pick<Ticket, 'tokens' | 'costUnits' | 'mask' | 'tpmStart' | 'slot'>,
+): Ticket {
+  const { requestId, tenantId, keyId, day, month, dayTtlMs, monthTtlMs } = plan;
+  return { requestId, tenantId, keyId, day, month, dayTtlMs, monthTtlMs, ...held };
+}
+
 /** A window's state after this request: used so far and time until it next frees capacity. */
 export interface WindowReading {
   used: number;

@@ -24,6 +24,7 @@ import {
   Ticket,
   periodSpendOf,
   toUnits,
+  ticketOf,
   toUsd,
 } from './limit.types';
 import { codexBudgetHeaders, rateLimitHeaders } from './rate-limit.headers';
@@ -300,18 +301,5 @@ export class LimitsService implements OnModuleInit, OnApplicationShutdown {
 }
 
 function spendOnly(plan: Pick<AdmitPlan, 'requestId' | 'tenantId' | 'keyId' | 'day' | 'month' | 'dayTtlMs' | 'monthTtlMs'>): Ticket {
-  return {
-    requestId: plan.requestId,
-    tenantId: plan.tenantId,
-    keyId: plan.keyId,
-    day: plan.day,
-    month: plan.month,
-    dayTtlMs: plan.dayTtlMs,
-    monthTtlMs: plan.monthTtlMs,
-    tokens: 0,
-    costUnits: 0,
-    mask: '0000',
-    tpmStart: { key: 0, tenant: 0 },
-    slot: { key: false, tenant: false },
-  };
+  return ticketOf(plan, { tokens: 0, costUnits: 0, mask: '0000', tpmStart: { key: 0, tenant: 0 }, slot: { key: false, tenant: false } });
 }

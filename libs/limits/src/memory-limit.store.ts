@@ -14,6 +14,7 @@ import {
   WINDOW_MS,
   WindowReading,
   budgetMask,
+  ticketOf,
 } from './limit.types';
 import { decideBudgets } from './budget.decision';
 
@@ -88,20 +89,13 @@ export class MemoryLimitStore implements LimitStore {
     refusal = budget.refusal ?? this.slotRefusal(plan) ?? tokenRefusal(plan, windows, now);
     if (refusal) return { status: 'refused', refusal, rpm, tpm: readings(windows, now), budgets: this.readBudgets(counters, limits) };
 
-    const ticket: Ticket = {
-      requestId: plan.requestId,
-      tenantId: plan.tenantId,
-      keyId: plan.keyId,
-      day: plan.day,
-      month: plan.month,
-      dayTtlMs: plan.dayTtlMs,
-      monthTtlMs: plan.monthTtlMs,
+    const ticket = ticketOf(plan, {
       tokens: plan.tokens,
       costUnits: budget.grant,
       mask: budgetMask(plan),
       tpmStart: { key: 0, tenant: 0 },
       slot: { key: false, tenant: false },
-    };
+    });
     for (const scope of SCOPES) {
       if (plan[scope].concurrency !== null) {
         const id = scopeId(scope, plan);

@@ -1,6 +1,19 @@
 import Redis from 'ioredis';
 import { RedisScript } from '@gw/common';
-import { AdmitPlan, AdmitResult, BUDGETS, CounterSnapshot, LimitStore, PeriodSpend, Refusal, Scope, Ticket, WINDOW_MS, budgetMask } from './limit.types';
+import {
+  AdmitPlan,
+  AdmitResult,
+  BUDGETS,
+  CounterSnapshot,
+  LimitStore,
+  PeriodSpend,
+  Refusal,
+  Scope,
+  Ticket,
+  WINDOW_MS,
+  budgetMask,
+  ticketOf,
+} from './limit.types';
 import { ADMIT_LUA, FINISH_LUA, RENEW_LUA, SEED_LUA } from './redis-limit.scripts';
 
 const ADMIT = new RedisScript(ADMIT_LUA);
@@ -91,20 +104,13 @@ export class RedisLimitStore implements LimitStore {
     });
     const budgets = BUDGETS.map((_, i) => (n(15 + 2 * i) < 0 ? null : { spentUnits: n(15 + 2 * i), reservedUnits: n(16 + 2 * i) }));
     if (r[0] === 0) return { status: 'refused', refusal: refusalOf(String(r[1]), n(2), n(3), n(4)), rpm, tpm, budgets };
-    const ticket: Ticket = {
-      requestId: plan.requestId,
-      tenantId: plan.tenantId,
-      keyId: plan.keyId,
-      day: plan.day,
-      month: plan.month,
-      dayTtlMs: plan.dayTtlMs,
-      monthTtlMs: plan.monthTtlMs,
+    const ticket = ticketOf(plan, {
       tokens: plan.tokens,
       costUnits: n(23),
       mask,
       tpmStart: { key: plan.key.tpm !== null ? n(13) : 0, tenant: plan.tenant.tpm !== null ? n(14) : 0 },
       slot: { key: plan.key.concurrency !== null, tenant: plan.tenant.concurrency !== null },
-    };
+    });
     return { status: 'ok', ticket, rpm, tpm, budgets };
   }
 
