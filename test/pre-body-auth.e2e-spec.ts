@@ -124,8 +124,12 @@ describe('no body is read for a caller who is not a tenant', () => {
   let fake: FakeProvider;
   let port: number;
   let secret: string;
-  /** Bytes the gateway read from each closed connection, by the client's port. */
+  /**
+   * Bytes the gateway read from each closed connection, by the order it closed (not by the client's port: a port
+   * the OS hands out again, from another source address, would hide the new connection behind an old entry).
+   */
   const readBy = new Map<number, number>();
+  let closed = 0;
 
   const chat = (key: string) =>
     fetch(`${stack.baseURL}/chat/completions`, {
@@ -140,8 +144,7 @@ describe('no body is read for a caller who is not a tenant', () => {
     port = currentPort = Number(new URL(stack.gatewayUrl).port);
     ({ secret } = await seedTenant(stack, { provider: { kind: 'openai', baseUrl: fake.baseUrl }, patterns: ['gpt-4o-mini'] }));
     (stack.gateway.getHttpServer() as Server).on('connection', (s: Socket) => {
-      const remotePort = s.remotePort!;
-      s.once('close', () => readBy.set(remotePort, s.bytesRead));
+      s.once('close', () => readBy.set(++closed, s.bytesRead));
     });
   });
 
