@@ -10,7 +10,6 @@ const require = createRequire(import.meta.url);
 require('reflect-metadata');
 const dist = (p) => require(resolve('dist', p));
 const { KeyCache } = dist('libs/tenancy/src/key-cache.js');
-const { VirtualKeyStrategy } = dist('libs/auth/src/virtual-key.strategy.js');
 const { PreBodyAuthenticator } = dist('libs/auth/src/pre-body.authenticator.js');
 
 const N = Number(process.env.BENCH_KEYS ?? 100_000);
@@ -49,7 +48,7 @@ await cache.onApplicationBootstrap();
 const loadMs = performance.now() - t0;
 global.gc?.();
 const heapPerKey = global.gc ? Math.round((process.memoryUsage().heapUsed - heapBefore) / N) : null;
-const auth = new PreBodyAuthenticator(new VirtualKeyStrategy(cache));
+const auth = new PreBodyAuthenticator(cache);
 
 const req = (secret) => ({ headers: { authorization: `Bearer ${secret}` }, socket: { remoteAddress: '127.0.0.1' }, ip: '127.0.0.1' });
 function cpuMicros(make) {
