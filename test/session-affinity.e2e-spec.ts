@@ -1,6 +1,6 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { FakeProvider, GatewayReplica, ScriptedReply, Stack, runCodexExec, seedTenant, startGatewayReplica, startStack } from '@gw/testing';
+import { FakeProvider, GatewayReplica, ScriptedReply, Stack, eventually, runCodexExec, seedTenant, startGatewayReplica, startStack } from '@gw/testing';
 
 jest.setTimeout(180_000);
 
@@ -158,6 +158,7 @@ describe('session affinity: one Codex session, two replicas, two targets', () =>
   it('home fails mid-session: the session moves once, stays, and never sends the other account encrypted reasoning; back home when it heals', async () => {
     seen.length = 0;
     for (const f of [fakes.a, fakes.b]) f.received = [];
+    const since = new Date();
     // Turn 4's command takes the home target down; turn 7's brings it back (and waits out the circuit's cooldown).
     fakes.a.script(echo(1), echo(2), echo(3), call(4, '/down'), echo(5), echo(6), call(7, '/up'), echo(8), echo(9), { text: 'moved and back' });
     const r = await codex();
@@ -184,7 +185,11 @@ describe('session affinity: one Codex session, two replicas, two targets', () =>
       expect(countSealed(back[2 * i].body)).toBeGreaterThan(0);
       expect(countSealed(back[2 * i + 1].body)).toBe(0);
     }
-    await stack.flushLedger();
+    // Codex exits on turn 10's last event, which can come before the replica that served it has settled the call.
+    await eventually(async () => {
+      await stack.flushLedger();
+      return (await stack.sql(`SELECT count(*)::int AS n FROM usage_records WHERE endpoint = 'responses' AND started_at >= $1`, [since]))[0].n === 10;
+    });
     const rows = await stack.sql(`SELECT status, attempts FROM usage_records WHERE endpoint = 'responses' ORDER BY started_at DESC LIMIT 3`);
     expect(rows.map((row) => [row.status, row.attempts])).toEqual([
       [200, 2],

@@ -107,6 +107,8 @@ export async function startStack(overrides: Partial<AppConfig> = {}, options: Ap
       return (await pg.query(text, params as any[])).rows;
     },
     async flushLedger() {
+      // Every replica's journal too: a call another replica served is written by that replica's writer.
+      for (const r of replicasOf.get(stack) ?? []) await r.app.get(LedgerWriter).drain();
       await gateway.get(LedgerWriter).drain();
     },
     config: cfg,
