@@ -33,7 +33,7 @@ module.exports = {
       severity: 'error',
       comment: 'A lib is imported from outside only as @gw/<lib> (its src/index.ts), never by a deep path.',
       // Jest's globalSetup runs without the @gw/* path mapping, so the template setup reaches libs/db by path.
-      from: { path: '^(libs/[^/]+/|apps/[^/]+/|test/|scripts/)', pathNot: '^test/support/template\\.global-setup\\.ts$' },
+      from: { path: '^(libs/[^/]+/|apps/[^/]+/|test/|scripts/|deploy/)', pathNot: '^test/support/template\\.global-setup\\.ts$' },
       to: { path: '^libs/[^/]+/src/', pathNot: ['^libs/[^/]+/src/index\\.ts$', '^$1'] },
     },
     {

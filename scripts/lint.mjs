@@ -7,7 +7,7 @@ const steps = [
   ['prettier --check', ['node_modules/prettier/bin/prettier.cjs', '--check', '--log-level=warn', '.']],
   [
     'layering (dependency-cruiser)',
-    ['node_modules/dependency-cruiser/bin/dependency-cruise.mjs', 'apps', 'libs', 'test', 'scripts', '--config', '.dependency-cruiser.cjs'],
+    ['node_modules/dependency-cruiser/bin/dependency-cruise.mjs', 'apps', 'libs', 'test', 'scripts', 'deploy', '--config', '.dependency-cruiser.cjs'],
   ],
 ];
 const failed = [];
