@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join, posix } from 'node:path';
 import { PATH_METADATA } from '@nestjs/common/constants';
@@ -17,7 +17,9 @@ import { K8sObject, schemaProblems, selects, unknownFields } from './manifests.c
  * one the apps read, every Secret and key referenced exists, selectors and the HPA point at the Deployments.
  */
 const ROOT = join(__dirname, '..', '..');
-const OVERLAYS = ['single', 'scaled', 'scaled-in-flight'] as const;
+/** The two overlays, and the scaled one with each optional component added as the docs say (`components:`). */
+const OVERLAYS = ['single', 'scaled', 'scaled-in-flight', 'scaled-shared-journal'] as const;
+const COMPONENTS: Partial<Record<Overlay, string>> = { 'scaled-in-flight': 'in-flight-autoscaling', 'scaled-shared-journal': 'shared-journal' };
 type Overlay = (typeof OVERLAYS)[number];
 
 const kubectl = spawnSync('kubectl', ['version', '--client'], { encoding: 'utf8' }).status === 0 ? 'kubectl' : undefined;
@@ -78,12 +80,15 @@ function renderTree(): string {
     const example = join(dir, 'overlays', o, 'secrets.env.example');
     if (existsSync(example)) copyFileSync(example, join(dir, 'overlays', o, 'secrets.env'));
   }
-  // The optional component on the scaled overlay, as an operator's overlay would add it.
-  mkdirSync(join(dir, 'overlays', 'scaled-in-flight'));
-  writeFileSync(
-    join(dir, 'overlays', 'scaled-in-flight', 'kustomization.yaml'),
-    'resources: [../scaled]\ncomponents: [../../components/in-flight-autoscaling]\n',
-  );
+  // Each optional component added to a copy of the scaled overlay, as an operator would add it.
+  for (const [overlay, component] of Object.entries(COMPONENTS)) {
+    const copy = join(dir, 'overlays', overlay);
+    cpSync(join(dir, 'overlays', 'scaled'), copy, { recursive: true });
+    writeFileSync(
+      join(copy, 'kustomization.yaml'),
+      `${readFileSync(join(copy, 'kustomization.yaml'), 'utf8')}\ncomponents:\n  - ../../components/${component}\n`,
+    );
+  }
   return dir;
 }
 function render(dir: string, overlay: Overlay): K8sObject[] {
@@ -262,8 +267,12 @@ function securityProblems(objs: K8sObject[]): string[] {
       const journal = cfg.journalDir ?? posix.join(literalEnv(c, 'DATA_DIR') ?? IMAGE_DATA_DIR, 'journal');
       const mount = (c.volumeMounts ?? []).find((m: any) => !m.readOnly && (journal === m.mountPath || journal.startsWith(m.mountPath + '/')));
       const volume = mount && (pod.spec.volumes ?? []).find((v: any) => v.name === mount.name);
-      if (!volume || !(volume.emptyDir || volume.persistentVolumeClaim || volume.ephemeral))
+      if (!volume || !(volume.emptyDir || volume.persistentVolumeClaim))
         out.push(`${where}: the usage journal (${journal}) is not on a writable volume that outlives the container`);
+      // A claim shared by the replicas must be mountable by all of them at once.
+      const claim = volume?.persistentVolumeClaim && named(objs, 'PersistentVolumeClaim', volume.persistentVolumeClaim.claimName);
+      if (volume?.persistentVolumeClaim && !claim?.spec.accessModes?.includes('ReadWriteMany'))
+        out.push(`${where}: the journal's claim ${volume.persistentVolumeClaim.claimName} does not exist or is not ReadWriteMany`);
     }
   }
   return out;
@@ -356,7 +365,7 @@ describeRendered('Kubernetes manifests (deploy/k8s, rendered with kubectl kustom
     });
 
     it('an unedited secrets.env.example stops the apps at start, naming MASTER_KEY', () => {
-      const example = readFileSync(join(__dirname, 'overlays', overlay.replace('-in-flight', ''), 'secrets.env.example'), 'utf8');
+      const example = readFileSync(join(__dirname, 'overlays', overlay.startsWith('scaled') ? 'scaled' : overlay, 'secrets.env.example'), 'utf8');
       const values = Object.fromEntries(
         example
           .split('\n')
@@ -404,7 +413,7 @@ describeRendered('Kubernetes manifests (deploy/k8s, rendered with kubectl kustom
     expect(gw.env.GATEWAY_WORKERS).toBeUndefined();
   });
 
-  it.each(['scaled', 'scaled-in-flight'] as const)(
+  it.each(['scaled', 'scaled-in-flight', 'scaled-shared-journal'] as const)(
     '%s: at least 2 replicas on Redis, one worker per requested core, PostgreSQL connections within max_connections',
     (overlay) => {
       const objs = rendered[overlay];
@@ -438,6 +447,19 @@ describeRendered('Kubernetes manifests (deploy/k8s, rendered with kubectl kustom
     expect(rule.seriesQuery).toContain(name);
     expect(rule.resources.overrides.pod.resource).toBe('pod');
     expect(named(rendered.scaled, 'HorizontalPodAutoscaler', 'llm-gateway')!.spec.metrics).toHaveLength(1);
+  });
+
+  it('scaled-shared-journal: every gateway pod mounts one ReadWriteMany claim on /data, the only change', () => {
+    const objs = rendered['scaled-shared-journal'];
+    const volumes = named(objs, 'Deployment', 'llm-gateway')!.spec.template.spec.volumes;
+    expect(volumes).toEqual([{ name: 'data', persistentVolumeClaim: { claimName: 'llm-gateway-journal' } }]);
+    expect(named(objs, 'PersistentVolumeClaim', 'llm-gateway-journal')!.spec.accessModes).toEqual(['ReadWriteMany']);
+    const others = (o: K8sObject[]) => o.filter((x) => x.kind !== 'PersistentVolumeClaim' && !(x.kind === 'Deployment' && x.metadata.name === 'llm-gateway'));
+    expect(others(objs)).toEqual(others(rendered.scaled));
+    // A claim only one node can mount would stop the second replica.
+    const rwo = structuredClone(objs);
+    named(rwo, 'PersistentVolumeClaim', 'llm-gateway-journal')!.spec.accessModes = ['ReadWriteOnce'];
+    expect(securityProblems(rwo)).toEqual([expect.stringContaining('not ReadWriteMany')]);
   });
 
   describe('a broken manifest fails the checks', () => {
