@@ -6,7 +6,7 @@ import { join, posix } from 'node:path';
 import { Client } from 'pg';
 import { parse } from 'yaml';
 import { ConfigError, parseConfig } from '@gw/config';
-import { MIGRATIONS, migrate, startEmbeddedPostgres } from '@gw/db';
+import { MIGRATIONS, migrate, pendingMigrations, startEmbeddedPostgres, waitForMigrations } from '@gw/db';
 import { createTestDatabase } from '@gw/testing';
 
 /**
@@ -350,7 +350,7 @@ describe('deployment files', () => {
     });
   });
 
-  describe('migrate.main (the compose `migrate` service)', () => {
+  describe('migrate.main (the compose `migrate` service, the Kubernetes migrate Job and its --wait init containers)', () => {
     it('applies every migration to a fresh database once; a second run applies none', async () => {
       let url: string;
       let cleanup: () => Promise<void>;
@@ -371,7 +371,16 @@ describe('deployment files', () => {
       process.env.DATABASE_URL = url;
       const quiet = { log: () => undefined } as unknown as Parameters<typeof migrate>[0];
       try {
+        // The Kubernetes apps' init container (`--wait`) holds a pod while migrations are pending, without applying any.
+        expect(await pendingMigrations()).toHaveLength(MIGRATIONS.length);
+        const said: string[] = [];
+        const log = { log: (m: string) => said.push(m) } as unknown as Parameters<typeof migrate>[0];
+        await expect(waitForMigrations(log, { checks: 1 })).rejects.toThrow(`waiting for ${MIGRATIONS.length} migration(s)`);
+        expect(said).toEqual([expect.stringContaining('Initial1764028800000')]);
+        expect(await pendingMigrations()).toHaveLength(MIGRATIONS.length);
         expect(await migrate(quiet)).toHaveLength(MIGRATIONS.length);
+        expect(await pendingMigrations()).toEqual([]);
+        await waitForMigrations(quiet, { checks: 1 });
         const c = new Client({ connectionString: url });
         await c.connect();
         const tables = (await c.query(`SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'`)).rows.map((r) => r.table_name);

@@ -141,8 +141,9 @@ function envOf(objs: K8sObject[], c: any, where: string): { env: Record<string, 
 /** Every container of every workload, with its resolved environment and parsed configuration. */
 function containers(objs: K8sObject[]) {
   return workloads(objs).flatMap(({ obj, pod }) =>
-    (pod.spec.containers as any[]).map((c) => {
-      const where = `${obj.kind}/${obj.metadata.name}/${c.name}`;
+    [...(pod.spec.initContainers ?? []), ...pod.spec.containers].map((c: any) => {
+      const init = (pod.spec.initContainers ?? []).includes(c);
+      const where = `${obj.kind}/${obj.metadata.name}/${init ? 'init:' : ''}${c.name}`;
       const { env, problems, secretRefs } = envOf(objs, c, where);
       let cfg: AppConfig | undefined;
       try {
@@ -151,7 +152,7 @@ function containers(objs: K8sObject[]) {
       } catch (e) {
         problems.push(`${where}: ${(e as Error).message}`);
       }
-      return { obj, pod, c, where, env, cfg, problems, secretRefs, entry: entryOf(c) };
+      return { obj, pod, c, init, where, env, cfg, problems, secretRefs, entry: entryOf(c) };
     }),
   );
 }
@@ -173,7 +174,7 @@ function preStopSeconds(c: any): number {
 /** The SIGTERM drain (preStop pause, SHUTDOWN_GRACE_MS, then abort and flush) fits before the SIGKILL. */
 function shutdownProblems(objs: K8sObject[]): string[] {
   return containers(objs)
-    .filter((x) => x.obj.kind === 'Deployment' && x.cfg)
+    .filter((x) => x.obj.kind === 'Deployment' && !x.init && x.cfg)
     .flatMap(({ pod, c, where, cfg }) => {
       const grace = pod.spec.terminationGracePeriodSeconds ?? 30;
       const needed = preStopSeconds(c) + Math.ceil(cfg!.shutdownGraceMs / 1000) + AFTER_GRACE_S;
@@ -188,10 +189,14 @@ function shutdownProblems(objs: K8sObject[]): string[] {
 /** Probes: liveness /healthz, readiness /readyz, both served by the app on the port it listens on. */
 function probeProblems(objs: K8sObject[]): string[] {
   const out: string[] = [];
-  for (const { c, where, cfg, entry, obj } of containers(objs)) {
+  for (const { c, where, cfg, entry, obj, init } of containers(objs)) {
     if (!entry) out.push(`${where}: runs ${JSON.stringify(c.command)}, not an entry point the build produces`);
     else if (!existsSync(join(ROOT, entry.source))) out.push(`${where}: ${entry.source} does not exist`);
-    if (obj.kind !== 'Deployment' || !entry?.routes || !cfg) continue;
+    if (obj.kind !== 'Deployment' || init || !entry?.routes || !cfg) continue;
+    // Each app waits for the migrate Job's schema before it starts (apps run with DB_MIGRATE=false).
+    const inits: any[] = obj.spec.template.spec.initContainers ?? [];
+    if (!inits.some((i) => i.image === c.image && i.command?.join(' ').endsWith('dist/libs/db/src/migrate.main.js --wait')))
+      out.push(`${where}: no init container waiting for migrations (migrate.main.js --wait) on its image`);
     const expected = { livenessProbe: '/healthz', readinessProbe: '/readyz', startupProbe: '/healthz' } as const;
     for (const [probe, path] of Object.entries(expected)) {
       const p = c[probe]?.httpGet;
@@ -356,7 +361,9 @@ describeRendered('Kubernetes manifests (deploy/k8s, rendered with kubectl kustom
       const all = containers(objs());
       expect(all.map((x) => x.where).sort()).toEqual([
         'Deployment/llm-gateway-admin/admin',
+        'Deployment/llm-gateway-admin/init:wait-for-migrations',
         'Deployment/llm-gateway/gateway',
+        'Deployment/llm-gateway/init:wait-for-migrations',
         'Job/llm-gateway-migrate/migrate',
       ]);
       for (const x of all) expect(x.cfg?.databaseUrl).toBeDefined();
@@ -408,7 +415,7 @@ describeRendered('Kubernetes manifests (deploy/k8s, rendered with kubectl kustom
     const objs = rendered.single;
     expect(named(objs, 'Deployment', 'llm-gateway')!.spec.replicas).toBe(1);
     expect(ofKind(objs, 'HorizontalPodAutoscaler')).toEqual([]);
-    const gw = containers(objs).find((x) => x.obj.metadata.name === 'llm-gateway')!;
+    const gw = containers(objs).find((x) => !x.init && x.obj.metadata.name === 'llm-gateway')!;
     expect(gw.secretRefs.get('REDIS_URL')).toBe(true);
     expect(gw.env.GATEWAY_WORKERS).toBeUndefined();
   });
@@ -420,8 +427,8 @@ describeRendered('Kubernetes manifests (deploy/k8s, rendered with kubectl kustom
       const hpa = named(objs, 'HorizontalPodAutoscaler', 'llm-gateway')!;
       expect(hpa.spec.minReplicas).toBeGreaterThanOrEqual(2);
       const all = containers(objs);
-      const gw = all.find((x) => x.obj.metadata.name === 'llm-gateway')!;
-      const admin = all.find((x) => x.obj.metadata.name === 'llm-gateway-admin')!;
+      const gw = all.find((x) => !x.init && x.obj.metadata.name === 'llm-gateway')!;
+      const admin = all.find((x) => !x.init && x.obj.metadata.name === 'llm-gateway-admin')!;
       const migrate = all.find((x) => x.obj.kind === 'Job')!;
       // REDIS_URL is required: a pod without it does not start (shared limits are not optional with replicas).
       for (const x of [gw, admin]) {
@@ -502,6 +509,8 @@ describeRendered('Kubernetes manifests (deploy/k8s, rendered with kubectl kustom
       expect(envProblems(leaked)).toEqual([expect.stringContaining('MASTER_KEY belongs in the Secret')]);
       const noKey = mutated((o) => delete ofKind(o, 'Secret')[0].data.METRICS_TOKEN);
       expect(envProblems(noKey)).toEqual(expect.arrayContaining([expect.stringContaining('needs key METRICS_TOKEN')]));
+      const noWait = mutated((o) => delete gateway(o).spec.template.spec.initContainers);
+      expect(probeProblems(noWait)).toEqual([expect.stringContaining('no init container waiting for migrations')]);
       const badProbe = mutated((o) => (gateway(o).spec.template.spec.containers[0].readinessProbe.httpGet.path = '/ready'));
       expect(probeProblems(badProbe).join('\n')).toMatch(/readinessProbe on \/ready, expected \/readyz/);
       const pdb = mutated((o) => (named(o, 'PodDisruptionBudget', 'llm-gateway')!.spec.selector.matchLabels['app.kubernetes.io/component'] = 'admin'));
