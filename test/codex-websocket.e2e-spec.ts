@@ -1,4 +1,4 @@
-import { FakeProvider, ReceivedRequest, Stack, runCodexExec, seedTenant, startStack } from '@gw/testing';
+import { FakeProvider, ReceivedRequest, Stack, eventually, runCodexExec, seedTenant, startGatewayReplica, startStack } from '@gw/testing';
 import { ResponsesSocketServer } from '../apps/gateway/src/handlers/responses-socket.server';
 
 jest.setTimeout(180_000);
@@ -118,6 +118,13 @@ describe.each([
     expect(sockets.stats.refused - before.refused).toBe(0);
     const calls = fake.requestsTo(upstreamPath);
     expectFullHistory(calls);
+    if (flavor === 'openai') {
+      // Codex's headers as over HTTP: each turn's own metadata, and no WebSocket beta (the provider is called over HTTP).
+      for (const c of calls) {
+        expect(String(c.headers['openai-beta'] ?? '')).not.toContain('responses_websockets');
+        expect(JSON.parse(String(c.headers['x-codex-turn-metadata']))).toMatchObject({ request_kind: 'turn' });
+      }
+    }
     await stack.flushLedger();
     const rows = await stack.sql(`SELECT status FROM usage_records WHERE tenant_id = $1 AND endpoint = 'responses'`, [tenant.tenantId]);
     expect(rows).toEqual([{ status: 200 }, { status: 200 }, { status: 200 }]);
@@ -131,5 +138,70 @@ describe.each([
     console.log(`${flavor}: Codex session over the WebSocket ${ws.durationMs} ms, over HTTP (custom provider) ${http.durationMs} ms`);
     // Before, the refused upgrades alone added 6-13 s.
     expect(ws.durationMs).toBeLessThan(http.durationMs + 1_000);
+  });
+});
+
+describe('A reconnect makes Codex resend its history, and the session completes', () => {
+  let fake: FakeProvider;
+  let tenant: Awaited<ReturnType<typeof seedTenant>>;
+  const auth = (secret: string) => ({ 'auth.json': JSON.stringify({ auth_mode: 'apikey', OPENAI_API_KEY: secret }) });
+
+  beforeAll(async () => {
+    fake = fakes.openai!;
+    tenant = await seedTenant(stack, { provider: { kind: 'openai', baseUrl: fake.baseUrl, credential: 'sk-upstream' }, patterns: ['gpt-4o-mini'] });
+  });
+  beforeEach(() => fake.reset());
+
+  it('the socket closed between turns (e.g. the replica went away): Codex reconnects with its full history', async () => {
+    const before = { ...sockets.stats };
+    scriptSession(fake, 2);
+    const run = runCodexExec({
+      baseUrl: stack.baseURL,
+      apiKey: tenant.secret,
+      model: 'gpt-4o-mini',
+      prompt: 'Run both commands and report.',
+      timeoutMs: 120_000,
+      configToml: builtinConfig(stack.baseURL, 'gpt-4o-mini'),
+      codexHomeFiles: auth(tenant.secret),
+    });
+    // While the second command sleeps (2 s), the gateway drops every socket.
+    await eventually(() => fake.requestsTo('/responses').length === 2, 60_000);
+    await eventually(() => sockets.historyBytes() > 0);
+    sockets.closeAll();
+    const r = await run;
+    if (r.code !== 0) console.error(r.stderr);
+    expect(r.code).toBe(0);
+    expect(r.stdout.trim()).toBe(FINAL);
+    expect(sockets.stats.upgrades - before.upgrades).toBeGreaterThanOrEqual(2);
+    expect(sockets.stats.refused - before.refused).toBe(0);
+    expectFullHistory(fake.requestsTo('/responses'));
+  });
+
+  it('a connection that no longer holds the history (over WS_HISTORY_MAX_BYTES) answers previous_response_not_found; Codex resends in full', async () => {
+    await stack.flushLedger();
+    const ok = `SELECT status FROM usage_records WHERE tenant_id = $1 AND endpoint = 'responses' AND status = 200`;
+    const rowsBefore = (await stack.sql(ok, [tenant.tenantId])).length;
+    const replica = await startGatewayReplica(stack, { wsHistoryMaxBytes: 1 });
+    const server = replica.app.get(ResponsesSocketServer);
+    scriptSession(fake);
+    const r = await runCodexExec({
+      baseUrl: replica.baseURL,
+      apiKey: tenant.secret,
+      model: 'gpt-4o-mini',
+      prompt: 'Run both commands and report.',
+      timeoutMs: 120_000,
+      configToml: builtinConfig(replica.baseURL, 'gpt-4o-mini'),
+      codexHomeFiles: auth(tenant.secret),
+    });
+    if (r.code !== 0) console.error(r.stderr);
+    expect(r.code).toBe(0);
+    expect(r.stdout.trim()).toBe(FINAL);
+    // Every incremental request was refused and resent in full on a new connection.
+    expect(server.stats.upgrades).toBeGreaterThanOrEqual(3);
+    expect(server.stats.refused).toBe(0);
+    expectFullHistory(fake.requestsTo('/responses'));
+    await stack.flushLedger();
+    // One row per response; the refused continuations reached no provider and are not metered.
+    expect((await stack.sql(ok, [tenant.tenantId])).length - rowsBefore).toBe(3);
   });
 });

@@ -41,10 +41,11 @@ export class ResponsesSocketConnection {
   constructor(
     private readonly ws: WebSocket,
     /** The upgrade request's headers: the session and Codex's headers each call forwards (client-headers.ts). */
-    private readonly headers: IncomingHttpHeaders,
+    private headers: IncomingHttpHeaders,
     private readonly deps: SocketDeps,
   ) {
     this.history = new SocketHistory(deps.historyMaxBytes);
+    this.headers = callHeaders(headers);
     ws.on('message', (data, isBinary) => {
       this.lastActivity = Date.now();
       this.onMessage(data, isBinary).catch((e: unknown) => {
@@ -117,7 +118,7 @@ export class ResponsesSocketConnection {
       await this.deps.pipeline.call(
         this.deps.handler,
         principal,
-        { requestId, clientRequestId: null, headers: this.headers, body, bodyBytes: bytes, gone: () => sink.destroyed },
+        { requestId, clientRequestId: null, headers: turnHeaders(this.headers, m.client_metadata), body, bodyBytes: bytes, gone: () => sink.destroyed },
         sink,
       );
     } finally {
@@ -157,6 +158,32 @@ export class ResponsesSocketConnection {
   private send(data: string): void {
     if (this.ws.readyState === this.ws.OPEN) this.ws.send(data);
   }
+}
+
+/** The upgrade's headers as every call's: the WebSocket beta is this hop's (a provider is called over HTTP). */
+function callHeaders(h: IncomingHttpHeaders): IncomingHttpHeaders {
+  const beta = h['openai-beta'];
+  if (typeof beta !== 'string' || !beta.includes('responses_websockets')) return h;
+  const rest = beta
+    .split(',')
+    .map((t) => t.trim())
+    .filter((t) => t && !t.startsWith('responses_websockets'))
+    .join(', ');
+  const out = { ...h };
+  if (rest) out['openai-beta'] = rest;
+  else delete out['openai-beta'];
+  return out;
+}
+
+/** Codex sends each turn's metadata in `client_metadata` over the socket (a header over HTTP): forwarded as the header. */
+function turnHeaders(h: IncomingHttpHeaders, meta: unknown): IncomingHttpHeaders {
+  if (!meta || typeof meta !== 'object') return h;
+  const m = meta as Record<string, unknown>;
+  let out: IncomingHttpHeaders | undefined;
+  for (const name of ['x-codex-turn-metadata', 'x-codex-turn-state']) {
+    if (typeof m[name] === 'string') (out ??= { ...h })[name] = m[name];
+  }
+  return out ?? h;
 }
 
 function rawText(data: RawData): string {

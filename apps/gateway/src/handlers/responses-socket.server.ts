@@ -146,10 +146,16 @@ export class ResponsesSocketServer implements BeforeApplicationShutdown {
   /** After the drain (in-flight calls finished or aborted): the open sockets are told the gateway is going away. */
   beforeApplicationShutdown(): void {
     clearInterval(this.heartbeat);
-    for (const ws of this.sockets.keys()) ws.close(1001, 'going away');
+    this.closeAll();
+  }
+
+  /** Closes every open socket (1001 going away): Codex reconnects and resends its history in full. */
+  closeAll(): void {
+    const closing = [...this.sockets.keys()];
+    for (const ws of closing) ws.close(1001, 'going away');
     // Sockets that do not finish the close handshake promptly must not hold the server's close.
     setTimeout(() => {
-      for (const ws of this.sockets.keys()) ws.terminate();
+      for (const ws of closing) if (ws.readyState !== ws.CLOSED) ws.terminate();
     }, 1_000).unref();
   }
 
