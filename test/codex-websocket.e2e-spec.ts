@@ -1,5 +1,7 @@
 import { FakeProvider, ReceivedRequest, Stack, eventually, runCodexExec, seedTenant, startGatewayReplica, startStack } from '@gw/testing';
+import { WebSocket } from 'ws';
 import { ResponsesSocketServer } from '../apps/gateway/src/handlers/responses-socket.server';
+import { DrainService } from '../apps/gateway/src/health/drain.service';
 
 jest.setTimeout(180_000);
 
@@ -203,5 +205,164 @@ describe('A reconnect makes Codex resend its history, and the session completes'
     await stack.flushLedger();
     // One row per response; the refused continuations reached no provider and are not metered.
     expect((await stack.sql(ok, [tenant.tenantId])).length - rowsBefore).toBe(3);
+  });
+});
+
+type Upgrade = { ws?: WebSocket; status?: number; headers?: Record<string, unknown>; body?: any };
+
+/** Opens `/v1/responses` as a WebSocket: the socket, or the HTTP answer that refused the upgrade. */
+function upgrade(gatewayUrl: string, headers: Record<string, string>, path = '/v1/responses'): Promise<Upgrade> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(gatewayUrl.replace(/^http/, 'ws') + path, { headers });
+    ws.once('open', () => resolve({ ws }));
+    ws.once('unexpected-response', (_req, res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: JSON.parse(Buffer.concat(chunks).toString('utf8')) }));
+    });
+    ws.once('error', (e) => {
+      if (!(e as Error).message.includes('Unexpected server response')) reject(e);
+    });
+  });
+}
+
+/** Collects a socket's messages (parsed) and its close code. */
+function recorder(ws: WebSocket): { events: any[]; closed: Promise<number> } {
+  const events: any[] = [];
+  ws.on('message', (d) => events.push(JSON.parse(d.toString())));
+  return { events, closed: new Promise((r) => ws.once('close', (code) => r(code))) };
+}
+
+describe('The WebSocket endpoint: upgrade refusals, bad messages, limits', () => {
+  let fake: FakeProvider;
+  let tenant: Awaited<ReturnType<typeof seedTenant>>;
+  const bearer = (secret: string) => ({ authorization: `Bearer ${secret}`, 'openai-beta': 'responses_websockets=2026-02-06' });
+  const create = (extra: object = {}) => JSON.stringify({ type: 'response.create', model: 'gpt-4o-mini', input: [{ role: 'user', content: 'hi' }], ...extra });
+
+  beforeAll(async () => {
+    fake = fakes.openai!;
+    tenant = await seedTenant(stack, { provider: { kind: 'openai', baseUrl: fake.baseUrl, credential: 'sk-upstream' }, patterns: ['gpt-4o-mini'] });
+  });
+  beforeEach(() => fake.reset());
+
+  it('refuses an upgrade without a key, with a wrong key, or on another path: an HTTP answer, never an accepted socket', async () => {
+    const before = sockets.stats.refused;
+    const none = await upgrade(stack.gatewayUrl, {});
+    expect(none).toMatchObject({ status: 401, body: { error: { code: 'missing_api_key' } } });
+    const wrong = await upgrade(stack.gatewayUrl, bearer(`sk-gw-${'x'.repeat(40)}`));
+    expect(wrong.status).toBe(401);
+    expect(wrong.body.error.type).toBe('invalid_request_error');
+    expect(sockets.stats.refused - before).toBe(2);
+    const elsewhere = await upgrade(stack.gatewayUrl, bearer(tenant.secret), '/v1/chat/completions');
+    expect(elsewhere).toMatchObject({ status: 404, body: { error: { code: 'not_found' } } });
+  });
+
+  it("a blocked address's upgrades get 429 (the failed-auth budget is the HTTP one), its valid key too", async () => {
+    const replica = await startGatewayReplica(stack, { trustedProxies: ['127.0.0.1/32'] });
+    const from = (ip: string, h: Record<string, string>) => ({ ...h, 'x-forwarded-for': ip });
+    const statuses: number[] = [];
+    for (let i = 0; i < 32; i++) statuses.push((await upgrade(replica.gatewayUrl, from('203.0.113.77', bearer(`sk-gw-guess${i}${'y'.repeat(36)}`)))).status!);
+    expect(statuses.filter((s) => s === 401)).toHaveLength(30);
+    expect(statuses.slice(30)).toEqual([429, 429]);
+    const blocked = await upgrade(replica.gatewayUrl, from('203.0.113.77', bearer(tenant.secret)));
+    expect(blocked).toMatchObject({ status: 429, body: { error: { code: 'too_many_auth_failures' } } });
+    expect(Number(blocked.headers!['retry-after'])).toBeGreaterThan(0);
+    const other = await upgrade(replica.gatewayUrl, from('203.0.113.78', bearer(tenant.secret)));
+    expect(other.ws).toBeDefined();
+    other.ws!.close();
+  });
+
+  it('bad messages get error events and leave the socket usable; a good one is one metered call', async () => {
+    const { ws } = await upgrade(stack.gatewayUrl, bearer(tenant.secret));
+    const r = recorder(ws!);
+    ws!.send('{not json');
+    ws!.send(JSON.stringify({ type: 'session.update' }));
+    ws!.send(JSON.stringify([1, 2]));
+    ws!.send(Buffer.from([1, 2, 3]), { binary: true });
+    ws!.send(create({ previous_response_id: 'resp_from_elsewhere', input: [] }));
+    await eventually(() => r.events.length === 5);
+    expect(r.events.map((e) => [e.type, e.status, e.error.code])).toEqual([
+      ['error', 400, 'invalid_json'],
+      ['error', 400, 'unknown_event_type'],
+      ['error', 400, 'invalid_message'],
+      ['error', 400, 'invalid_message'],
+      ['error', 400, 'previous_response_not_found'],
+    ]);
+    expect(r.events[4].error.param).toBe('previous_response_id');
+
+    fake.script({ text: 'first' }, { text: 'second' });
+    ws!.send(create());
+    await eventually(() => r.events.some((e) => e.type === 'response.completed'));
+    const first = r.events.find((e) => e.type === 'response.completed').response;
+    expect(r.events.filter((e) => e.type === 'response.output_text.delta').length).toBeGreaterThan(0);
+    // Continued on the same socket: the provider gets the whole conversation.
+    ws!.send(create({ previous_response_id: first.id, input: [{ role: 'user', content: 'and again' }] }));
+    await eventually(() => r.events.filter((e) => e.type === 'response.completed').length === 2);
+    const [, second] = fake.requestsTo('/responses');
+    expect(second.body.input.map((i: any) => i.role ?? i.type)).toEqual(['user', 'assistant', 'user']);
+    expect(JSON.stringify(second.body.input)).toContain('first');
+    expect(second.body.previous_response_id).toBeUndefined();
+    expect(second.body.type).toBeUndefined();
+    ws!.close();
+    expect(await r.closed).toBe(1005);
+    await stack.flushLedger();
+    const rows = await stack.sql(`SELECT status, streamed FROM usage_records WHERE tenant_id = $1 AND endpoint = 'responses'`, [tenant.tenantId]);
+    expect(rows).toEqual([
+      { status: 200, streamed: true },
+      { status: 200, streamed: true },
+    ]);
+  });
+
+  it('a budget refusal is an error event in the shape Codex reads (status, headers), with its ledger row', async () => {
+    const t = await seedTenant(stack, { provider: { kind: 'openai', baseUrl: fake.baseUrl, credential: 'sk-upstream' }, patterns: ['gpt-4o-mini'] });
+    expect((await stack.api('PATCH', `/admin/tenants/${t.tenantId}`, { limits: { dailyBudgetUsd: 0.000001 } })).status).toBe(200);
+    const { ws } = await upgrade(stack.gatewayUrl, bearer(t.secret));
+    const r = recorder(ws!);
+    ws!.send(create());
+    await eventually(() => r.events.length === 1);
+    const [e] = r.events;
+    expect(e).toMatchObject({ type: 'error', status: 429, error: { code: 'insufficient_quota', type: 'usage_limit_reached' } });
+    expect(e.error.message).toContain('daily budget');
+    expect(e.headers['x-should-retry']).toBe('false');
+    expect(e.headers['x-request-id']).toMatch(/^req_/);
+    expect(fake.requestsTo('/responses')).toHaveLength(0);
+    ws!.close();
+    await stack.flushLedger();
+    const rows = await stack.sql(`SELECT request_id, status, error_code FROM usage_records WHERE tenant_id = $1`, [t.tenantId]);
+    expect(rows).toEqual([{ request_id: e.headers['x-request-id'], status: 429, error_code: 'insufficient_quota' }]);
+  });
+
+  it('a message over BODY_LIMIT closes the socket (1009); closing mid-response aborts the upstream call (499 row)', async () => {
+    const replica = await startGatewayReplica(stack, { bodyLimit: '2kb' });
+    const big = await upgrade(replica.gatewayUrl, bearer(tenant.secret));
+    const r = recorder(big.ws!);
+    big.ws!.send(create({ input: [{ role: 'user', content: 'x'.repeat(4096) }] }));
+    expect(await r.closed).toBe(1009);
+
+    fake.hangNext(1);
+    const { ws } = await upgrade(stack.gatewayUrl, bearer(tenant.secret));
+    ws!.send(create());
+    await eventually(() => fake.openConnections() > 0);
+    ws!.terminate();
+    await eventually(() => fake.openConnections() === 0);
+    await stack.flushLedger();
+    const rows = await eventually(async () => {
+      await stack.flushLedger();
+      const x = await stack.sql(`SELECT status FROM usage_records WHERE tenant_id = $1 AND status = 499`, [tenant.tenantId]);
+      return x.length ? x : undefined;
+    });
+    expect(rows).toEqual([{ status: 499 }]);
+  });
+
+  it('a draining gateway refuses upgrades (503) and closes an open socket at its next request (1001: Codex reconnects elsewhere)', async () => {
+    const replica = await startGatewayReplica(stack);
+    const { ws } = await upgrade(replica.gatewayUrl, bearer(tenant.secret));
+    const r = recorder(ws!);
+    void replica.app.get(DrainService).drain(0);
+    const refused = await upgrade(replica.gatewayUrl, bearer(tenant.secret));
+    expect(refused).toMatchObject({ status: 503, body: { error: { code: 'gateway_shutting_down' } } });
+    ws!.send(create());
+    expect(await r.closed).toBe(1001);
+    expect(r.events).toEqual([]);
   });
 });

@@ -6,7 +6,7 @@ import type { ClientSink } from '../pipeline/client-sink';
 /** Above this many bytes queued on the socket, the relay waits (back-pressure, as for an HTTP client). */
 const HIGH_WATER = 1024 * 1024;
 /** Response headers worth telling the client with an error event (Codex reads `headers` there): limits, ids. */
-const ERROR_HEADERS = /^(retry-after|x-ratelimit-|x-request-id|x-gateway-|x-upstream-request-id)/;
+const ERROR_HEADERS = /^(retry-after|x-ratelimit-|x-codex-|x-should-retry|x-request-id|x-gateway-|x-upstream-request-id)/;
 
 /**
  * One `response.create` of a Responses WebSocket as the pipeline's client: the SSE events the relay writes go
