@@ -208,7 +208,12 @@ describe('A reconnect makes Codex resend its history, and the session completes'
   });
 });
 
-type Upgrade = { ws?: WebSocket; status?: number; headers?: Record<string, unknown>; body?: any };
+interface Upgrade {
+  ws?: WebSocket;
+  status?: number;
+  headers?: Record<string, unknown>;
+  body?: any;
+}
 
 /** Opens `/v1/responses` as a WebSocket: the socket, or the HTTP answer that refused the upgrade. */
 function upgrade(gatewayUrl: string, headers: Record<string, string>, path = '/v1/responses'): Promise<Upgrade> {
@@ -221,7 +226,7 @@ function upgrade(gatewayUrl: string, headers: Record<string, string>, path = '/v
       res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: JSON.parse(Buffer.concat(chunks).toString('utf8')) }));
     });
     ws.once('error', (e) => {
-      if (!(e as Error).message.includes('Unexpected server response')) reject(e);
+      if (!e.message.includes('Unexpected server response')) reject(e);
     });
   });
 }
@@ -229,7 +234,7 @@ function upgrade(gatewayUrl: string, headers: Record<string, string>, path = '/v
 /** Collects a socket's messages (parsed) and its close code. */
 function recorder(ws: WebSocket): { events: any[]; closed: Promise<number> } {
   const events: any[] = [];
-  ws.on('message', (d) => events.push(JSON.parse(d.toString())));
+  ws.on('message', (d: Buffer) => events.push(JSON.parse(d.toString('utf8'))));
   return { events, closed: new Promise((r) => ws.once('close', (code) => r(code))) };
 }
 
