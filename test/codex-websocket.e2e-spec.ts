@@ -1,4 +1,16 @@
-import { FakeProvider, ReceivedRequest, Stack, eventually, runCodexExec, seedTenant, startGatewayReplica, startStack } from '@gw/testing';
+import {
+  FakeProvider,
+  ReceivedRequest,
+  Stack,
+  delta,
+  eventually,
+  metricValue,
+  scrape,
+  runCodexExec,
+  seedTenant,
+  startGatewayReplica,
+  startStack,
+} from '@gw/testing';
 import { WebSocket } from 'ws';
 import { ResponsesSocketServer } from '../apps/gateway/src/handlers/responses-socket.server';
 import { DrainService } from '../apps/gateway/src/health/drain.service';
@@ -252,12 +264,18 @@ describe('The WebSocket endpoint: upgrade refusals, bad messages, limits', () =>
 
   it('refuses an upgrade without a key, with a wrong key, or on another path: an HTTP answer, never an accepted socket', async () => {
     const before = sockets.stats.refused;
+    const metricsBefore = await scrape(`${stack.gatewayUrl}/metrics`);
     const none = await upgrade(stack.gatewayUrl, {});
     expect(none).toMatchObject({ status: 401, body: { error: { code: 'missing_api_key' } } });
     const wrong = await upgrade(stack.gatewayUrl, bearer(`sk-gw-${'x'.repeat(40)}`));
     expect(wrong.status).toBe(401);
     expect(wrong.body.error.type).toBe('invalid_request_error');
     expect(sockets.stats.refused - before).toBe(2);
+    const metricsAfter = await scrape(`${stack.gatewayUrl}/metrics`);
+    expect(delta(metricsBefore, metricsAfter, 'gateway_websocket_upgrades_total', { result: '401' })).toBe(2);
+    expect(delta(metricsBefore, metricsAfter, 'gateway_websocket_upgrades_total', { result: 'accepted' })).toBe(0);
+    // Every earlier socket (Codex's, closed when it exited) is counted out.
+    await eventually(async () => metricValue(await scrape(`${stack.gatewayUrl}/metrics`), 'gateway_websockets_open') === 0);
     const elsewhere = await upgrade(stack.gatewayUrl, bearer(tenant.secret), '/v1/chat/completions');
     expect(elsewhere).toMatchObject({ status: 404, body: { error: { code: 'not_found' } } });
   });

@@ -1,6 +1,7 @@
 import { BeforeApplicationShutdown, Inject, Injectable, Logger } from '@nestjs/common';
 import { GatewayAuthGate } from '@gw/auth';
 import { APP_CONFIG, AppConfig } from '@gw/config';
+import { GatewayMetrics } from '@gw/observability';
 import { Errors, OpenAIError, TrustedProxies, stampClientAddress, toOpenAIError } from '@gw/common';
 import type { Principal } from '@gw/tenancy';
 import type { Request } from 'express';
@@ -49,6 +50,7 @@ export class ResponsesSocketServer implements BeforeApplicationShutdown {
     private readonly drain: DrainService,
     private readonly pipeline: DataPlanePipeline,
     private readonly handler: ResponsesHandler,
+    private readonly metrics: GatewayMetrics,
   ) {
     // A message over the HTTP body limit closes the socket (1009) before it is buffered whole.
     this.wss = new WebSocketServer({ noServer: true, maxPayload: sizeBytes(cfg.bodyLimit), perMessageDeflate: false });
@@ -91,6 +93,8 @@ export class ResponsesSocketServer implements BeforeApplicationShutdown {
 
   private open(ws: WebSocket, req: IncomingMessage, principal: Principal): void {
     this.stats.open++;
+    this.metrics.websocketUpgrade('accepted');
+    this.metrics.websocketOpen(1);
     this.perKey.set(principal.keyId, (this.perKey.get(principal.keyId) ?? 0) + 1);
     const conn = new ResponsesSocketConnection(ws, req.headers, this.depsFor(req));
     const entry = { conn, alive: true };
@@ -100,6 +104,7 @@ export class ResponsesSocketServer implements BeforeApplicationShutdown {
     ws.once('close', () => {
       this.sockets.delete(ws);
       this.stats.open--;
+      this.metrics.websocketOpen(-1);
       this.stats.closed++;
       const n = (this.perKey.get(principal.keyId) ?? 1) - 1;
       if (n > 0) this.perKey.set(principal.keyId, n);
@@ -140,6 +145,7 @@ export class ResponsesSocketServer implements BeforeApplicationShutdown {
 
   private refused(socket: Duplex, err: OpenAIError): void {
     this.stats.refused++;
+    this.metrics.websocketUpgrade(err.getStatus());
     refuse(socket, err);
   }
 
