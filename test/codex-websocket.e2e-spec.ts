@@ -108,6 +108,19 @@ describe.each([
   beforeAll(async () => {
     fake = fakes[flavor]!;
     tenant = await seedTenant(stack, { provider: { kind: flavor, baseUrl: fake.baseUrl, credential: 'sk-upstream' }, patterns: [model] });
+    // A first Codex run pays ~1 s of cold start (binary, caches): not counted against either transport below.
+    fake.script({ text: 'warm' });
+    const warm = await runCodexExec({
+      baseUrl: stack.baseURL,
+      apiKey: tenant.secret,
+      model,
+      prompt: 'Say warm.',
+      configToml: builtinConfig(stack.baseURL, model),
+      codexHomeFiles: auth(tenant.secret),
+    });
+    expect(warm.code).toBe(0);
+    await stack.flushLedger();
+    await stack.sql(`DELETE FROM usage_records WHERE tenant_id = $1`, [tenant.tenantId]);
   });
   beforeEach(() => fake.reset());
 
