@@ -11,6 +11,7 @@ import {
   startGatewayReplica,
   startStack,
 } from '@gw/testing';
+import { connect } from 'node:net';
 import { WebSocket } from 'ws';
 import { ResponsesSocketServer } from '../apps/gateway/src/handlers/responses-socket.server';
 import { DrainService } from '../apps/gateway/src/health/drain.service';
@@ -258,6 +259,18 @@ function upgrade(gatewayUrl: string, headers: Record<string, string>, path = '/v
   });
 }
 
+/** Sends raw bytes and reads the whole answer (the server closes after it). */
+function fetchRaw(gatewayUrl: string, request: string): Promise<string> {
+  const { hostname, port } = new URL(gatewayUrl);
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    const s = connect(Number(port), hostname, () => s.write(request));
+    s.on('data', (c: Buffer) => chunks.push(c));
+    s.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    s.on('error', reject);
+  });
+}
+
 /** Collects a socket's messages (parsed) and its close code. */
 function recorder(ws: WebSocket): { events: any[]; closed: Promise<number> } {
   const events: any[] = [];
@@ -293,6 +306,13 @@ describe('The WebSocket endpoint: upgrade refusals, bad messages, limits', () =>
     await eventually(async () => metricValue(await scrape(`${stack.gatewayUrl}/metrics`), 'gateway_websockets_open') === 0);
     const elsewhere = await upgrade(stack.gatewayUrl, bearer(tenant.secret), '/v1/chat/completions');
     expect(elsewhere).toMatchObject({ status: 404, body: { error: { code: 'not_found' } } });
+    // Another protocol (h2c, as `curl --http2` asks on http://): a clear 400, never a hang or a 500.
+    const h2c = await fetchRaw(
+      stack.gatewayUrl,
+      'POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\nContent-Length: 2\r\n\r\n{}',
+    );
+    expect(h2c).toMatch(/^HTTP\/1\.1 400 /);
+    expect(h2c).toContain('unsupported_upgrade');
   });
 
   it("a blocked address's upgrades get 429 (the failed-auth budget is the HTTP one), its valid key too", async () => {

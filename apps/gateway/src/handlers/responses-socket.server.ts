@@ -69,9 +69,19 @@ export class ResponsesSocketServer implements BeforeApplicationShutdown {
 
   private async upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     const path = (req.url ?? '').split('?')[0];
-    if (path !== PATH || (req.headers.upgrade ?? '').toLowerCase() !== 'websocket') {
-      return refuse(socket, Errors.notFound(`No WebSocket endpoint at ${path.slice(0, 100)}; use ${PATH}.`));
+    // Node hands every `Connection: upgrade` request here once there is a listener; the body of one asking for
+    // another protocol (`h2c`: `curl --http2` on http://) cannot be read any more: told to retry without it.
+    if ((req.headers.upgrade ?? '').toLowerCase() !== 'websocket') {
+      return refuse(
+        socket,
+        Errors.badRequest(
+          'Protocol upgrades other than WebSocket are not supported; send the request over plain HTTP/1.1 (no `Upgrade` header).',
+          null,
+          'unsupported_upgrade',
+        ),
+      );
     }
+    if (path !== PATH) return refuse(socket, Errors.notFound(`No WebSocket endpoint at ${path.slice(0, 100)}; use ${PATH}.`));
     this.stats.upgrades++;
     if (this.drain.draining) return this.refused(socket, shuttingDown());
     stampClientAddress(req, this.trusted);
