@@ -105,7 +105,9 @@ export class ResponsesSocketConnection {
       // What makes Codex retry the turn with its full history on a new connection (codex-api responses_websocket.rs).
       return this.send(errorEvent(400, 'previous_response_not_found', `Previous response with id '${id}' not found.`, 'previous_response_id'));
     }
-    const bytes = messageBytes + this.history.bytes;
+    // The whole input's size (as received): what the history will hold, and the prompt estimate the admission reserves.
+    const continues = typeof m.previous_response_id === 'string' && m.previous_response_id !== '';
+    const bytes = messageBytes + (continues ? this.history.bytes : 0);
     if (m.generate === false) return this.warmup(m, input, bytes);
     const body: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(m)) if (!WS_ONLY.has(k)) body[k] = v;
