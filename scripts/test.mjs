@@ -98,7 +98,7 @@ const pgliteEnv = { TEST_DATABASE_URL: '', TEST_REDIS_URL: '', REQUIRE_REDIS: ''
 // Suites about what travels on the wire to Codex and the providers (the database only holds their keys and
 // routes) run once: in the PostgreSQL + Redis run when there is one (it has every dependency, and their
 // replicas share limits there), else here. Every suite that reads or writes state runs in both.
-const WIRE_ONLY = ['codex-catalog', 'codex-headers', 'compaction', 'ollama-names', 'session-affinity', 'translation'];
+const WIRE_ONLY = ['codex-catalog', 'codex-headers', 'codex-websocket', 'compaction', 'ollama-names', 'session-affinity', 'translation'];
 const wireOnlyHere = process.env.TEST_DATABASE_URL ? ['--testPathIgnorePatterns', ...WIRE_ONLY.map((s) => `test/${s}\\.e2e-spec\\.ts$`)] : [];
 run('e2e (PGlite)', ['--selectProjects', 'medium', 'e2e', '--runInBand', ...wireOnlyHere], pgliteEnv);
 if (process.env.TEST_DATABASE_URL) {

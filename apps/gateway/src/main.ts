@@ -9,6 +9,7 @@ import { AppConfig, parseConfig } from '@gw/config';
 import { configureHttpApp, installGracefulShutdown } from '@gw/common';
 import { GatewayModule } from './gateway.module';
 import { DrainService } from './health/drain.service';
+import { ResponsesSocketServer } from './handlers/responses-socket.server';
 
 export function nestLogLevels(level: AppConfig['logLevel']): LogLevel[] | false {
   const all: LogLevel[] = ['error', 'warn', 'log', 'debug'];
@@ -37,6 +38,8 @@ export async function createGatewayApp(overrides?: Partial<AppConfig>, opts: App
   configureHttpApp(app, cfg.bodyLimit, { beforeBody: [app.get(GatewayAuthGate).middleware], trustedProxies: cfg.trustedProxies, clientLimits: cfg });
   // `Expect: 100-continue` is answered after that decision, so a refused client never uploads its body.
   GatewayAuthGate.answerExpectContinue(app.getHttpServer());
+  // The Responses API over WebSocket (Codex's built-in provider): authenticated at the upgrade, like a request.
+  app.get(ResponsesSocketServer).attach(app.getHttpServer());
   return app;
 }
 

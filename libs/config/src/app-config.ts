@@ -30,6 +30,13 @@ export interface AppConfig extends ClientLimits {
   ollamaBaseUrl?: string;
   logLevel: 'debug' | 'info' | 'warn' | 'error' | 'silent';
   bodyLimit: string;
+  /** Responses WebSocket (`/v1/responses` upgrade): the history one connection may hold, in bytes (docs/codex.md). */
+  wsHistoryMaxBytes: number;
+  /** Open Responses WebSockets per process, and per key. */
+  wsMaxConnections: number;
+  wsMaxConnectionsPerKey: number;
+  /** A Responses WebSocket with no `response.create` for this long is closed (Codex reconnects on its next turn). */
+  wsIdleTimeoutMs: number;
   /** How often gateways look for admin changes made by other processes. */
   cacheRefreshMs: number;
   ledgerFlushMs: number;

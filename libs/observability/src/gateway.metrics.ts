@@ -126,6 +126,12 @@ export const GATEWAY_METRIC_PROVIDERS = [
     help: 'Request fields, tools and input items a chat-only provider could not be given (Responses→Chat translation), by field (e.g. tools:web_search, text.verbosity; a bounded set)',
     labelNames: ['field'],
   }),
+  makeCounterProvider({
+    name: 'gateway_websocket_upgrades_total',
+    help: 'Responses WebSocket upgrades (Codex), by result: accepted, or the HTTP status that refused it',
+    labelNames: ['result'],
+  }),
+  makeGaugeProvider({ name: 'gateway_websockets_open', help: 'Responses WebSockets open now' }),
 ];
 
 export interface FinishedRequest {
@@ -187,6 +193,8 @@ export class GatewayMetrics implements OnModuleDestroy {
     @InjectMetric('gateway_priced_requests_total') private readonly pricedRequests: Counter,
     @InjectMetric('gateway_unpriced_requests_total') private readonly unpricedRequests: Counter,
     @InjectMetric('gateway_translation_dropped_total') private readonly translationDrops?: Counter,
+    @InjectMetric('gateway_websocket_upgrades_total') private readonly wsUpgrades?: Counter,
+    @InjectMetric('gateway_websockets_open') private readonly wsOpen?: Gauge,
   ) {
     // Series that alerts take `increase()` of must exist at 0 before the first event, or the first burst is invisible.
     this.ledgerFlush.zero({ result: 'error' });
@@ -208,6 +216,16 @@ export class GatewayMetrics implements OnModuleDestroy {
   /** One served request's dropped fields (labels come from the translator's fixed vocabulary: bounded). */
   translationDropped(fields: readonly string[]): void {
     for (const field of fields) this.translationDrops?.inc({ field });
+  }
+
+  /** A Responses WebSocket upgrade: `accepted`, or the status of its refusal (a small fixed set). */
+  websocketUpgrade(result: 'accepted' | number): void {
+    this.wsUpgrades?.inc({ result: String(result) });
+  }
+
+  /** One more (+1) or one fewer (-1) open Responses WebSocket. */
+  websocketOpen(delta: 1 | -1): void {
+    this.wsOpen?.inc(delta);
   }
 
   finished(r: FinishedRequest): void {

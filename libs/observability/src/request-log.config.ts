@@ -21,8 +21,13 @@ type Annotated = ServerResponse & { [LOG_FIELDS]?: () => LogFields; [LOG_LINE]?:
  * Adds fields to the one log line of this request. Lazy: the function runs only if the line is
  * written (at its level) once the response has ended, so the hot path pays one closure.
  */
-export function annotateRequestLog(res: ServerResponse, fields: () => LogFields): void {
+export function annotateRequestLog(res: object, fields: () => LogFields): void {
   (res as Annotated)[LOG_FIELDS] = fields;
+}
+
+/** The fields annotated on `res`, for a call whose line is not written by pino-http (a WebSocket's `response.create`). */
+export function requestLogFieldsOf(res: object): LogFields | undefined {
+  return (res as Annotated)[LOG_FIELDS]?.();
 }
 
 const LEVELS: Record<LevelWithSilent, number> = { trace: 10, debug: 20, info: 30, warn: 40, error: 50, fatal: 60, silent: Infinity };

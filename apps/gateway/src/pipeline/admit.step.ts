@@ -1,10 +1,9 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { APP_CONFIG, AppConfig } from '@gw/config';
-import { bodyBytesOf } from '@gw/common';
 import { BudgetExhaustedError, LimitsService } from '@gw/limits';
 import { PriceTable } from '@gw/metering';
-import type { Request } from 'express';
 import type { CallPlan } from './call-plan';
+import type { ClientCall } from './client-sink';
 import type { CallContext } from './call-context';
 import { MAX_OUTPUT_TOKENS } from './resolve.step';
 
@@ -23,9 +22,9 @@ export class AdmitStep {
     private readonly prices: PriceTable,
   ) {}
 
-  async run(ctx: CallContext, req: Request, plan: Pick<CallPlan, 'maxOutput' | 'choices'>): Promise<void> {
+  async run(ctx: CallContext, call: Pick<ClientCall, 'body' | 'bodyBytes'>, plan: Pick<CallPlan, 'maxOutput' | 'choices'>): Promise<void> {
     // Counted by the body parser after inflation; the fallback is for a body that did not come through it.
-    const bytes = bodyBytesOf(req) ?? Buffer.byteLength(JSON.stringify(req.body ?? ''));
+    const bytes = call.bodyBytes ?? Buffer.byteLength(JSON.stringify(call.body ?? ''));
     const promptTokens = Math.ceil(bytes / 4);
     ctx.promptEstimate = promptTokens;
     const { maxOutput, choices } = plan;

@@ -3,6 +3,7 @@ import { ChatHandler } from '../handlers/chat.handler';
 import { EmbeddingsHandler } from '../handlers/embeddings.handler';
 import { ResponsesCompactHandler } from '../handlers/responses-compact.handler';
 import { ResponsesHandler } from '../handlers/responses.handler';
+import { ResponsesSocketServer } from '../handlers/responses-socket.server';
 import { AdmitStep } from './admit.step';
 import { AuthenticateStep } from './authenticate.step';
 import { DispatchStep } from './dispatch.step';
@@ -24,4 +25,5 @@ export const PIPELINE_PROVIDERS: Provider[] = [
   EmbeddingsHandler,
   ResponsesHandler,
   ResponsesCompactHandler,
+  ResponsesSocketServer,
 ];

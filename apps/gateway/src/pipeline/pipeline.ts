@@ -1,16 +1,17 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { APP_CONFIG, AppConfig } from '@gw/config';
-import { Errors, clientRequestIdOf, requestIdOf } from '@gw/common';
+import { Errors } from '@gw/common';
 import { GatewayMetrics, annotateRequestLog } from '@gw/observability';
 import { sessionKeyOf } from '@gw/routing';
 import type { Principal } from '@gw/tenancy';
-import type { Request, Response } from 'express';
+import type { Request } from 'express';
 import { DrainService } from '../health/drain.service';
 import { AdmitStep } from './admit.step';
 import { AuthenticateStep } from './authenticate.step';
 import { CallContext, ClientGone } from './call-context';
 import { forwardedClientHeaders, sessionIdOf } from './client-headers';
 import type { EndpointHandler } from './call-plan';
+import { ClientCall, ClientSink, httpCall } from './client-sink';
 import { DispatchStep } from './dispatch.step';
 import { recordedModelName } from './model-name';
 import { RelayStep } from './relay.step';
@@ -38,11 +39,18 @@ export class DataPlanePipeline {
     private readonly settle: SettleStep,
   ) {}
 
-  async run(handler: EndpointHandler, req: Request, res: Response): Promise<void> {
-    const ctx = this.begin(req, res, await this.authenticate.principal(req, handler.endpoint), handler);
+  /** An HTTP request: its caller from the pre-body gate's decision, then the call. */
+  async run(handler: EndpointHandler, req: Request, res: ClientSink): Promise<void> {
+    const principal = await this.authenticate.principal(req, handler.endpoint);
+    return this.call(handler, principal, httpCall(req), res);
+  }
+
+  /** One call of an authenticated caller (an HTTP request, or a WebSocket's `response.create`), answered on `res`. */
+  async call(handler: EndpointHandler, principal: Principal, call: ClientCall, res: ClientSink): Promise<void> {
+    const ctx = this.begin(call, res, principal, handler);
     try {
-      const plan = handler.plan(this.resolve.run(ctx, req.body), ctx);
-      await this.admit.run(ctx, req, plan);
+      const plan = handler.plan(this.resolve.run(ctx, call.body), ctx);
+      await this.admit.run(ctx, call, plan);
       const up = await this.dispatch.run(ctx, plan);
       await this.relay.run(ctx, res, up, plan.relay(ctx, up));
     } catch (e) {
@@ -53,20 +61,20 @@ export class DataPlanePipeline {
   }
 
   /** The request's context: ids, its log line, abort on client close, the total deadline, drain tracking. */
-  private begin(req: Request, res: Response, principal: Principal, handler: EndpointHandler): CallContext {
-    const body = req.body as unknown;
+  private begin(call: ClientCall, res: ClientSink, principal: Principal, handler: EndpointHandler): CallContext {
+    const body = call.body;
     const endpoint = handler.endpoint;
     // Recorded (log line, ledger row) even when resolve refuses it, so bounded here already.
     const ctx = new CallContext(
-      requestIdOf(req),
+      call.requestId,
       principal,
       endpoint,
       recordedModelName(body && typeof body === 'object' ? (body as { model?: unknown }).model : undefined),
     );
-    ctx.clientRequestId = clientRequestIdOf(req);
-    ctx.sessionKey = sessionKeyOf(body, req.headers);
-    ctx.sessionId = sessionIdOf(req.headers, body);
-    ctx.clientHeaders = forwardedClientHeaders(req.headers);
+    ctx.clientRequestId = call.clientRequestId;
+    ctx.sessionKey = sessionKeyOf(body, call.headers);
+    ctx.sessionId = sessionIdOf(call.headers, body);
+    ctx.clientHeaders = forwardedClientHeaders(call.headers);
     this.metrics.started(endpoint);
     // The request's one log line (written when the response ends): metadata only, never prompt or completion.
     annotateRequestLog(res, () => ({
@@ -92,7 +100,7 @@ export class DataPlanePipeline {
       ctx.clearDeadline();
     });
     // A client that hung up before we got here (e.g. during auth) fired its 'close' already: meter it as 499 now.
-    if (req.socket?.destroyed && !ctx.abort.signal.aborted) ctx.abort.abort(new ClientGone());
+    if (call.gone() && !ctx.abort.signal.aborted) ctx.abort.abort(new ClientGone());
     // The default budget until the route is known (resolve applies the route's own).
     const total = this.cfg.upstreamTotalTimeoutMs;
     ctx.setDeadline(total, () => Errors.timeout(`total request time of ${total} ms exceeded`));

@@ -1,9 +1,9 @@
 import { OpenAIChatObserver, PASS_THROUGH_JSON, ResponsesFromChatTranslator, SseObserver } from '@gw/providers';
-import type { Response } from 'express';
 import { createServer, IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { request } from 'undici';
 import type { CallContext } from './call-context';
+import type { ClientSink } from './client-sink';
 import { context, provider, target } from './pipeline.spec-helpers';
 import { RelayStep } from './relay.step';
 import type { SettleStep } from './settle.step';
@@ -17,7 +17,7 @@ async function serve(handler: (req: IncomingMessage, res: ServerResponse) => voi
 
 const settled: CallContext[] = [];
 const settle = {
-  end(ctx: CallContext, res: Response, body?: string | Buffer) {
+  end(ctx: CallContext, res: ClientSink, body?: string | Buffer) {
     settled.push(ctx);
     if (body === undefined) res.end();
     else res.end(body);
@@ -48,7 +48,7 @@ async function relayed(
   const gw = await serve(async (_req, res) => {
     const upRes = await request(up.url);
     try {
-      await relay.run(ctx, res as unknown as Response, { res: upRes, target: ctx.target!, op: 'chat' }, dialectOf(ctx));
+      await relay.run(ctx, res, { res: upRes, target: ctx.target!, op: 'chat' }, dialectOf(ctx));
     } catch (e) {
       error = e;
       res.end();
