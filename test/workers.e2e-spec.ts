@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
@@ -75,6 +76,24 @@ function call(base: string, method: string, path: string, headers: Record<string
   req.end(payload);
   return out;
 }
+
+describe('GATEWAY_WORKERS without Redis', () => {
+  it('refuses to start with more than one worker, naming the variable and why', () => {
+    const built = buildGateway();
+    try {
+      const r = spawnSync(process.execPath, [join(built, 'apps/gateway/src/main.js')], {
+        cwd: built,
+        env: { PATH: process.env.PATH, GATEWAY_WORKERS: '2', DATA_DIR: join(built, 'data') },
+        encoding: 'utf8',
+        timeout: 30_000,
+      });
+      expect(r.status).toBe(1);
+      expect(r.stderr).toContain('GATEWAY_WORKERS=2 needs REDIS_URL');
+    } finally {
+      rmSync(built, { recursive: true, force: true });
+    }
+  });
+});
 
 withRedis('a gateway with GATEWAY_WORKERS=2 (one port, two event loops, one Redis)', () => {
   let fake: FakeProvider;

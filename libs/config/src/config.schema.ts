@@ -93,6 +93,9 @@ class EnvReader {
   }
 }
 
+/** Connections per app process; several gateway workers split it when it is not set (cluster.supervisor.ts). */
+export const DEFAULT_DATABASE_POOL_SIZE = 10;
+
 export function parseConfig(env: Env = process.env): AppConfig {
   const r = new EnvReader(env);
   const masterKey = r.str('MASTER_KEY');
@@ -123,7 +126,7 @@ export function parseConfig(env: Env = process.env): AppConfig {
     adminPort: r.int('ADMIN_PORT', 8081, 0, 65535),
     dataDir: r.str('DATA_DIR') ?? './data',
     databaseUrl: r.url('DATABASE_URL', ['postgres:', 'postgresql:']),
-    databasePoolSize: r.int('DATABASE_POOL_SIZE', 10, 1, 200),
+    databasePoolSize: r.int('DATABASE_POOL_SIZE', DEFAULT_DATABASE_POOL_SIZE, 1, 200),
     redisUrl: r.url('REDIS_URL', ['redis:', 'rediss:']),
     gatewayWorkers: 1,
     adminToken,

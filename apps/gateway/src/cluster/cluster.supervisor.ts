@@ -1,6 +1,6 @@
 import cluster, { Worker } from 'node:cluster';
 import pino, { Logger as PinoLogger } from 'pino';
-import { AppConfig } from '@gw/config';
+import { AppConfig, DEFAULT_DATABASE_POOL_SIZE } from '@gw/config';
 import { ClusterMetricsAggregator, METRICS_SCRAPE, METRICS_SCRAPED, isClusterMetricsMessage } from '@gw/observability';
 import { restartDelayMs } from './restart.backoff';
 
@@ -28,8 +28,22 @@ interface Slot {
  */
 export function superviseWorkersIfPrimary(cfg: AppConfig): boolean {
   if (cfg.gatewayWorkers <= 1 || !cluster.isPrimary) return false;
-  new ClusterSupervisor(cfg.gatewayWorkers, rootLogger(cfg)).start();
+  new ClusterSupervisor(cfg.gatewayWorkers, rootLogger(cfg), workerEnv(cfg.gatewayWorkers)).start();
   return true;
+}
+
+/**
+ * Unless DATABASE_POOL_SIZE is set, the workers share the default pool of one process instead of each taking
+ * it whole: the gateway's queries are few (ledger batches, cache reloads, the config poll, journal replays), and
+ * workers × replicas × 10 would soon pass PostgreSQL's max_connections (100 by default). See docs/operations.md.
+ */
+export function workerEnv(workers: number, env: NodeJS.ProcessEnv = process.env): Record<string, string> {
+  if (env.DATABASE_POOL_SIZE?.trim()) return {};
+  return { DATABASE_POOL_SIZE: String(workerPoolSize(workers)) };
+}
+
+export function workerPoolSize(workers: number): number {
+  return Math.max(2, Math.ceil(DEFAULT_DATABASE_POOL_SIZE / workers));
 }
 
 function rootLogger(cfg: AppConfig): PinoLogger {
@@ -50,12 +64,14 @@ export class ClusterSupervisor {
   constructor(
     private readonly count: number,
     private readonly log: PinoLogger,
+    private readonly env: Record<string, string> = {},
   ) {
     this.slots = Array.from({ length: count }, (_, i) => ({ id: i + 1, listened: false, startedAt: 0, failures: 0 }));
   }
 
   start(): void {
-    this.log.info(`starting ${this.count} gateway workers (GATEWAY_WORKERS), primary pid ${process.pid}`);
+    const pool = this.env.DATABASE_POOL_SIZE ? `, ${this.env.DATABASE_POOL_SIZE} database connections each at most` : '';
+    this.log.info(`starting ${this.count} gateway workers (GATEWAY_WORKERS)${pool}, primary pid ${process.pid}`);
     for (const sig of ['SIGTERM', 'SIGINT'] as const) process.on(sig, () => this.signal(sig));
     for (const slot of this.slots) this.fork(slot);
   }
@@ -68,7 +84,7 @@ export class ClusterSupervisor {
     slot.restart = undefined;
     slot.listened = false;
     slot.startedAt = Date.now();
-    const worker = cluster.fork({ [WORKER_ID_ENV]: String(slot.id) });
+    const worker = cluster.fork({ ...this.env, [WORKER_ID_ENV]: String(slot.id) });
     slot.worker = worker;
     worker.on('listening', () => {
       slot.listened = true;
