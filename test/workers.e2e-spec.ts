@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -197,6 +197,17 @@ withRedis('a gateway with GATEWAY_WORKERS=2 (one port, two event loops, one Redi
       expect(m.samples.filter((s) => s.name === 'process_resident_memory_bytes').map((s) => s.labels.worker)).toEqual(['1', '2']);
       // One family each: not one per worker.
       expect(m.text.match(/^# TYPE gateway_requests_total /gm)).toHaveLength(1);
+    }
+    // The primary's own metrics are documented with their type and labels (docs/operations.md).
+    const doc = readFileSync(join(__dirname, '..', 'docs', 'operations.md'), 'utf8');
+    const m = await metrics();
+    for (const [name, type, labels] of [
+      ['gateway_workers', 'gauge', 'none'],
+      ['gateway_worker_requests_total', 'counter', '`worker`'],
+      ['gateway_worker_restarts_total', 'counter', 'none'],
+    ]) {
+      expect(m.types.get(name)).toBe(type);
+      expect(doc).toContain(`| \`${name}\` | ${type} | ${labels} |`);
     }
     // The metrics token still applies, on every worker.
     for (let i = 0; i < 2; i++) expect(await call(gw.url, 'GET', '/metrics', {}).status).toBe(401);
