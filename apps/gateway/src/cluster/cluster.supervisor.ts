@@ -95,6 +95,8 @@ export class ClusterSupervisor {
       }
     });
     worker.on('message', (m: unknown) => this.message(slot, worker, m));
+    // A message to a worker whose channel just closed fails here; its 'exit' follows. Unhandled, it would end the primary.
+    worker.on('error', (e: Error) => this.log.warn(`worker ${slot.id} (pid ${worker.process.pid}): ${e.message}`));
     worker.on('exit', (code, signal) => this.exited(slot, worker, code, signal));
   }
 
