@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -89,6 +89,16 @@ describe('GATEWAY_WORKERS without Redis', () => {
       });
       expect(r.status).toBe(1);
       expect(r.stderr).toContain('GATEWAY_WORKERS=2 needs REDIS_URL');
+      // The same from `.env` (read before the choice of workers, as the app reads it).
+      writeFileSync(join(built, '.env'), 'GATEWAY_WORKERS=3\n');
+      const fromFile = spawnSync(process.execPath, [join(built, 'apps/gateway/src/main.js')], {
+        cwd: built,
+        env: { PATH: process.env.PATH, DATA_DIR: join(built, 'data') },
+        encoding: 'utf8',
+        timeout: 30_000,
+      });
+      expect(fromFile.status).toBe(1);
+      expect(fromFile.stderr).toContain('GATEWAY_WORKERS=3 needs REDIS_URL');
     } finally {
       rmSync(built, { recursive: true, force: true });
     }

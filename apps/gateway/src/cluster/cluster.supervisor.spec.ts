@@ -9,7 +9,8 @@ describe('cluster supervisor', () => {
   });
 
   it('one worker (the default without Redis) runs the app in this process: no cluster', () => {
-    expect(superviseWorkersIfPrimary(parseConfig({}))).toBe(false);
-    expect(superviseWorkersIfPrimary(parseConfig({ GATEWAY_WORKERS: '1', REDIS_URL: 'redis://127.0.0.1:6379' }))).toBe(false);
+    const noEnvFile = '/nonexistent/.env';
+    expect(superviseWorkersIfPrimary(parseConfig({}), noEnvFile)).toBe(false);
+    expect(superviseWorkersIfPrimary(parseConfig({ GATEWAY_WORKERS: '1', REDIS_URL: 'redis://127.0.0.1:6379' }), noEnvFile)).toBe(false);
   });
 });

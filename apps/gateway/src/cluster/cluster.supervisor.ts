@@ -1,6 +1,7 @@
 import cluster, { Worker } from 'node:cluster';
+import { existsSync } from 'node:fs';
 import pino, { Logger as PinoLogger } from 'pino';
-import { AppConfig, DEFAULT_DATABASE_POOL_SIZE } from '@gw/config';
+import { AppConfig, DEFAULT_DATABASE_POOL_SIZE, parseConfig } from '@gw/config';
 import { ClusterMetricsAggregator, METRICS_SCRAPE, METRICS_SCRAPED, isClusterMetricsMessage } from '@gw/observability';
 import { restartDelayMs } from './restart.backoff';
 
@@ -26,8 +27,11 @@ interface Slot {
  * dies (with backoff), forwards SIGTERM/SIGINT so that each drains and flushes its own ledger, aggregates
  * their `/metrics`, and exits once all have exited. Returns false where the caller should run the app itself.
  */
-export function superviseWorkersIfPrimary(cfg: AppConfig): boolean {
-  if (cfg.gatewayWorkers <= 1 || !cluster.isPrimary) return false;
+export function superviseWorkersIfPrimary(given: AppConfig, envFile = '.env'): boolean {
+  if (!cluster.isPrimary) return false;
+  // `.env` is read by the app's ConfigModule, too late for this choice: read it now (the environment wins, as there).
+  const cfg = existsSync(envFile) ? (process.loadEnvFile(envFile), parseConfig()) : given;
+  if (cfg.gatewayWorkers <= 1) return false;
   new ClusterSupervisor(cfg.gatewayWorkers, rootLogger(cfg), workerEnv(cfg.gatewayWorkers)).start();
   return true;
 }
