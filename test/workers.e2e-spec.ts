@@ -77,7 +77,33 @@ function call(base: string, method: string, path: string, headers: Record<string
   return out;
 }
 
-describe('GATEWAY_WORKERS without Redis', () => {
+describe('GATEWAY_WORKERS at start (no Redis needed)', () => {
+  it('a worker that fails to start stops the others, and the gateway exits 1 with its message, as one process would', () => {
+    const built = buildGateway();
+    try {
+      const r = spawnSync(process.execPath, [join(built, 'apps/gateway/src/main.js')], {
+        cwd: built,
+        // Config the primary accepts (it never connects to this Redis) but the workers refuse while building the app.
+        env: {
+          PATH: process.env.PATH,
+          GATEWAY_WORKERS: '2',
+          REDIS_URL: 'redis://127.0.0.1:1',
+          EGRESS_DENY: 'not-a-valid :: entry/99',
+          DATA_DIR: join(built, 'data'),
+          GATEWAY_PORT: '0',
+        },
+        encoding: 'utf8',
+        timeout: 60_000,
+      });
+      expect(r.status).toBe(1);
+      expect(r.stderr).toContain('EGRESS_DENY');
+      expect(r.stdout).toMatch(/worker \d \(pid \d+\) exited with code 1 before the gateway started: stopping the others and exiting/);
+      expect(r.stdout).toContain('all workers have exited, some with an error');
+    } finally {
+      rmSync(built, { recursive: true, force: true });
+    }
+  });
+
   it('refuses to start with more than one worker, naming the variable and why', () => {
     const built = buildGateway();
     try {
