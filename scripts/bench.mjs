@@ -1,9 +1,10 @@
 // `npm run bench`: what the gateway adds to a call, measured against a direct call to the upstream
 // and against a bare pass-through proxy, in the same run on the same machine.
 //   BENCH_SECONDS=8 (per cell)  BENCH_CONCURRENCY=1,16,64  BENCH_SOAK_SECONDS=0 (e.g. 600 for the memory soak)
+//   BENCH_REDIS_URL (limits in Redis)  BENCH_GATEWAY_WORKERS (GATEWAY_WORKERS; CPU and RSS count the workers too)
 // Prints one table and writes bench/results.json. It is a benchmark, not a test: nothing here is asserted.
 import { fork, spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { Pool } from 'undici';
@@ -54,21 +55,45 @@ async function waitReady(url) {
   throw new Error(`${url} not ready`);
 }
 
+/** The process and its children (a gateway with GATEWAY_WORKERS > 1 is a primary and its workers), from /proc. */
+function processTree(pid) {
+  const pids = [pid];
+  try {
+    for (const name of readdirSync('/proc')) {
+      if (!/^\d+$/.test(name)) continue;
+      try {
+        if (Number(readFileSync(`/proc/${name}/stat`, 'utf8').split(') ')[1].split(' ')[1]) === pid) pids.push(Number(name));
+      } catch {
+        /* gone */
+      }
+    }
+  } catch {
+    /* not Linux */
+  }
+  return pids;
+}
+
+/** Resident memory of the process and its children (workers), in MB. */
 function rssMb(pid) {
   try {
-    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Number(m[1]) / 1024 : NaN;
+    let kb = 0;
+    for (const p of processTree(pid)) kb += Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${p}/status`, 'utf8'))?.[1] ?? NaN);
+    return kb / 1024;
   } catch {
     return NaN;
   }
 }
 
-/** CPU seconds (user + system) a process has used so far, from /proc (Linux); NaN elsewhere. */
+/** CPU seconds (user + system) a process and its children (workers) have used so far, from /proc (Linux); NaN elsewhere. */
 function cpuSeconds(pid) {
   try {
-    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-    // fields 14 and 15 of stat (utime, stime) are 12 and 13 after the command; in clock ticks (100 Hz on Linux)
-    return (Number(f[11]) + Number(f[12])) / 100;
+    let ticks = 0;
+    for (const p of processTree(pid)) {
+      const f = readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1].split(' ');
+      // fields 14 and 15 of stat (utime, stime) are 12 and 13 after the command; in clock ticks (100 Hz on Linux)
+      ticks += Number(f[11]) + Number(f[12]);
+    }
+    return ticks / 100;
   } catch {
     return NaN;
   }
@@ -157,6 +182,8 @@ async function main() {
     ADMIN_TOKEN,
     LOG_LEVEL: process.env.LOG_LEVEL ?? 'info',
     ...(process.env.BENCH_REDIS_URL ? { REDIS_URL: process.env.BENCH_REDIS_URL } : {}),
+    // With Redis the gateway runs one worker per core unless told otherwise (BENCH_GATEWAY_WORKERS=1 for one).
+    ...(process.env.BENCH_GATEWAY_WORKERS ? { GATEWAY_WORKERS: process.env.BENCH_GATEWAY_WORKERS } : {}),
   };
   // Production shape: gateway and admin are separate processes; only the gateway is measured.
   const adminProc = spawn(process.execPath, ['dist/apps/admin/src/main.js'], { env, stdio: ['ignore', 'ignore', 'inherit'] });

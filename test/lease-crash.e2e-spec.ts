@@ -62,6 +62,8 @@ withRedis("a replica killed while holding all of a key's concurrency slots", () 
       DATA_DIR: dataDir,
       LOG_LEVEL: 'warn',
       REDIS_URL: REDIS,
+      // One event loop each, whatever the machine's cores (the default with Redis): two replicas, as described.
+      GATEWAY_WORKERS: '1',
       LIMITS_LEASE_MS: String(LEASE_MS),
       LEDGER_FLUSH_MS: '200',
     };

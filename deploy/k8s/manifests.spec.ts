@@ -27,11 +27,6 @@ if (!kubectl) console.warn('deploy/k8s: kubectl not found on PATH, so the overla
 
 /** Variables the apps read outside parseConfig, with the file that reads each. */
 const READ_ELSEWHERE: Record<string, string> = { DB_MIGRATE: 'libs/db/src/migration.runner.ts' };
-/**
- * Set by the scaled overlay for the multi-worker gateway (issue 16), which lands on another branch: remove it
- * from here once parseConfig (or a file listed above) reads it.
- */
-const PENDING = new Set(['GATEWAY_WORKERS']);
 /** What the Secret holds; a referenced key not listed here needs a stand-in below. */
 const SECRET_STANDINS: Record<string, string> = {
   DATABASE_URL: 'postgres://gateway:secret@postgres:5432/gateway',
@@ -55,7 +50,7 @@ function configNames(): Set<string> {
 }
 const CONFIG_NAMES = configNames();
 const knownVariable = (name: string) =>
-  CONFIG_NAMES.has(name) || (name in READ_ELSEWHERE && readFileSync(join(ROOT, READ_ELSEWHERE[name]), 'utf8').includes(name)) || PENDING.has(name);
+  CONFIG_NAMES.has(name) || (name in READ_ELSEWHERE && readFileSync(join(ROOT, READ_ELSEWHERE[name]), 'utf8').includes(name));
 
 /** The routes a health controller serves, from Nest's own metadata. */
 function routesOf(controller: abstract new (...args: never[]) => unknown): string[] {

@@ -26,6 +26,11 @@ async function main(): Promise<void> {
   const log = new Logger('Start');
   const shown = cfg.host === '0.0.0.0' ? 'localhost' : cfg.host;
   log.log(`gateway: http://${shown}:${cfg.gatewayPort}/v1   admin: http://${shown}:${cfg.adminPort}/admin   docs: http://${shown}:${cfg.adminPort}/admin/docs`);
+  if (cfg.gatewayWorkers > 1 && process.env.GATEWAY_WORKERS) {
+    log.warn(
+      `GATEWAY_WORKERS=${cfg.gatewayWorkers} is ignored here: npm start runs gateway and admin in one event loop; run apps/gateway (npm run start:gateway) for several workers`,
+    );
+  }
   log.log(`database: ${cfg.databaseUrl ? 'DATABASE_URL' : `embedded PGlite in ${cfg.dataDir}/pg`}   limits: ${cfg.redisUrl ? 'Redis' : 'in-process memory'}`);
 }
 

@@ -10,6 +10,7 @@ import { configureHttpApp, installGracefulShutdown } from '@gw/common';
 import { GatewayModule } from './gateway.module';
 import { DrainService } from './health/drain.service';
 import { ResponsesSocketServer } from './handlers/responses-socket.server';
+import { superviseWorkersIfPrimary } from './cluster/cluster.supervisor';
 
 export function nestLogLevels(level: AppConfig['logLevel']): LogLevel[] | false {
   const all: LogLevel[] = ['error', 'warn', 'log', 'debug'];
@@ -45,6 +46,8 @@ export async function createGatewayApp(overrides?: Partial<AppConfig>, opts: App
 
 async function main(): Promise<void> {
   const cfg = parseConfig();
+  // GATEWAY_WORKERS > 1: this process only supervises; each worker runs the rest of main().
+  if (superviseWorkersIfPrimary(cfg)) return;
   const app = await createGatewayApp();
   installGracefulShutdown([app], undefined, { graceMs: cfg.shutdownGraceMs });
   await app.listen(cfg.gatewayPort, cfg.host);

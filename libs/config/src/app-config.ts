@@ -15,6 +15,12 @@ export interface AppConfig extends ClientLimits {
   databasePoolSize: number;
   /** Undefined means: limits live in process memory. */
   redisUrl?: string;
+  /**
+   * Event loops of one gateway process (`apps/gateway`: node:cluster workers on one port, supervised by a
+   * primary). GATEWAY_WORKERS; unset: the usable cores (CPU affinity and container limit) when `redisUrl` is
+   * set, else 1; above 1 needs `redisUrl`. `npm start` (all-in-one) always runs one. See docs/operations.md.
+   */
+  gatewayWorkers: number;
   adminToken?: string;
   /**
    * When set (METRICS_TOKEN or METRICS_TOKEN_FILE), `GET /metrics` (gateway and admin) needs

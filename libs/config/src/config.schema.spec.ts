@@ -2,6 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, parseConfig } from './config.schema';
+import { usableCores } from './cpu-count';
 
 describe('parseConfig', () => {
   it('gives the documented defaults on an empty environment', () => {
@@ -55,6 +56,21 @@ describe('parseConfig', () => {
     expect(parseConfig({}).unknownModelPricing).toBe('fallback');
     expect(parseConfig({ UNKNOWN_MODEL_PRICING: 'refuse' }).unknownModelPricing).toBe('refuse');
     expect(() => parseConfig({ UNKNOWN_MODEL_PRICING: 'free' })).toThrow(/UNKNOWN_MODEL_PRICING must be one of fallback, refuse/);
+  });
+
+  it('GATEWAY_WORKERS: unset is every usable core with Redis and 1 without; more than 1 needs Redis', () => {
+    const redis = { REDIS_URL: 'redis://127.0.0.1:6379' };
+    expect(parseConfig({}).gatewayWorkers).toBe(1);
+    expect(parseConfig(redis).gatewayWorkers).toBe(usableCores());
+    expect(parseConfig({ ...redis, GATEWAY_WORKERS: '3' }).gatewayWorkers).toBe(3);
+    expect(parseConfig({ GATEWAY_WORKERS: '1' }).gatewayWorkers).toBe(1);
+    expect(parseConfig({ ...redis, GATEWAY_WORKERS: ' 1 ' }).gatewayWorkers).toBe(1);
+    expect(() => parseConfig({ GATEWAY_WORKERS: '2' })).toThrow(/GATEWAY_WORKERS=2 needs REDIS_URL: rate limits, concurrency and budgets must be shared/);
+    for (const bad of ['0', '-1', '1.5', 'auto', '2000']) {
+      expect(() => parseConfig({ ...redis, GATEWAY_WORKERS: bad })).toThrow(
+        new RegExp(`GATEWAY_WORKERS must be an integer between 1 and 1024 \\(got "${bad.replace('.', '\\.')}"\\)`),
+      );
+    }
   });
 
   it('names every bad variable', () => {

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { AppConfig } from './app-config';
+import { usableCores } from './cpu-count';
 
 type Env = Record<string, string | undefined>;
 
@@ -92,6 +93,9 @@ class EnvReader {
   }
 }
 
+/** Connections per app process; several gateway workers split it when it is not set (cluster.supervisor.ts). */
+export const DEFAULT_DATABASE_POOL_SIZE = 10;
+
 export function parseConfig(env: Env = process.env): AppConfig {
   const r = new EnvReader(env);
   const masterKey = r.str('MASTER_KEY');
@@ -122,8 +126,9 @@ export function parseConfig(env: Env = process.env): AppConfig {
     adminPort: r.int('ADMIN_PORT', 8081, 0, 65535),
     dataDir: r.str('DATA_DIR') ?? './data',
     databaseUrl: r.url('DATABASE_URL', ['postgres:', 'postgresql:']),
-    databasePoolSize: r.int('DATABASE_POOL_SIZE', 10, 1, 200),
+    databasePoolSize: r.int('DATABASE_POOL_SIZE', DEFAULT_DATABASE_POOL_SIZE, 1, 200),
     redisUrl: r.url('REDIS_URL', ['redis:', 'rediss:']),
+    gatewayWorkers: 1,
     adminToken,
     metricsToken,
     masterKey,
@@ -173,8 +178,27 @@ export function parseConfig(env: Env = process.env): AppConfig {
     bodyRateWindowMs: r.int('BODY_RATE_WINDOW_MS', 10_000, 100, 600_000),
     maxConnectionsPerAddress: r.int('MAX_CONNECTIONS_PER_ADDRESS', 256, 0, 1_000_000),
   };
+  cfg.gatewayWorkers = gatewayWorkers(r, cfg.redisUrl !== undefined);
   if (r.problems.length) throw new ConfigError(r.problems);
   return cfg;
+}
+
+/**
+ * GATEWAY_WORKERS: event loops (node:cluster workers) of one gateway process. Unset: every usable core when
+ * the limits live in Redis, else 1. More than one without Redis is refused: each worker would keep its own
+ * counters, so every limit would be multiplied by the number of workers.
+ */
+function gatewayWorkers(r: EnvReader, hasRedis: boolean): number {
+  const raw = r.str('GATEWAY_WORKERS');
+  if (raw === undefined) return hasRedis ? usableCores() : 1;
+  const n = r.int('GATEWAY_WORKERS', 1, 1, 1024);
+  if (n > 1 && !hasRedis) {
+    r.problems.push(
+      `GATEWAY_WORKERS=${n} needs REDIS_URL: rate limits, concurrency and budgets must be shared by the workers' event loops (without Redis each worker would enforce its own copy); set REDIS_URL or GATEWAY_WORKERS=1`,
+    );
+    return 1;
+  }
+  return n;
 }
 
 /** Accepts 32 raw bytes as base64 (44 chars) or hex (64 chars). */

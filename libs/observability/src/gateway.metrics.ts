@@ -78,6 +78,8 @@ export const GATEWAY_METRIC_PROVIDERS = [
     name: 'gateway_circuit_state',
     help: 'Circuit breaker state per provider target, one-hot over state (closed, half_open, open)',
     labelNames: ['provider', 'target', 'state'],
+    // Several workers (GATEWAY_WORKERS): each has its own breaker; `open` = 1 when any worker's is open.
+    aggregator: 'max',
   }),
   makeCounterProvider({
     name: 'gateway_rate_limited_total',
@@ -93,6 +95,8 @@ export const GATEWAY_METRIC_PROVIDERS = [
     name: 'gateway_budget_utilisation_ratio',
     help: 'Spent (and reserved) share of a tenant budget, by tenant and period (daily, monthly); 1 = exhausted',
     labelNames: ['tenant', 'period'],
+    // Workers share the counters (Redis) and each sets what it last saw: the highest is the freshest in a period.
+    aggregator: 'max',
   }),
   makeGaugeProvider({ name: 'gateway_requests_in_flight', help: 'Requests being served now', labelNames: ['endpoint'] }),
   makeGaugeProvider({

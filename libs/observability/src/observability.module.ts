@@ -2,6 +2,7 @@ import { DynamicModule, Inject, MiddlewareConsumer, Module, NestModule, RequestM
 import { APP_CONFIG, AppConfig } from '@gw/config';
 import { PrometheusModule } from '@willsoto/nestjs-prometheus';
 import { register } from 'prom-client';
+import { GatewayMetricsController } from './cluster-metrics.controller';
 import { GATEWAY_METRIC_PROVIDERS, GatewayMetrics } from './gateway.metrics';
 import { ALL_ROUTES_PATH, HTTP_METRIC_PROVIDERS, HttpMetrics, OBSERVED_APP, ObservedApp } from './http.metrics';
 import { metricsAuth } from './metrics.auth';
@@ -12,14 +13,16 @@ import { requestLoggerModule } from './request-log.config';
  * process metrics are collected once and both /metrics endpoints show the same registry; the `app`
  * label of the HTTP metrics tells the two apart.
  */
-function prometheus(): DynamicModule {
+function prometheus(app: ObservedApp): DynamicModule {
   const first = register.getSingleMetric('process_cpu_user_seconds_total') === undefined;
-  return PrometheusModule.register({ path: '/metrics', defaultMetrics: { enabled: first } });
+  // The gateway's controller answers for every worker when GATEWAY_WORKERS > 1.
+  const controller = app === 'gateway' ? { controller: GatewayMetricsController } : {};
+  return PrometheusModule.register({ path: '/metrics', defaultMetrics: { enabled: first }, ...controller });
 }
 
 function common(app: ObservedApp) {
   return {
-    imports: [prometheus(), requestLoggerModule(app)],
+    imports: [prometheus(app), requestLoggerModule(app)],
     providers: [{ provide: OBSERVED_APP, useValue: app }, ...HTTP_METRIC_PROVIDERS, HttpMetrics],
   };
 }
