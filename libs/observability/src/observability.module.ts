@@ -44,7 +44,7 @@ export class GatewayObservabilityModule implements NestModule {
       global: true,
       imports: c.imports,
       providers: [...c.providers, ...GATEWAY_METRIC_PROVIDERS, GatewayMetrics],
-      exports: [GatewayMetrics],
+      exports: [GatewayMetrics, HttpMetrics],
     };
   }
 

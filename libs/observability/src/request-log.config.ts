@@ -118,6 +118,24 @@ export function pinoHttpOptions(app: ObservedApp, level: AppConfig['logLevel']):
   };
 }
 
+/**
+ * The request line without pino-http (the gateway's data-plane edge): written once, when the response
+ * closes, with the same fields, level and message as pino-http writes for the other routes, and without an
+ * AsyncLocalStorage context per request. `t0`: `performance.now()` when the request arrived.
+ */
+export function requestLineWriter(app: ObservedApp, level: AppConfig['logLevel']): (req: IncomingMessage, res: ServerResponse, t0: number) => void {
+  const threshold = LEVELS[level];
+  const logger = rootLogger(level);
+  return (req, res, t0) => {
+    if (threshold > LEVELS.warn) return;
+    const line = requestLine(app, req, res);
+    const status = line.status;
+    const wanted: LevelWithSilent = typeof status === 'number' && status >= 500 ? 'warn' : 'info';
+    if (LEVELS[wanted] < threshold) return;
+    logger[wanted]({ requestId: requestIdOf(req), ...line, latencyMs: Math.round(performance.now() - t0) }, message(status));
+  };
+}
+
 /** nestjs-pino for one app: JSON lines on stdout, LOG_LEVEL respected (`silent` in tests that want it). */
 export function requestLoggerModule(app: ObservedApp): DynamicModule {
   return LoggerModule.forRootAsync({

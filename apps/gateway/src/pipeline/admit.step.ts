@@ -3,7 +3,7 @@ import { APP_CONFIG, AppConfig } from '@gw/config';
 import { bodyBytesOf } from '@gw/common';
 import { BudgetExhaustedError, LimitsService } from '@gw/limits';
 import { PriceTable } from '@gw/metering';
-import type { Request } from 'express';
+import type { DataPlaneRequest } from './http.types';
 import type { CallPlan } from './call-plan';
 import type { CallContext } from './call-context';
 import { MAX_OUTPUT_TOKENS } from './resolve.step';
@@ -23,7 +23,7 @@ export class AdmitStep {
     private readonly prices: PriceTable,
   ) {}
 
-  async run(ctx: CallContext, req: Request, plan: Pick<CallPlan, 'maxOutput' | 'choices'>): Promise<void> {
+  async run(ctx: CallContext, req: DataPlaneRequest, plan: Pick<CallPlan, 'maxOutput' | 'choices'>): Promise<void> {
     // Counted by the body parser after inflation; the fallback is for a body that did not come through it.
     const bytes = bodyBytesOf(req) ?? Buffer.byteLength(JSON.stringify(req.body ?? ''));
     const promptTokens = Math.ceil(bytes / 4);

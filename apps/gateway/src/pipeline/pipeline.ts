@@ -4,12 +4,12 @@ import { Errors, clientRequestIdOf, requestIdOf } from '@gw/common';
 import { GatewayMetrics, annotateRequestLog } from '@gw/observability';
 import { sessionKeyOf } from '@gw/routing';
 import type { Principal } from '@gw/tenancy';
-import type { Request, Response } from 'express';
+import type { DataPlaneRequest, DataPlaneResponse } from './http.types';
 import { DrainService } from '../health/drain.service';
 import { AdmitStep } from './admit.step';
 import { AuthenticateStep } from './authenticate.step';
 import { CallContext, ClientGone } from './call-context';
-import { forwardedClientHeaders, sessionIdOf } from './client-headers';
+import { sessionIdOf } from './client-headers';
 import type { EndpointHandler } from './call-plan';
 import { DispatchStep } from './dispatch.step';
 import { recordedModelName } from './model-name';
@@ -38,7 +38,7 @@ export class DataPlanePipeline {
     private readonly settle: SettleStep,
   ) {}
 
-  async run(handler: EndpointHandler, req: Request, res: Response): Promise<void> {
+  async run(handler: EndpointHandler, req: DataPlaneRequest, res: DataPlaneResponse): Promise<void> {
     const ctx = this.begin(req, res, await this.authenticate.principal(req, handler.endpoint), handler);
     try {
       const plan = handler.plan(this.resolve.run(ctx, req.body), ctx);
@@ -53,8 +53,8 @@ export class DataPlanePipeline {
   }
 
   /** The request's context: ids, its log line, abort on client close, the total deadline, drain tracking. */
-  private begin(req: Request, res: Response, principal: Principal, handler: EndpointHandler): CallContext {
-    const body = req.body as unknown;
+  private begin(req: DataPlaneRequest, res: DataPlaneResponse, principal: Principal, handler: EndpointHandler): CallContext {
+    const body = req.body;
     const endpoint = handler.endpoint;
     // Recorded (log line, ledger row) even when resolve refuses it, so bounded here already.
     const ctx = new CallContext(
@@ -66,7 +66,7 @@ export class DataPlanePipeline {
     ctx.clientRequestId = clientRequestIdOf(req);
     ctx.sessionKey = sessionKeyOf(body, req.headers);
     ctx.sessionId = sessionIdOf(req.headers, body);
-    ctx.clientHeaders = forwardedClientHeaders(req.headers);
+    ctx.requestHeaders = req.headers;
     this.metrics.started(endpoint);
     // The request's one log line (written when the response ends): metadata only, never prompt or completion.
     annotateRequestLog(res, () => ({

@@ -48,7 +48,7 @@ async function relayed(
   const gw = await serve(async (_req, res) => {
     const upRes = await request(up.url);
     try {
-      await relay.run(ctx, res as unknown as Response, { res: upRes, target: ctx.target!, op: 'chat' }, dialectOf(ctx));
+      await relay.run(ctx, res, { res: upRes, target: ctx.target!, op: 'chat' }, dialectOf(ctx));
     } catch (e) {
       error = e;
       res.end();

@@ -1,7 +1,7 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { Errors, OpenAIError, isObject } from '@gw/common';
 import { JsonDialect, SSE_HEADERS, SseObserver, SseReader } from '@gw/providers';
-import type { Response } from 'express';
+import type { DataPlaneResponse } from './http.types';
 import type { UpstreamResponse } from '../proxy/upstream.dispatcher';
 import { upstreamNetworkError } from '../proxy/upstream-error';
 import { CallContext, ClientGone } from './call-context';
@@ -21,7 +21,7 @@ export class RelayStep {
 
   constructor(private readonly settle: SettleStep) {}
 
-  run(ctx: CallContext, res: Response, up: UpstreamResponse, dialect: JsonDialect | SseObserver): Promise<void> {
+  run(ctx: CallContext, res: DataPlaneResponse, up: UpstreamResponse, dialect: JsonDialect | SseObserver): Promise<void> {
     return dialect.kind === 'sse' ? this.relaySse(ctx, res, up, dialect) : this.relayJson(ctx, res, up, dialect);
   }
 
@@ -30,7 +30,7 @@ export class RelayStep {
    * the provider's adapter rewrites the answer. An answer without usage is not free: its output is estimated
    * from its size (about 4 bytes a token).
    */
-  async relayJson(ctx: CallContext, res: Response, up: UpstreamResponse, dialect: JsonDialect): Promise<void> {
+  async relayJson(ctx: CallContext, res: DataPlaneResponse, up: UpstreamResponse, dialect: JsonDialect): Promise<void> {
     const buf = Buffer.from(await up.res.body.arrayBuffer());
     ctx.markFirstByte();
     const text = buf.toString('utf8');
@@ -54,7 +54,7 @@ export class RelayStep {
    * stream finished; one that broke after its head (never retried) ends with the observer's failure event and
    * is metered on an estimate of what was streamed.
    */
-  async relaySse(ctx: CallContext, res: Response, up: UpstreamResponse, observer: SseObserver): Promise<void> {
+  async relaySse(ctx: CallContext, res: DataPlaneResponse, up: UpstreamResponse, observer: SseObserver): Promise<void> {
     ctx.streamed = true;
     ctx.status = observer.headStatus ?? up.res.statusCode;
     writeHead(ctx, res, ctx.status, SSE_HEADERS);
@@ -117,7 +117,7 @@ export class RelayStep {
 }
 
 /** Writes respecting back-pressure: resolves once the client drained (or left). */
-async function write(res: Response, data: string): Promise<void> {
+async function write(res: DataPlaneResponse, data: string): Promise<void> {
   if (!res.write(data) && !res.writableEnded && !res.destroyed) {
     await new Promise<void>((resolve) => {
       const done = () => {

@@ -1,4 +1,4 @@
-import type { Response } from 'express';
+import type { DataPlaneResponse } from './http.types';
 import type { CallContext } from './call-context';
 
 /**
@@ -6,7 +6,7 @@ import type { CallContext } from './call-context';
  * budget afforded, which provider/model served and the upstream's own request id. Every answer, success or
  * error, goes through here.
  */
-export function writeHead(ctx: CallContext, res: Response, status: number, headers: Readonly<Record<string, string>>): void {
+export function writeHead(ctx: CallContext, res: DataPlaneResponse, status: number, headers: Readonly<Record<string, string>>): void {
   const t = ctx.target;
   const h: Record<string, string> = { ...headers, ...(ctx.admission?.headers ?? {}) };
   // The budget only afforded this much output (docs/limits.md): say so, or a cut-off answer is a mystery.

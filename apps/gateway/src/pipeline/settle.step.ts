@@ -2,7 +2,7 @@ import { Injectable, Logger } from '@nestjs/common';
 import { OpenAIError, toOpenAIError } from '@gw/common';
 import { LedgerWriter, PriceTable } from '@gw/metering';
 import { GatewayMetrics, modelLabel } from '@gw/observability';
-import type { Response } from 'express';
+import type { DataPlaneResponse } from './http.types';
 import { DrainService } from '../health/drain.service';
 import { CallContext, ClientGone } from './call-context';
 import { ledgerRowOf } from './ledger-row';
@@ -29,14 +29,14 @@ export class SettleStep {
   }
 
   /** Ends the response, metering the request first. */
-  end(ctx: CallContext, res: Response, body?: string | Buffer): void {
+  end(ctx: CallContext, res: DataPlaneResponse, body?: string | Buffer): void {
     this.settle(ctx);
     if (body === undefined) res.end();
     else res.end(body);
   }
 
   /** Answers an error as JSON if nothing was sent yet; records status and code either way. */
-  fail(ctx: CallContext, res: Response, e: unknown): void {
+  fail(ctx: CallContext, res: DataPlaneResponse, e: unknown): void {
     if (ctx.clientGone || e instanceof ClientGone) {
       ctx.status = 499;
       ctx.errorCode = 'client_closed_request';
