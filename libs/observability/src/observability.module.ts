@@ -5,7 +5,7 @@ import { register } from 'prom-client';
 import { GATEWAY_METRIC_PROVIDERS, GatewayMetrics } from './gateway.metrics';
 import { ALL_ROUTES_PATH, HTTP_METRIC_PROVIDERS, HttpMetrics, OBSERVED_APP, ObservedApp } from './http.metrics';
 import { metricsAuth } from './metrics.auth';
-import { requestLoggerModule } from './request-log.config';
+import { requestLogMiddleware, requestLoggerModule } from './request-log.config';
 
 /**
  * prom-client has one registry per process. When gateway and admin share a process (`npm start`),
@@ -19,7 +19,8 @@ function prometheus(): DynamicModule {
 
 function common(app: ObservedApp) {
   return {
-    imports: [prometheus(), requestLoggerModule(app)],
+    // The gateway writes its request lines itself (no pino-http, no AsyncLocalStorage: see requestLogMiddleware).
+    imports: [prometheus(), requestLoggerModule(app, { pinoHttp: app === 'admin' })],
     providers: [{ provide: OBSERVED_APP, useValue: app }, ...HTTP_METRIC_PROVIDERS, HttpMetrics],
   };
 }
@@ -49,7 +50,7 @@ export class GatewayObservabilityModule implements NestModule {
   }
 
   configure(consumer: MiddlewareConsumer): void {
-    consumer.apply(this.http.middleware).forRoutes(ALL_ROUTES);
+    consumer.apply(this.http.middleware, requestLogMiddleware('gateway', this.cfg.logLevel)).forRoutes(ALL_ROUTES);
     consumer.apply(metricsAuth(this.cfg.metricsToken)).forRoutes(METRICS_ROUTE);
   }
 }
