@@ -11,6 +11,7 @@ import { ChatController } from './chat/chat.controller';
 import { EmbeddingsController } from './embeddings/embeddings.controller';
 import { CircuitsController } from './health/circuits.controller';
 import { DrainService } from './health/drain.service';
+import { DataPlaneEdge } from './edge/data-plane.edge';
 import { HealthController } from './health/health.controller';
 import { JournalReplayer } from './metering/journal.replayer';
 import { ModelsController } from './models/models.controller';
@@ -46,7 +47,7 @@ export class GatewayModule {
         HealthController,
         CircuitsController,
       ],
-      providers: [JournalReplayer, UpstreamDispatcher, ...PIPELINE_PROVIDERS, DrainService, CIRCUIT_BREAKER_PROVIDER, TARGET_BACKOFF_PROVIDER],
+      providers: [DataPlaneEdge, JournalReplayer, UpstreamDispatcher, ...PIPELINE_PROVIDERS, DrainService, CIRCUIT_BREAKER_PROVIDER, TARGET_BACKOFF_PROVIDER],
       exports: [MeteringGatewayModule],
     };
   }

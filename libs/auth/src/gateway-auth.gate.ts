@@ -25,18 +25,22 @@ export class GatewayAuthGate {
   ) {}
 
   readonly middleware = (req: Request, res: Response, next: NextFunction): void => {
-    let refused = false;
-    if (req.path.startsWith('/v1/')) {
-      const decision = this.decide(req);
-      attachAuthDecision(req, decision);
-      refused = !decision.ok;
-      if (refused) skipBodyParsing(req, res);
-    }
-    // `Expect: 100-continue` (curl sends it for bodies over 1 MB): only a request we will read is told to send
-    // its body; a refused one gets its answer instead and never uploads it (see `answerExpectContinue`).
-    if (!refused && expectsContinue(req)) res.writeContinue();
+    if (req.path.startsWith('/v1/')) this.gate(req, res);
+    else if (expectsContinue(req)) res.writeContinue();
     next();
   };
+
+  /**
+   * Decides a `/v1/…` request from its head and attaches the decision; a refused one is marked so its body is
+   * never read. `Expect: 100-continue` (curl sends it for bodies over 1 MB): only a request we will read is
+   * told to send its body; a refused one gets its answer instead and never uploads it (see `answerExpectContinue`).
+   */
+  gate(req: IncomingMessage, res: ServerResponse): void {
+    const decision = this.decide(req);
+    attachAuthDecision(req, decision);
+    if (!decision.ok) skipBodyParsing(req, res);
+    else if (expectsContinue(req)) res.writeContinue();
+  }
 
   /**
    * Node answers `100 Continue` itself unless the server has a `checkContinue` listener; this one hands the
@@ -47,14 +51,14 @@ export class GatewayAuthGate {
   }
 
   /** The decision for a request head: a blocked address first (429, its credential not even looked at). */
-  decide(req: Request): AuthDecision {
+  decide(req: IncomingMessage): AuthDecision {
     const wait = this.failures.retryAfterSeconds(authBucketOf(req));
     if (wait > 0) return { ok: false, error: tooManyAuthFailures(wait), guess: false };
     return this.auth.authenticate(req);
   }
 }
 
-function expectsContinue(req: Request): boolean {
+function expectsContinue(req: IncomingMessage): boolean {
   const e = req.headers.expect;
   return typeof e === 'string' && e.toLowerCase() === '100-continue';
 }

@@ -1,7 +1,7 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { Errors, OpenAIError, clientAddressOf } from '@gw/common';
 import { KEY_PREFIX, KeyCache, Principal } from '@gw/tenancy';
-import type { Request } from 'express';
+import type { IncomingMessage } from 'node:http';
 import { BlockList, isIP } from 'node:net';
 import { bearerToken } from './header-bearer.strategy';
 
@@ -29,18 +29,18 @@ export type AuthDecision = { ok: true; principal: Principal } | { ok: false; err
  * only, not on how keys are stored.
  */
 export interface DataPlaneAuthenticator {
-  authenticate(req: Request): AuthDecision;
+  authenticate(req: IncomingMessage): AuthDecision;
 }
 
 const DECISION = Symbol('gw.authDecision');
-type Decided = Request & { [DECISION]?: AuthDecision };
+type Decided = IncomingMessage & { [DECISION]?: AuthDecision };
 
 /** Remembers the decision on the request: the gateway's authenticate step reads it instead of authenticating again. */
-export function attachAuthDecision(req: Request, decision: AuthDecision): void {
+export function attachAuthDecision(req: IncomingMessage, decision: AuthDecision): void {
   (req as Decided)[DECISION] = decision;
 }
 
-export function authDecisionOf(req: Request): AuthDecision | undefined {
+export function authDecisionOf(req: IncomingMessage): AuthDecision | undefined {
   return (req as Decided)[DECISION];
 }
 
@@ -84,7 +84,7 @@ export class PreBodyAuthenticator implements DataPlaneAuthenticator {
 
   constructor(private readonly keys: KeyCache) {}
 
-  authenticate(req: Request): AuthDecision {
+  authenticate(req: IncomingMessage): AuthDecision {
     const header = req.headers.authorization;
     const token = bearerToken(header);
     // Some other scheme (or a malformed Bearer) is a credential offered and refused; none at all is not a guess.
@@ -104,7 +104,7 @@ export class PreBodyAuthenticator implements DataPlaneAuthenticator {
     return { ok: true, principal: p };
   }
 
-  private fromAllowedAddress(req: Request, p: Principal): boolean {
+  private fromAllowedAddress(req: IncomingMessage, p: Principal): boolean {
     let built = ipLists.get(p.allowedIps!);
     if (!built) {
       built = buildIpList(p.allowedIps!);

@@ -2,6 +2,7 @@ import { INestApplication, Logger } from '@nestjs/common';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { json } from 'express';
 import type { NextFunction, Request, Response } from 'express';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { TrustedProxies, stampClientAddress } from './client-address';
 import { ClientLimitGuards, ClientLimits, applyClientLimits } from './client-limits.setup';
 import { OpenAIExceptionFilter, toOpenAIError } from './openai-exception.filter';
@@ -20,7 +21,7 @@ const TOO_DEEP = Symbol('gw.tooDeep');
  * that runs after the parser, with the usual error, log line and metrics. The body is left unread, and
  * the connection closed after the answer rather than drained.
  */
-export function skipBodyParsing(req: Request, res: Response): void {
+export function skipBodyParsing(req: IncomingMessage, res: ServerResponse): void {
   (req as unknown as Record<symbol, boolean>)[SKIP_BODY] = true;
   const len = req.headers['content-length'];
   if ((len !== undefined && len !== '0') || req.headers['transfer-encoding'] !== undefined) res.setHeader('connection', 'close');
@@ -51,10 +52,26 @@ export function configureHttpApp(
     next();
   });
   for (const mw of opts.beforeBody ?? []) app.use(mw);
-  // Our own parser wrapper: its errors become OpenAI errors here, before Nest maps them to a bare 400.
-  // The limit bounds the inflated body (raw-body counts what the decompressor yields and stops it there),
-  // and `verify` records that inflated size for the budget estimate.
-  // `verify` also measures the nesting on the raw bytes (parsed values are walked recursively downstream).
+  const read = jsonBodyReader(bodyLimit);
+  app.use((req: Request, res: Response, next: NextFunction) => {
+    read(req, res).then(() => next(), next);
+  });
+  app.useGlobalFilters(new OpenAIExceptionFilter());
+  return guards;
+}
+
+/**
+ * Reads a request's JSON body onto `req.body`, whatever the content-type (curl -d sends form-encoded by
+ * default), up to `bodyLimit` inflated; rejects with the OpenAI-shaped error to answer. Both edges use it:
+ * Express's middleware for the control routes and the gateway's data-plane edge. A request marked by
+ * `skipBodyParsing` is left unread. An unsupported Content-Encoding is refused before reading (and the
+ * connection closed rather than drained).
+ */
+export function jsonBodyReader(bodyLimit: string): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
+  // body-parser's JSON parser: its errors become OpenAI errors here. The limit bounds the inflated body
+  // (raw-body counts what the decompressor yields and stops it there), and `verify` records that inflated
+  // size for the budget estimate and measures the nesting on the raw bytes (parsed values are walked
+  // recursively downstream).
   const parse = json({
     limit: bodyLimit,
     type: () => true,
@@ -62,26 +79,25 @@ export function configureHttpApp(
       recordBodyBytes(req, res, buf);
       if (jsonNestingExceeds(buf)) (req as unknown as Record<symbol, boolean>)[TOO_DEEP] = true;
     },
-  });
-  app.use((req: Request, res: Response, next: NextFunction) => {
-    if ((req as unknown as Record<symbol, boolean>)[SKIP_BODY]) return next();
-    const enc = unsupportedContentEncoding(req);
-    if (enc !== undefined) {
-      // Refused before reading: the body cannot be understood; close rather than drain it.
-      res.setHeader('connection', 'close');
-      return next(unsupportedEncodingError(enc));
-    }
-    parse(req, res, (err?: unknown) => {
-      if (err) return next(toOpenAIError(err));
-      if ((req as unknown as Record<symbol, boolean>)[TOO_DEEP]) {
-        req.body = undefined;
-        return next(Errors.badRequest(`The JSON body nests deeper than ${MAX_JSON_DEPTH} levels.`, null, 'invalid_json'));
+  }) as unknown as (req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void) => void;
+  return (req, res) =>
+    new Promise<void>((resolve, reject) => {
+      if ((req as unknown as Record<symbol, boolean>)[SKIP_BODY]) return resolve();
+      const enc = unsupportedContentEncoding(req);
+      if (enc !== undefined) {
+        // Refused before reading: the body cannot be understood; close rather than drain it.
+        res.setHeader('connection', 'close');
+        return reject(unsupportedEncodingError(enc));
       }
-      next();
+      parse(req, res, (err?: unknown) => {
+        if (err) return reject(toOpenAIError(err));
+        if ((req as unknown as Record<symbol, boolean>)[TOO_DEEP]) {
+          (req as IncomingMessage & { body?: unknown }).body = undefined;
+          return reject(Errors.badRequest(`The JSON body nests deeper than ${MAX_JSON_DEPTH} levels.`, null, 'invalid_json'));
+        }
+        resolve();
+      });
     });
-  });
-  app.useGlobalFilters(new OpenAIExceptionFilter());
-  return guards;
 }
 
 export interface GracefulShutdownOptions {

@@ -1,5 +1,6 @@
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException, Logger } from '@nestjs/common';
 import type { Request, Response } from 'express';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Errors, OpenAIError, OpenAIErrorBody, errorTypeForStatus } from './openai-error';
 import { requestIdOf } from './request-id';
 import { unsupportedMediaType } from './request-body';
@@ -14,20 +15,29 @@ export class OpenAIExceptionFilter implements ExceptionFilter {
 
   catch(exception: unknown, host: ArgumentsHost): void {
     const ctx = host.switchToHttp();
-    const res = ctx.getResponse<Response>();
-    const req = ctx.getRequest<Request>();
-    const err = toOpenAIError(exception);
-    if (err.getStatus() >= 500 && !(exception instanceof OpenAIError)) {
-      this.logger.error(`request ${requestIdOf(req)} failed: ${(exception as Error)?.stack ?? String(exception)}`);
-    }
-    if (res.headersSent) {
-      // A stream already started: the stream writer owns the error event; just make sure the socket ends.
-      if (!res.writableEnded) res.end();
-      return;
-    }
-    for (const [k, v] of Object.entries(err.headers)) res.setHeader(k, v);
-    res.status(err.getStatus()).json(err.body);
+    writeOpenAIError(ctx.getRequest<Request>(), ctx.getResponse<Response>(), exception, this.logger);
   }
+}
+
+/**
+ * The filter's answer on node's own request and response (the data-plane edge uses it without Nest): the
+ * OpenAI-shaped error with its headers, as Express's `res.json` writes it; a 500 we did not mean is logged
+ * with its stack.
+ */
+export function writeOpenAIError(req: IncomingMessage, res: ServerResponse, exception: unknown, logger: Pick<Logger, 'error'>): void {
+  const err = toOpenAIError(exception);
+  if (err.getStatus() >= 500 && !(exception instanceof OpenAIError)) {
+    logger.error(`request ${requestIdOf(req)} failed: ${(exception as Error)?.stack ?? String(exception)}`);
+  }
+  if (res.headersSent) {
+    // A stream already started: the stream writer owns the error event; just make sure the socket ends.
+    if (!res.writableEnded) res.end();
+    return;
+  }
+  for (const [k, v] of Object.entries(err.headers)) res.setHeader(k, v);
+  res.statusCode = err.getStatus();
+  res.setHeader('content-type', 'application/json; charset=utf-8');
+  res.end(JSON.stringify(err.body));
 }
 
 /** `Key (model_pattern, tenant_id)=(gpt-4o, …) already exists.` → the first column, as the API names it. */

@@ -1,6 +1,6 @@
 import { isUtf8 } from 'node:buffer';
 import * as zlib from 'node:zlib';
-import type { Request } from 'express';
+import type { IncomingMessage } from 'node:http';
 import { OpenAIError } from './openai-error';
 
 /** Content-Encodings the gateway inflates: body-parser's own set (zstd only where Node has it: 22.15+, not Node 20). */
@@ -18,12 +18,12 @@ export function recordBodyBytes(req: unknown, _res: unknown, buf: Buffer): void 
 }
 
 /** Inflated size of the request body in bytes, if the body parser read one. */
-export function bodyBytesOf(req: Request): number | undefined {
+export function bodyBytesOf(req: IncomingMessage): number | undefined {
   return (req as unknown as Record<symbol, number | undefined>)[BODY_BYTES];
 }
 
 /** The request's Content-Encoding when the gateway does not accept it (checked before anything is read). */
-export function unsupportedContentEncoding(req: Request): string | undefined {
+export function unsupportedContentEncoding(req: IncomingMessage): string | undefined {
   const raw = req.headers['content-encoding'];
   if (raw === undefined) return undefined;
   // an empty header is no encoding, as body-parser reads it

@@ -1,6 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { InjectMetric, makeCounterProvider, makeHistogramProvider } from '@willsoto/nestjs-prometheus';
 import type { NextFunction, Request, Response } from 'express';
+import type { ServerResponse } from 'node:http';
 import type { Counter, Histogram } from 'prom-client';
 
 /** Which app a process-wide metric came from: gateway and admin share one registry under `npm start`. */
@@ -41,16 +42,17 @@ export class HttpMetrics {
     const t0 = performance.now();
     res.once('close', () => {
       const route = (req.route as { path?: unknown } | undefined)?.path;
-      const labels = {
-        app: this.app,
-        method: METHODS.has(req.method) ? req.method : 'OTHER',
-        route: typeof route === 'string' && !route.endsWith(ALL_ROUTES_PATH) ? route : 'unmatched',
-      };
-      // A client that left before the end is 499, as nginx logs it.
-      const status = res.writableFinished ? res.statusCode : 499;
-      this.requests.inc({ ...labels, status_class: `${Math.floor(status / 100)}xx` });
-      this.duration.observe(labels, (performance.now() - t0) / 1000);
+      this.observe(req.method, typeof route === 'string' && !route.endsWith(ALL_ROUTES_PATH) ? route : 'unmatched', res, t0);
     });
     next();
   };
+
+  /** One request, once its response closed: `route` is the matched pattern (or `unmatched`), `t0` its start. */
+  observe(method: string | undefined, route: string, res: ServerResponse, t0: number): void {
+    const labels = { app: this.app, method: method && METHODS.has(method) ? method : 'OTHER', route };
+    // A client that left before the end is 499, as nginx logs it.
+    const status = res.writableFinished ? res.statusCode : 499;
+    this.requests.inc({ ...labels, status_class: `${Math.floor(status / 100)}xx` });
+    this.duration.observe(labels, (performance.now() - t0) / 1000);
+  }
 }

@@ -6,7 +6,7 @@ import { GatewayMetricsController } from './cluster-metrics.controller';
 import { GATEWAY_METRIC_PROVIDERS, GatewayMetrics } from './gateway.metrics';
 import { ALL_ROUTES_PATH, HTTP_METRIC_PROVIDERS, HttpMetrics, OBSERVED_APP, ObservedApp } from './http.metrics';
 import { metricsAuth } from './metrics.auth';
-import { requestLoggerModule } from './request-log.config';
+import { requestLogMiddleware, requestLoggerModule } from './request-log.config';
 
 /**
  * prom-client has one registry per process. When gateway and admin share a process (`npm start`),
@@ -22,7 +22,8 @@ function prometheus(app: ObservedApp): DynamicModule {
 
 function common(app: ObservedApp) {
   return {
-    imports: [prometheus(app), requestLoggerModule(app)],
+    // The gateway writes its request lines itself (no pino-http, no AsyncLocalStorage: see requestLogMiddleware).
+    imports: [prometheus(app), requestLoggerModule(app, { pinoHttp: app === 'admin' })],
     providers: [{ provide: OBSERVED_APP, useValue: app }, ...HTTP_METRIC_PROVIDERS, HttpMetrics],
   };
 }
@@ -47,12 +48,12 @@ export class GatewayObservabilityModule implements NestModule {
       global: true,
       imports: c.imports,
       providers: [...c.providers, ...GATEWAY_METRIC_PROVIDERS, GatewayMetrics],
-      exports: [GatewayMetrics],
+      exports: [GatewayMetrics, HttpMetrics],
     };
   }
 
   configure(consumer: MiddlewareConsumer): void {
-    consumer.apply(this.http.middleware).forRoutes(ALL_ROUTES);
+    consumer.apply(this.http.middleware, requestLogMiddleware('gateway', this.cfg.logLevel)).forRoutes(ALL_ROUTES);
     consumer.apply(metricsAuth(this.cfg.metricsToken)).forRoutes(METRICS_ROUTE);
   }
 }

@@ -123,13 +123,51 @@ export function pinoHttpOptions(app: ObservedApp, level: AppConfig['logLevel']):
   };
 }
 
-/** nestjs-pino for one app: JSON lines on stdout, LOG_LEVEL respected (`silent` in tests that want it). */
-export function requestLoggerModule(app: ObservedApp): DynamicModule {
+/**
+ * The request line without pino-http (the gateway's data-plane edge): written once, when the response
+ * closes, with the same fields, level and message as pino-http writes for the other routes, and without an
+ * AsyncLocalStorage context per request. `t0`: `performance.now()` when the request arrived.
+ */
+export function requestLineWriter(app: ObservedApp, level: AppConfig['logLevel']): (req: IncomingMessage, res: ServerResponse, t0: number) => void {
+  const threshold = LEVELS[level];
+  const logger = rootLogger(level);
+  return (req, res, t0) => {
+    if (threshold > LEVELS.warn) return;
+    const line = requestLine(app, req, res);
+    const status = line.status;
+    const wanted: LevelWithSilent = typeof status === 'number' && status >= 500 ? 'warn' : 'info';
+    if (LEVELS[wanted] < threshold) return;
+    logger[wanted]({ requestId: requestIdOf(req), ...line, latencyMs: Math.round(performance.now() - t0) }, message(status));
+  };
+}
+
+/**
+ * The request line as Express middleware, for an app's routes that do not write their own (the gateway's
+ * probes, `/v1/models`, `/metrics`, `/admin/circuits`): `requestLineWriter` without pino-http, so no
+ * AsyncLocalStorage context is ever entered (its promise hooks, once on, cost every promise of the process).
+ */
+export function requestLogMiddleware(app: ObservedApp, level: AppConfig['logLevel']): (req: IncomingMessage, res: ServerResponse, next: () => void) => void {
+  const write = requestLineWriter(app, level);
+  return (req, res, next) => {
+    if (!QUIET_PATHS.has(pathOnly(req.url) ?? '')) {
+      const t0 = performance.now();
+      res.once('close', () => write(req, res, t0));
+    }
+    next();
+  };
+}
+
+/**
+ * nestjs-pino for one app: JSON lines on stdout, LOG_LEVEL respected (`silent` in tests that want it).
+ * `pinoHttp: false` keeps its logger (Nest's own lines) without its per-request middleware: the app then
+ * writes request lines itself (`requestLogMiddleware`, the gateway's data-plane edge).
+ */
+export function requestLoggerModule(app: ObservedApp, opts: { pinoHttp: boolean } = { pinoHttp: true }): DynamicModule {
   return LoggerModule.forRootAsync({
     inject: [APP_CONFIG],
     useFactory: (cfg: AppConfig): Params => ({
       pinoHttp: pinoHttpOptions(app, cfg.logLevel),
-      forRoutes: [{ path: ALL_ROUTES_PATH, method: RequestMethod.ALL }],
+      forRoutes: opts.pinoHttp ? [{ path: ALL_ROUTES_PATH, method: RequestMethod.ALL }] : [],
     }),
   });
 }

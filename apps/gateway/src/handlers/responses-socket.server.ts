@@ -87,7 +87,7 @@ export class ResponsesSocketServer implements BeforeApplicationShutdown {
     stampClientAddress(req, this.trusted);
     let principal: Principal;
     try {
-      principal = await this.authenticate.principal(req as Request, 'responses');
+      principal = await this.authenticate.principal(req, 'responses');
     } catch (e) {
       return this.refused(socket, toOpenAIError(e));
     }
@@ -130,7 +130,7 @@ export class ResponsesSocketServer implements BeforeApplicationShutdown {
       historyMaxBytes: this.cfg.wsHistoryMaxBytes,
       logger: this.logger,
       reauthenticate: () => {
-        const d = this.gate.decide(req as Request);
+        const d = this.gate.decide(req);
         return d.ok ? { ok: true, principal: d.principal } : { ok: false, status: d.error.getStatus(), error: d.error.body.error };
       },
     };

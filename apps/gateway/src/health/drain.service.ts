@@ -3,7 +3,7 @@ import { HttpAdapterHost } from '@nestjs/core';
 import { APP_CONFIG, AppConfig } from '@gw/config';
 import { OpenAIError } from '@gw/common';
 import type { NextFunction, Request, Response } from 'express';
-import type { Server } from 'node:http';
+import type { Server, ServerResponse } from 'node:http';
 import type { CallContext } from '../pipeline/call-context';
 
 /** Probes and scrapes keep being answered while draining: readiness must be able to say 503. */
@@ -56,20 +56,31 @@ export class DrainService implements OnModuleDestroy {
 
   /** Express middleware, installed before body parsing: counts requests, refuses new work while draining. */
   readonly middleware = (req: Request, res: Response, next: NextFunction): void => {
+    if (this.admit(req.path, res)) next();
+  };
+
+  /**
+   * Counts a request until its response closes, or (draining) answers it 503 and returns false: new work is
+   * refused, probes and scrapes on `path` are still served (with `Connection: close`).
+   */
+  admit(path: string, res: ServerResponse): boolean {
     if (this.state !== 'serving') {
       res.setHeader('connection', 'close');
-      if (!ALWAYS_SERVED.has(req.path)) {
+      if (!ALWAYS_SERVED.has(path)) {
         const err = shuttingDown();
-        res.status(503).set(err.headers).json(err.body);
-        return;
+        res.writeHead(503, { ...err.headers, 'content-type': 'application/json; charset=utf-8' });
+        res.end(JSON.stringify(err.body));
+        return false;
       }
     }
     this.http++;
-    res.once('close', () => {
-      this.http--;
-      this.changed();
-    });
-    next();
+    res.once('close', this.closed);
+    return true;
+  }
+
+  private readonly closed = (): void => {
+    this.http--;
+    this.changed();
   };
 
   track(ctx: CallContext): void {

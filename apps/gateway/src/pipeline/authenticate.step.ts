@@ -3,7 +3,7 @@ import { GatewayAuthFailureLimiter, GatewayAuthGate, authBucketOf, authDecisionO
 import { clientRequestIdOf, requestIdOf } from '@gw/common';
 import { LedgerWriter } from '@gw/metering';
 import type { Principal } from '@gw/tenancy';
-import type { Request } from 'express';
+import type { DataPlaneRequest } from './http.types';
 import { CallContext, Endpoint } from './call-context';
 import { ledgerRowOf } from './ledger-row';
 import { recordedModelName } from './model-name';
@@ -24,7 +24,7 @@ export class AuthenticateStep {
   ) {}
 
   /** The principal, or throws the refusal to answer. `endpoint`: the metered endpoint, when there is one. */
-  async principal(req: Request, endpoint?: Endpoint): Promise<Principal> {
+  async principal(req: DataPlaneRequest, endpoint?: Endpoint): Promise<Principal> {
     // Every `/v1/…` request passed the gate; a route outside its paths is decided here the same way.
     const decision = authDecisionOf(req) ?? this.gate.decide(req);
     if (decision.ok) return decision.principal;
@@ -42,7 +42,7 @@ export class AuthenticateStep {
    * a limit: no tokens, no cost. Refused before the body was read, so no requested model and not streamed.
    * Unknown, revoked or expired keys have no row: KeyCache does not say whose they were (docs/limits.md).
    */
-  private recordRefusal(req: Request, principal: Principal, endpoint: Endpoint, status: number, error: { code: string | null; type: string }): void {
+  private recordRefusal(req: DataPlaneRequest, principal: Principal, endpoint: Endpoint, status: number, error: { code: string | null; type: string }): void {
     const body = (req.body ?? {}) as { model?: unknown; stream?: unknown };
     const ctx = new CallContext(requestIdOf(req), principal, endpoint, recordedModelName(body.model));
     ctx.clientRequestId = clientRequestIdOf(req);

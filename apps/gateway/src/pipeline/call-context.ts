@@ -2,7 +2,8 @@ import { NormalisedUsage, StreamMeter } from '@gw/providers';
 import { Admission } from '@gw/limits';
 import { ResolvedRoute, ResolvedTarget } from '@gw/routing';
 import { Principal } from '@gw/tenancy';
-import { upstreamHeaderValue } from './client-headers';
+import type { IncomingHttpHeaders } from 'node:http';
+import { forwardedClientHeaders, upstreamHeaderValue } from './client-headers';
 
 export type Endpoint = 'chat' | 'responses' | 'responses_compact' | 'embeddings';
 
@@ -44,8 +45,9 @@ export class CallContext implements StreamMeter {
   clientRequestId: string | null = null;
   /** The client's session (`session-id` header, else `prompt_cache_key`), bounded: a ledger column. */
   sessionId: string | null = null;
-  /** The client's allow-listed headers (client-headers.ts), for native targets only. */
-  clientHeaders?: Record<string, string>;
+  /** The request's headers: the allow-listed ones (client-headers.ts) are picked only for a native target, when dispatched. */
+  requestHeaders?: IncomingHttpHeaders;
+  private picked?: Record<string, string> | null;
   /** What the upstream that answered said of itself: its request id and the model it reports serving. */
   upstreamRequestId: string | null = null;
   upstreamServedModel: string | null = null;
@@ -110,6 +112,12 @@ export class CallContext implements StreamMeter {
   noteUpstreamHeaders(h: Record<string, string | string[] | undefined>): void {
     this.upstreamRequestId = upstreamHeaderValue(h['x-request-id']);
     this.upstreamServedModel = upstreamHeaderValue(h['openai-model']);
+  }
+
+  /** The client's allow-listed headers (client-headers.ts), worked out once, at the first dispatch that forwards them. */
+  get clientHeaders(): Record<string, string> | undefined {
+    if (this.picked === undefined) this.picked = (this.requestHeaders && forwardedClientHeaders(this.requestHeaders)) ?? null;
+    return this.picked ?? undefined;
   }
 
   markFirstByte(): void {

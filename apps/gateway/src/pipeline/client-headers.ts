@@ -70,10 +70,19 @@ export function clientHeadersFor(
   return h && (p.kind === 'openai' || (op === 'responses' && p.responsesNative)) ? h : undefined;
 }
 
-/** An upstream call's headers: the client's allowed ones, ours, then the adapter's (the gateway's credential) last. */
-export function upstreamHeadersFor(client: Record<string, string> | undefined, p: ResolvedProvider, op: string, stream: boolean): Record<string, string> {
+/**
+ * An upstream call's headers: the client's allowed ones, ours, then the adapter's (the gateway's credential)
+ * last. `client.clientHeaders` is read only for a native target (it is picked from the request on first use).
+ */
+export function upstreamHeadersFor(
+  client: { readonly clientHeaders?: Record<string, string> },
+  p: ResolvedProvider,
+  op: string,
+  stream: boolean,
+): Record<string, string> {
+  const native = p.kind === 'openai' || (op === 'responses' && p.responsesNative);
   return {
-    ...clientHeadersFor(client, p, op),
+    ...(native ? client.clientHeaders : undefined),
     'content-type': 'application/json',
     accept: stream ? 'text/event-stream' : 'application/json',
     ...p.adapter.headers(p),

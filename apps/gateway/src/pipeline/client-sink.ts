@@ -1,6 +1,6 @@
 import { bodyBytesOf, clientRequestIdOf, requestIdOf } from '@gw/common';
-import type { Request } from 'express';
 import type { IncomingHttpHeaders } from 'node:http';
+import type { DataPlaneRequest } from './http.types';
 
 /**
  * Where the pipeline writes a call's answer: the HTTP response (Express's satisfies this as is), or one
@@ -34,12 +34,12 @@ export interface ClientCall {
 }
 
 /** An HTTP request as a call. */
-export function httpCall(req: Request): ClientCall {
+export function httpCall(req: DataPlaneRequest): ClientCall {
   return {
     requestId: requestIdOf(req),
     clientRequestId: clientRequestIdOf(req),
     headers: req.headers,
-    body: req.body as unknown,
+    body: req.body,
     bodyBytes: bodyBytesOf(req),
     gone: () => Boolean(req.socket?.destroyed),
   };

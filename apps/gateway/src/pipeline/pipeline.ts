@@ -4,12 +4,12 @@ import { Errors } from '@gw/common';
 import { GatewayMetrics, annotateRequestLog } from '@gw/observability';
 import { sessionKeyOf } from '@gw/routing';
 import type { Principal } from '@gw/tenancy';
-import type { Request } from 'express';
+import type { DataPlaneRequest } from './http.types';
 import { DrainService } from '../health/drain.service';
 import { AdmitStep } from './admit.step';
 import { AuthenticateStep } from './authenticate.step';
 import { CallContext, ClientGone } from './call-context';
-import { forwardedClientHeaders, sessionIdOf } from './client-headers';
+import { sessionIdOf } from './client-headers';
 import type { EndpointHandler } from './call-plan';
 import { ClientCall, ClientSink, httpCall } from './client-sink';
 import { DispatchStep } from './dispatch.step';
@@ -40,7 +40,7 @@ export class DataPlanePipeline {
   ) {}
 
   /** An HTTP request: its caller from the pre-body gate's decision, then the call. */
-  async run(handler: EndpointHandler, req: Request, res: ClientSink): Promise<void> {
+  async run(handler: EndpointHandler, req: DataPlaneRequest, res: ClientSink): Promise<void> {
     const principal = await this.authenticate.principal(req, handler.endpoint);
     return this.call(handler, principal, httpCall(req), res);
   }
@@ -74,7 +74,7 @@ export class DataPlanePipeline {
     ctx.clientRequestId = call.clientRequestId;
     ctx.sessionKey = sessionKeyOf(body, call.headers);
     ctx.sessionId = sessionIdOf(call.headers, body);
-    ctx.clientHeaders = forwardedClientHeaders(call.headers);
+    ctx.requestHeaders = call.headers;
     this.metrics.started(endpoint);
     // The request's one log line (written when the response ends): metadata only, never prompt or completion.
     annotateRequestLog(res, () => ({

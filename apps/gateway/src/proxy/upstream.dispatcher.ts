@@ -131,7 +131,7 @@ export class UpstreamDispatcher {
             const res = await this.upstream.request(p.baseUrl + p.adapter.path(op), {
               method: 'POST',
               // The adapter's headers (the gateway's credential) last: nothing of the client's can replace them.
-              headers: upstreamHeadersFor(ctx.clientHeaders, p, op, stream),
+              headers: upstreamHeadersFor(ctx, p, op, stream),
               body: payload,
               signal: ctx.abort.signal,
               ...timeouts,

@@ -1,0 +1,94 @@
+import { gzipSync } from 'node:zlib';
+import { storage } from 'nestjs-pino/storage';
+import { FakeProvider, Stack, delta, scrape, seedTenant, startStack } from '@gw/testing';
+
+jest.setTimeout(60_000);
+
+/**
+ * The data plane's own HTTP edge (apps/gateway/src/edge/data-plane.edge.ts) answers the four POST routes
+ * ahead of Express; everything else, other spellings of those paths included, still goes through Express and
+ * Nest. Both must answer alike, and the gateway must never enter nestjs-pino's AsyncLocalStorage (its promise
+ * hooks, once on, cost every promise of the process).
+ */
+describe('the data-plane edge', () => {
+  let stack: Stack;
+  let fake: FakeProvider;
+  let secret: string;
+  const body = JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] });
+  const post = (path: string, init: { body?: string | Buffer; headers?: Record<string, string> } = {}) =>
+    fetch(`${stack.gatewayUrl}${path}`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${secret}`, 'content-type': 'application/json', ...init.headers },
+      body: init.body ?? body,
+    });
+
+  beforeAll(async () => {
+    fake = await FakeProvider.start({ flavor: 'openai' });
+    // A small body limit: the 413 is the same whatever the limit, and cheaper to provoke.
+    stack = await startStack({ bodyLimit: '1mb' });
+    ({ secret } = await seedTenant(stack, { provider: { kind: 'openai', baseUrl: fake.baseUrl }, patterns: ['gpt-4o-mini'] }));
+  });
+
+  afterAll(async () => {
+    await stack?.close();
+    await fake?.close();
+  });
+
+  it('serves the exact path, with a query string, and the spellings only Express matches, with the same answer', async () => {
+    for (const path of ['/v1/chat/completions', '/v1/chat/completions?trace=1', '/v1/chat/completions/', '/V1/Chat/Completions']) {
+      const r = await post(path);
+      expect({ path, status: r.status }).toEqual({ path, status: 200 });
+      expect(r.headers.get('x-request-id')).toMatch(/^req_/);
+      expect(r.headers.get('x-gateway-provider')).toBe('openai');
+      const j = (await r.json()) as { object: string; usage: unknown };
+      expect(j.object).toBe('chat.completion');
+      expect(j.usage).toBeDefined();
+    }
+  });
+
+  it('refuses bad bodies OpenAI-shaped, as the Express edge does: 400 invalid JSON, 413 too large, 415 encoding, gzip inflated', async () => {
+    for (const path of ['/v1/chat/completions', '/v1/chat/completions/']) {
+      const bad = await post(path, { body: '{"model":' });
+      expect(bad.status).toBe(400);
+      expect(bad.headers.get('content-type')).toMatch(/^application\/json/);
+      expect(((await bad.json()) as { error: { code: string } }).error.code).toBe('invalid_json');
+
+      const big = await post(path, { body: JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'x'.repeat(2 * 1024 * 1024) }] }) });
+      expect(big.status).toBe(413);
+      expect(((await big.json()) as { error: { code: string } }).error.code).toBe('request_too_large');
+
+      const enc = await post(path, { headers: { 'content-encoding': 'x-unknown' } });
+      expect(enc.status).toBe(415);
+      expect(((await enc.json()) as { error: { code: string } }).error.code).toBe('unsupported_media_type');
+
+      const gz = await post(path, { body: gzipSync(body), headers: { 'content-encoding': 'gzip' } });
+      expect(gz.status).toBe(200);
+    }
+  });
+
+  it('a client x-request-id is echoed apart; the HTTP metrics count the route by its path', async () => {
+    const before = await scrape(`${stack.gatewayUrl}/metrics`);
+    const r = await post('/v1/chat/completions', { headers: { 'x-request-id': 'client-trace-0001' } });
+    expect(r.status).toBe(200);
+    expect(r.headers.get('x-client-request-id')).toBe('client-trace-0001');
+    expect(r.headers.get('x-request-id')).not.toBe('client-trace-0001');
+    const anon = await fetch(`${stack.gatewayUrl}/v1/chat/completions`, { method: 'POST', body });
+    expect(anon.status).toBe(401);
+    const after = await scrape(`${stack.gatewayUrl}/metrics`);
+    expect(delta(before, after, 'http_requests_total', { app: 'gateway', method: 'POST', route: '/v1/chat/completions', status_class: '2xx' })).toBe(1);
+    expect(delta(before, after, 'http_requests_total', { app: 'gateway', method: 'POST', route: '/v1/chat/completions', status_class: '4xx' })).toBe(1);
+  });
+
+  it('never enters an AsyncLocalStorage context, on the data plane or on the routes Express serves', async () => {
+    const run = jest.spyOn(storage, 'run');
+    try {
+      expect((await post('/v1/chat/completions')).status).toBe(200);
+      expect((await post('/v1/chat/completions/')).status).toBe(200);
+      expect((await fetch(`${stack.gatewayUrl}/readyz`)).status).toBe(200);
+      expect((await fetch(`${stack.gatewayUrl}/v1/models`, { headers: { authorization: `Bearer ${secret}` } })).status).toBe(200);
+      expect(run).not.toHaveBeenCalled();
+    } finally {
+      run.mockRestore();
+    }
+  });
+});
