@@ -4,7 +4,6 @@ import { APP_CONFIG, AppConfig } from '@gw/config';
 import { GatewayMetrics } from '@gw/observability';
 import { Errors, OpenAIError, TrustedProxies, stampClientAddress, toOpenAIError } from '@gw/common';
 import type { Principal } from '@gw/tenancy';
-import type { Request } from 'express';
 import { IncomingMessage, STATUS_CODES, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer } from 'ws';
