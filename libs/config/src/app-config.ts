@@ -29,6 +29,8 @@ export interface AppConfig extends ClientLimits {
   openrouterBaseUrl: string;
   ollamaBaseUrl?: string;
   logLevel: 'debug' | 'info' | 'warn' | 'error' | 'silent';
+  /** `pretty` (readable lines, pino-pretty) or `json` (one JSON object a line). Default: pretty on a terminal. */
+  logFormat: 'json' | 'pretty';
   bodyLimit: string;
   /** How often gateways look for admin changes made by other processes. */
   cacheRefreshMs: number;

@@ -31,6 +31,14 @@ describe('parseConfig', () => {
     expect(() => parseConfig({ UPSTREAM_MAX_BACKOFF_MS: '10' })).toThrow(/UPSTREAM_MAX_BACKOFF_MS/);
   });
 
+  it('LOG_FORMAT: json or pretty; unset follows whether stdout is a terminal; anything else is refused by name', () => {
+    expect(parseConfig({ LOG_FORMAT: 'json' }).logFormat).toBe('json');
+    expect(parseConfig({ LOG_FORMAT: 'pretty' }).logFormat).toBe('pretty');
+    expect(parseConfig({}).logFormat).toBe(process.stdout.isTTY ? 'pretty' : 'json');
+    expect(() => parseConfig({ LOG_FORMAT: 'xml' })).toThrow(ConfigError);
+    expect(() => parseConfig({ LOG_FORMAT: 'xml' })).toThrow(/LOG_FORMAT must be one of json, pretty \(got "xml"\)/);
+  });
+
   it('reads fractional prices and refuses negative ones', () => {
     expect(parseConfig({ DEFAULT_PRICE_PER_M_INPUT: '0.5', DEFAULT_PRICE_PER_M_OUTPUT: '0' })).toMatchObject({
       defaultPricePerMInput: 0.5,

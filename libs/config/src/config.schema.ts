@@ -133,6 +133,8 @@ export function parseConfig(env: Env = process.env): AppConfig {
     openrouterBaseUrl: r.url('OPENROUTER_BASE_URL', ['http:', 'https:'], 'https://openrouter.ai/api/v1')!,
     ollamaBaseUrl: r.url('OLLAMA_BASE_URL', ['http:', 'https:']),
     logLevel: r.oneOf('LOG_LEVEL', ['debug', 'info', 'warn', 'error', 'silent'] as const, 'info'),
+    // A person at a terminal reads lines; anything else (a pipe, a file, a container's log driver) gets JSON.
+    logFormat: r.oneOf('LOG_FORMAT', ['json', 'pretty'] as const, process.stdout.isTTY ? 'pretty' : 'json'),
     bodyLimit: r.size('BODY_LIMIT', '50mb'),
     cacheRefreshMs: r.int('CACHE_REFRESH_MS', 500, 50, 60_000),
     ledgerFlushMs: r.int('LEDGER_FLUSH_MS', 500, 10, 60_000),

@@ -1,5 +1,5 @@
 import { Logger } from '@nestjs/common';
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 
 /**
@@ -15,6 +15,12 @@ export interface EmbeddedPostgres {
 }
 
 const instances = new Map<string, Promise<EmbeddedPostgres>>();
+const SHARED_BUFFERS = '16MB';
+
+/** Whether `${dataDir}/pg` holds a database already (else the first open runs initdb). */
+export function embeddedPostgresExists(dataDir: string): boolean {
+  return existsSync(resolve(dataDir, 'pg', 'PG_VERSION'));
+}
 
 export function startEmbeddedPostgres(dataDir: string, maxConnections = 100): Promise<EmbeddedPostgres> {
   const dir = resolve(dataDir, 'pg');
@@ -34,7 +40,9 @@ async function boot(dir: string, maxConnections: number): Promise<EmbeddedPostgr
   const { PGlite } = require('@electric-sql/pglite') as typeof import('@electric-sql/pglite');
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { PGLiteSocketServer } = require('@electric-sql/pglite-socket') as typeof import('@electric-sql/pglite-socket');
-  const db = await PGlite.create(dir);
+  // 16 MB of shared buffers instead of Postgres' 128 MB: WASM memory never shrinks, and the gateway's working set
+  // (keys, routes, prices, batched ledger inserts) is small; the files themselves sit in the OS page cache.
+  const db = await PGlite.create(dir, { startParams: [...PGlite.defaultStartParams, '-c', `shared_buffers=${SHARED_BUFFERS}`] });
   const server = new PGLiteSocketServer({ db, host: '127.0.0.1', port: 0, maxConnections });
   keepExtendedQueriesWhole(server as unknown as { queryQueue?: unknown }, db);
   await server.start();

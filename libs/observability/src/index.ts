@@ -3,3 +3,4 @@ export * from './http.metrics';
 export * from './request-log.config';
 export * from './metrics.auth';
 export * from './observability.module';
+export * from './start-banner';
