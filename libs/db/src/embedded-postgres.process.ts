@@ -28,7 +28,7 @@ export function forkEmbeddedPostgres(dataDir: string, maxConnections = 100, log 
   if (!existsSync(entry)) return Promise.reject(new Error(`${entry} is missing: run the build (npm run build) first`));
   const dir = resolve(dataDir, 'pg');
   // Not the parent's execArgv: an --inspect port or a --cpu-prof belongs to the app, not to its database.
-  const child = fork(entry, [dataDir, String(maxConnections)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: ['--enable-source-maps'] });
+  const child = fork(entry, [dataDir, String(maxConnections)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: [] });
   return new Promise((resolvePromise, reject) => {
     let stopping = false;
     let booted = false;
