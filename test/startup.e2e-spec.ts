@@ -393,8 +393,8 @@ describe('the embedded database process', () => {
     const during = await ask();
     expect(during.choices[0].message.content).toBeTruthy();
     expect(first.child.exitCode).toBeNull();
-    const stopped = await stop(first);
-    expect(stopped.signal).toBeNull();
+    // The ledger cannot flush at shutdown: its rows stay in the journal, and the app still exits cleanly.
+    expect(await stop(first)).toEqual({ code: 0, signal: null });
 
     // The next start recovers the killed database's files and replays the journal into it.
     const p2 = await ports();
@@ -436,7 +436,7 @@ describe("a newcomer's terminal: LOG_FORMAT", () => {
     const out = proc.stdout;
     // No JSON: readable lines with a time, a level and the context.
     expect(out.split('\n').filter((l) => l.trim().startsWith('{'))).toEqual([]);
-    expect(out).toMatch(/^\[?\d\d:\d\d:\d\d\.\d{3}\]? INFO.*\[Migrations\] applied /m);
+    expect(out).toMatch(/^\[\d\d:\d\d:\d\d\.\d{3}\] INFO: \[Migrations\] applied /m);
     // Nest's module-by-module chatter is debug, so the start lines are close to the top.
     expect(out).not.toContain('InstanceLoader');
     expect(out).toContain(`  gateway   http://127.0.0.1:${p.gateway}/v1\n`);

@@ -109,6 +109,7 @@ function prettyStream(): DestinationStream {
     sync: true,
     colorize: !!process.stdout.isTTY,
     translateTime: 'SYS:HH:MM:ss.l',
+    ignore: 'pid,hostname',
     // Fields are folded into the message: one readable line per event, not a block of key: value lines.
     hideObject: true,
     messageFormat: prettyLine as never,
