@@ -1,5 +1,5 @@
 import { ChildProcess, fork, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from 'pg';
@@ -124,5 +124,26 @@ describe('embedded Postgres: the database process', () => {
     // The parent goes away (here: closes the channel): no orphan keeps the directory open.
     second.child.disconnect();
     expect(await second.exited).toBe(0);
+  });
+
+  it('one process per data directory: a second one is refused by name; a lock left by a dead process is taken over', async () => {
+    const first = await start();
+    const second = fork(ENTRY, [dir], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'], execArgv: [] });
+    let stderr = '';
+    second.stderr!.on('data', (b: Buffer) => (stderr += b.toString()));
+    const code = await new Promise<number | null>((r) => second.once('exit', (c) => r(c)));
+    expect(code).toBe(1);
+    expect(stderr).toContain(`${join(dir, 'pg')} is in use by process ${first.child.pid}`);
+    // The first one never noticed.
+    expect(await query(first.url, 'SELECT v FROM kept')).toEqual([{ v: 'before the restart' }]);
+    first.child.kill('SIGKILL');
+    await first.exited;
+
+    // Its lock file stays behind with a dead pid: the next start takes it over (and PGlite recovers its files).
+    writeFileSync(join(dir, 'pg.pid'), String(first.child.pid));
+    const third = await start();
+    expect(await query(third.url, 'SELECT v FROM kept')).toEqual([{ v: 'before the restart' }]);
+    third.child.send('stop');
+    expect(await third.exited).toBe(0);
   });
 });
