@@ -170,7 +170,7 @@ async function main() {
   const bare = await child('scripts/bench/bare-proxy.mjs', [`http://127.0.0.1:${upstream.port}`]);
 
   const dataDir = mkdtempSync(join(tmpdir(), 'gw-bench-'));
-  const databaseUrl = process.env.BENCH_DATABASE_URL ?? (await child('scripts/bench/pglite-server.mjs', [dataDir])).url;
+  const databaseUrl = process.env.BENCH_DATABASE_URL ?? (await child('dist/libs/db/src/embedded-postgres.main.js', [dataDir])).url;
   const gwPort = 18480 + Math.floor(Math.random() * 500);
   const env = {
     PATH: process.env.PATH,

@@ -1,4 +1,5 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { ChildProcess, fork, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from 'pg';
@@ -63,5 +64,86 @@ describe('embedded Postgres: concurrent connections', () => {
       await Promise.all(clients.map((c) => c.end()));
     }
     expect(wrong).toEqual([]);
+  });
+});
+
+/**
+ * The database process of `npm start` (dist/libs/db/src/embedded-postgres.main.js, forked by the app): it reports
+ * its URL over IPC, leaves SIGINT/SIGTERM to its parent while the parent is there, closes PGlite's files on `stop`,
+ * and stops by itself when the IPC channel closes.
+ */
+describe('embedded Postgres: the database process', () => {
+  const ROOT = join(__dirname, '..');
+  const ENTRY = join(ROOT, 'dist', 'libs', 'db', 'src', 'embedded-postgres.main.js');
+  let dir: string;
+
+  beforeAll(() => {
+    const build = spawnSync(process.execPath, ['scripts/build.mjs'], { cwd: ROOT, encoding: 'utf8' });
+    if (build.status !== 0) throw new Error(`build failed:\n${build.stdout}\n${build.stderr}`);
+    dir = mkdtempSync(join(tmpdir(), 'gw-embedded-process-'));
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  async function start(): Promise<{ child: ChildProcess; url: string; exited: Promise<number | null> }> {
+    const child = fork(ENTRY, [dir], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'], execArgv: [] });
+    let stderr = '';
+    child.stderr!.on('data', (b: Buffer) => (stderr += b.toString()));
+    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+    const url = await new Promise<string>((resolve, reject) => {
+      child.once('message', (m: { url?: string }) => (m?.url ? resolve(m.url) : reject(new Error(JSON.stringify(m)))));
+      void exited.then((code) => reject(new Error(`exited ${code} before reporting its URL:\n${stderr}`)));
+    });
+    return { child, url, exited };
+  }
+
+  async function query(url: string, sql: string, params: unknown[] = []): Promise<unknown[]> {
+    const c = new Client({ connectionString: url });
+    await c.connect();
+    try {
+      return (await c.query(sql, params)).rows;
+    } finally {
+      await c.end();
+    }
+  }
+
+  it('initialises a new directory, ignores signals while its parent is there, closes its files on `stop`, and the data survives', async () => {
+    const first = await start();
+    await query(first.url, 'CREATE TABLE kept (v text)');
+    await query(first.url, 'INSERT INTO kept VALUES ($1)', ['before the restart']);
+    // Ctrl-C and systemd signal every process of the group: the parent decides when the database stops.
+    first.child.kill('SIGINT');
+    first.child.kill('SIGTERM');
+    expect(await query(first.url, 'SELECT v FROM kept')).toEqual([{ v: 'before the restart' }]);
+    expect(await query(first.url, 'SELECT 1 AS one')).toEqual([{ one: 1 }]);
+    expect(first.child.exitCode).toBeNull();
+    first.child.send('stop');
+    expect(await first.exited).toBe(0);
+
+    const second = await start();
+    expect(await query(second.url, 'SELECT v FROM kept')).toEqual([{ v: 'before the restart' }]);
+    // The parent goes away (here: closes the channel): no orphan keeps the directory open.
+    second.child.disconnect();
+    expect(await second.exited).toBe(0);
+  });
+
+  it('one process per data directory: a second one is refused by name; a lock left by a dead process is taken over', async () => {
+    const first = await start();
+    const second = fork(ENTRY, [dir], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'], execArgv: [] });
+    let stderr = '';
+    second.stderr!.on('data', (b: Buffer) => (stderr += b.toString()));
+    const code = await new Promise<number | null>((r) => second.once('exit', (c) => r(c)));
+    expect(code).toBe(1);
+    expect(stderr).toContain(`${join(dir, 'pg')} is in use by process ${first.child.pid}`);
+    // The first one never noticed.
+    expect(await query(first.url, 'SELECT v FROM kept')).toEqual([{ v: 'before the restart' }]);
+    first.child.kill('SIGKILL');
+    await first.exited;
+
+    // Its lock file stays behind with a dead pid: the next start takes it over (and PGlite recovers its files).
+    writeFileSync(join(dir, 'pg.pid'), String(first.child.pid));
+    const third = await start();
+    expect(await query(third.url, 'SELECT v FROM kept')).toEqual([{ v: 'before the restart' }]);
+    third.child.send('stop');
+    expect(await third.exited).toBe(0);
   });
 });

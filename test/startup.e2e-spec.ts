@@ -1,13 +1,13 @@
 import OpenAI from 'openai';
 import { ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from 'pg';
 import { startEmbeddedPostgres } from '@gw/db';
-import { FakeProvider, createTestDatabase } from '@gw/testing';
+import { FakeProvider, createTestDatabase, eventually } from '@gw/testing';
 
 /**
  * The real entry point as a user runs it (`npm start` = build, then dist/apps/all-in-one): config
@@ -123,6 +123,36 @@ function adminApi(port: number, token?: string) {
   };
 }
 
+/** The app's one child: the embedded database (libs/db embedded-postgres.main.ts). */
+function databaseChild(proc: Proc): number {
+  const children = readFileSync(`/proc/${proc.child.pid}/task/${proc.child.pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  expect(children).toHaveLength(1);
+  expect(readFileSync(`/proc/${children[0]}/cmdline`, 'utf8')).toContain('embedded-postgres.main.js');
+  return children[0];
+}
+
+/** Files under `dir` that process `pid` has open. */
+function filesOpenIn(pid: number, dir: string): string[] {
+  return readdirSync(`/proc/${pid}/fd`)
+    .map((fd) => {
+      try {
+        return readlinkSync(`/proc/${pid}/fd/${fd}`);
+      } catch {
+        return '';
+      }
+    })
+    .filter((f) => f.startsWith(dir));
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 beforeAll(() => {
   const build = spawnSync(process.execPath, ['scripts/build.mjs'], { cwd: ROOT, encoding: 'utf8' });
   if (build.status !== 0) throw new Error(`build failed:\n${build.stdout}\n${build.stderr}`);
@@ -139,6 +169,7 @@ describe('configuration is validated before anything starts', () => {
   it.each([
     ['GATEWAY_PORT', 'abc'],
     ['DATABASE_URL', 'mysql://x'],
+    ['LOG_FORMAT', 'xml'],
   ])('%s=%s: exits non-zero, naming the variable, touching nothing', async (name, value) => {
     const dataDir = tempDir();
     const proc = launch({ DATA_DIR: dataDir, [name]: value });
@@ -161,9 +192,17 @@ describe('first start with no configuration, then a restart', () => {
     const first = launch({ DATA_DIR: dataDir, ...p1.env });
     await ready(first, p1);
 
-    expect(first.stdout.split(BANNER)).toHaveLength(2);
-    const token = /^\s+(adm-[A-Za-z0-9_-]{20,})\s*$/m.exec(first.stdout)?.[1];
+    // Not a TTY, so JSON lines: the token (a secret, not a log event) is shown once, on stderr, and stdout stays JSON.
+    expect(first.stderr.split(BANNER)).toHaveLength(2);
+    expect(first.stdout).not.toContain(BANNER);
+    const token = /^\s+(adm-[A-Za-z0-9_-]{20,})\s*$/m.exec(first.stderr)?.[1];
     expect(token).toBeDefined();
+    expect(first.stdout).not.toContain(token);
+
+    // The embedded database is a child process of the app, and only the child has the data directory open.
+    const db = databaseChild(first);
+    expect(filesOpenIn(db, join(dataDir, 'pg')).length).toBeGreaterThan(0);
+    expect(filesOpenIn(first.child.pid!, join(dataDir, 'pg'))).toEqual([]);
     const admin = adminApi(p1.admin, token);
     expect(await admin('GET', '/admin/tenants')).toEqual({ status: 200, body: [] });
     expect((await adminApi(p1.admin)('GET', '/admin/tenants')).status).toBe(401);
@@ -176,11 +215,13 @@ describe('first start with no configuration, then a restart', () => {
     expect((await fetch(`http://127.0.0.1:${p1.gateway}/v1/models`, { headers: { authorization: `Bearer ${key.body.secret}` } })).status).toBe(200);
 
     expect(await stop(first)).toEqual({ code: 0, signal: null });
+    // SIGTERM stopped both: the app waited for its database to close its files before exiting.
+    expect(alive(db)).toBe(false);
 
     const p2 = await ports();
     const second = launch({ DATA_DIR: dataDir, ...p2.env });
     await ready(second, p2);
-    expect(second.stdout).not.toContain(BANNER);
+    expect(second.stdout + second.stderr).not.toContain(BANNER);
     expect(second.stdout + second.stderr).not.toContain(token);
     const again = adminApi(p2.admin, token);
     const tenants = await again('GET', '/admin/tenants');
@@ -302,5 +343,149 @@ describe('zero-config providers from environment variables', () => {
     expect(sent(openai)).toEqual(['gpt-4o-mini']);
     expect(ollama.requestsTo('/chat/completions')[0].path).toBe('/v1/chat/completions');
     expect(await stop(second)).toEqual({ code: 0, signal: null });
+  });
+});
+
+describe('the embedded database process', () => {
+  let upstream: FakeProvider;
+  const ADMIN_TOKEN = `startup-admin-${randomBytes(8).toString('hex')}`;
+
+  beforeAll(async () => {
+    upstream = await FakeProvider.start({ flavor: 'openai', apiKey: 'sk-upstream' });
+  });
+  afterAll(async () => {
+    for (const proc of running) proc.child.kill('SIGKILL');
+    await Promise.all([...running].map((p) => p.exited));
+    await upstream?.close();
+  });
+
+  it('killed: the app logs it, /readyz answers 503, requests are still served, and their usage rows reach the database after a restart', async () => {
+    const dataDir = tempDir();
+    const p1 = await ports();
+    const first = launch({ DATA_DIR: dataDir, ADMIN_TOKEN, LOG_LEVEL: 'info', ...p1.env });
+    await ready(first, p1);
+    const admin = adminApi(p1.admin, ADMIN_TOKEN);
+    const tenant = (await admin('POST', '/admin/tenants', { name: 'outage' })).body;
+    const key = (await admin('POST', `/admin/tenants/${tenant.id}/keys`, { name: 'k' })).body.secret as string;
+    const provider = (await admin('POST', '/admin/providers', { name: 'up', kind: 'openai', baseUrl: upstream.baseUrl, credential: 'sk-upstream' })).body;
+    expect((await admin('POST', '/admin/routes', { modelPattern: 'gpt-4o-mini', targets: [{ providerId: provider.id }] })).status).toBe(201);
+    const client = new OpenAI({ apiKey: key, baseURL: `http://127.0.0.1:${p1.gateway}/v1`, maxRetries: 0 });
+    const ask = () => client.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] });
+    // The gateway's caches pick up the route (the change feed polls): the first answer may take a moment.
+    await eventually(
+      () =>
+        ask().then(
+          () => true,
+          () => false,
+        ),
+      10_000,
+      100,
+      'the route to be served',
+    );
+    expect((await fetch(`http://127.0.0.1:${p1.gateway}/readyz`)).status).toBe(200);
+
+    const db = databaseChild(first);
+    process.kill(db, 'SIGKILL');
+    await eventually(async () => (await fetch(`http://127.0.0.1:${p1.gateway}/readyz`)).status === 503, 10_000, 100, '/readyz to answer 503');
+    expect(await (await fetch(`http://127.0.0.1:${p1.gateway}/readyz`)).json()).toEqual({ status: 'unavailable', reason: 'database unreachable' });
+    expect(first.stdout).toContain('exited unexpectedly');
+    // Keys, routes and prices are in memory: the data plane keeps answering; the ledger keeps the rows.
+    const during = await ask();
+    expect(during.choices[0].message.content).toBeTruthy();
+    expect(first.child.exitCode).toBeNull();
+    // The ledger cannot flush at shutdown: its rows stay in the journal, and the app still exits cleanly.
+    expect(await stop(first)).toEqual({ code: 0, signal: null });
+
+    // The next start recovers the killed database's files and replays the journal into it.
+    const p2 = await ports();
+    const second = launch({ DATA_DIR: dataDir, ADMIN_TOKEN, ...p2.env });
+    await ready(second, p2);
+    const again = adminApi(p2.admin, ADMIN_TOKEN);
+    const usage = await eventually(
+      async () => {
+        const u = await again('GET', `/admin/usage?tenantId=${tenant.id}`);
+        return u.body?.data?.[0]?.requests >= 2 ? u.body.data[0] : undefined;
+      },
+      15_000,
+      200,
+      'both requests in the usage table',
+    );
+    expect(usage.requests).toBe(2);
+    expect((await again('GET', '/admin/tenants')).body.map((t: any) => t.name)).toEqual(['outage']);
+    expect(await stop(second)).toEqual({ code: 0, signal: null });
+  });
+
+  it('outlives no parent: SIGKILL on the app, and the database child exits by itself (its IPC channel closed)', async () => {
+    const p = await ports();
+    const proc = launch({ DATA_DIR: tempDir(), ADMIN_TOKEN, ...p.env });
+    await ready(proc, p);
+    const db = databaseChild(proc);
+    proc.child.kill('SIGKILL');
+    await proc.exited;
+    await eventually(() => !alive(db), 15_000, 50, 'the database child to exit');
+  });
+});
+
+describe("a newcomer's terminal: LOG_FORMAT", () => {
+  it('pretty: readable lines, then where things are, what runs, and the generated admin token, once', async () => {
+    const dataDir = tempDir();
+    const p = await ports();
+    const proc = launch({ DATA_DIR: dataDir, LOG_LEVEL: 'info', LOG_FORMAT: 'pretty', ...p.env });
+    await ready(proc, p);
+    await eventually(() => proc.stdout.includes('limits'), 5_000, 50, 'the start lines');
+    const out = proc.stdout;
+    // No JSON: readable lines with a time, a level and the context.
+    expect(out.split('\n').filter((l) => l.trim().startsWith('{'))).toEqual([]);
+    expect(out).toMatch(/^\[\d\d:\d\d:\d\d\.\d{3}\] INFO: \[Migrations\] applied /m);
+    // Nest's module-by-module chatter is debug, so the start lines are close to the top.
+    expect(out).not.toContain('InstanceLoader');
+    expect(out).toContain(`  gateway   http://127.0.0.1:${p.gateway}/v1\n`);
+    expect(out).toContain(`  admin     http://127.0.0.1:${p.admin}/admin\n`);
+    expect(out).toContain(`  docs      http://127.0.0.1:${p.admin}/admin/docs\n`);
+    expect(out).toMatch(new RegExp(`  database  embedded PGlite in ${dataDir}/pg \\(process ${databaseChild(proc)}, 127\\.0\\.0\\.1:\\d+\\)\\n`));
+    expect(out).toContain('  limits    in-process memory');
+    expect(out.split(BANNER)).toHaveLength(2);
+    const token = /^\s+(adm-[A-Za-z0-9_-]{20,})\s*$/m.exec(out)?.[1];
+    expect((await adminApi(p.admin, token)('GET', '/admin/tenants')).status).toBe(200);
+    // A request line is one line.
+    await fetch(`http://127.0.0.1:${p.admin}/admin/tenants`, { headers: { authorization: `Bearer ${token}` } });
+    await eventually(() => /admin GET \/admin\/tenants 200 \d+ ms/.test(proc.stdout), 5_000, 50, 'the request line');
+    expect(proc.stderr).toBe('');
+    expect(await stop(proc)).toEqual({ code: 0, signal: null });
+  });
+
+  it('json: one JSON object a line on stdout, the start lines among them, and PostgreSQL named without its password', async () => {
+    const p = await ports();
+    const database = await createTestDatabase('gw_startup_json');
+    try {
+      const dataDir = tempDir();
+      const env = { DATA_DIR: dataDir, LOG_LEVEL: 'info', LOG_FORMAT: 'json', ...p.env, ...(database ? { DATABASE_URL: database.url } : {}) };
+      const proc = launch(env);
+      await ready(proc, p);
+      await eventually(() => proc.stdout.includes('"limits: '), 5_000, 50, 'the start lines');
+      const lines = proc.stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as Record<string, unknown>);
+      for (const l of lines) expect(l).toEqual(expect.objectContaining({ level: expect.any(String), time: expect.any(String), msg: expect.any(String) }));
+      const start = lines.filter((l) => l.context === 'Start').map((l) => l.msg);
+      expect(start.slice(0, 3)).toEqual([
+        `gateway: http://127.0.0.1:${p.gateway}/v1`,
+        `admin: http://127.0.0.1:${p.admin}/admin`,
+        `docs: http://127.0.0.1:${p.admin}/admin/docs`,
+      ]);
+      const dbLine = start.find((m) => String(m).startsWith('database: '));
+      if (database) {
+        const u = new URL(database.url);
+        expect(dbLine).toBe(`database: PostgreSQL ${u.username ? `${u.username}@` : ''}${u.host}${u.pathname}`);
+        if (u.password) expect(proc.stdout).not.toContain(u.password);
+      } else expect(dbLine).toMatch(/^database: embedded PGlite in .* \(process \d+, 127\.0\.0\.1:\d+\)$/);
+      expect(start).toContain('limits: in-process memory (set REDIS_URL to share them between processes)');
+      // The generated token went to stderr, once.
+      expect(proc.stderr.split(BANNER)).toHaveLength(2);
+      expect(await stop(proc)).toEqual({ code: 0, signal: null });
+    } finally {
+      await database?.drop();
+    }
   });
 });

@@ -297,16 +297,18 @@ withRedis('a gateway with GATEWAY_WORKERS=2 (one port, two event loops, one Redi
     fake.options.chunkDelayMs = 500;
     fake.options.streamChunks = 20;
     let calls: Call[];
+    let cut = 0;
     try {
       calls = Array.from({ length: 6 }, (_, i) => chat(secret, `kill-req-${i}`, true));
       expect(await Promise.all(calls.map((c) => c.status))).toEqual([200, 200, 200, 200, 200, 200]);
       await Promise.all(calls.map((c) => c.firstByte));
       process.kill(victim.pid, 'SIGKILL');
       const bodies = await Promise.all(calls.map((c) => c.body));
-      const cut = bodies.filter((b) => !b.includes('[DONE]')).length;
-      // connections alternate between the workers: the killed one held about half of the streams
-      expect(cut).toBeGreaterThanOrEqual(2);
-      expect(cut).toBeLessThanOrEqual(4);
+      cut = bodies.filter((b) => !b.includes('[DONE]')).length;
+      // The primary hands connections to the workers in turn, though not strictly under a burst: the killed one
+      // held some of the streams, never all.
+      expect(cut).toBeGreaterThanOrEqual(1);
+      expect(cut).toBeLessThanOrEqual(5);
     } finally {
       fake.options.chunkDelayMs = 0;
       fake.options.streamChunks = 5;
@@ -326,7 +328,8 @@ withRedis('a gateway with GATEWAY_WORKERS=2 (one port, two event loops, one Redi
       throw new Error(`${e.message}\ngateway output:\n${gw.output().slice(-5000)}`);
     });
     const restarted = rows.filter((r) => r.error_code === 'gateway_restarted');
-    expect(restarted.length).toBeGreaterThanOrEqual(2);
+    // exactly the streams the kill cut short
+    expect(restarted).toHaveLength(cut);
     expect(rows.filter((r) => r.status === 200)).toHaveLength(6 - restarted.length);
     expect(gw.output()).toContain('adopted the journal of a dead gateway process');
     // The aggregate never goes down: the dead worker's counters stay in the sums.

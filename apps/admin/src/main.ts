@@ -1,12 +1,15 @@
 import 'reflect-metadata';
-import { ArgumentMetadata, Logger, LogLevel, ValidationPipe } from '@nestjs/common';
+import { ArgumentMetadata, LogLevel, ValidationPipe } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { Logger as PinoLogger } from 'nestjs-pino';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { SwaggerModule } from '@nestjs/swagger';
 import { AppConfig, parseConfig } from '@gw/config';
+import { describeDatabase, startDatabaseProcess } from '@gw/db';
+import { printStartBanner } from '@gw/observability';
 import { Errors, configureHttpApp, installGracefulShutdown } from '@gw/common';
 import { AppEgressOptions, registerOwnServer, validateEgressConfig } from '@gw/providers';
+import { generatedAdminToken } from '@gw/auth';
 import { ValidationError } from 'class-validator';
 import { AdminModule } from './admin.module';
 import { buildOpenApi } from './openapi';
@@ -90,10 +93,12 @@ export async function createAdminApp(overrides?: Partial<AppConfig>, opts: AppEg
 
 async function main(): Promise<void> {
   const cfg = parseConfig();
-  const app = await createAdminApp();
-  installGracefulShutdown([app], undefined, { graceMs: cfg.shutdownGraceMs });
+  // Without DATABASE_URL: the embedded PGlite in a child process, stopped after this app has drained.
+  const db = await startDatabaseProcess(cfg);
+  const app = await createAdminApp(db ? { databaseUrl: db.url } : undefined);
+  installGracefulShutdown([app], async () => db?.stop(), { graceMs: cfg.shutdownGraceMs });
   await app.listen(cfg.adminPort, cfg.host);
-  new Logger('Admin').log(`admin API on http://${cfg.host}:${cfg.adminPort}/admin (docs: /admin/docs)`);
+  printStartBanner(cfg, { admin: true, database: describeDatabase(cfg, db), generatedAdminToken: generatedAdminToken([app]) });
 }
 
 if (require.main === module) {

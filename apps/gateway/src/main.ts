@@ -1,11 +1,13 @@
 import 'reflect-metadata';
-import { Logger, LogLevel } from '@nestjs/common';
+import { LogLevel } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { Logger as PinoLogger } from 'nestjs-pino';
 import type { NestExpressApplication } from '@nestjs/platform-express';
-import { GatewayAuthGate } from '@gw/auth';
+import { GatewayAuthGate, generatedAdminToken } from '@gw/auth';
 import { AppEgressOptions, registerOwnServer, validateEgressConfig } from '@gw/providers';
 import { AppConfig, parseConfig } from '@gw/config';
+import { describeDatabase, startDatabaseProcess } from '@gw/db';
+import { printStartBanner } from '@gw/observability';
 import { configureHttpApp, installGracefulShutdown } from '@gw/common';
 import { GatewayModule } from './gateway.module';
 import { DrainService } from './health/drain.service';
@@ -49,12 +51,14 @@ export async function createGatewayApp(overrides?: Partial<AppConfig>, opts: App
 
 async function main(): Promise<void> {
   const cfg = parseConfig();
-  // GATEWAY_WORKERS > 1: this process only supervises; each worker runs the rest of main().
+  // GATEWAY_WORKERS > 1 (which needs DATABASE_URL): this process only supervises; each worker runs the rest of main().
   if (superviseWorkersIfPrimary(cfg)) return;
-  const app = await createGatewayApp();
-  installGracefulShutdown([app], undefined, { graceMs: cfg.shutdownGraceMs });
+  // Without DATABASE_URL: the embedded PGlite in a child process, stopped after this app has drained.
+  const db = await startDatabaseProcess(cfg);
+  const app = await createGatewayApp(db ? { databaseUrl: db.url } : undefined);
+  installGracefulShutdown([app], async () => db?.stop(), { graceMs: cfg.shutdownGraceMs });
   await app.listen(cfg.gatewayPort, cfg.host);
-  new Logger('Gateway').log(`OpenAI-compatible endpoint on http://${cfg.host}:${cfg.gatewayPort}/v1`);
+  printStartBanner(cfg, { gateway: true, database: describeDatabase(cfg, db), generatedAdminToken: generatedAdminToken([app]) });
 }
 
 if (require.main === module) {

@@ -35,6 +35,8 @@ export interface AppConfig extends ClientLimits {
   openrouterBaseUrl: string;
   ollamaBaseUrl?: string;
   logLevel: 'debug' | 'info' | 'warn' | 'error' | 'silent';
+  /** `pretty` (readable lines, pino-pretty) or `json` (one JSON object a line). Default: pretty on a terminal. */
+  logFormat: 'json' | 'pretty';
   bodyLimit: string;
   /** Responses WebSocket (`/v1/responses` upgrade): the history one connection may hold, in bytes (docs/codex.md). */
   wsHistoryMaxBytes: number;

@@ -32,6 +32,14 @@ describe('parseConfig', () => {
     expect(() => parseConfig({ UPSTREAM_MAX_BACKOFF_MS: '10' })).toThrow(/UPSTREAM_MAX_BACKOFF_MS/);
   });
 
+  it('LOG_FORMAT: json or pretty; unset follows whether stdout is a terminal; anything else is refused by name', () => {
+    expect(parseConfig({ LOG_FORMAT: 'json' }).logFormat).toBe('json');
+    expect(parseConfig({ LOG_FORMAT: 'pretty' }).logFormat).toBe('pretty');
+    expect(parseConfig({}).logFormat).toBe(process.stdout.isTTY ? 'pretty' : 'json');
+    expect(() => parseConfig({ LOG_FORMAT: 'xml' })).toThrow(ConfigError);
+    expect(() => parseConfig({ LOG_FORMAT: 'xml' })).toThrow(/LOG_FORMAT must be one of json, pretty \(got "xml"\)/);
+  });
+
   it('reads fractional prices and refuses negative ones', () => {
     expect(parseConfig({ DEFAULT_PRICE_PER_M_INPUT: '0.5', DEFAULT_PRICE_PER_M_OUTPUT: '0' })).toMatchObject({
       defaultPricePerMInput: 0.5,
@@ -58,10 +66,13 @@ describe('parseConfig', () => {
     expect(() => parseConfig({ UNKNOWN_MODEL_PRICING: 'free' })).toThrow(/UNKNOWN_MODEL_PRICING must be one of fallback, refuse/);
   });
 
-  it('GATEWAY_WORKERS: unset is every usable core with Redis and 1 without; more than 1 needs Redis', () => {
-    const redis = { REDIS_URL: 'redis://127.0.0.1:6379' };
+  it('GATEWAY_WORKERS: unset is every usable core with Redis and DATABASE_URL, else 1; more than 1 needs both', () => {
+    const redis = { REDIS_URL: 'redis://127.0.0.1:6379', DATABASE_URL: 'postgres://gw@db:5432/gw' };
     expect(parseConfig({}).gatewayWorkers).toBe(1);
     expect(parseConfig(redis).gatewayWorkers).toBe(usableCores());
+    // the embedded PGlite serves one process
+    expect(parseConfig({ REDIS_URL: redis.REDIS_URL }).gatewayWorkers).toBe(1);
+    expect(() => parseConfig({ REDIS_URL: redis.REDIS_URL, GATEWAY_WORKERS: '2' })).toThrow(/GATEWAY_WORKERS=2 needs DATABASE_URL/);
     expect(parseConfig({ ...redis, GATEWAY_WORKERS: '3' }).gatewayWorkers).toBe(3);
     expect(parseConfig({ GATEWAY_WORKERS: '1' }).gatewayWorkers).toBe(1);
     expect(parseConfig({ ...redis, GATEWAY_WORKERS: ' 1 ' }).gatewayWorkers).toBe(1);

@@ -138,6 +138,8 @@ export function parseConfig(env: Env = process.env): AppConfig {
     openrouterBaseUrl: r.url('OPENROUTER_BASE_URL', ['http:', 'https:'], 'https://openrouter.ai/api/v1')!,
     ollamaBaseUrl: r.url('OLLAMA_BASE_URL', ['http:', 'https:']),
     logLevel: r.oneOf('LOG_LEVEL', ['debug', 'info', 'warn', 'error', 'silent'] as const, 'info'),
+    // A person at a terminal reads lines; anything else (a pipe, a file, a container's log driver) gets JSON.
+    logFormat: r.oneOf('LOG_FORMAT', ['json', 'pretty'] as const, process.stdout.isTTY ? 'pretty' : 'json'),
     bodyLimit: r.size('BODY_LIMIT', '50mb'),
     wsHistoryMaxBytes: r.int('WS_HISTORY_MAX_BYTES', 8 * 1024 * 1024, 0, 1024 * 1024 * 1024),
     wsMaxConnections: r.int('WS_MAX_CONNECTIONS', 512, 0, 1_000_000),
@@ -178,20 +180,27 @@ export function parseConfig(env: Env = process.env): AppConfig {
     bodyRateWindowMs: r.int('BODY_RATE_WINDOW_MS', 10_000, 100, 600_000),
     maxConnectionsPerAddress: r.int('MAX_CONNECTIONS_PER_ADDRESS', 256, 0, 1_000_000),
   };
-  cfg.gatewayWorkers = gatewayWorkers(r, cfg.redisUrl !== undefined);
+  cfg.gatewayWorkers = gatewayWorkers(r, cfg.redisUrl !== undefined, cfg.databaseUrl !== undefined);
   if (r.problems.length) throw new ConfigError(r.problems);
   return cfg;
 }
 
 /**
  * GATEWAY_WORKERS: event loops (node:cluster workers) of one gateway process. Unset: every usable core when
- * the limits live in Redis, else 1. More than one without Redis is refused: each worker would keep its own
- * counters, so every limit would be multiplied by the number of workers.
+ * the limits live in Redis and the database is DATABASE_URL, else 1. More than one without Redis is refused: each
+ * worker would keep its own counters, so every limit would be multiplied by the number of workers. More than one
+ * without DATABASE_URL too: the embedded PGlite is one process's child, served to that process alone.
  */
-function gatewayWorkers(r: EnvReader, hasRedis: boolean): number {
+function gatewayWorkers(r: EnvReader, hasRedis: boolean, hasDatabaseUrl: boolean): number {
   const raw = r.str('GATEWAY_WORKERS');
-  if (raw === undefined) return hasRedis ? usableCores() : 1;
+  if (raw === undefined) return hasRedis && hasDatabaseUrl ? usableCores() : 1;
   const n = r.int('GATEWAY_WORKERS', 1, 1, 1024);
+  if (n > 1 && hasRedis && !hasDatabaseUrl) {
+    r.problems.push(
+      `GATEWAY_WORKERS=${n} needs DATABASE_URL: the embedded PGlite (no DATABASE_URL) is one process's own database; set DATABASE_URL or GATEWAY_WORKERS=1`,
+    );
+    return 1;
+  }
   if (n > 1 && !hasRedis) {
     r.problems.push(
       `GATEWAY_WORKERS=${n} needs REDIS_URL: rate limits, concurrency and budgets must be shared by the workers' event loops (without Redis each worker would enforce its own copy); set REDIS_URL or GATEWAY_WORKERS=1`,

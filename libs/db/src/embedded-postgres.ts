@@ -1,5 +1,5 @@
 import { Logger } from '@nestjs/common';
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 
 /**
@@ -15,6 +15,12 @@ export interface EmbeddedPostgres {
 }
 
 const instances = new Map<string, Promise<EmbeddedPostgres>>();
+const SHARED_BUFFERS = '16MB';
+
+/** Whether `${dataDir}/pg` holds a database already (else the first open runs initdb). */
+export function embeddedPostgresExists(dataDir: string): boolean {
+  return existsSync(resolve(dataDir, 'pg', 'PG_VERSION'));
+}
 
 export function startEmbeddedPostgres(dataDir: string, maxConnections = 100): Promise<EmbeddedPostgres> {
   const dir = resolve(dataDir, 'pg');
@@ -29,12 +35,71 @@ export function startEmbeddedPostgres(dataDir: string, maxConnections = 100): Pr
 
 async function boot(dir: string, maxConnections: number): Promise<EmbeddedPostgres> {
   mkdirSync(dir, { recursive: true });
+  const unlock = lockDataDir(dir);
+  try {
+    return await open(dir, maxConnections, unlock);
+  } catch (e) {
+    unlock();
+    throw e;
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * One process per data directory: PGlite has no postmaster.pid of its own, and two of them on the same files
+ * corrupt them (say `npm start gateway` and `npm start admin` in two terminals, both without DATABASE_URL).
+ * `${dir}.pid` names the owner; one left by a process that died is taken over.
+ */
+function lockDataDir(dir: string): () => void {
+  const file = `${dir}.pid`;
+  const me = String(process.pid);
+  for (;;) {
+    try {
+      writeFileSync(file, me, { flag: 'wx' });
+      return () => {
+        try {
+          if (readFileSync(file, 'utf8') === me) unlinkSync(file);
+        } catch {
+          // already gone
+        }
+      };
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    }
+    let owner = 0;
+    try {
+      owner = Number(readFileSync(file, 'utf8'));
+    } catch {
+      continue; // released meanwhile
+    }
+    if (owner && owner !== process.pid && alive(owner)) {
+      throw new Error(`${dir} is in use by process ${owner} (another npm start?): stop it, or give this one a DATA_DIR or a DATABASE_URL of its own`);
+    }
+    try {
+      unlinkSync(file);
+    } catch {
+      // another process took it over first: try again
+    }
+  }
+}
+
+async function open(dir: string, maxConnections: number, unlock: () => void): Promise<EmbeddedPostgres> {
   // Required lazily: only processes without DATABASE_URL pay for loading the WASM build.
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { PGlite } = require('@electric-sql/pglite') as typeof import('@electric-sql/pglite');
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { PGLiteSocketServer } = require('@electric-sql/pglite-socket') as typeof import('@electric-sql/pglite-socket');
-  const db = await PGlite.create(dir);
+  // 16 MB of shared buffers instead of Postgres' 128 MB: WASM memory never shrinks, and the gateway's working set
+  // (keys, routes, prices, batched ledger inserts) is small; the files themselves sit in the OS page cache.
+  const db = await PGlite.create(dir, { startParams: [...PGlite.defaultStartParams, '-c', `shared_buffers=${SHARED_BUFFERS}`] });
   const server = new PGLiteSocketServer({ db, host: '127.0.0.1', port: 0, maxConnections });
   keepExtendedQueriesWhole(server as unknown as { queryQueue?: unknown }, db);
   await server.start();
@@ -50,6 +115,7 @@ async function boot(dir: string, maxConnections: number): Promise<EmbeddedPostgr
       instances.delete(dir);
       await server.stop();
       await db.close();
+      unlock();
     },
   };
 }

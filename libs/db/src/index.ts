@@ -3,6 +3,7 @@ export * from './migrations';
 export * from './database.module';
 export * from './database-url';
 export * from './embedded-postgres';
+export * from './embedded-postgres.process';
 export * from './migration.runner';
 export * from './change-feed';
 export * from './cache.reloader';

@@ -5,3 +5,4 @@ export * from './metrics.auth';
 export * from './observability.module';
 export * from './cluster.metrics';
 export * from './cluster-metrics.controller';
+export * from './start-banner';

@@ -53,7 +53,7 @@ export class GatewayObservabilityModule implements NestModule {
   }
 
   configure(consumer: MiddlewareConsumer): void {
-    consumer.apply(this.http.middleware, requestLogMiddleware('gateway', this.cfg.logLevel)).forRoutes(ALL_ROUTES);
+    consumer.apply(this.http.middleware, requestLogMiddleware('gateway', this.cfg.logLevel, this.cfg.logFormat)).forRoutes(ALL_ROUTES);
     consumer.apply(metricsAuth(this.cfg.metricsToken)).forRoutes(METRICS_ROUTE);
   }
 }

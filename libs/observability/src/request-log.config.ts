@@ -3,7 +3,7 @@ import { APP_CONFIG, AppConfig } from '@gw/config';
 import { assignRequestId, clientAddressOf, clientRequestIdOf, requestIdOf } from '@gw/common';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { LoggerModule, Params } from 'nestjs-pino';
-import pino, { Logger as PinoInstance, LevelWithSilent } from 'pino';
+import pino, { DestinationStream, Logger as PinoInstance, LevelWithSilent, LoggerOptions } from 'pino';
 import type { Options as PinoHttpOptions } from 'pino-http';
 import { ALL_ROUTES_PATH, ObservedApp } from './http.metrics';
 
@@ -69,20 +69,75 @@ function requestLine(app: ObservedApp, req: IncomingMessage, res: ServerResponse
   return line;
 }
 
+/** Nest's start-up chatter (one line per module, controller and route): debug, not info. */
+const NEST_CHATTER = new Set(['InstanceLoader', 'RoutesResolver', 'RouterExplorer', 'NestFactory', 'NestApplication']);
+
 /**
- * One root logger per level, shared by both apps under `npm start`: nestjs-pino keeps the first one for
- * lines outside a request, so the app is named on request lines rather than bound to the logger.
+ * One root logger per level and format, shared by both apps under `npm start`: nestjs-pino keeps the first one
+ * for lines outside a request, so the app is named on request lines rather than bound to the logger.
  */
 const roots = new Map<string, PinoInstance>();
-function rootLogger(level: LevelWithSilent): PinoInstance {
-  let root = roots.get(level);
+function rootLogger(level: LevelWithSilent, format: AppConfig['logFormat'] = 'json'): PinoInstance {
+  const id = `${level}:${format}`;
+  let root = roots.get(id);
   if (!root) {
+    const opts: LoggerOptions = {
+      level,
+      timestamp: pino.stdTimeFunctions.isoTime,
+      formatters: { level: (label) => ({ level: label }) },
+      hooks: {
+        logMethod(args, method, lvl) {
+          const first = args[0] as { context?: unknown } | undefined;
+          if (lvl === 30 && typeof first?.context === 'string' && NEST_CHATTER.has(first.context)) {
+            if (this.isLevelEnabled('debug')) this.debug(...(args as [object, string]));
+            return;
+          }
+          method.apply(this, args);
+        },
+      },
+    };
     // process.stdout rather than pino's own fd writer: as synchronous for files and pipes, and whatever
-    // wraps stdout (a test, a supervisor) sees every line.
-    root = pino({ level, timestamp: pino.stdTimeFunctions.isoTime, formatters: { level: (label) => ({ level: label }) } }, process.stdout);
-    roots.set(level, root);
+    // wraps stdout (a test, a supervisor) sees every line. Pretty printing is loaded only when asked for, so
+    // the JSON path costs nothing more.
+    root = pino(opts, format === 'pretty' ? prettyStream() : process.stdout);
+    roots.set(id, root);
   }
   return root;
+}
+
+/** pino-pretty in this thread (a transport would start a worker thread: more memory for a few lines a second). */
+function prettyStream(): DestinationStream {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const pretty = require('pino-pretty') as typeof import('pino-pretty');
+  return pretty.build({
+    destination: process.stdout,
+    sync: true,
+    colorize: !!process.stdout.isTTY,
+    translateTime: 'SYS:HH:MM:ss.l',
+    ignore: 'pid,hostname',
+    // Fields are folded into the message: one readable line per event, not a block of key: value lines.
+    hideObject: true,
+    messageFormat: prettyLine as never,
+  });
+}
+
+/** A scalar field as text; anything else (absent, an object) as nothing. */
+function text(v: unknown): string {
+  return typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean' ? String(v) : '';
+}
+
+/** `[Context] message`, a request as `gateway POST /v1/chat/completions 200 12 ms team-a gpt-4o-mini → openai 9+12 tokens`, errors with their stack. */
+export function prettyLine(log: Record<string, unknown>, messageKey: string): string {
+  const err = log.err as { stack?: string; message?: string } | undefined;
+  const tail = err ? `\n${err.stack ?? err.message ?? ''}` : '';
+  if (typeof log.method === 'string' && log.status !== undefined) {
+    const parts = [text(log.app), log.method, text(log.url), text(log.status), `${text(log.latencyMs) || '?'} ms`, text(log.tenant), text(log.model)];
+    if (text(log.provider)) parts.push(`→ ${text(log.provider)}`);
+    if (text(log.inputTokens) && text(log.outputTokens)) parts.push(`${text(log.inputTokens)}+${text(log.outputTokens)} tokens`);
+    parts.push(text(log.errorCode));
+    return parts.filter(Boolean).join(' ') + tail;
+  }
+  return `${text(log.context) ? `[${text(log.context)}] ` : ''}${text(log[messageKey])}${tail}`;
 }
 
 function message(status: unknown): string {
@@ -90,7 +145,7 @@ function message(status: unknown): string {
   return typeof status === 'number' && status >= 500 ? 'request failed' : 'request completed';
 }
 
-export function pinoHttpOptions(app: ObservedApp, level: AppConfig['logLevel']): PinoHttpOptions {
+export function pinoHttpOptions(app: ObservedApp, level: AppConfig['logLevel'], format: AppConfig['logFormat'] = 'json'): PinoHttpOptions {
   const threshold = LEVELS[level];
   /**
    * Request lines are an access log: `info`, or `warn` when the request ended 5xx (mostly upstream trouble;
@@ -104,7 +159,7 @@ export function pinoHttpOptions(app: ObservedApp, level: AppConfig['logLevel']):
     return LEVELS[wanted] < threshold ? 'silent' : wanted;
   };
   return {
-    logger: rootLogger(level),
+    logger: rootLogger(level, format),
     // Reuse the id the HTTP edge assigned (and returned as x-request-id), so logs and clients agree.
     genReqId: (req, res) => {
       const id = requestIdOf(req);
@@ -128,9 +183,13 @@ export function pinoHttpOptions(app: ObservedApp, level: AppConfig['logLevel']):
  * closes, with the same fields, level and message as pino-http writes for the other routes, and without an
  * AsyncLocalStorage context per request. `t0`: `performance.now()` when the request arrived.
  */
-export function requestLineWriter(app: ObservedApp, level: AppConfig['logLevel']): (req: IncomingMessage, res: ServerResponse, t0: number) => void {
+export function requestLineWriter(
+  app: ObservedApp,
+  level: AppConfig['logLevel'],
+  format: AppConfig['logFormat'] = 'json',
+): (req: IncomingMessage, res: ServerResponse, t0: number) => void {
   const threshold = LEVELS[level];
-  const logger = rootLogger(level);
+  const logger = rootLogger(level, format);
   return (req, res, t0) => {
     if (threshold > LEVELS.warn) return;
     const line = requestLine(app, req, res);
@@ -146,8 +205,12 @@ export function requestLineWriter(app: ObservedApp, level: AppConfig['logLevel']
  * probes, `/v1/models`, `/metrics`, `/admin/circuits`): `requestLineWriter` without pino-http, so no
  * AsyncLocalStorage context is ever entered (its promise hooks, once on, cost every promise of the process).
  */
-export function requestLogMiddleware(app: ObservedApp, level: AppConfig['logLevel']): (req: IncomingMessage, res: ServerResponse, next: () => void) => void {
-  const write = requestLineWriter(app, level);
+export function requestLogMiddleware(
+  app: ObservedApp,
+  level: AppConfig['logLevel'],
+  format: AppConfig['logFormat'] = 'json',
+): (req: IncomingMessage, res: ServerResponse, next: () => void) => void {
+  const write = requestLineWriter(app, level, format);
   return (req, res, next) => {
     if (!QUIET_PATHS.has(pathOnly(req.url) ?? '')) {
       const t0 = performance.now();
@@ -158,7 +221,7 @@ export function requestLogMiddleware(app: ObservedApp, level: AppConfig['logLeve
 }
 
 /**
- * nestjs-pino for one app: JSON lines on stdout, LOG_LEVEL respected (`silent` in tests that want it).
+ * nestjs-pino for one app: JSON lines on stdout (readable lines with LOG_FORMAT=pretty), LOG_LEVEL respected (`silent` in tests that want it).
  * `pinoHttp: false` keeps its logger (Nest's own lines) without its per-request middleware: the app then
  * writes request lines itself (`requestLogMiddleware`, the gateway's data-plane edge).
  */
@@ -166,7 +229,7 @@ export function requestLoggerModule(app: ObservedApp, opts: { pinoHttp: boolean 
   return LoggerModule.forRootAsync({
     inject: [APP_CONFIG],
     useFactory: (cfg: AppConfig): Params => ({
-      pinoHttp: pinoHttpOptions(app, cfg.logLevel),
+      pinoHttp: pinoHttpOptions(app, cfg.logLevel, cfg.logFormat),
       forRoutes: opts.pinoHttp ? [{ path: ALL_ROUTES_PATH, method: RequestMethod.ALL }] : [],
     }),
   });

@@ -162,6 +162,8 @@ async function main(): Promise<void> {
       out(`Set MASTER_KEY to the new key (${r.toKeyId}) everywhere, then start the processes again.`);
     }
   } finally {
+    // A one-shot tool keeps the embedded database in its own process (resolveDatabaseUrl): it serves no
+    // request while it runs and leaves no child behind; the app must be stopped anyway (one writer per data dir).
     if (!cfg.databaseUrl) await (await startEmbeddedPostgres(cfg.dataDir)).stop();
   }
 }

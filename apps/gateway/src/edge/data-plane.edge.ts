@@ -51,7 +51,7 @@ export class DataPlaneEdge {
     ]);
     this.trusted = new TrustedProxies(cfg.trustedProxies);
     this.readBody = jsonBodyReader(cfg.bodyLimit);
-    this.logLine = requestLineWriter('gateway', cfg.logLevel);
+    this.logLine = requestLineWriter('gateway', cfg.logLevel, cfg.logFormat);
   }
 
   /**
