@@ -88,6 +88,7 @@ describe('GATEWAY_WORKERS at start (no Redis needed)', () => {
           PATH: process.env.PATH,
           GATEWAY_WORKERS: '2',
           REDIS_URL: 'redis://127.0.0.1:1',
+          DATABASE_URL: 'postgres://gateway@127.0.0.1:1/gateway',
           EGRESS_DENY: 'not-a-valid :: entry/99',
           DATA_DIR: join(built, 'data'),
           GATEWAY_PORT: '0',
