@@ -6,7 +6,7 @@
 //   BENCH_CODEX_SECONDS=5 BENCH_CODEX_WARMUP_SECONDS=1 BENCH_CODEX_CONCURRENCY=16 BENCH_CODEX_DELTAS=200
 //   BENCH_CODEX_BODY_BYTES=100000                                       the Codex-shaped /v1/responses rows
 //   BENCH_SOAK_SECONDS=0 (600: the memory soak) BENCH_SOAK_WARMUP_SECONDS=60
-//   BENCH_NPM_START=1 (0 skips it) BENCH_NPM_START_SECONDS=5            `npm start`'s total memory under load
+//   BENCH_NPM_START=1 (0 skips it, only runs it alone) BENCH_NPM_START_SECONDS=5   `npm start`'s total memory under load
 //   BENCH_DATABASE_URL=postgres://… (else PGlite in its own process) BENCH_REDIS_URL=redis://… (limits in Redis)
 //   BENCH_GATEWAY_WORKERS=n (passed as GATEWAY_WORKERS) BENCH_TARGETS=gateway BENCH_GATEWAY_NODE_ARGS="--cpu-prof …"
 // Prints the tables and writes bench/results.json.
@@ -34,7 +34,8 @@ const CODEX = {
 };
 const SOAK = num('BENCH_SOAK_SECONDS', 0);
 const SOAK_WARMUP = num('BENCH_SOAK_WARMUP_SECONDS', 60);
-const NPM_START = process.env.BENCH_NPM_START !== '0';
+// BENCH_NPM_START=only: the `npm start` memory check alone (no tables).
+const NPM_START = process.env.BENCH_NPM_START === '0' ? false : process.env.BENCH_NPM_START === 'only' ? 'only' : true;
 const SMALL = JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'Say hello in one short sentence.' }], max_tokens: 64 });
 const STREAM_BODY = JSON.stringify({ model: 'gpt-4o-mini', stream: true, messages: [{ role: 'user', content: 'Stream please.' }], max_tokens: 64 });
 
@@ -102,6 +103,22 @@ async function main() {
   const codexChars = String(CODEX.deltas * 4);
   const codexResponses = await child('scripts/bench/fake-upstream.mjs', ['2', '0', String(CODEX.deltas), 'openai', codexChars]);
   const codexChat = await child('scripts/bench/fake-upstream.mjs', ['2', '0', String(CODEX.deltas), 'openrouter', codexChars]);
+  const upstreams = { small: upstream.url, stream: streamUpstream.url, codexResponses: codexResponses.url, codexChat: codexChat.url };
+  const codexBody = (model) => codexTurnBody(model, CODEX.bodyBytes);
+  const check = codexAnswerCheck(CODEX.deltas);
+
+  const machine = { cpus: cpus().length, cpuModel: cpus()[0]?.model, memGb: Math.round(totalmem() / 2 ** 30), node: process.version };
+  const results = { at: new Date().toISOString(), machine, commit, preBodyAuth };
+  if (NPM_START !== 'only') Object.assign(results, await productionShape({ upstream, streamUpstream, codexResponses, upstreams, codexBody, check }));
+  if (NPM_START) results.npmStart = await measureNpmStart({ upstreams, seconds: num('BENCH_NPM_START_SECONDS', 5), codex: CODEX, check, codexBody });
+  results.goals = printReport(results);
+  writeFileSync('bench/results.json', JSON.stringify(results, null, 2) + '\n');
+  cleanup();
+  process.exit(0);
+}
+
+/** The gateway as production runs it, against a direct call and a bare proxy: the tables and the gateway's memory. */
+async function productionShape({ upstream, streamUpstream, codexResponses, upstreams, codexBody, check }) {
   const bare = await child('scripts/bench/bare-proxy.mjs', [`http://127.0.0.1:${upstream.port}`]);
   const bareStream = await child('scripts/bench/bare-proxy.mjs', [`http://127.0.0.1:${streamUpstream.port}`]);
   const bareCodex = await child('scripts/bench/bare-proxy.mjs', [`http://127.0.0.1:${codexResponses.port}`]);
@@ -133,7 +150,6 @@ async function main() {
   children.push(gw);
   const gwOrigin = `http://127.0.0.1:${gwPort}`;
   await waitReady(`${gwOrigin}/readyz`);
-  const upstreams = { small: upstream.url, stream: streamUpstream.url, codexResponses: codexResponses.url, codexChat: codexChat.url };
   const secret = await configure(adminOrigin, upstreams);
   await sleep(1000); // the gateway's caches reload within CACHE_REFRESH_MS (500 ms)
 
@@ -170,8 +186,6 @@ async function main() {
   const respPath = '/v1/responses';
   const bareCodexTarget = { origin: `http://127.0.0.1:${bareCodex.port}`, path: respPath, headers: codexHeaders('Bearer sk-bench'), pid: bareCodex.proc.pid };
   const gwCodex = { origin: gwOrigin, path: respPath, headers: codexHeaders(`Bearer ${secret}`), pid: gw.pid };
-  const codexBody = (model) => codexTurnBody(model, CODEX.bodyBytes);
-  const check = codexAnswerCheck(CODEX.deltas);
   const codexCells = [
     { workload: 'pass-through', target: 'bare-proxy', t: bareCodexTarget, body: codexBody('gpt-4o-mini') },
     { workload: 'pass-through', target: 'gateway', t: gwCodex, body: codexBody('codex-pass') },
@@ -201,7 +215,6 @@ async function main() {
   const journalDir = join(dataDir, 'journal');
   const ledgerSeen = await sleep(2000).then(() => ledgerRequests(adminOrigin).catch((e) => `unreadable: ${e.message}`));
   const setup = {
-    commit,
     gateway: `dist/apps/gateway (its own process, as \`npm run start:gateway\` runs it; admin in another)${env.GATEWAY_WORKERS ? `, GATEWAY_WORKERS=${env.GATEWAY_WORKERS}` : ''}; ${memory.processes} process(es) in its tree`,
     database: process.env.BENCH_DATABASE_URL
       ? `PostgreSQL at ${new URL(process.env.BENCH_DATABASE_URL).host} (BENCH_DATABASE_URL), its own server`
@@ -215,32 +228,9 @@ async function main() {
   await stop(gw);
   await stop(adminProc);
   if (pglite) await stop(pglite.proc);
+  for (const c of [bare, bareStream, bareCodex]) await stop(c.proc);
   rmSync(dataDir, { recursive: true, force: true });
-
-  let npmStart;
-  if (NPM_START) {
-    npmStart = await measureNpmStart({ upstreams, seconds: num('BENCH_NPM_START_SECONDS', 5), codex: CODEX, check, codexBody });
-  }
-
-  const machine = { cpus: cpus().length, cpuModel: cpus()[0]?.model, memGb: Math.round(totalmem() / 2 ** 30), node: process.version };
-  const results = {
-    at: new Date().toISOString(),
-    machine,
-    setup,
-    seconds: SECONDS,
-    warmupSeconds: WARMUP,
-    rows,
-    streaming,
-    codex,
-    memory,
-    soak,
-    npmStart,
-    preBodyAuth,
-  };
-  results.goals = printReport(results);
-  writeFileSync('bench/results.json', JSON.stringify(results, null, 2) + '\n');
-  cleanup();
-  process.exit(0);
+  return { setup, seconds: SECONDS, warmupSeconds: WARMUP, rows, streaming, codex, memory, soak };
 }
 
 /** RSS after a warm-up under load vs at the end: small chat at 16 connections plus one Codex session of each kind. */

@@ -126,7 +126,7 @@ export const rssMb = (pid) => statusKb(pid, 'VmRSS') / 1024;
 export const peakRssMb = (pid) => statusKb(pid, 'VmHWM') / 1024;
 
 /** Proportional set size (MB): shared pages (the node binary, shared libraries) split between the processes using them. */
-function pssMb(pid) {
+export function pssMb(pid) {
   try {
     const m = /Pss:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'));
     return m ? Number(m[1]) / 1024 : NaN;

@@ -6,13 +6,23 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { codexHeaders } from './codex-body.mjs';
-import { load, peakRssMb, processLabel, rssMb, tree, treeMemoryMb } from './measure.mjs';
+import { load, peakRssMb, processLabel, pssMb, rssMb, tree } from './measure.mjs';
 import { ADMIN_TOKEN, configure, waitReady } from './setup.mjs';
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-/** The app's process: the one running apps/all-in-one (under npm, sh and scripts/start.mjs). */
-const appPid = (root) => tree(root).find((p) => processLabel(p).includes('apps/all-in-one'));
+/**
+ * npm, its `sh -c` and scripts/start.mjs only launch; everything else in the tree is the app (gateway + admin +
+ * embedded database), wherever the database process hangs (under the app or beside it).
+ */
+const isLauncher = (label) => /^npm\b|^sh\b|npm-cli\.js|scripts\/start\.mjs/.test(label);
+
+/** RSS (and PSS) of the app's processes and of the whole tree under npm, from /proc. */
+function treeSplit(root) {
+  const procs = tree(root).map((pid) => ({ pid, label: processLabel(pid), rss: rssMb(pid) }));
+  const sum = (xs) => xs.filter((p) => Number.isFinite(p.rss)).reduce((a, p) => a + p.rss, 0);
+  return { app: sum(procs.filter((p) => !isLauncher(p.label))), all: sum(procs), procs };
+}
 
 export async function measureNpmStart({ upstreams, seconds, codex, check, codexBody }) {
   const dataDir = mkdtempSync(join(tmpdir(), 'gw-bench-npm-start-'));
@@ -42,13 +52,15 @@ export async function measureNpmStart({ upstreams, seconds, codex, check, codexB
     throw new Error(`npm start did not become ready: ${e.message}\n${stderr}`);
   }
   const startupSeconds = (performance.now() - t0) / 1000;
-  const app = appPid(npm.pid);
-  const idle = { app: treeMemoryMb(app), all: treeMemoryMb(npm.pid) };
+  const idle = treeSplit(npm.pid);
   const secret = await configure(adminOrigin, upstreams);
   await sleep(1000);
 
   const samples = [];
-  const sampler = setInterval(() => samples.push({ app: treeMemoryMb(app).rss, all: treeMemoryMb(npm.pid).rss }), 250);
+  const sampler = setInterval(() => {
+    const { app, all } = treeSplit(npm.pid);
+    samples.push({ app, all });
+  }, 250);
   const gwHeaders = { 'content-type': 'application/json', authorization: `Bearer ${secret}` };
   const small = JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'Say hello in one short sentence.' }], max_tokens: 64 });
   const loads = {};
@@ -60,15 +72,15 @@ export async function measureNpmStart({ upstreams, seconds, codex, check, codexB
   clearInterval(sampler);
   await sleep(5000);
 
-  const pids = tree(npm.pid);
-  const appPids = new Set(tree(app));
-  const processes = pids.map((p) => ({ pid: p, label: processLabel(p), inApp: appPids.has(p), rssMb: rssMb(p), peakRssMb: peakRssMb(p) }));
+  const after = treeSplit(npm.pid);
+  const pids = after.procs.map((p) => p.pid);
+  const processes = after.procs.map((p) => ({ pid: p.pid, label: p.label, inApp: !isLauncher(p.label), rssMb: p.rss, peakRssMb: peakRssMb(p.pid) }));
   const result = {
     startupSeconds,
-    idle,
+    idle: { appMb: idle.app, allMb: idle.all },
     peak: { appMb: Math.max(...samples.map((s) => s.app)), allMb: Math.max(...samples.map((s) => s.all)) },
     appHighWaterSumMb: processes.filter((p) => p.inApp).reduce((s, p) => s + p.peakRssMb, 0),
-    afterLoad: { app: treeMemoryMb(app), all: treeMemoryMb(npm.pid) },
+    afterLoad: { appMb: after.app, allMb: after.all, appPssMb: processes.filter((p) => p.inApp).reduce((s, p) => s + pssMb(p.pid), 0) },
     processes,
     loads: Object.fromEntries(Object.entries(loads).map(([k, r]) => [k, { rps: r.rps, p50: r.p50, p99: r.p99, errors: r.errors }])),
   };

@@ -71,7 +71,7 @@ function memory(m, soak) {
 function npmStart(n) {
   if (!n) return;
   console.log(
-    `\n\`npm start\` (all-in-one: gateway + admin + embedded PGlite): ready in ${f(n.startupSeconds, 1)} s; RSS of the app's process tree idle ${f(n.idle.app.rss, 0)} MB, peak ${f(n.peak.appMb, 0)} MB under load (high-water marks summed: ${f(n.appHighWaterSumMb, 0)} MB), after the load ${f(n.afterLoad.app.rss, 0)} MB (PSS ${f(n.afterLoad.app.pss, 0)} MB); with npm and scripts/start.mjs: peak ${f(n.peak.allMb, 0)} MB`,
+    `\n\`npm start\` (all-in-one: gateway + admin + embedded PGlite): ready in ${f(n.startupSeconds, 1)} s; RSS of the app's processes idle ${f(n.idle.appMb, 0)} MB, peak ${f(n.peak.appMb, 0)} MB under load (their high-water marks summed: ${f(n.appHighWaterSumMb, 0)} MB), after the load ${f(n.afterLoad.appMb, 0)} MB (PSS ${f(n.afterLoad.appPssMb, 0)} MB); with npm, sh and scripts/start.mjs: peak ${f(n.peak.allMb, 0)} MB`,
   );
   console.log(`  processes after the load: ${n.processes.map((p) => `${p.label} ${f(p.rssMb, 0)} MB${p.inApp ? '' : ' (launcher)'}`).join('; ')}`);
   const l = n.loads;
@@ -81,9 +81,10 @@ function npmStart(n) {
 }
 
 function goals(r) {
-  const top = Math.max(...r.rows.map((x) => x.concurrency));
-  const gw = by(r.rows, 'gateway')[top];
-  const codexGw = (w) => r.codex.rows.find((x) => x.target === 'gateway' && x.workload === w);
+  const rows = r.rows ?? [];
+  const top = rows.length ? Math.max(...rows.map((x) => x.concurrency)) : 64;
+  const gw = by(rows, 'gateway')[top];
+  const codexGw = (w) => r.codex?.rows.find((x) => x.target === 'gateway' && x.workload === w);
   const row = (goal, measured, target, met) => ({ goal, measured, target, met: met === undefined ? 'not measured' : met ? 'met' : 'not met' });
   const known = (x, test) => (Number.isFinite(x) ? test(x) : undefined);
   const out = [
@@ -113,9 +114,9 @@ function goals(r) {
     ),
     row(
       'stream TTFB overhead (p50, vs direct)',
-      `${signed(r.streaming.gatewayTtfbOverhead?.p50)} ms`,
+      `${signed(r.streaming?.gatewayTtfbOverhead?.p50)} ms`,
       '< 2 ms',
-      known(r.streaming.gatewayTtfbOverhead?.p50, (x) => x < 2),
+      known(r.streaming?.gatewayTtfbOverhead?.p50, (x) => x < 2),
     ),
     row(
       'Codex pass-through: CPU per turn vs bare proxy',
@@ -131,9 +132,9 @@ function goals(r) {
     ),
     row(
       'gateway RSS, peak',
-      `${f(r.memory.peakMb, 0)} MB`,
+      `${f(r.memory?.peakMb, 0)} MB`,
       '< 150 MB',
-      known(r.memory.peakMb, (x) => x < 150),
+      known(r.memory?.peakMb, (x) => x < 150),
     ),
     r.soak
       ? row(
@@ -161,17 +162,23 @@ function goals(r) {
 
 export function printReport(r) {
   console.log('\n### Setup\n');
-  for (const [k, v] of Object.entries(r.setup)) console.log(`- ${k}: ${typeof v === 'object' ? JSON.stringify(v) : v}`);
+  console.log(`- commit: ${r.commit}`);
+  for (const [k, v] of Object.entries(r.setup ?? {})) console.log(`- ${k}: ${typeof v === 'object' ? JSON.stringify(v) : v}`);
   console.log(
-    `- machine: ${r.machine.cpus} × ${r.machine.cpuModel}, ${r.machine.memGb} GB, Node ${r.machine.node}; small chat ${r.seconds} s per cell after ${r.warmupSeconds} s warm-up, Codex rows ${r.codex.seconds} s after ${r.codex.warmup} s`,
+    `- machine: ${r.machine.cpus} × ${r.machine.cpuModel}, ${r.machine.memGb} GB, Node ${r.machine.node}` +
+      (r.rows ? `; small chat ${r.seconds} s per cell after ${r.warmupSeconds} s warm-up, Codex rows ${r.codex.seconds} s after ${r.codex.warmup} s` : ''),
   );
-  smallChat(r.rows);
-  streaming(r.streaming);
+  if (r.rows) {
+    smallChat(r.rows);
+    streaming(r.streaming);
+  }
   console.log(
     `pre-body authentication: ${f(r.preBodyAuth.validKeyCpuUs)} µs CPU per request with a valid key, ${f(r.preBodyAuth.unknownKeyCpuUs)} µs per unknown key (${r.preBodyAuth.keys} keys in memory, ${r.preBodyAuth.heapBytesPerKey} bytes of heap per key)`,
   );
-  codex(r.codex);
-  memory(r.memory, r.soak);
+  if (r.rows) {
+    codex(r.codex);
+    memory(r.memory, r.soak);
+  }
   npmStart(r.npmStart);
   return goals(r);
 }
