@@ -4,7 +4,7 @@
 //   BENCH_SECONDS=8 BENCH_WARMUP_SECONDS=2 BENCH_CONCURRENCY=1,16,64    small chat, per cell
 //   BENCH_STREAMS=100                                                   sequential 20-chunk streams per target (TTFB)
 //   BENCH_CODEX_SECONDS=5 BENCH_CODEX_WARMUP_SECONDS=1 BENCH_CODEX_CONCURRENCY=16 BENCH_CODEX_DELTAS=200
-//   BENCH_CODEX_BODY_BYTES=100000                                       the Codex-shaped /v1/responses rows
+//   BENCH_CODEX_BODY_BYTES=100000 BENCH_CODEX_CHUNK_DELAY_MS=0          the Codex-shaped /v1/responses rows
 //   BENCH_SOAK_SECONDS=0 (600: the memory soak) BENCH_SOAK_WARMUP_SECONDS=60
 //   BENCH_NPM_START=1 (0 skips it, only runs it alone) BENCH_NPM_START_SECONDS=5   `npm start`'s total memory under load
 //   BENCH_DATABASE_URL=postgres://… (else PGlite in its own process) BENCH_REDIS_URL=redis://… (limits in Redis)
@@ -31,6 +31,9 @@ const CODEX = {
   concurrency: num('BENCH_CODEX_CONCURRENCY', 16),
   deltas: num('BENCH_CODEX_DELTAS', 200),
   bodyBytes: num('BENCH_CODEX_BODY_BYTES', 100_000),
+  // 0: the fake writes the 200 frames back to back (as the issue measured); a real model spaces them out, so each
+  // proxy reads and writes every delta on its own: e.g. 1 measures that (req/s is then bound by the stream's length).
+  chunkDelayMs: num('BENCH_CODEX_CHUNK_DELAY_MS', 0),
 };
 const SOAK = num('BENCH_SOAK_SECONDS', 0);
 const SOAK_WARMUP = num('BENCH_SOAK_WARMUP_SECONDS', 60);
@@ -101,8 +104,9 @@ async function main() {
   const streamUpstream = await child('scripts/bench/fake-upstream.mjs', ['2', '5', '20']);
   // Codex-shaped turns: 200 deltas back to back (about 4 characters each), as Responses SSE or as chat SSE.
   const codexChars = String(CODEX.deltas * 4);
-  const codexResponses = await child('scripts/bench/fake-upstream.mjs', ['2', '0', String(CODEX.deltas), 'openai', codexChars]);
-  const codexChat = await child('scripts/bench/fake-upstream.mjs', ['2', '0', String(CODEX.deltas), 'openrouter', codexChars]);
+  const codexFake = (flavor) => child('scripts/bench/fake-upstream.mjs', ['2', String(CODEX.chunkDelayMs), String(CODEX.deltas), flavor, codexChars]);
+  const codexResponses = await codexFake('openai');
+  const codexChat = await codexFake('openrouter');
   const upstreams = { small: upstream.url, stream: streamUpstream.url, codexResponses: codexResponses.url, codexChat: codexChat.url };
   const codexBody = (model) => codexTurnBody(model, CODEX.bodyBytes);
   const check = codexAnswerCheck(CODEX.deltas);
