@@ -208,6 +208,8 @@ async function productionShape({ upstream, streamUpstream, codexResponses, upstr
   const gwTree = tree(gw.pid);
   const memory = {
     peakMb: gwTree.reduce((s, p) => s + peakRssMb(p), 0),
+    // The goal is per gateway process: with workers, the largest one.
+    peakProcessMb: Math.max(...gwTree.map(peakRssMb)),
     maxSampledMb: Math.max(...rss.filter(Number.isFinite)),
     afterLoadMb: treeMemoryMb(gw.pid).rss,
     processes: gwTree.length,
