@@ -12,7 +12,7 @@
 // Prints the tables and writes bench/results.json.
 import { execFileSync, fork, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, tmpdir, totalmem } from 'node:os';
+import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { codexHeaders, codexTurnBody } from './bench/codex-body.mjs';
 import { answered, cpuSeconds, load, peakRssMb, streams, treeMemoryMb, tree } from './bench/measure.mjs';
@@ -111,10 +111,18 @@ async function main() {
   const codexBody = (model) => codexTurnBody(model, CODEX.bodyBytes);
   const check = codexAnswerCheck(CODEX.deltas);
 
-  const machine = { cpus: cpus().length, cpuModel: cpus()[0]?.model, memGb: Math.round(totalmem() / 2 ** 30), node: process.version };
+  // The load average says whether other jobs shared the cores (then every number is noisier and lower).
+  const machine = {
+    cpus: cpus().length,
+    cpuModel: cpus()[0]?.model,
+    memGb: Math.round(totalmem() / 2 ** 30),
+    node: process.version,
+    loadAverageAtStart: loadavg()[0],
+  };
   const results = { at: new Date().toISOString(), machine, commit, preBodyAuth };
   if (NPM_START !== 'only') Object.assign(results, await productionShape({ upstream, streamUpstream, codexResponses, upstreams, codexBody, check }));
   if (NPM_START) results.npmStart = await measureNpmStart({ upstreams, seconds: num('BENCH_NPM_START_SECONDS', 5), codex: CODEX, check, codexBody });
+  machine.loadAverageAtEnd = loadavg()[0];
   results.goals = printReport(results);
   writeFileSync('bench/results.json', JSON.stringify(results, null, 2) + '\n');
   cleanup();
@@ -226,7 +234,7 @@ async function productionShape({ upstream, streamUpstream, codexResponses, upstr
       ? `PostgreSQL at ${new URL(process.env.BENCH_DATABASE_URL).host} (BENCH_DATABASE_URL), its own server`
       : 'PGlite in its own process (scripts/bench/pglite-server.mjs, the Postgres wire protocol on loopback)',
     ledgerJournal: `on (${journalDir}, live journal directories at the end: ${existsSync(journalDir) ? readdirSync(journalDir).length : 0})`,
-    ledger: { rows: ledgerSeen, gatewayAnswers: answered.get(gwOrigin) ?? 0 },
+    ledger: ledgerCheck(ledgerSeen, answered.get(gwOrigin) ?? 0),
     limitsStore: process.env.BENCH_REDIS_URL ? `Redis at ${new URL(process.env.BENCH_REDIS_URL).host} (BENCH_REDIS_URL)` : 'in-process memory',
     logs: `JSON request logs at LOG_LEVEL=${env.LOG_LEVEL} (written to stdout, which the bench discards)`,
     features: 'virtual key with limits and budgets on the tenant and the key, priced models, metering, metrics, slow-client limits, egress policy',
@@ -237,6 +245,12 @@ async function productionShape({ upstream, streamUpstream, codexResponses, upstr
   for (const c of [bare, bareStream, bareCodex]) await stop(c.proc);
   rmSync(dataDir, { recursive: true, force: true });
   return { setup, seconds: SECONDS, warmupSeconds: WARMUP, rows, streaming, codex, memory, soak };
+}
+
+/** One ledger row per answer the gateway gave (refusals included): metering stayed on and lost nothing under load. */
+function ledgerCheck(rows, answers) {
+  if (typeof rows !== 'number') return `ledger ${rows}`;
+  return `${rows} rows in usage_records for ${answers} answers from the gateway${rows === answers ? '' : ` (MISMATCH: ${rows - answers})`}`;
 }
 
 /** RSS after a warm-up under load vs at the end: small chat at 16 connections plus one Codex session of each kind. */

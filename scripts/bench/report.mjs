@@ -166,7 +166,7 @@ export function printReport(r) {
   console.log(`- commit: ${r.commit}`);
   for (const [k, v] of Object.entries(r.setup ?? {})) console.log(`- ${k}: ${typeof v === 'object' ? JSON.stringify(v) : v}`);
   console.log(
-    `- machine: ${r.machine.cpus} × ${r.machine.cpuModel}, ${r.machine.memGb} GB, Node ${r.machine.node}` +
+    `- machine: ${r.machine.cpus} × ${r.machine.cpuModel}, ${r.machine.memGb} GB, Node ${r.machine.node}, load average ${f(r.machine.loadAverageAtStart, 1)} at the start and ${f(r.machine.loadAverageAtEnd, 1)} at the end (the bench itself loads every core)` +
       (r.rows ? `; small chat ${r.seconds} s per cell after ${r.warmupSeconds} s warm-up, Codex rows ${r.codex.seconds} s after ${r.codex.warmup} s` : ''),
   );
   if (r.rows) {
