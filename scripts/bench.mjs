@@ -84,8 +84,7 @@ async function cell(t, body, c, seconds, warmup, expect) {
 }
 
 async function main() {
-  const build = () => spawnSync(process.execPath, ['scripts/build.mjs'], { stdio: 'inherit' }).status === 0 || process.exit(1);
-  build();
+  if (spawnSync(process.execPath, ['scripts/build.mjs'], { stdio: 'inherit' }).status !== 0) process.exit(1);
   const commit = (() => {
     try {
       const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
