@@ -42,13 +42,25 @@ export async function measureNpmStart({ upstreams, seconds, codex, check, codexB
   const npm = spawn('npm', ['start'], { env, stdio: ['ignore', 'ignore', 'pipe'], detached: true });
   let stderr = '';
   npm.stderr.on('data', (d) => (stderr = (stderr + d).slice(-4000)));
+  // No npm on PATH, or the app exiting at start (a port taken, a bad env): fail now, not after the wait.
+  const exited = new Promise((_, reject) => {
+    npm.once('error', (e) => reject(e));
+    npm.once('exit', (code) => reject(new Error(`npm start exited with ${code}`)));
+  });
+  exited.catch(() => undefined);
+  const killGroup = (sig) => {
+    try {
+      process.kill(-npm.pid, sig);
+    } catch {
+      // already gone
+    }
+  };
   const gwOrigin = `http://127.0.0.1:${port}`;
   const adminOrigin = `http://127.0.0.1:${port + 1}`;
   try {
-    await waitReady(`${gwOrigin}/readyz`, 1200);
-    await waitReady(`${adminOrigin}/readyz`, 1200);
+    await Promise.race([exited, waitReady(`${gwOrigin}/readyz`, 1200).then(() => waitReady(`${adminOrigin}/readyz`, 1200))]);
   } catch (e) {
-    process.kill(-npm.pid, 'SIGKILL');
+    killGroup('SIGKILL');
     throw new Error(`npm start did not become ready: ${e.message}\n${stderr}`);
   }
   const startupSeconds = (performance.now() - t0) / 1000;
@@ -85,9 +97,9 @@ export async function measureNpmStart({ upstreams, seconds, codex, check, codexB
     loads: Object.fromEntries(Object.entries(loads).map(([k, r]) => [k, { rps: r.rps, p50: r.p50, p99: r.p99, errors: r.errors }])),
   };
 
-  process.kill(-npm.pid, 'SIGTERM');
+  killGroup('SIGTERM');
   for (let i = 0; i < 300 && pids.some((p) => existsSync(`/proc/${p}`)); i++) await sleep(100);
-  if (pids.some((p) => existsSync(`/proc/${p}`))) process.kill(-npm.pid, 'SIGKILL');
+  if (pids.some((p) => existsSync(`/proc/${p}`))) killGroup('SIGKILL');
   rmSync(dataDir, { recursive: true, force: true });
   return result;
 }
