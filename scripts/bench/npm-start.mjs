@@ -61,6 +61,7 @@ export async function measureNpmStart({ upstreams, seconds, codex, check, codexB
     await Promise.race([exited, waitReady(`${gwOrigin}/readyz`, 1200).then(() => waitReady(`${adminOrigin}/readyz`, 1200))]);
   } catch (e) {
     killGroup('SIGKILL');
+    rmSync(dataDir, { recursive: true, force: true });
     throw new Error(`npm start did not become ready: ${e.message}\n${stderr}`);
   }
   const startupSeconds = (performance.now() - t0) / 1000;
