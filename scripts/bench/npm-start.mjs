@@ -48,6 +48,13 @@ export async function measureNpmStart({ upstreams, seconds, codex, check, codexB
     npm.once('exit', (code) => reject(new Error(`npm start exited with ${code}`)));
   });
   exited.catch(() => undefined);
+  // Sampled from the spawn on: the start (PGlite's first boot and migrations) may be the peak.
+  const samples = [];
+  let phase = 'start';
+  const sampler = setInterval(() => {
+    const { app, all } = treeSplit(npm.pid);
+    samples.push({ phase, app, all });
+  }, 250);
   const killGroup = (sig) => {
     try {
       process.kill(-npm.pid, sig);
@@ -60,20 +67,16 @@ export async function measureNpmStart({ upstreams, seconds, codex, check, codexB
   try {
     await Promise.race([exited, waitReady(`${gwOrigin}/readyz`, 1200).then(() => waitReady(`${adminOrigin}/readyz`, 1200))]);
   } catch (e) {
+    clearInterval(sampler);
     killGroup('SIGKILL');
     rmSync(dataDir, { recursive: true, force: true });
     throw new Error(`npm start did not become ready: ${e.message}\n${stderr}`);
   }
   const startupSeconds = (performance.now() - t0) / 1000;
-  const idle = treeSplit(npm.pid);
   const secret = await configure(adminOrigin, upstreams);
   await sleep(1000);
-
-  const samples = [];
-  const sampler = setInterval(() => {
-    const { app, all } = treeSplit(npm.pid);
-    samples.push({ app, all });
-  }, 250);
+  const idle = treeSplit(npm.pid);
+  phase = 'load';
   const gwHeaders = { 'content-type': 'application/json', authorization: `Bearer ${secret}` };
   const small = JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'Say hello in one short sentence.' }], max_tokens: 64 });
   const loads = {};
@@ -91,7 +94,12 @@ export async function measureNpmStart({ upstreams, seconds, codex, check, codexB
   const result = {
     startupSeconds,
     idle: { appMb: idle.app, allMb: idle.all },
-    peak: { appMb: Math.max(...samples.map((s) => s.app)), allMb: Math.max(...samples.map((s) => s.all)) },
+    peak: {
+      appMb: Math.max(...samples.map((s) => s.app)),
+      allMb: Math.max(...samples.map((s) => s.all)),
+      startAppMb: Math.max(...samples.filter((s) => s.phase === 'start').map((s) => s.app)),
+      loadAppMb: Math.max(...samples.filter((s) => s.phase === 'load').map((s) => s.app)),
+    },
     appHighWaterSumMb: processes.filter((p) => p.inApp).reduce((s, p) => s + p.peakRssMb, 0),
     afterLoad: { appMb: after.app, allMb: after.all, appPssMb: processes.filter((p) => p.inApp).reduce((s, p) => s + pssMb(p.pid), 0) },
     processes,

@@ -72,7 +72,7 @@ function memory(m, soak) {
 function npmStart(n) {
   if (!n) return;
   console.log(
-    `\n\`npm start\` (all-in-one: gateway + admin + embedded PGlite): ready in ${f(n.startupSeconds, 1)} s; RSS of the app's processes idle ${f(n.idle.appMb, 0)} MB, peak ${f(n.peak.appMb, 0)} MB under load (their high-water marks summed: ${f(n.appHighWaterSumMb, 0)} MB), after the load ${f(n.afterLoad.appMb, 0)} MB (PSS ${f(n.afterLoad.appPssMb, 0)} MB); with npm, sh and scripts/start.mjs: peak ${f(n.peak.allMb, 0)} MB`,
+    `\n\`npm start\` (all-in-one: gateway + admin + embedded PGlite), RSS of the app's processes: peak ${f(n.peak.appMb, 0)} MB (${f(n.peak.startAppMb, 0)} MB while starting, ${f(n.peak.loadAppMb, 0)} MB under load; high-water marks summed ${f(n.appHighWaterSumMb, 0)} MB), idle after start ${f(n.idle.appMb, 0)} MB, after the load ${f(n.afterLoad.appMb, 0)} MB (PSS ${f(n.afterLoad.appPssMb, 0)} MB); with npm, sh and scripts/start.mjs: peak ${f(n.peak.allMb, 0)} MB; ready in ${f(n.startupSeconds, 1)} s`,
   );
   console.log(`  processes after the load: ${n.processes.map((p) => `${p.label} ${f(p.rssMb, 0)} MB${p.inApp ? '' : ' (launcher)'}`).join('; ')}`);
   const l = n.loads;
