@@ -570,6 +570,32 @@ describe('FakeProvider flavor-independent behaviour', () => {
     expect((await rejection(count('gpt-4o'))).status).toBe(401);
   });
 
+  it('replyText: the default reply, streamed in streamChunks deltas (chat and Responses); a script still wins', async () => {
+    const text = 'abcd'.repeat(200);
+    const fake = await start({ flavor: 'openai', streamChunks: 200, replyText: text });
+    const client = new OpenAI({ baseURL: fake.baseUrl, apiKey: 'k', maxRetries: 0 });
+    const chat = await client.chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'x' }], stream: true });
+    const pieces: string[] = [];
+    for await (const c of chat) if (c.choices[0]?.delta.content) pieces.push(c.choices[0].delta.content);
+    expect(pieces).toHaveLength(200);
+    expect(pieces.join('')).toBe(text);
+
+    const resp = await client.responses.create({ model: 'gpt-4o', input: 'x', stream: true });
+    const deltas: string[] = [];
+    let completed: unknown;
+    for await (const e of resp) {
+      if (e.type === 'response.output_text.delta') deltas.push(e.delta);
+      if (e.type === 'response.completed') completed = e.response.output;
+    }
+    expect(deltas).toHaveLength(200);
+    expect(deltas.join('')).toBe(text);
+    expect(completed).toMatchObject([{ type: 'message', content: [{ type: 'output_text', text }] }]);
+
+    fake.script({ text: 'scripted' });
+    const r = await client.chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'x' }] });
+    expect(r.choices[0].message.content).toBe('scripted');
+  });
+
   it('latencyMs delays the head; chunkDelayMs spaces the chunks', async () => {
     const fake = await start({ flavor: 'openai', latencyMs: 150 });
     const client = new OpenAI({ baseURL: fake.baseUrl, apiKey: 'k', maxRetries: 0 });

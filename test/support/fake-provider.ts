@@ -76,6 +76,8 @@ export interface FakeProviderOptions {
   latencyMs?: number;
   chunkDelayMs?: number;
   streamChunks?: number;
+  /** The reply text when no script sets one ('' : `defaultReplyText`); e.g. long enough for 200 stream deltas (the bench). */
+  replyText?: string;
 }
 
 /** Runtime-mutable knobs. `apiKey: ''` means "no auth required". */
@@ -294,6 +296,7 @@ export class FakeProvider {
       latencyMs: opts.latencyMs ?? 0,
       chunkDelayMs: opts.chunkDelayMs ?? 0,
       streamChunks: opts.streamChunks ?? 5,
+      replyText: opts.replyText ?? '',
     };
     this.server = http.createServer();
     this.server.on('connection', (socket: Socket) => {
@@ -620,7 +623,7 @@ export class FakeProvider {
       pieces: splitIntoChunks(tc.arguments, n),
       custom: tc.custom === true,
     }));
-    const text = reply?.text ?? (toolCalls.length > 0 ? null : defaultReplyText(this.flavor, model));
+    const text = reply?.text ?? (toolCalls.length > 0 ? null : this.options.replyText || defaultReplyText(this.flavor, model));
     const textPieces = text === null ? [] : splitIntoChunks(text, n);
     const u = reply?.usage ?? {};
     const inputTokens = u.input ?? estimateTokens(promptBasis);
