@@ -10,6 +10,7 @@
 //   BENCH_DATABASE_URL=postgres://… (else PGlite in its own process) BENCH_REDIS_URL=redis://… (limits in Redis)
 //   BENCH_GATEWAY_WORKERS=n (passed as GATEWAY_WORKERS) BENCH_TARGETS=gateway BENCH_GATEWAY_NODE_ARGS="--cpu-prof …"
 // Prints the tables and writes bench/results.json.
+import { appNodeFlags } from './node-flags.mjs';
 import { execFileSync, fork, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
@@ -152,13 +153,14 @@ async function productionShape({ upstream, streamUpstream, codexResponses, upstr
     ...(process.env.BENCH_GATEWAY_WORKERS ? { GATEWAY_WORKERS: process.env.BENCH_GATEWAY_WORKERS } : {}),
   };
   // Production shape: gateway and admin are separate processes; only the gateway is measured.
-  const adminProc = spawn(process.execPath, ['dist/apps/admin/src/main.js'], { env, stdio: ['ignore', 'ignore', 'inherit'] });
+  const adminProc = spawn(process.execPath, [...appNodeFlags(), 'dist/apps/admin/src/main.js'], { env, stdio: ['ignore', 'ignore', 'inherit'] });
   children.push(adminProc);
   const adminOrigin = `http://127.0.0.1:${gwPort + 1}`;
   await waitReady(`${adminOrigin}/readyz`);
   // e.g. BENCH_GATEWAY_NODE_ARGS="--cpu-prof --cpu-prof-dir=bench/profiles" to profile the gateway under this load.
   const nodeArgs = (process.env.BENCH_GATEWAY_NODE_ARGS ?? '').split(' ').filter(Boolean);
-  const gw = spawn(process.execPath, [...nodeArgs, 'dist/apps/gateway/src/main.js'], { env, stdio: ['ignore', 'ignore', 'inherit'] });
+  // As `npm run start:gateway` runs it: with the apps' V8 flags (scripts/node-flags.mjs).
+  const gw = spawn(process.execPath, [...appNodeFlags(), ...nodeArgs, 'dist/apps/gateway/src/main.js'], { env, stdio: ['ignore', 'ignore', 'inherit'] });
   children.push(gw);
   const gwOrigin = `http://127.0.0.1:${gwPort}`;
   await waitReady(`${gwOrigin}/readyz`);
@@ -241,7 +243,8 @@ async function productionShape({ upstream, streamUpstream, codexResponses, upstr
   };
   await stop(gw);
   await stop(adminProc);
-  if (pglite) await stop(pglite.proc);
+  // The database child ignores SIGTERM while its parent lives (a terminal's Ctrl-C reaches the whole group): it is asked to stop.
+  if (pglite) await new Promise((r) => (pglite.proc.exitCode !== null ? r() : (pglite.proc.once('exit', r), pglite.proc.send('stop'))));
   for (const c of [bare, bareStream, bareCodex]) await stop(c.proc);
   rmSync(dataDir, { recursive: true, force: true });
   return { setup, seconds: SECONDS, warmupSeconds: WARMUP, rows, streaming, codex, memory, soak };

@@ -1,6 +1,7 @@
 // `npm start` [gateway|admin]: build, then run. With no argument, gateway and admin share one process; without
 // DATABASE_URL the app starts the embedded PGlite as a child process of its own (libs/db embedded-postgres.main.ts).
 import { spawn, spawnSync } from 'node:child_process';
+import { appNodeFlags } from './node-flags.mjs';
 
 const app = process.argv[2] ?? 'all-in-one';
 if (!['all-in-one', 'gateway', 'admin'].includes(app)) {
@@ -9,14 +10,8 @@ if (!['all-in-one', 'gateway', 'admin'].includes(app)) {
 }
 const build = spawnSync(process.execPath, ['scripts/build.mjs'], { stdio: 'inherit' });
 if (build.status !== 0) process.exit(build.status ?? 1);
-// Memory (measured with the README walkthrough and 3,000 chat requests at c=16, gateway + admin in one process):
-// 218 MB RSS with V8's defaults and --enable-source-maps, 148 MB with these. Source maps kept every dependency's
-// map (TypeORM's carry their TypeScript sources) on the heap: set NODE_OPTIONS=--enable-source-maps to map stack
-// traces anyway. 8 MB semi-spaces (default 16) and a 1.3× old-space growth step (default up to 4×) make V8
-// collect garbage before it grows the heap: 0.8 → 0.9 s of minor GC over those 3,000 requests.
-// A flag named in NODE_OPTIONS wins over ours.
-const v8Flags = ['--max-semi-space-size=8', '--heap-growing-percent=30'].filter((f) => !(process.env.NODE_OPTIONS ?? '').includes(f.split('=')[0]));
-const child = spawn(process.execPath, [...v8Flags, `dist/apps/${app}/src/main.js`], { stdio: 'inherit' });
+// The V8 flags that keep the app's memory low (scripts/node-flags.mjs).
+const child = spawn(process.execPath, [...appNodeFlags(), `dist/apps/${app}/src/main.js`], { stdio: 'inherit' });
 
 // Signals reach the app so that it drains and flushes its ledger; we wait for it and exit with its code.
 // One signal often arrives more than once: Ctrl-C reaches every process of the terminal's foreground group

@@ -177,13 +177,17 @@ function callHeaders(h: IncomingHttpHeaders): IncomingHttpHeaders {
   return out;
 }
 
+const HEADER_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
+
 /** Codex sends each turn's metadata in `client_metadata` over the socket (a header over HTTP): forwarded as the header. */
 function turnHeaders(h: IncomingHttpHeaders, meta: unknown): IncomingHttpHeaders {
   if (!meta || typeof meta !== 'object') return h;
   const m = meta as Record<string, unknown>;
   let out: IncomingHttpHeaders | undefined;
   for (const name of ['x-codex-turn-metadata', 'x-codex-turn-state']) {
-    if (typeof m[name] === 'string') (out ??= { ...h })[name] = m[name];
+    const v = m[name];
+    // Only what could have been an HTTP header value: a control character would make the upstream request fail.
+    if (typeof v === 'string' && v.length <= 8192 && HEADER_VALUE.test(v)) (out ??= { ...h })[name] = v;
   }
   return out ?? h;
 }
