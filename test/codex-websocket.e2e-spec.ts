@@ -424,3 +424,51 @@ describe('The WebSocket endpoint: upgrade refusals, bad messages, limits', () =>
     expect(r.events).toEqual([]);
   });
 });
+
+describe('Hostile clients on the WebSocket endpoint', () => {
+  let fake: FakeProvider;
+  let tenant: Awaited<ReturnType<typeof seedTenant>>;
+  const bearer = (secret: string) => ({ authorization: `Bearer ${secret}` });
+  const create = (extra: object = {}) => JSON.stringify({ type: 'response.create', model: 'gpt-4o-mini', input: [{ role: 'user', content: 'hi' }], ...extra });
+
+  beforeAll(async () => {
+    fake = fakes.openai!;
+    tenant = await seedTenant(stack, { provider: { kind: 'openai', baseUrl: fake.baseUrl, credential: 'sk-upstream' }, patterns: ['gpt-4o-mini'] });
+  });
+  beforeEach(() => fake.reset());
+
+  /** Sends one message and waits for its last event (completed, failed or error). */
+  const turn = async (ws: WebSocket, events: any[], message: string): Promise<any> => {
+    const from = events.length;
+    ws.send(message);
+    return eventually(() => events.slice(from).find((e) => ['response.completed', 'response.failed', 'error'].includes(e.type)));
+  };
+
+  it('a deeply nested message is refused before it is walked (400 invalid_json, never a stack overflow); odd field types are 400s, never 500s', async () => {
+    const { ws } = await upgrade(stack.gatewayUrl, bearer(tenant.secret));
+    const r = recorder(ws!);
+    const deep = '['.repeat(20_000) + ']'.repeat(20_000);
+    const nested = await turn(ws!, r.events, `{"type":"response.create","model":"gpt-4o-mini","input":[{"role":"user","content":"hi"}],"metadata":${deep}}`);
+    expect(nested).toMatchObject({ type: 'error', status: 400, error: { code: 'invalid_json' } });
+    expect(nested.error.message).not.toContain('call stack');
+    expect(fake.requestsTo('/responses')).toHaveLength(0);
+    const odd = [
+      create({ input: { role: 'user' } }),
+      create({ input: 7 }),
+      create({ tools: 'all' }),
+      create({ client_metadata: ['x'] }),
+      create({ client_metadata: { 'x-codex-turn-state': 'a\r\nInjected: 1', 'x-codex-turn-metadata': { a: 1 } } }),
+      create({ previous_response_id: { id: 'resp_1' } }),
+    ];
+    fake.script({ text: 'a' }, { text: 'b' }, { text: 'c' }, { text: 'd' });
+    const last: any[] = [];
+    for (const m of odd) last.push(await turn(ws!, r.events, m));
+    for (const e of last) expect(e.type === 'error' ? e.status : 200).toBeLessThan(500);
+    for (const c of fake.requestsTo('/responses')) expect(c.headers.injected).toBeUndefined();
+    // Still usable.
+    fake.script({ text: 'fine' });
+    expect((await turn(ws!, r.events, create())).type).toBe('response.completed');
+    ws!.close();
+    expect(await r.closed).toBe(1005);
+  });
+});

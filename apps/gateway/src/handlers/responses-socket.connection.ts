@@ -1,5 +1,5 @@
 import type { Logger } from '@nestjs/common';
-import { newRequestId } from '@gw/common';
+import { MAX_JSON_DEPTH, jsonNestingExceeds, newRequestId } from '@gw/common';
 import { requestLogFieldsOf } from '@gw/observability';
 import type { Principal } from '@gw/tenancy';
 import type { IncomingHttpHeaders } from 'node:http';
@@ -69,7 +69,10 @@ export class ResponsesSocketConnection {
 
   private async onMessage(data: RawData, isBinary: boolean): Promise<void> {
     if (isBinary) return this.send(errorEvent(400, 'invalid_message', 'Send `response.create` events as JSON text messages.'));
-    const text = rawText(data);
+    const buf = rawBuffer(data);
+    // As on HTTP (json-depth.ts): what walks the parsed message recurses, so a deep one is refused before parsing.
+    if (jsonNestingExceeds(buf)) return this.send(errorEvent(400, 'invalid_json', `The message nests deeper than ${MAX_JSON_DEPTH} levels.`));
+    const text = buf.toString('utf8');
     let msg: unknown;
     try {
       msg = JSON.parse(text);
@@ -192,8 +195,8 @@ function turnHeaders(h: IncomingHttpHeaders, meta: unknown): IncomingHttpHeaders
   return out ?? h;
 }
 
-function rawText(data: RawData): string {
-  if (Buffer.isBuffer(data)) return data.toString('utf8');
-  if (Array.isArray(data)) return Buffer.concat(data).toString('utf8');
-  return Buffer.from(data).toString('utf8');
+function rawBuffer(data: RawData): Buffer {
+  if (Buffer.isBuffer(data)) return data;
+  if (Array.isArray(data)) return Buffer.concat(data);
+  return Buffer.from(data);
 }
