@@ -471,4 +471,24 @@ describe('Hostile clients on the WebSocket endpoint', () => {
     ws!.close();
     expect(await r.closed).toBe(1005);
   });
+
+  it('a malformed handshake (method, Sec-WebSocket-Key, version) is an OpenAI-shaped refusal, checked before authentication', async () => {
+    const before = sockets.stats.refused;
+    const head = (method: string, extra: string) =>
+      `${method} /v1/responses HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${tenant.secret}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n${extra}\r\n`;
+    const good = 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n';
+    const badKey = await fetchRaw(stack.gatewayUrl, head('GET', 'Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: bad\r\n'));
+    expect(badKey).toMatch(/^HTTP\/1\.1 400 /);
+    expect(badKey).toContain('"code":"invalid_websocket_handshake"');
+    const noKey = await fetchRaw(stack.gatewayUrl, head('GET', ''));
+    expect(noKey).toMatch(/^HTTP\/1\.1 400 /);
+    expect(noKey).toContain('application/json');
+    const version = await fetchRaw(stack.gatewayUrl, head('GET', `Sec-WebSocket-Version: 7\r\n${good}`));
+    expect(version).toMatch(/^HTTP\/1\.1 400 /);
+    expect(version.toLowerCase()).toContain('sec-websocket-version: 13, 8');
+    const post = await fetchRaw(stack.gatewayUrl, head('POST', `Sec-WebSocket-Version: 13\r\n${good}Content-Length: 0\r\n`));
+    expect(post).toMatch(/^HTTP\/1\.1 405 /);
+    expect(post).toContain('"code":"method_not_allowed"');
+    expect(sockets.stats.refused - before).toBe(4);
+  });
 });

@@ -82,6 +82,9 @@ export class ResponsesSocketServer implements BeforeApplicationShutdown {
     }
     if (path !== PATH) return refuse(socket, Errors.notFound(`No WebSocket endpoint at ${path.slice(0, 100)}; use ${PATH}.`));
     this.stats.upgrades++;
+    // ws would answer a malformed handshake itself (text/html, after authentication spent a failed-auth try).
+    const malformed = handshakeError(req);
+    if (malformed) return this.refused(socket, malformed);
     if (this.drain.draining) return this.refused(socket, shuttingDown());
     stampClientAddress(req, this.trusted);
     let principal: Principal;
@@ -180,6 +183,24 @@ export class ResponsesSocketServer implements BeforeApplicationShutdown {
     for (const { conn } of this.sockets.values()) n += conn.historyBytes;
     return n;
   }
+}
+
+/** What ws's handleUpgrade would refuse (RFC 6455 4.2.1), as an OpenAI-shaped error; undefined when it would accept. */
+function handshakeError(req: IncomingMessage): OpenAIError | undefined {
+  if (req.method !== 'GET') {
+    const message = `A WebSocket upgrade is a GET request, not ${String(req.method).slice(0, 16)}.`;
+    return new OpenAIError(405, message, 'invalid_request_error', 'method_not_allowed', null, { allow: 'GET' });
+  }
+  const key = req.headers['sec-websocket-key'];
+  if (typeof key !== 'string' || !/^[+/0-9A-Za-z]{22}==$/.test(key.trim())) {
+    return Errors.badRequest('Missing or invalid Sec-WebSocket-Key header (16 random bytes, base64).', null, 'invalid_websocket_handshake');
+  }
+  const version = req.headers['sec-websocket-version'];
+  if (version !== '13' && version !== '8') {
+    const message = 'Missing or unsupported Sec-WebSocket-Version header; use 13.';
+    return new OpenAIError(400, message, 'invalid_request_error', 'invalid_websocket_handshake', null, { 'sec-websocket-version': '13, 8' });
+  }
+  return undefined;
 }
 
 /** An HTTP answer on the upgrade socket, then closed: the upgrade is refused, never accepted. */
