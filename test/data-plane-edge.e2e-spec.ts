@@ -1,4 +1,5 @@
 import { gzipSync } from 'node:zlib';
+import { connect } from 'node:net';
 import { storage } from 'nestjs-pino/storage';
 import { FakeProvider, Stack, delta, scrape, seedTenant, startStack } from '@gw/testing';
 
@@ -90,5 +91,23 @@ describe('the data-plane edge', () => {
     } finally {
       run.mockRestore();
     }
+  });
+
+  it('an Expect other than 100-continue gets an OpenAI-shaped 417 (Node answered a bare one), and the body is not read', async () => {
+    const { hostname, port } = new URL(stack.gatewayUrl);
+    const raw = (req: string) =>
+      new Promise<string>((resolve, reject) => {
+        const chunks: Buffer[] = [];
+        const s = connect(Number(port), hostname, () => s.write(req));
+        s.on('data', (c: Buffer) => chunks.push(c));
+        s.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+        s.on('error', reject);
+      });
+    const head = `POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${secret}\r\nContent-Length: ${body.length}\r\nConnection: close\r\n`;
+    const upstream = fake.requestsTo('/chat/completions').length;
+    const expectation = await raw(`${head}Expect: 200-ok\r\n\r\n${body}`);
+    expect(expectation).toMatch(/^HTTP\/1\.1 417 /);
+    expect(JSON.parse(expectation.slice(expectation.indexOf('\r\n\r\n') + 4)).error.code).toBe('expectation_failed');
+    expect(fake.requestsTo('/chat/completions').length).toBe(upstream);
   });
 });

@@ -1,4 +1,4 @@
-import type { Server } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { BodyRateGuard } from './body-rate.guard';
 import { TrustedProxies } from './client-address';
@@ -42,6 +42,8 @@ export function applyClientLimits(server: Server, limits: ClientLimits, trusted 
   s.keepAliveTimeout = limits.keepAliveTimeoutMs;
   s.maxHeaderSize = limits.maxHeaderBytes;
   server.on('clientError', answerClientError);
+  // Node answers an `Expect` other than 100-continue with a bare 417 by itself; this one is OpenAI-shaped.
+  server.on('checkExpectation', answerExpectation);
 
   const bodyRate = new BodyRateGuard({ minBytesPerSecond: limits.bodyMinBytesPerSecond, windowMs: limits.bodyRateWindowMs });
   // First of the 'request' listeners: watching starts before Express (and its body parser) sees the request.
@@ -85,6 +87,16 @@ const CHUNK_EXTENSIONS_TOO_LARGE = rawError(
   'Chunk extensions are larger than the gateway accepts.',
 );
 const MALFORMED = rawError(400, 'Bad Request', 'invalid_request_error', 'malformed_request', 'The request is not valid HTTP/1.1.');
+
+const EXPECTATION_FAILED = JSON.stringify({
+  error: { message: 'The only Expect the gateway meets is 100-continue.', type: 'invalid_request_error', param: null, code: 'expectation_failed' },
+});
+
+function answerExpectation(_req: IncomingMessage, res: ServerResponse): void {
+  // The body is not read: the connection is closed after the answer.
+  res.writeHead(417, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(EXPECTATION_FAILED), connection: 'close' });
+  res.end(EXPECTATION_FAILED);
+}
 
 /**
  * The server's 'clientError' listener: what Node answers by itself (408 at the header timeout, 431, 400 for
