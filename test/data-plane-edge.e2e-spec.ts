@@ -110,4 +110,12 @@ describe('the data-plane edge', () => {
     expect(JSON.parse(expectation.slice(expectation.indexOf('\r\n\r\n') + 4)).error.code).toBe('expectation_failed');
     expect(fake.requestsTo('/chat/completions').length).toBe(upstream);
   });
+
+  it('a body that is not what its Content-Encoding says is a 400 invalid_body_encoding, not a code-less "Bad Request"', async () => {
+    for (const enc of ['gzip', 'deflate', 'br']) {
+      const r = await post('/v1/chat/completions', { headers: { 'content-encoding': enc } });
+      expect({ enc, status: r.status }).toEqual({ enc, status: 400 });
+      expect(((await r.json()) as any).error.code).toBe('invalid_body_encoding');
+    }
+  });
 });

@@ -9,7 +9,7 @@ import { OpenAIExceptionFilter, toOpenAIError } from './openai-exception.filter'
 import { assignRequestId } from './request-id';
 import { recordBodyBytes, unsupportedContentEncoding, unsupportedEncodingError } from './request-body';
 import { MAX_JSON_DEPTH, jsonNestingExceeds } from './json-depth';
-import { Errors } from './openai-error';
+import { Errors, OpenAIError } from './openai-error';
 
 export type HttpMiddleware = (req: Request, res: Response, next: NextFunction) => void;
 
@@ -90,7 +90,7 @@ export function jsonBodyReader(bodyLimit: string): (req: IncomingMessage, res: S
         return reject(unsupportedEncodingError(enc));
       }
       parse(req, res, (err?: unknown) => {
-        if (err) return reject(toOpenAIError(err));
+        if (err) return reject(bodyError(req, err));
         if ((req as unknown as Record<symbol, boolean>)[TOO_DEEP]) {
           (req as IncomingMessage & { body?: unknown }).body = undefined;
           return reject(Errors.badRequest(`The JSON body nests deeper than ${MAX_JSON_DEPTH} levels.`, null, 'invalid_json'));
@@ -98,6 +98,24 @@ export function jsonBodyReader(bodyLimit: string): (req: IncomingMessage, res: S
         resolve();
       });
     });
+}
+
+/**
+ * body-parser's error as the client's answer. A body that is not what its Content-Encoding says fails in zlib,
+ * which body-parser passes on as a bare 400 without a `type` (its own errors all have one).
+ */
+function bodyError(req: IncomingMessage, err: unknown): OpenAIError {
+  const e = err as { type?: unknown; status?: unknown };
+  if (
+    e &&
+    e.type === undefined &&
+    e.status === 400 &&
+    unsupportedContentEncoding(req) === undefined &&
+    (req.headers['content-encoding'] ?? 'identity') !== 'identity'
+  ) {
+    return Errors.badRequest('The request body could not be decompressed: it is not what its Content-Encoding header says.', null, 'invalid_body_encoding');
+  }
+  return toOpenAIError(err);
 }
 
 export interface GracefulShutdownOptions {
