@@ -491,4 +491,32 @@ describe('Hostile clients on the WebSocket endpoint', () => {
     expect(post).toContain('"code":"method_not_allowed"');
     expect(sockets.stats.refused - before).toBe(4);
   });
+
+  it('over WS_MAX_CONNECTIONS_PER_KEY parallel upgrades get 426 (never more open); a ping flood mid-response drops the socket, aborts the call and keeps its row (499)', async () => {
+    const t = await seedTenant(stack, { provider: { kind: 'openai', baseUrl: fake.baseUrl, credential: 'sk-upstream' }, patterns: ['gpt-4o-mini'] });
+    const replica = await startGatewayReplica(stack, { wsMaxConnectionsPerKey: 2 });
+    const rs = replica.app.get(ResponsesSocketServer);
+    const results = await Promise.all(Array.from({ length: 8 }, () => upgrade(replica.gatewayUrl, bearer(t.secret))));
+    expect(results.filter((r) => r.ws)).toHaveLength(2);
+    expect(results.filter((r) => r.status === 426)).toHaveLength(6);
+    for (const r of results) r.ws?.terminate();
+    await eventually(() => rs.stats.open === 0);
+
+    fake.hangNext(1);
+    const { ws } = await upgrade(replica.gatewayUrl, bearer(t.secret));
+    const r = recorder(ws!);
+    ws!.on('error', () => undefined);
+    ws!.send(create());
+    await eventually(() => fake.openConnections() > 0);
+    // ws answers each ping with a pong; past its cap of unanswered ones it drops the socket (memory stays bounded).
+    for (let i = 0; i < 1000; i++) ws!.ping();
+    expect(await r.closed).toBe(1006);
+    await eventually(() => fake.openConnections() === 0);
+    const rows = await eventually(async () => {
+      await stack.flushLedger();
+      const x = await stack.sql(`SELECT status FROM usage_records WHERE tenant_id = $1`, [t.tenantId]);
+      return x.length ? x : undefined;
+    });
+    expect(rows).toEqual([{ status: 499 }]);
+  });
 });
