@@ -519,4 +519,34 @@ describe('Hostile clients on the WebSocket endpoint', () => {
     });
     expect(rows).toEqual([{ status: 499 }]);
   });
+
+  it('a message that starts and then stalls (slower than BODY_MIN_RATE_BYTES_PER_S) drops the socket, as a slow HTTP body is refused; a whole one does not', async () => {
+    const { hostname, port } = new URL(stack.gatewayUrl);
+    const open = () =>
+      new Promise<{ s: ReturnType<typeof connect>; closed: Promise<void> }>((resolve) => {
+        const s = connect(Number(port), hostname, () =>
+          s.write(
+            `GET /v1/responses HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${tenant.secret}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n` +
+              'Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n',
+          ),
+        );
+        const closed = new Promise<void>((r) => s.once('close', () => r()));
+        s.once('data', () => resolve({ s, closed }));
+      });
+    const before = sockets.stats.open;
+    const slow = await open();
+    const idle = await open();
+    // A text frame announcing 100 kB (masked, as a client's must be), of which 1 kB is sent.
+    const header = Buffer.from([0x81, 0xfe, 0x00, 0x00, 1, 2, 3, 4]);
+    header.writeUInt16BE(65_000, 2);
+    slow.s.write(Buffer.concat([header, Buffer.alloc(1024, 0x20)]));
+    await eventually(() => sockets.stats.open === before + 2 && sockets.pendingMessageBytes() > 0);
+    const t0 = Date.now() + 1_000;
+    sockets.closeStalled(t0);
+    sockets.closeStalled(t0 + 11_000);
+    await slow.closed;
+    await eventually(() => sockets.stats.open === before + 1);
+    expect(idle.s.destroyed).toBe(false);
+    idle.s.destroy();
+  });
 });

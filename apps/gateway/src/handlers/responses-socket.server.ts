@@ -5,12 +5,14 @@ import { GatewayMetrics } from '@gw/observability';
 import { Errors, OpenAIError, TrustedProxies, stampClientAddress, toOpenAIError } from '@gw/common';
 import type { Principal } from '@gw/tenancy';
 import { IncomingMessage, STATUS_CODES, Server } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer } from 'ws';
 import { DrainService, shuttingDown } from '../health/drain.service';
 import { AuthenticateStep } from '../pipeline/authenticate.step';
 import { DataPlanePipeline } from '../pipeline/pipeline';
 import { ResponsesSocketConnection, SocketDeps } from './responses-socket.connection';
+import { StallWatch, pendingBytes } from './responses-socket.stall';
 import { ResponsesHandler } from './responses.handler';
 
 const PATH = '/v1/responses';
@@ -38,7 +40,7 @@ export class ResponsesSocketServer implements BeforeApplicationShutdown {
   private readonly wss: WebSocketServer;
   private readonly trusted: TrustedProxies;
   private readonly perKey = new Map<string, number>();
-  private readonly sockets = new Map<WebSocket, { conn: ResponsesSocketConnection; alive: boolean }>();
+  private readonly sockets = new Map<WebSocket, { conn: ResponsesSocketConnection; alive: boolean; stall: StallWatch }>();
   private heartbeat?: NodeJS.Timeout;
   readonly stats: SocketStats = { upgrades: 0, refused: 0, open: 0, closed: 0 };
 
@@ -100,16 +102,16 @@ export class ResponsesSocketServer implements BeforeApplicationShutdown {
       return this.refused(socket, err);
     }
     if (socket.destroyed) return;
-    this.wss.handleUpgrade(req, socket, head, (ws) => this.open(ws, req, principal));
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.open(ws, req, principal, socket as Socket));
   }
 
-  private open(ws: WebSocket, req: IncomingMessage, principal: Principal): void {
+  private open(ws: WebSocket, req: IncomingMessage, principal: Principal, socket: Socket): void {
     this.stats.open++;
     this.metrics.websocketUpgrade('accepted');
     this.metrics.websocketOpen(1);
     this.perKey.set(principal.keyId, (this.perKey.get(principal.keyId) ?? 0) + 1);
     const conn = new ResponsesSocketConnection(ws, req.headers, this.depsFor(req));
-    const entry = { conn, alive: true };
+    const entry = { conn, alive: true, stall: new StallWatch(ws, socket, this.cfg.bodyMinBytesPerSecond, this.cfg.bodyRateWindowMs) };
     this.sockets.set(ws, entry);
     ws.on('pong', () => (entry.alive = true));
     ws.on('error', (e) => this.logger.debug(`responses websocket error: ${e.message}`));
@@ -138,8 +140,9 @@ export class ResponsesSocketServer implements BeforeApplicationShutdown {
     };
   }
 
-  /** Pings every socket; drops one that missed the last ping, closes one idle past WS_IDLE_TIMEOUT_MS. */
+  /** Pings every socket; drops one that missed the last ping or whose message stalls, closes one idle past WS_IDLE_TIMEOUT_MS. */
   private beat(): void {
+    this.closeStalled(Date.now());
     const idleBefore = Date.now() - this.cfg.wsIdleTimeoutMs;
     for (const [ws, entry] of this.sockets) {
       if (!entry.alive) {
@@ -153,6 +156,11 @@ export class ResponsesSocketServer implements BeforeApplicationShutdown {
       entry.alive = false;
       ws.ping();
     }
+  }
+
+  /** Drops the sockets whose message arrives slower than the body rate (StallWatch); `now` given by tests. */
+  closeStalled(now: number): void {
+    for (const [ws, entry] of this.sockets) if (entry.stall.stalled(now)) ws.terminate();
   }
 
   private refused(socket: Duplex, err: OpenAIError): void {
@@ -175,6 +183,13 @@ export class ResponsesSocketServer implements BeforeApplicationShutdown {
     setTimeout(() => {
       for (const ws of closing) if (ws.readyState !== ws.CLOSED) ws.terminate();
     }, 1_000).unref();
+  }
+
+  /** Bytes of messages begun but not complete, over the open sockets (tests). */
+  pendingMessageBytes(): number {
+    let n = 0;
+    for (const ws of this.sockets.keys()) n += pendingBytes(ws);
+    return n;
   }
 
   /** Open sockets' history bytes (tests; a sum, for the gauge one may add). */
