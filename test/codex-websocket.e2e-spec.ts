@@ -2,6 +2,7 @@ import {
   FakeProvider,
   ReceivedRequest,
   Stack,
+  codexBuiltinConfigToml,
   delta,
   eventually,
   metricValue,
@@ -19,37 +20,6 @@ import { DrainService } from '../apps/gateway/src/health/drain.service';
 jest.setTimeout(180_000);
 
 const FINAL = 'Both commands ran: ws-one-7 and ws-two-8.';
-
-/**
- * Codex's built-in OpenAI provider pointed at the gateway (`openai_base_url`, key in auth.json as `codex login
- * --with-api-key` writes it): it speaks the Responses API over a WebSocket first. The settings that keep it
- * offline are the custom provider's (test/support/codex.ts).
- */
-function builtinConfig(baseUrl: string, model: string, extra: string[] = []): string {
-  return [
-    `model = ${JSON.stringify(model)}`,
-    `openai_base_url = ${JSON.stringify(baseUrl)}`,
-    'approval_policy = "never"',
-    'sandbox_mode = "danger-full-access"',
-    'check_for_update_on_startup = false',
-    'web_search = "disabled"',
-    ...extra,
-    '[analytics]',
-    'enabled = false',
-    '[feedback]',
-    'enabled = false',
-    '[otel]',
-    'exporter = "none"',
-    'trace_exporter = "none"',
-    'metrics_exporter = "none"',
-    '[history]',
-    'persistence = "none"',
-    '[features]',
-    'plugins = false',
-    'apps = false',
-    '',
-  ].join('\n');
-}
 
 /** Two tool calls (the second after a pause, `pause` seconds), then the answer: three model calls. */
 function scriptSession(fake: FakeProvider, pause = 0): void {
@@ -116,7 +86,7 @@ describe.each([
       apiKey: tenant.secret,
       model,
       prompt: 'Say warm.',
-      configToml: builtinConfig(stack.baseURL, model),
+      configToml: codexBuiltinConfigToml(stack.baseURL, model),
       codexHomeFiles: auth(tenant.secret),
     });
     expect(warm.code).toBe(0);
@@ -134,7 +104,7 @@ describe.each([
       model,
       prompt: 'Run both commands and report.',
       timeoutMs: 120_000,
-      configToml: builtinConfig(stack.baseURL, model),
+      configToml: codexBuiltinConfigToml(stack.baseURL, model),
       codexHomeFiles: auth(tenant.secret),
     });
     if (ws.code !== 0) console.error(ws.stderr);
@@ -189,7 +159,7 @@ describe('A reconnect makes Codex resend its history, and the session completes'
       model: 'gpt-4o-mini',
       prompt: 'Run both commands and report.',
       timeoutMs: 120_000,
-      configToml: builtinConfig(stack.baseURL, 'gpt-4o-mini'),
+      configToml: codexBuiltinConfigToml(stack.baseURL, 'gpt-4o-mini'),
       codexHomeFiles: auth(tenant.secret),
     });
     // While the second command sleeps (2 s), the gateway drops every socket.
@@ -218,7 +188,7 @@ describe('A reconnect makes Codex resend its history, and the session completes'
       model: 'gpt-4o-mini',
       prompt: 'Run both commands and report.',
       timeoutMs: 120_000,
-      configToml: builtinConfig(replica.baseURL, 'gpt-4o-mini'),
+      configToml: codexBuiltinConfigToml(replica.baseURL, 'gpt-4o-mini'),
       codexHomeFiles: auth(tenant.secret),
     });
     if (r.code !== 0) console.error(r.stderr);

@@ -1,6 +1,6 @@
 import OpenAI from 'openai';
 import { COMPACTION_PROMPT, GATEWAY_COMPACTION_PREFIX, SUMMARY_PREFIX } from '@gw/providers';
-import { FakeProvider, ReceivedRequest, Stack, fakeCompactionContent, runCodexExec, seedTenant, startStack } from '@gw/testing';
+import { FakeProvider, ReceivedRequest, Stack, codexBuiltinConfigToml, fakeCompactionContent, runCodexExec, seedTenant, startStack } from '@gw/testing';
 
 jest.setTimeout(180_000);
 
@@ -8,37 +8,6 @@ jest.setTimeout(180_000);
 const COMPACT_LIMIT = 1000;
 const SUMMARY = 'SUMMARY-OF-WORK: ran echo, saw the output.';
 const FINAL = 'Done after compaction.';
-
-/**
- * Codex's built-in OpenAI provider pointed at the gateway (`openai_base_url`, key in auth.json as `codex login
- * --with-api-key` writes it): the one that compacts remotely (`compaction_trigger`, remote compaction v2). The
- * settings that keep it offline are the custom provider's (test/support/codex.ts).
- */
-function builtinConfig(baseUrl: string, model: string): string {
-  return [
-    `model = ${JSON.stringify(model)}`,
-    `openai_base_url = ${JSON.stringify(baseUrl)}`,
-    'approval_policy = "never"',
-    'sandbox_mode = "danger-full-access"',
-    'check_for_update_on_startup = false',
-    'web_search = "disabled"',
-    `model_auto_compact_token_limit = ${COMPACT_LIMIT}`,
-    '[analytics]',
-    'enabled = false',
-    '[feedback]',
-    'enabled = false',
-    '[otel]',
-    'exporter = "none"',
-    'trace_exporter = "none"',
-    'metrics_exporter = "none"',
-    '[history]',
-    'persistence = "none"',
-    '[features]',
-    'plugins = false',
-    'apps = false',
-    '',
-  ].join('\n');
-}
 
 /** Turn 1 asks for a command (reporting a context over the limit), then the compaction's summary, then the answer. */
 function scriptSession(fake: FakeProvider): void {
@@ -93,7 +62,7 @@ describe.each([
       model,
       prompt: 'Run the echo command and report.',
       timeoutMs: 120_000,
-      configToml: builtinConfig(stack.baseURL, model),
+      configToml: codexBuiltinConfigToml(stack.baseURL, model, [`model_auto_compact_token_limit = ${COMPACT_LIMIT}`]),
       codexHomeFiles: { 'auth.json': JSON.stringify({ auth_mode: 'apikey', OPENAI_API_KEY: tenant.secret }) },
     });
     if (r.code !== 0) console.error(r.stderr);

@@ -139,6 +139,37 @@ export function codexConfigToml(opts: { baseUrl: string; model: string; envKey?:
 }
 
 /**
+ * Codex's built-in OpenAI provider pointed at the gateway (`openai_base_url`, the key in auth.json as `codex login
+ * --with-api-key` writes it): the one that compacts remotely and speaks the Responses WebSocket first. The settings
+ * that keep it offline are `codexConfigToml`'s; `extra` lines go among the root keys.
+ */
+export function codexBuiltinConfigToml(baseUrl: string, model: string, extra: string[] = []): string {
+  return [
+    `model = ${tomlString(model)}`,
+    `openai_base_url = ${tomlString(baseUrl)}`,
+    'approval_policy = "never"',
+    'sandbox_mode = "danger-full-access"',
+    'check_for_update_on_startup = false',
+    'web_search = "disabled"',
+    ...extra,
+    '[analytics]',
+    'enabled = false',
+    '[feedback]',
+    'enabled = false',
+    '[otel]',
+    'exporter = "none"',
+    'trace_exporter = "none"',
+    'metrics_exporter = "none"',
+    '[history]',
+    'persistence = "none"',
+    '[features]',
+    'plugins = false',
+    'apps = false',
+    '',
+  ].join('\n');
+}
+
+/**
  * Spawn `codex exec` against `opts.baseUrl` with a fresh temp HOME. Resolves (never rejects on a
  * non-zero exit) once the process has exited; rejects only if it cannot be spawned.
  */
