@@ -97,15 +97,28 @@ const required = ci ? { REQUIRE_PROMETHEUS: '1' } : {};
 const pgliteEnv = { TEST_DATABASE_URL: '', TEST_REDIS_URL: '', REQUIRE_REDIS: '', ...required };
 // Suites about what travels on the wire to Codex and the providers (the database only holds their keys and
 // routes) run once: in the PostgreSQL + Redis run when there is one (it has every dependency, and their
-// replicas share limits there), else here. Every suite that reads or writes state runs in both.
-const WIRE_ONLY = ['codex-catalog', 'codex-headers', 'codex-websocket', 'compaction', 'ollama-names', 'session-affinity', 'translation'];
+// replicas share limits there), else here; so do the ones about sockets and scraping, whatever the database
+// (slow clients, a real Prometheus). Every suite that reads or writes state runs in both.
+const WIRE_ONLY = [
+  'codex-catalog',
+  'codex-headers',
+  'codex-websocket',
+  'compaction',
+  'ollama-names',
+  'prometheus',
+  'session-affinity',
+  'slow-clients',
+  'translation',
+];
+// About the embedded database itself (it starts its own PGlite whatever TEST_DATABASE_URL says): the PGlite run only.
+const EMBEDDED_ONLY = ['embedded-postgres'];
 const wireOnlyHere = process.env.TEST_DATABASE_URL ? ['--testPathIgnorePatterns', ...WIRE_ONLY.map((s) => `test/${s}\\.e2e-spec\\.ts$`)] : [];
 run('e2e (PGlite)', ['--selectProjects', 'medium', 'e2e', '--runInBand', ...wireOnlyHere], pgliteEnv);
 if (process.env.TEST_DATABASE_URL) {
   const full = !!process.env.TEST_REDIS_URL;
   run(
     'e2e (PostgreSQL)',
-    ['--selectProjects', 'medium', 'e2e', '--runInBand'],
+    ['--selectProjects', 'medium', 'e2e', '--runInBand', '--testPathIgnorePatterns', ...EMBEDDED_ONLY.map((s) => `test/${s}\\.e2e-spec\\.ts$`)],
     { ...required, ...(ci && full ? { REQUIRE_REDIS: '1' } : {}) },
     { noSkips: ci && full },
   );
