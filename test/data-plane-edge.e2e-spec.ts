@@ -15,6 +15,7 @@ describe('the data-plane edge', () => {
   let stack: Stack;
   let fake: FakeProvider;
   let secret: string;
+  let providerId: string;
   const body = JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] });
   const post = (path: string, init: { body?: string | Buffer; headers?: Record<string, string> } = {}) =>
     fetch(`${stack.gatewayUrl}${path}`, {
@@ -27,7 +28,9 @@ describe('the data-plane edge', () => {
     fake = await FakeProvider.start({ flavor: 'openai' });
     // A small body limit: the 413 is the same whatever the limit, and cheaper to provoke.
     stack = await startStack({ bodyLimit: '1mb' });
-    ({ secret } = await seedTenant(stack, { provider: { kind: 'openai', baseUrl: fake.baseUrl }, patterns: ['gpt-4o-mini'] }));
+    ({ secret, providerId } = await seedTenant(stack, { provider: { kind: 'openai', baseUrl: fake.baseUrl }, patterns: ['gpt-4o-mini'] }));
+    // An alias: the upstream must be sent `gpt-4o-mini`, whatever the client wrote.
+    expect((await stack.api('POST', '/admin/routes', { modelPattern: 'mini-alias', targets: [{ providerId, model: 'gpt-4o-mini' }] })).status).toBe(201);
   });
 
   afterAll(async () => {
@@ -65,6 +68,28 @@ describe('the data-plane edge', () => {
       const gz = await post(path, { body: gzipSync(body), headers: { 'content-encoding': 'gzip' } });
       expect(gz.status).toBe(200);
     }
+  });
+
+  it('a pass-through body goes upstream as the client sent it, only the model replaced; a second model key is re-serialised away', async () => {
+    // Codex's shape (model first, non-ASCII text, an ANSI escape) with what re-serialising would change: spaces
+    // between tokens, an escaped solidus, an escaped é.
+    const sent =
+      '{"model":"mini-alias", "input":[{"type":"message","role":"user","content":[{"type":"input_text","text":"h\\u00e9llo \\u001b[0m ✓ a\\/b"}]}],\n "stream" : false,"store":false}';
+    fake.reset();
+    const r = await post('/v1/responses', { body: sent });
+    expect(r.status).toBe(200);
+    const [got] = fake.requestsTo('/responses');
+    expect(got.rawBody).toBe(sent.replace('"mini-alias"', '"gpt-4o-mini"'));
+
+    // A duplicate key: JSON.parse (ours and the upstream's) keeps the last one. Forwarding the bytes with the first
+    // one replaced would let the upstream read the client's model; re-serialised, it can only read the routed one.
+    const dup = '{"model":"mini-alias","input":"hi","stream":false,"\\u006dodel":"mini-alias"}';
+    fake.reset();
+    const d = await post('/v1/responses', { body: dup });
+    expect(d.status).toBe(200);
+    const [up] = fake.requestsTo('/responses');
+    expect(JSON.parse(up.rawBody).model).toBe('gpt-4o-mini');
+    expect(up.rawBody.match(/model/g)).toHaveLength(1);
   });
 
   it('a client x-request-id is echoed apart; the HTTP metrics count the route by its path', async () => {

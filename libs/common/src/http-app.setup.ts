@@ -75,8 +75,8 @@ export function jsonBodyReader(bodyLimit: string): (req: IncomingMessage, res: S
   const parse = json({
     limit: bodyLimit,
     type: () => true,
-    verify: (req, res, buf) => {
-      recordBodyBytes(req, res, buf);
+    verify: (req, res, buf, charset) => {
+      recordBodyBytes(req, res, buf, charset);
       if (jsonNestingExceeds(buf)) (req as unknown as Record<symbol, boolean>)[TOO_DEEP] = true;
     },
   }) as unknown as (req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void) => void;

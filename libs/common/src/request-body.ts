@@ -7,14 +7,26 @@ import { OpenAIError } from './openai-error';
 export const ACCEPTED_CONTENT_ENCODINGS: readonly string[] = ['identity', 'gzip', 'deflate', 'br', ...('createZstdDecompress' in zlib ? ['zstd'] : [])];
 
 const BODY_BYTES = Symbol('gw.bodyBytes');
+const RAW_BODY = Symbol('gw.rawBody');
 
 /**
  * body-parser's `verify` hook: it sees the body after inflation (what the client really sent, and what
  * is forwarded once re-serialised), so budgets are sized from it, never from the compressed Content-Length.
  * Invalid UTF-8 is decoded to U+FFFD (3 bytes per bad byte) before it is forwarded: counted at 3×.
  */
-export function recordBodyBytes(req: unknown, _res: unknown, buf: Buffer): void {
-  (req as Record<symbol, number>)[BODY_BYTES] = isUtf8(buf) ? buf.length : buf.length * 3;
+export function recordBodyBytes(req: unknown, _res: unknown, buf: Buffer, charset?: string): void {
+  const utf8 = isUtf8(buf);
+  (req as Record<symbol, number>)[BODY_BYTES] = utf8 ? buf.length : buf.length * 3;
+  // Valid UTF-8 as sent (inflated): the bytes a pass-through may forward as they are (see rawBodyOf).
+  if (utf8 && (charset === undefined || charset === 'utf-8' || charset === 'utf8')) (req as Record<symbol, Buffer>)[RAW_BODY] = buf;
+}
+
+/**
+ * The request body's bytes after inflation, when they are valid UTF-8 in a UTF-8 charset, so forwarding them
+ * is forwarding what was parsed; undefined otherwise (the body is then re-serialised from its parsed value).
+ */
+export function rawBodyOf(req: IncomingMessage): Buffer | undefined {
+  return (req as unknown as Record<symbol, Buffer | undefined>)[RAW_BODY];
 }
 
 /** Inflated size of the request body in bytes, if the body parser read one. */

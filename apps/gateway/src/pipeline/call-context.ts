@@ -51,6 +51,9 @@ export class CallContext implements StreamMeter {
   /** What the upstream that answered said of itself: its request id and the model it reports serving. */
   upstreamRequestId: string | null = null;
   upstreamServedModel: string | null = null;
+  /** The client's parsed body and its bytes, when those may be forwarded with only the model changed (forwarded-bytes.ts). */
+  clientBody?: unknown;
+  clientBytes?: Buffer;
   /** Prompt size estimated from the body (bytes / 4), used when a stream is cut short. */
   promptEstimate = 0;
   streamed = false;

@@ -1,4 +1,4 @@
-import { bodyBytesOf, clientRequestIdOf, requestIdOf } from '@gw/common';
+import { bodyBytesOf, clientRequestIdOf, rawBodyOf, requestIdOf } from '@gw/common';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { DataPlaneRequest } from './http.types';
 
@@ -29,6 +29,8 @@ export interface ClientCall {
   readonly body: unknown;
   /** The body's size as received (after inflation); undefined: measured from `body`. */
   readonly bodyBytes: number | undefined;
+  /** The body's bytes (valid UTF-8, inflated) when they may be forwarded as they are; see forwarded-bytes.ts. */
+  readonly raw?: Buffer;
   /** The client hung up already (e.g. while it was being authenticated). */
   gone(): boolean;
 }
@@ -41,6 +43,7 @@ export function httpCall(req: DataPlaneRequest): ClientCall {
     headers: req.headers,
     body: req.body,
     bodyBytes: bodyBytesOf(req),
+    raw: rawBodyOf(req),
     gone: () => Boolean(req.socket?.destroyed),
   };
 }

@@ -4,6 +4,7 @@ import type { ResolvedTarget } from '@gw/routing';
 import { UpstreamDispatcher, UpstreamResponse } from '../proxy/upstream.dispatcher';
 import type { Body, CallPlan } from './call-plan';
 import type { CallContext } from './call-context';
+import { forwardedBytes } from './forwarded-bytes';
 import { sentRecordOf } from './ledger-row';
 
 /**
@@ -27,10 +28,16 @@ export class DispatchStep {
       ctx,
       (t) => plan.operation(t),
       plan.stream,
-      (t) => upstreamBody(ctx, plan, t),
+      (t) => upstreamPayload(ctx, plan, t),
       plan.accept,
     );
   }
+}
+
+/** What target `t` is sent: the client's own bytes when only the model changed, else the body to serialise. */
+export function upstreamPayload(ctx: CallContext, plan: CallPlan, t: ResolvedTarget): Body | Buffer {
+  const out = upstreamBody(ctx, plan, t);
+  return forwardedBytes(ctx.clientBytes, ctx.clientBody, out) ?? out;
 }
 
 /** What target `t` is sent: the plan's body, copied, with the model rewritten and the provider's own adjustments. */

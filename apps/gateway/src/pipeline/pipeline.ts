@@ -75,6 +75,10 @@ export class DataPlanePipeline {
     ctx.sessionKey = sessionKeyOf(body, call.headers);
     ctx.sessionId = sessionIdOf(call.headers, body);
     ctx.requestHeaders = call.headers;
+    if (call.raw) {
+      ctx.clientBody = body;
+      ctx.clientBytes = call.raw;
+    }
     this.metrics.started(endpoint);
     // The request's one log line (written when the response ends): metadata only, never prompt or completion.
     annotateRequestLog(res, () => ({

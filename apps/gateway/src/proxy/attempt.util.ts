@@ -54,13 +54,17 @@ export function timeoutsFor(s: RouteSettings, stream: boolean): { connectTimeout
   };
 }
 
+/** What a target is sent: a body to serialise, or bytes ready to go (the client's, see forwarded-bytes.ts). */
+export type UpstreamBody = Record<string, unknown> | Buffer;
+
 /**
  * The serialised upstream body for one target. It is built from the client's request alone, so a
  * failure here is the request's fault (an odd shape the translation cannot take): 400, never retried.
  */
-export function payloadFor(provider: string, bodyFor: (t: ResolvedTarget) => Record<string, unknown>, target: ResolvedTarget): string {
+export function payloadFor(provider: string, bodyFor: (t: ResolvedTarget) => UpstreamBody, target: ResolvedTarget): string | Buffer {
   try {
-    return JSON.stringify(bodyFor(target));
+    const b = bodyFor(target);
+    return Buffer.isBuffer(b) ? b : JSON.stringify(b);
   } catch (e) {
     if (e instanceof OpenAIError) throw e;
     throw Errors.badRequest(`The request could not be prepared for ${provider}: ${(e as Error)?.message ?? String(e)}`);
@@ -93,7 +97,7 @@ export function targetsFor(ctx: CallContext, route: ResolvedRoute, accept?: (t: 
  * request; undefined when that is not the refusal, was tried already, or there is nothing to leave out.
  * See docs/resilience.md#session-affinity.
  */
-export function unsealedPayload(ctx: CallContext, status: number, text: string, rebuild: () => string): string | undefined {
+export function unsealedPayload(ctx: CallContext, status: number, text: string, rebuild: () => string | Buffer): string | Buffer | undefined {
   if (ctx.unseal || !isSealedRefusal(status, text)) return undefined;
   ctx.unseal = true;
   const payload = rebuild();

@@ -28,6 +28,7 @@ import {
   isDeadline,
   networkReason,
   payloadFor,
+  UpstreamBody,
   rateLimitWait,
   sleep,
   targetsFor,
@@ -83,7 +84,7 @@ export class UpstreamDispatcher {
     ctx: CallContext,
     opOf: Operation | ((t: ResolvedTarget) => Operation),
     stream: boolean,
-    bodyFor: (t: ResolvedTarget) => Record<string, unknown>,
+    bodyFor: (t: ResolvedTarget) => UpstreamBody,
     accept?: (t: ResolvedTarget) => boolean,
   ): Promise<UpstreamResponse> {
     const route = ctx.route!;
