@@ -57,18 +57,19 @@ export class SocketSink extends EventEmitter implements ClientSink {
     // Nothing to flush: a WebSocket has no response head.
   }
 
-  write(chunk: string): boolean {
+  write(chunk: string | Buffer): boolean {
     if (this.status >= 400 || !this.streaming) {
-      this.errorBody += chunk;
+      this.errorBody += typeof chunk === 'string' ? chunk : chunk.toString('utf8');
       return true;
     }
-    for (const event of this.reader.push(Buffer.from(chunk))) this.sendEvent(event);
+    // The relay writes SSE as the upstream's bytes (byte path) or as strings: either is split into events here.
+    for (const event of this.reader.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk)) this.sendEvent(event);
     return this.ws.bufferedAmount < HIGH_WATER;
   }
 
   end(body?: string | Buffer): this {
     if (this.writableEnded) return this;
-    if (body !== undefined) this.write(typeof body === 'string' ? body : body.toString('utf8'));
+    if (body !== undefined) this.write(body);
     if (this.streaming && this.status < 400) for (const event of this.reader.end()) this.sendEvent(event);
     else this.sendError();
     this.writableEnded = true;

@@ -14,8 +14,8 @@ export interface ClientSink {
   readonly destroyed: boolean;
   writeHead(status: number, headers: Record<string, string>): unknown;
   flushHeaders(): void;
-  /** false: wait for 'drain' (back-pressure). */
-  write(chunk: string): boolean;
+  /** false: wait for 'drain' (back-pressure). A Buffer: the upstream's bytes, forwarded undecoded (the SSE byte path). */
+  write(chunk: string | Buffer): boolean;
   end(body?: string | Buffer): unknown;
   on(event: 'close' | 'drain', listener: () => void): unknown;
   off(event: 'close' | 'drain', listener: () => void): unknown;

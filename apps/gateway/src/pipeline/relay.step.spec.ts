@@ -1,4 +1,4 @@
-import { OpenAIChatObserver, PASS_THROUGH_JSON, ResponsesFromChatTranslator, SseObserver } from '@gw/providers';
+import { OpenAIChatObserver, OpenAIResponsesObserver, PASS_THROUGH_JSON, ResponsesFromChatTranslator, SseObserver } from '@gw/providers';
 import { createServer, IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { request } from 'undici';
@@ -30,13 +30,19 @@ beforeEach(() => (settled.length = 0));
 
 /** Relays what the upstream sends through `dialectOf(ctx)`; returns the client's status and body text and the context. */
 async function relayed(
-  upstream: { chunks: string[]; contentType: string; breakAfter?: boolean },
+  upstream: { chunks: string[]; contentType: string; breakAfter?: boolean; latin1?: boolean; gapMs?: number },
   dialectOf: (ctx: CallContext) => Parameters<RelayStep['run']>[3],
   p = provider(),
 ) {
-  const up = await serve((_req, res) => {
+  // eslint-disable-next-line @typescript-eslint/no-misused-promises -- nothing in it rejects
+  const up = await serve(async (_req, res) => {
     res.writeHead(200, { 'content-type': upstream.contentType });
-    for (const c of upstream.chunks) res.write(c);
+    // latin1: each chunk is raw bytes (e.g. cut inside a UTF-8 character), written as they are; gapMs apart so
+    // the relay reads them as separate chunks.
+    for (const c of upstream.chunks) {
+      res.write(c, upstream.latin1 ? 'latin1' : 'utf8');
+      if (upstream.gapMs) await new Promise((r) => setTimeout(r, upstream.gapMs));
+    }
     if (upstream.breakAfter) setTimeout(() => res.destroy(), 20);
     else res.end();
   });
@@ -107,6 +113,65 @@ describe('RelayStep.relaySse', () => {
     const r = await relayed({ chunks: [events[0]], contentType: 'text/event-stream' }, () => observer, provider({ adapter }));
     expect(r.text).toContain('"Ho"');
     expect(seen).toHaveLength(1);
+  });
+});
+
+describe('RelayStep.relaySse, byte path (a pass-through Responses stream)', () => {
+  const frame = (o: object) => `event: ${(o as { type: string }).type}\ndata: ${JSON.stringify(o)}\n\n`;
+  const created = frame({ type: 'response.created', sequence_number: 0, response: { id: 'resp_up1', status: 'in_progress' } });
+  const deltas = ['héllo ', '☃ 🙂'].map((d, i) => frame({ type: 'response.output_text.delta', sequence_number: i + 1, delta: d }));
+  const completed = frame({
+    type: 'response.completed',
+    sequence_number: 3,
+    response: { id: 'resp_up1', status: 'completed', service_tier: 'priority', usage: { input_tokens: 11, output_tokens: 3 } },
+  });
+  let bytesCalls = 0;
+  /** The pass-through Responses observer, counting the relay's calls to its byte path. */
+  const responses = (ctx: CallContext) => {
+    const o = new OpenAIResponsesObserver(ctx, ctx.target!.provider.adapter, 'resp_ours', 'gpt-x');
+    const bytes = o.bytes.bind(o);
+    o.bytes = (chunk) => (bytesCalls++, bytes(chunk));
+    return o;
+  };
+  beforeEach(() => (bytesCalls = 0));
+
+  it('forwards the upstream bytes unchanged, written in pieces cut inside characters and events, and meters the terminal event', async () => {
+    const all = Buffer.from(created + deltas.join('') + completed);
+    const cuts = [5, all.indexOf('☃') + 1, all.indexOf('response.completed') + 3, all.length];
+    const chunks = cuts.map((c, i) => all.subarray(i ? cuts[i - 1] : 0, c).toString('latin1'));
+    const r = await relayed({ chunks, contentType: 'text/event-stream', latin1: true, gapMs: 15 }, responses);
+    expect(r.text).toBe(all.toString());
+    expect(bytesCalls).toBeGreaterThanOrEqual(cuts.length);
+    expect([r.ctx.status, r.ctx.usageReported, r.ctx.usage.inputTokens, r.ctx.usage.outputTokens, r.ctx.serviceTier, settled.length]).toEqual([
+      200,
+      true,
+      11,
+      3,
+      'priority',
+      1,
+    ]);
+  });
+
+  it('a stream that breaks inside an event: no part of it reaches the client; response.failed names the upstream response', async () => {
+    const partial = completed.slice(0, 60);
+    const r = await relayed({ chunks: [created, ...deltas, partial], contentType: 'text/event-stream', breakAfter: true, gapMs: 5 }, responses);
+    const whole = created + deltas.join('');
+    expect(r.text.startsWith(whole)).toBe(true);
+    const failure = r.text.slice(whole.length);
+    expect(failure).toMatch(/^event: response\.failed\ndata: /);
+    expect(JSON.parse(failure.split('data: ')[1])).toMatchObject({
+      type: 'response.failed',
+      sequence_number: 4,
+      response: { id: 'resp_up1', status: 'failed', error: { code: 'stream_error' } },
+    });
+    expect([r.ctx.status, r.ctx.errorCode, r.ctx.usage.outputTokens]).toEqual([502, 'stream_error', 2]);
+  });
+
+  it('an adapter that rewrites events keeps the string path for the same observer', async () => {
+    const adapter = Object.assign(Object.create(provider().adapter), { chunk: (_op: string, ev: string) => ev.replace('héllo', 'hullo') });
+    const r = await relayed({ chunks: [created, ...deltas, completed], contentType: 'text/event-stream' }, responses, provider({ adapter }));
+    expect(r.text).toBe(created + deltas.join('').replace('héllo', 'hullo') + completed);
+    expect([r.ctx.usage.inputTokens, bytesCalls]).toEqual([11, 0]);
   });
 });
 

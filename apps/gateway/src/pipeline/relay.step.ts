@@ -1,6 +1,6 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { Errors, OpenAIError, isObject } from '@gw/common';
-import { JsonDialect, SSE_HEADERS, SseObserver, SseReader } from '@gw/providers';
+import { JsonDialect, SSE_HEADERS, SseObserver, SseReader, isByteObserver } from '@gw/providers';
 import type { ClientSink } from './client-sink';
 import type { UpstreamResponse } from '../proxy/upstream.dispatcher';
 import { upstreamNetworkError } from '../proxy/upstream-error';
@@ -52,7 +52,9 @@ export class RelayStep {
    * A stream relayed event by event as it arrives, written with back-pressure (a slow client slows the
    * upstream read instead of buffering). The observer says what each batch of events becomes and whether the
    * stream finished; one that broke after its head (never retried) ends with the observer's failure event and
-   * is metered on an estimate of what was streamed.
+   * is metered on an estimate of what was streamed. A pass-through dialect (an `SseByteObserver`) takes the
+   * byte path unless the adapter rewrites events: the upstream's bytes go out whole event by whole event,
+   * never decoded to strings (issue 16: decoding, concatenating and re-encoding were most of a stream's CPU).
    */
   async relaySse(ctx: CallContext, res: ClientSink, up: UpstreamResponse, observer: SseObserver): Promise<void> {
     ctx.streamed = true;
@@ -64,16 +66,26 @@ export class RelayStep {
     try {
       const preamble = observer.start();
       if (preamble) await write(res, preamble);
-      const reader = new SseReader();
-      for await (const bytes of up.res.body) {
-        ctx.markFirstByte();
-        const events = reader.push(bytes as Buffer);
-        const out = observer.events(adapter.chunk ? events.map((e) => adapter.chunk!(up.op, e)) : events);
-        if (out) await write(res, out);
+      if (isByteObserver(observer) && !adapter.chunk) {
+        for await (const bytes of up.res.body) {
+          ctx.markFirstByte();
+          const out = observer.bytes(bytes as Buffer);
+          if (out.length) await write(res, out);
+        }
+        const tail = observer.bytesEnd();
+        if (tail) await write(res, tail);
+      } else {
+        const reader = new SseReader();
+        for await (const bytes of up.res.body) {
+          ctx.markFirstByte();
+          const events = reader.push(bytes as Buffer);
+          const out = observer.events(adapter.chunk ? events.map((e) => adapter.chunk!(up.op, e)) : events);
+          if (out) await write(res, out);
+        }
+        const rest = reader.end();
+        const tail = observer.events(adapter.chunk ? rest.map((e) => adapter.chunk!(up.op, e)) : rest);
+        if (tail) await write(res, tail);
       }
-      const rest = reader.end();
-      const tail = observer.events(adapter.chunk ? rest.map((e) => adapter.chunk!(up.op, e)) : rest);
-      if (tail) await write(res, tail);
       const closing = observer.end();
       ended = true;
       if (closing) await write(res, closing);
@@ -117,7 +129,7 @@ export class RelayStep {
 }
 
 /** Writes respecting back-pressure: resolves once the client drained (or left). */
-async function write(res: ClientSink, data: string): Promise<void> {
+async function write(res: ClientSink, data: string | Buffer): Promise<void> {
   if (!res.write(data) && !res.writableEnded && !res.destroyed) {
     await new Promise<void>((resolve) => {
       const done = () => {

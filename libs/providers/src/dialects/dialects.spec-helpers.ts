@@ -2,7 +2,7 @@ import { OpenAIAdapter } from '../providers/openai/openai.adapter';
 import type { ResolvedProvider } from '../provider.adapter';
 import type { NormalisedUsage } from '../translate';
 import { SseReader } from './sse.reader';
-import type { SseObserver, StreamMeter } from './sse.observer';
+import type { SseByteObserver, SseObserver, StreamMeter } from './sse.observer';
 
 /** A meter as the gateway's call context is one: plain fields. */
 export function meter(): StreamMeter & { tier: unknown } {
@@ -48,6 +48,15 @@ export function drive(observer: SseObserver, chunks: Buffer[]): string {
   for (const c of chunks) out += observer.events(reader.push(c));
   out += observer.events(reader.end());
   return out + observer.end();
+}
+
+/** Drives an observer's byte path the way the gateway's relay does; returns what the client got, as bytes (end() may throw). */
+export function driveBytes(observer: SseByteObserver, chunks: Buffer[]): Buffer {
+  const out: Buffer[] = [Buffer.from(observer.start())];
+  for (const c of chunks) out.push(Buffer.from(observer.bytes(c)));
+  out.push(Buffer.from(observer.bytesEnd()));
+  out.push(Buffer.from(observer.end()));
+  return Buffer.concat(out);
 }
 
 /** The JSON payloads of the `data:` lines of what the client got. */

@@ -41,6 +41,27 @@ export interface SseObserver {
 }
 
 /**
+ * An observer that also offers the byte path: a dialect that forwards the upstream's events unchanged meters
+ * them off the raw bytes, and the relay writes those bytes as they came (no decoding to strings and
+ * re-encoding on the socket write). The relay takes it only when no adapter rewrites events
+ * (`ProviderAdapter.chunk`); `events` stays the string path, with the same meaning.
+ */
+export interface SseByteObserver extends SseObserver {
+  /**
+   * Upstream bytes → the bytes of the whole events that ended in them, to forward as they are (empty: none
+   * yet). A partial event is held back until its blank line, so a break mid-event leaves none before the
+   * failure event. A string: the stream fell back to the string path (e.g. CRLF line ends).
+   */
+  bytes(chunk: Buffer): Buffer | string;
+  /** The upstream ended cleanly: the events left pending (one without its final blank line), as `events` writes them. */
+  bytesEnd(): string;
+}
+
+export function isByteObserver(o: SseObserver): o is SseByteObserver {
+  return typeof (o as Partial<SseByteObserver>).bytes === 'function';
+}
+
+/**
  * One dialect's view of a non-stream answer. Without `rewrite`, the upstream bytes go to the client
  * untouched (usage only read out of them); with it, the answer is translated.
  */
