@@ -33,4 +33,4 @@ EXPOSE 8080 8081
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.HEALTH_PORT||process.env.GATEWAY_PORT||8080)+'/readyz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
 # The V8 flags of scripts/node-flags.mjs (memory), as npm start runs the apps.
-CMD ["node", "--max-semi-space-size=8", "--heap-growing-percent=30", "dist/apps/gateway/src/main.js"]
+CMD ["node", "--max-semi-space-size=4", "--heap-growing-percent=30", "--liftoff-only", "dist/apps/gateway/src/main.js"]
