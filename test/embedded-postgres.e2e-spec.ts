@@ -3,7 +3,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from 'pg';
-import { EmbeddedPostgres, startEmbeddedPostgres } from '@gw/db';
+import { DataSource } from 'typeorm';
+import { EmbeddedPostgres, MIGRATIONS, checkPgliteTemplate, runMigrations, startEmbeddedPostgres } from '@gw/db';
 
 jest.setTimeout(60_000);
 
@@ -68,6 +69,48 @@ describe('embedded Postgres: concurrent connections', () => {
 });
 
 /**
+ * A new data directory is the PGlite template unpacked (libs/db/assets, pglite-template.ts), not initdb's output:
+ * initdb peaks at ~700 MB of WASM memory. The directory must be a working database: the migrations apply, and the
+ * data survives a restart.
+ */
+describe('embedded Postgres: a new data directory from the PGlite template', () => {
+  it('is unpacked (no initdb), accepts every migration, and opens again with its data', async () => {
+    const template = await checkPgliteTemplate();
+    expect(template.ok).toBe(true);
+    const dir = mkdtempSync(join(tmpdir(), 'gw-embedded-template-'));
+    try {
+      const first = await startEmbeddedPostgres(dir);
+      expect(first.initialised).toBe('template');
+      const ds = new DataSource({ type: 'postgres', url: first.url, migrations: MIGRATIONS, synchronize: false, logging: ['error'] });
+      await ds.initialize();
+      try {
+        expect(await runMigrations(ds, { log() {} } as never)).toHaveLength(MIGRATIONS.length);
+        await ds.query(`INSERT INTO settings (key, value) VALUES ('template_check', 'kept')`);
+        // The template's PG_VERSION is the server's major version.
+        const [{ server_version_num }] = await ds.query<{ server_version_num: string }[]>('SHOW server_version_num');
+        expect(String(Math.floor(Number(server_version_num) / 10000))).toBe(template.ok && template.meta.pgVersion);
+      } finally {
+        await ds.destroy();
+      }
+      await first.stop();
+
+      const second = await startEmbeddedPostgres(dir);
+      expect(second.initialised).toBeUndefined();
+      const c = new Client({ connectionString: second.url });
+      await c.connect();
+      try {
+        expect((await c.query(`SELECT value FROM settings WHERE key = 'template_check'`)).rows).toEqual([{ value: 'kept' }]);
+      } finally {
+        await c.end();
+        await second.stop();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+/**
  * The database process of `npm start` (dist/libs/db/src/embedded-postgres.main.js, forked by the app): it reports
  * its URL over IPC, leaves SIGINT/SIGTERM to its parent while the parent is there, closes PGlite's files on `stop`,
  * and stops by itself when the IPC channel closes.
@@ -84,16 +127,18 @@ describe('embedded Postgres: the database process', () => {
   });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  async function start(): Promise<{ child: ChildProcess; url: string; exited: Promise<number | null> }> {
+  async function start(): Promise<{ child: ChildProcess; url: string; initialised?: string; stderr: () => string; exited: Promise<number | null> }> {
     const child = fork(ENTRY, [dir], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'], execArgv: [] });
     let stderr = '';
     child.stderr!.on('data', (b: Buffer) => (stderr += b.toString()));
     const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-    const url = await new Promise<string>((resolve, reject) => {
-      child.once('message', (m: { url?: string }) => (m?.url ? resolve(m.url) : reject(new Error(JSON.stringify(m)))));
+    const m = await new Promise<{ url: string; initialised?: string }>((resolve, reject) => {
+      child.once('message', (msg: { url?: string; initialised?: string }) =>
+        msg?.url ? resolve(msg as { url: string }) : reject(new Error(JSON.stringify(msg))),
+      );
       void exited.then((code) => reject(new Error(`exited ${code} before reporting its URL:\n${stderr}`)));
     });
-    return { child, url, exited };
+    return { child, url: m.url, initialised: m.initialised, stderr: () => stderr, exited };
   }
 
   async function query(url: string, sql: string, params: unknown[] = []): Promise<unknown[]> {
@@ -106,8 +151,11 @@ describe('embedded Postgres: the database process', () => {
     }
   }
 
-  it('initialises a new directory, ignores signals while its parent is there, closes its files on `stop`, and the data survives', async () => {
+  it('initialises a new directory from the template, ignores signals while its parent is there, closes its files on `stop`, and the data survives', async () => {
     const first = await start();
+    // From the template, in this process: no `--init` child ran initdb (~700 MB), and nothing was worth a warning.
+    expect(first.initialised).toBe('template');
+    expect(first.stderr()).toBe('');
     await query(first.url, 'CREATE TABLE kept (v text)');
     await query(first.url, 'INSERT INTO kept VALUES ($1)', ['before the restart']);
     // Ctrl-C and systemd signal every process of the group: the parent decides when the database stops.
@@ -120,6 +168,7 @@ describe('embedded Postgres: the database process', () => {
     expect(await first.exited).toBe(0);
 
     const second = await start();
+    expect(second.initialised).toBeUndefined();
     expect(await query(second.url, 'SELECT v FROM kept')).toEqual([{ v: 'before the restart' }]);
     // The parent goes away (here: closes the channel): no orphan keeps the directory open.
     second.child.disconnect();

@@ -442,7 +442,12 @@ describe("a newcomer's terminal: LOG_FORMAT", () => {
     expect(out).toContain(`  gateway   http://127.0.0.1:${p.gateway}/v1\n`);
     expect(out).toContain(`  admin     http://127.0.0.1:${p.admin}/admin\n`);
     expect(out).toContain(`  docs      http://127.0.0.1:${p.admin}/admin/docs\n`);
-    expect(out).toMatch(new RegExp(`  database  embedded PGlite in ${dataDir}/pg \\(process ${databaseChild(proc)}, 127\\.0\\.0\\.1:\\d+\\)\\n`));
+    // A fresh DATA_DIR: the PGlite template unpacked, no initdb (its ~700 MB peak).
+    expect(out).toMatch(
+      new RegExp(
+        `  database  embedded PGlite in ${dataDir}/pg \\(process ${databaseChild(proc)}, 127\\.0\\.0\\.1:\\d+; initialised from the PGlite [\\d.]+ template\\)\\n`,
+      ),
+    );
     expect(out).toContain('  limits    in-process memory');
     expect(out.split(BANNER)).toHaveLength(2);
     const token = /^\s+(adm-[A-Za-z0-9_-]{20,})\s*$/m.exec(out)?.[1];
@@ -479,7 +484,7 @@ describe("a newcomer's terminal: LOG_FORMAT", () => {
         const u = new URL(database.url);
         expect(dbLine).toBe(`database: PostgreSQL ${u.username ? `${u.username}@` : ''}${u.host}${u.pathname}`);
         if (u.password) expect(proc.stdout).not.toContain(u.password);
-      } else expect(dbLine).toMatch(/^database: embedded PGlite in .* \(process \d+, 127\.0\.0\.1:\d+\)$/);
+      } else expect(dbLine).toMatch(/^database: embedded PGlite in .* \(process \d+, 127\.0\.0\.1:\d+; initialised from the PGlite [\d.]+ template\)$/);
       expect(start).toContain('limits: in-process memory (set REDIS_URL to share them between processes)');
       // The generated token went to stderr, once.
       expect(proc.stderr.split(BANNER)).toHaveLength(2);

@@ -27,7 +27,7 @@ async function migrate(url: string): Promise<void> {
 /**
  * Migrates one template per run, which every test file copies (`mediumDatabase()`, `startStack()`) instead of
  * migrating a database of its own: `CREATE DATABASE … TEMPLATE` on TEST_DATABASE_URL, else a PGlite data
- * directory copied with cpSync (a fresh PGlite directory costs an initdb). Both the medium and e2e projects name
+ * directory copied with cpSync (a fresh PGlite directory costs unpacking the PGlite template and every migration). Both the medium and e2e projects name
  * this file; the second call finds the first's.
  */
 export default async function setup(): Promise<void> {

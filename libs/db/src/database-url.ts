@@ -1,6 +1,7 @@
 import { AppConfig } from '@gw/config';
 import { startEmbeddedPostgres } from './embedded-postgres';
 import { EmbeddedPostgresProcess, forkEmbeddedPostgres } from './embedded-postgres.process';
+import { installedPgliteVersion } from './pglite-template';
 
 /** Room for both apps' pools, the change feed's listener and a tool or two. */
 const embeddedMaxConnections = (cfg: AppConfig) => Math.max(100, cfg.databasePoolSize * 4);
@@ -23,7 +24,16 @@ export async function startDatabaseProcess(cfg: AppConfig): Promise<EmbeddedPost
 
 /** What the start lines say about the database: never the password. */
 export function describeDatabase(cfg: AppConfig, embedded?: EmbeddedPostgresProcess): string {
-  if (embedded) return `embedded PGlite in ${embedded.dir} (process ${embedded.pid}, ${new URL(embedded.url).host})`;
+  if (embedded) {
+    // A first start says how the directory was made (the database process itself prints only trouble).
+    const made =
+      embedded.initialised === 'template'
+        ? `; initialised from the PGlite ${installedPgliteVersion()} template`
+        : embedded.initialised === 'initdb'
+          ? '; initialised by initdb (no PGlite template fits)'
+          : '';
+    return `embedded PGlite in ${embedded.dir} (process ${embedded.pid}, ${new URL(embedded.url).host}${made})`;
+  }
   if (!cfg.databaseUrl) return `embedded PGlite in ${cfg.dataDir}/pg`;
   try {
     const u = new URL(cfg.databaseUrl);

@@ -2,6 +2,7 @@ import { Logger } from '@nestjs/common';
 import { spawnSync } from 'node:child_process';
 import { setFlagsFromString } from 'node:v8';
 import { embeddedPostgresExists, startEmbeddedPostgres } from './embedded-postgres';
+import { pgliteTemplate } from './pglite-template';
 
 // Baseline-compiled WASM only: optimising Postgres' hot functions cost ~60 MB of code and, measured, no speed
 // for the gateway's short queries. Set before PGlite compiles its module.
@@ -26,11 +27,14 @@ async function main(): Promise<void> {
     await (await startEmbeddedPostgres(dataDir)).stop();
     return;
   }
-  if (!embeddedPostgresExists(dataDir)) {
-    // initdb grows the WASM memory to ~600 MB, and WASM memory never shrinks: it runs in a process of its own
-    // that exits, and this one opens the initialised directory at ~130 MB.
+  let initdb = false;
+  if (!embeddedPostgresExists(dataDir) && !(await pgliteTemplate()).ok) {
+    // No template that fits the installed PGlite (the child says why): initdb grows the WASM memory to ~600 MB, and
+    // WASM memory never shrinks, so it runs in a process of its own that exits, and this one opens the initialised
+    // directory at ~130 MB. With the template, startEmbeddedPostgres below unpacks it (a few MB) instead.
     const init = spawnSync(process.execPath, [__filename, dataDir, '--init'], { stdio: 'inherit' });
     if (init.status !== 0) throw new Error(`initialising ${dataDir}/pg failed (${init.signal ?? `code ${init.status}`})`);
+    initdb = true;
   }
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> =>
@@ -60,7 +64,7 @@ async function main(): Promise<void> {
     else await stop();
     return;
   }
-  process.send({ url: db.url });
+  process.send({ url: db.url, initialised: initdb ? 'initdb' : db.initialised });
 }
 
 if (require.main === module) {

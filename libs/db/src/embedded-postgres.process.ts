@@ -33,13 +33,14 @@ export function forkEmbeddedPostgres(dataDir: string, maxConnections = 100, log 
     let stopping = false;
     let booted = false;
     const exited = new Promise<void>((r) => child.once('exit', () => r()));
-    child.once('message', (m: { url?: string }) => {
+    child.once('message', (m: { url?: string; initialised?: EmbeddedPostgres['initialised'] }) => {
       if (!m?.url) return;
       booted = true;
       resolvePromise({
         url: m.url,
         pid: child.pid!,
         dir,
+        initialised: m.initialised,
         async stop() {
           if (stopping) return exited;
           stopping = true;

@@ -1,6 +1,7 @@
 import { Logger } from '@nestjs/common';
-import { existsSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { existsSync, mkdirSync, readdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { PGLITE_TEMPLATE_REFRESH, pgliteTemplate, unpackPgliteTemplate } from './pglite-template';
 
 /**
  * PGlite (Postgres compiled to WASM) behind the Postgres wire protocol on a loopback port, so the
@@ -12,6 +13,8 @@ import { resolve } from 'node:path';
 export interface EmbeddedPostgres {
   url: string;
   stop(): Promise<void>;
+  /** How this start made a new data directory (unpacked the PGlite template, or ran initdb); unset if it existed. */
+  initialised?: 'template' | 'initdb';
 }
 
 const instances = new Map<string, Promise<EmbeddedPostgres>>();
@@ -34,14 +37,43 @@ export function startEmbeddedPostgres(dataDir: string, maxConnections = 100): Pr
 }
 
 async function boot(dir: string, maxConnections: number): Promise<EmbeddedPostgres> {
-  mkdirSync(dir, { recursive: true });
+  mkdirSync(dirname(dir), { recursive: true });
   const unlock = lockDataDir(dir);
   try {
-    return await open(dir, maxConnections, unlock);
+    const initialised = existsSync(resolve(dir, 'PG_VERSION')) ? undefined : await initialise(dir);
+    mkdirSync(dir, { recursive: true });
+    const db = await open(dir, maxConnections, unlock);
+    return initialised ? { ...db, initialised } : db;
   } catch (e) {
     unlock();
     throw e;
   }
+}
+
+/**
+ * A new data directory: the PGlite template unpacked (a few MB) if it fits the installed PGlite, else initdb,
+ * which PGlite runs when it opens a directory without PG_VERSION (~700 MB of WASM memory: embedded-postgres.main.ts
+ * runs it in a throwaway process). Called with the data directory's lock held.
+ */
+async function initialise(dir: string): Promise<'template' | 'initdb'> {
+  const log = new Logger('EmbeddedPostgres');
+  const template = await pgliteTemplate();
+  if (!template.ok) {
+    log.warn(`${template.reason}: initdb initialises ${dir} instead (a ~700 MB peak); \`${PGLITE_TEMPLATE_REFRESH}\` makes a template that fits`);
+    return 'initdb';
+  }
+  if (existsSync(dir) && readdirSync(dir).length > 0) {
+    log.warn(`${dir} holds files but no PG_VERSION (an initdb that stopped halfway?): left to initdb, not replaced by the template`);
+    return 'initdb';
+  }
+  try {
+    await unpackPgliteTemplate(template.file, dir);
+  } catch (e) {
+    log.warn(`unpacking the PGlite template into ${dir} failed (${(e as Error).message}): initdb runs instead`);
+    return 'initdb';
+  }
+  log.log(`initialised ${dir} from the PGlite ${template.meta.pglite} template`);
+  return 'template';
 }
 
 function alive(pid: number): boolean {

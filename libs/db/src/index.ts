@@ -4,6 +4,7 @@ export * from './database.module';
 export * from './database-url';
 export * from './embedded-postgres';
 export * from './embedded-postgres.process';
+export * from './pglite-template';
 export * from './migration.runner';
 export * from './change-feed';
 export * from './cache.reloader';
