@@ -90,6 +90,19 @@ describe('the data-plane edge', () => {
     const [up] = fake.requestsTo('/responses');
     expect(JSON.parse(up.rawBody).model).toBe('gpt-4o-mini');
     expect(up.rawBody.match(/model/g)).toHaveLength(1);
+
+    // Another key twice: re-serialised too, so a parser that keeps the first copy reads what the gateway read.
+    fake.reset();
+    const twice = await post('/v1/responses', { body: '{"model":"mini-alias","stream":true,"input":"hi","stream":false}' });
+    expect(twice.status).toBe(200);
+    expect(fake.requestsTo('/responses')[0].rawBody.match(/"stream"/g)).toHaveLength(1);
+
+    // A key differing only in case from one the gateway reads (Go's decoder, Ollama's, would take it): refused.
+    fake.reset();
+    const cased = await post('/v1/responses', { body: '{"model":"mini-alias","input":"hi","Model":"gpt-4o"}' });
+    expect(cased.status).toBe(400);
+    expect(((await cased.json()) as { error: { code: string; param: string } }).error).toMatchObject({ code: 'ambiguous_parameter', param: 'Model' });
+    expect(fake.requestsTo('/responses')).toHaveLength(0);
   });
 
   it('a client x-request-id is echoed apart; the HTTP metrics count the route by its path', async () => {

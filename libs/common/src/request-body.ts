@@ -17,7 +17,7 @@ const RAW_BODY = Symbol('gw.rawBody');
 export function recordBodyBytes(req: unknown, _res: unknown, buf: Buffer, charset?: string): void {
   const utf8 = isUtf8(buf);
   (req as Record<symbol, number>)[BODY_BYTES] = utf8 ? buf.length : buf.length * 3;
-  // Valid UTF-8 as sent (inflated): the bytes a pass-through may forward as they are (see rawBodyOf).
+  // Valid UTF-8 as sent (inflated): the bytes a pass-through may forward as they are (see takeRawBody).
   if (utf8 && (charset === undefined || charset === 'utf-8' || charset === 'utf8')) (req as Record<symbol, Buffer>)[RAW_BODY] = buf;
 }
 
@@ -25,8 +25,12 @@ export function recordBodyBytes(req: unknown, _res: unknown, buf: Buffer, charse
  * The request body's bytes after inflation, when they are valid UTF-8 in a UTF-8 charset, so forwarding them
  * is forwarding what was parsed; undefined otherwise (the body is then re-serialised from its parsed value).
  */
-export function rawBodyOf(req: IncomingMessage): Buffer | undefined {
-  return (req as unknown as Record<symbol, Buffer | undefined>)[RAW_BODY];
+export function takeRawBody(req: IncomingMessage): Buffer | undefined {
+  const r = req as unknown as Record<symbol, Buffer | undefined>;
+  const raw = r[RAW_BODY];
+  // Handed over once: the request (alive until its response ends) does not keep a 100 kB body for a whole stream.
+  r[RAW_BODY] = undefined;
+  return raw;
 }
 
 /** Inflated size of the request body in bytes, if the body parser read one. */

@@ -1,5 +1,7 @@
 import { Logger } from '@nestjs/common';
 import { spawnSync } from 'node:child_process';
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { embeddedPostgresExists, startEmbeddedPostgres } from './embedded-postgres';
 import { pgliteTemplate } from './pglite-template';
@@ -28,7 +30,10 @@ async function main(): Promise<void> {
     return;
   }
   let initdb = false;
-  if (!embeddedPostgresExists(dataDir) && !(await pgliteTemplate()).ok) {
+  // A directory with files but no PG_VERSION is left to initdb too (not replaced by the template): in the child.
+  const pgDir = join(dataDir, 'pg');
+  const stray = existsSync(pgDir) && readdirSync(pgDir).length > 0;
+  if (!embeddedPostgresExists(dataDir) && (stray || !(await pgliteTemplate()).ok)) {
     // No template that fits the installed PGlite (the child says why): initdb grows the WASM memory to ~600 MB, and
     // WASM memory never shrinks, so it runs in a process of its own that exits, and this one opens the initialised
     // directory at ~130 MB. With the template, startEmbeddedPostgres below unpacks it (a few MB) instead.

@@ -1,4 +1,4 @@
-import { bodyBytesOf, clientRequestIdOf, rawBodyOf, requestIdOf } from '@gw/common';
+import { bodyBytesOf, clientRequestIdOf, takeRawBody, requestIdOf } from '@gw/common';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { DataPlaneRequest } from './http.types';
 
@@ -43,7 +43,7 @@ export function httpCall(req: DataPlaneRequest): ClientCall {
     headers: req.headers,
     body: req.body,
     bodyBytes: bodyBytesOf(req),
-    raw: rawBodyOf(req),
+    raw: takeRawBody(req),
     gone: () => Boolean(req.socket?.destroyed),
   };
 }

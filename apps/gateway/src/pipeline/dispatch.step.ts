@@ -19,18 +19,23 @@ export class DispatchStep {
     private readonly ledger: LedgerWriter,
   ) {}
 
-  run(ctx: CallContext, plan: CallPlan): Promise<UpstreamResponse> {
+  async run(ctx: CallContext, plan: CallPlan): Promise<UpstreamResponse> {
     ctx.onDispatch = () => {
       ctx.onDispatch = undefined;
       this.ledger.sent(sentRecordOf(ctx, plan.stream));
     };
-    return this.dispatcher.send(
-      ctx,
-      (t) => plan.operation(t),
-      plan.stream,
-      (t) => upstreamPayload(ctx, plan, t),
-      plan.accept,
-    );
+    try {
+      return await this.dispatcher.send(
+        ctx,
+        (t) => plan.operation(t),
+        plan.stream,
+        (t) => upstreamPayload(ctx, plan, t),
+        plan.accept,
+      );
+    } finally {
+      // Sent (or given up): the client's bytes are not needed for the rest of a possibly long stream.
+      ctx.clientBytes = undefined;
+    }
   }
 }
 

@@ -43,10 +43,18 @@ describe('forwardedBytes: the client bytes with only the model changed', () => {
     ['a duplicate key', '{"model":"cheap","input":"hi","model":"cheap"}'],
     ['a duplicate key spelled with escapes', '{"model":"cheap","input":"hi","\\u006dodel":"cheap"}'],
     ['a duplicate key spelled with an upper-case escape', '{"model":"cheap","input":"hi","mo\\u0064el":"cheap"}'],
-    ['a nested model key (conservative)', '{"model":"cheap","input":[{"model":"x"}]}'],
-  ])('%s: never forwarded, so the upstream cannot read another model than the routed one', (_label, text) => {
+    ['another key twice (a parser keeping the first would read `background: true`)', '{"model":"cheap","background":true,"input":"hi","background":false}'],
+    ['another key twice, once escaped', '{"model":"cheap","stream":true,"input":"hi","\\u0073tream":false}'],
+  ])('%s: never forwarded, so the upstream reads only the values the gateway read', (_label, text) => {
     const parsed = JSON.parse(text);
     expect(forwardedBytes(bytes(text), parsed, retarget(parsed, 'routed'))).toBeUndefined();
+  });
+
+  it('nested keys, escaped quotes and backslashes in values do not count as top-level keys', () => {
+    const text = '{"model":"cheap","input":[{"model":"x","stream":true,"t":"a \\"q\\" \\\\","k":{"background":1}}],"s":"\\\\"}';
+    const parsed = JSON.parse(text);
+    expect(Object.keys(parsed)).toEqual(['model', 'input', 's']);
+    expect(forwardedBytes(bytes(text), parsed, retarget(parsed, 'routed'))!.toString()).toBe(text.replace('"cheap"', '"routed"'));
   });
 
   it('no bytes (not UTF-8, another charset, a WebSocket call), or no string model: undefined', () => {

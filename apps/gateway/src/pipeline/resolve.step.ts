@@ -3,6 +3,7 @@ import { Errors, matchesAny } from '@gw/common';
 import { RouteTable } from '@gw/routing';
 import type { Body } from './call-plan';
 import type { CallContext } from './call-context';
+import { ambiguousKey } from './ambiguous-key';
 import { MAX_MODEL_CHARS, MODEL_NAME } from './model-name';
 import { MAX_CHOICES } from './output-cap';
 
@@ -20,6 +21,14 @@ export class ResolveStep {
   run(ctx: CallContext, body: unknown): Body {
     if (!body || typeof body !== 'object' || Array.isArray(body)) throw Errors.badRequest('The request body must be a JSON object.');
     const b = body as Body;
+    const ambiguous = ambiguousKey(b);
+    if (ambiguous !== undefined) {
+      throw Errors.badRequest(
+        `\`${ambiguous.slice(0, 64)}\` differs only in case from a parameter name: a provider could read it as that parameter. Send each parameter once, in lower case.`,
+        ambiguous.slice(0, 64),
+        'ambiguous_parameter',
+      );
+    }
     if (typeof b.model !== 'string' || !b.model.trim()) throw Errors.badRequest('You must provide a model parameter.', 'model', 'missing_required_parameter');
     if (b.model.length > MAX_MODEL_CHARS) throw Errors.badRequest(`\`model\` must be at most ${MAX_MODEL_CHARS} characters.`, 'model');
     if (!MODEL_NAME.test(b.model)) {
